@@ -1,0 +1,185 @@
+"""The ``infergy`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser", "format_replication"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .inference import RNG_BACKENDS
+    from .model import PAPER_CONFIGS
+
+    parser = argparse.ArgumentParser(
+        prog="infergy", description="Energy per LLM query, with calibrated uncertainty."
+    )
+    parser.add_argument("--version", action="version", version=f"infergy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rp = sub.add_parser(
+        "replicate-paper",
+        help="reproduce Oviedo et al. (2025/2026) with its own assumptions (paper mode)",
+        description="Paper mode: the seed paper's Monte Carlo with its frozen assumptions. Prints per-model, "
+        "blended (>200B), pathway and fleet results next to the published numbers, and writes figures.",
+    )
+    rp.add_argument("--version", dest="paper_version", choices=list(PAPER_CONFIGS), default="v2",
+                    help="paper version: v1 (arXiv, 11.3/14.1 kW nodes) or v2 (Joule, 10.2/12.8 kW) [v2]")
+    rp.add_argument("--samples", type=_positive_int, default=None,
+                    help="Monte Carlo samples per model and regime [10000, as the paper]")
+    rp.add_argument("--seed", type=_seed, default=42, help="random seed [42]")
+    rp.add_argument("--rng", choices=list(RNG_BACKENDS), default="jax",
+                    help="jax (default) or numpy-legacy: the released scripts' numpy draws, digit for digit")
+    rp.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    rp.add_argument("--out", type=Path, default=None,
+                    help="folder for figures and summary.json [report/paper-<version>]")
+    rp.add_argument("--no-figures", action="store_true", help="skip the figures (summary.json is still written)")
+    rp.set_defaults(func=_cmd_replicate_paper)
+    return parser
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 100 else f"{x:,.0f}"
+
+
+def _diff(ours: float, ref: float) -> str:
+    return f"{100.0 * (ours / ref - 1.0):+.1f}%"
+
+
+def format_replication(rep) -> str:
+    """A readable table of a :class:`~infergy.inference.PaperReplication`, with the published values beside it."""
+    from .model import PUBLISHED
+
+    published = PUBLISHED.get(rep.version, {})
+    d = rep.to_dict()
+    lines = [
+        f"infergy paper mode {rep.version}: {rep.samples_per_model:,} samples per model and regime, "
+        f"seed {rep.seed}, rng {rep.rng}",
+        "Wh per query at the facility boundary (node power x PUE; idle capacity not included)",
+        "",
+    ]
+    header = f"{'':34s} {'regime':12s} {'median':>8s} {'IQR':>17s} {'mean':>8s}   {'published (source)':s}"
+
+    def row(label: str, regime: str, q: dict, key: tuple) -> str:
+        iqr = f"{_fmt(q['p25'])}-{_fmt(q['p75'])}"
+        text = f"{label:34s} {regime:12s} {_fmt(q['median']):>8s} {iqr:>17s} {_fmt(q['mean']):>8s}"
+        if key in published:
+            ref, source = published[key]
+            ref_text = _fmt(ref["median"])
+            if "p25" in ref:
+                ref_text += f" ({_fmt(ref['p25'])}-{_fmt(ref['p75'])})"
+            text += f"   {ref_text} [{source}] {_diff(q['median'], ref['median'])}"
+        return text
+
+    lines += ["Per model", header]
+    for model, by_regime in d["per_model"].items():
+        for regime, q in by_regime.items():
+            lines.append(row(model, regime, q, ("per_model", model, regime)))
+    lines += ["", "Blended >200B (top models by median; each trimmed to P5-P95, then P10-P90)", header]
+    for regime, q in d["blended"].items():
+        members = ", ".join(rep.blended_models[regime])
+        lines.append(row(f"blended ({len(rep.blended_models[regime])} models)", regime, q, ("blended", regime)))
+        lines.append(f"{'':34s}   of: {members}")
+    lines += ["", "Efficiency pathways (blended baseline / log-normal multiplier, P5-P95)", header]
+    for lever, by_regime in d["pathways"].items():
+        p5, p95 = rep.config.pathways_p5_p95[lever]
+        for regime, q in by_regime.items():
+            lines.append(row(f"{lever} ({p5:g}-{p95:g}x)", regime, q, ("pathways", lever, regime)))
+    cfg = rep.config
+    lines += [
+        "",
+        f"Fleet: {cfg.fleet_queries_per_day:,.0f} queries/day, x{cfg.fleet_overhead:.4f} overhead, "
+        f"{cfg.fleet_long_share:.0%} long queries; GWh/day, bootstrap median (P5-P95 of the mean)",
+    ]
+    for name, est in rep.fleet.items():
+        text = f"{name:34s} {_fmt(est.median):>8s} ({_fmt(est.p5)}-{_fmt(est.p95)})"
+        key = ("fleet_gwh_per_day", name)
+        if key in published:
+            ref, source = published[key]
+            text += f"   published {_fmt(ref)} [{source}] {_diff(est.median, ref)}"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _cmd_replicate_paper(args: argparse.Namespace) -> int:
+    from . import __version__
+    from .inference import replicate_paper
+
+    rep = replicate_paper(args.paper_version, samples=args.samples, seed=args.seed, rng=args.rng)
+    out = args.out if args.out is not None else Path("report") / f"paper-{rep.version}"
+    summary = rep.to_dict()
+    meta = {
+        "boundary": rep.boundary,
+        "units": {"energy": "Wh/query", "fleet": "GWh/day"},
+        "seed": rep.seed,
+        "rng": rep.rng,
+        "data_sha256": rep.data_sha256,
+        "infergy_version": __version__,
+        "blended_models": {r: list(m) for r, m in rep.blended_models.items()},
+        "fleet_interval_p5_p95": {k: [v.p5, v.p95] for k, v in rep.fleet.items()},
+    }
+    _write_text_atomic(out / "summary.json", json.dumps({**summary, "meta": meta}, indent=2) + "\n")
+    written = [out / "summary.json"]
+    if not args.no_figures:
+        from .inference.plots import write_paper_figures
+
+        written += write_paper_figures(rep, out)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_replication(rep))
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad input: one clear line, no traceback
+        print(f"infergy: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
