@@ -3,6 +3,7 @@
 from .paper_mc import (
     FLEET_NAMES,
     RNG_BACKENDS,
+    SAMPLING,
     FleetEstimate,
     PaperReplication,
     bootstrap_mean,
@@ -13,6 +14,7 @@ from .paper_mc import (
 __all__ = [
     "FLEET_NAMES",
     "RNG_BACKENDS",
+    "SAMPLING",
     "FleetEstimate",
     "PaperReplication",
     "bootstrap_mean",

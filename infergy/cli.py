@@ -33,9 +33,18 @@ def _seed(text: str) -> int:
     return value
 
 
+def _paper_version(text: str) -> str:
+    from .model import get_paper_config
+
+    try:
+        return get_paper_config(text).version
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .inference import RNG_BACKENDS
+    from .inference import RNG_BACKENDS, SAMPLING
     from .model import PAPER_CONFIGS
 
     parser = argparse.ArgumentParser(
@@ -50,13 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Paper mode: the seed paper's Monte Carlo with its frozen assumptions. Prints per-model, "
         "blended (>200B), pathway and fleet results next to the published numbers, and writes figures.",
     )
-    rp.add_argument("--version", dest="paper_version", choices=list(PAPER_CONFIGS), default="v2",
+    rp.add_argument("--version", dest="paper_version", type=_paper_version, default="v2",
+                    metavar="{" + ",".join(PAPER_CONFIGS) + "}",
                     help="paper version: v1 (arXiv, 11.3/14.1 kW nodes) or v2 (Joule, 10.2/12.8 kW) [v2]")
     rp.add_argument("--samples", type=_positive_int, default=None,
                     help="Monte Carlo samples per model and regime [10000, as the paper]")
     rp.add_argument("--seed", type=_seed, default=42, help="random seed [42]")
     rp.add_argument("--rng", choices=list(RNG_BACKENDS), default="jax",
                     help="jax (default) or numpy-legacy: the released scripts' numpy draws, digit for digit")
+    rp.add_argument("--sampling", choices=list(SAMPLING), default=None,
+                    help="lhs: Latin-hypercube stratified inputs (default with --rng jax); iid: plain draws")
     rp.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     rp.add_argument("--out", type=Path, default=None,
                     help="folder for figures and summary.json [report/paper-<version>]")
@@ -81,7 +93,7 @@ def format_replication(rep) -> str:
     d = rep.to_dict()
     lines = [
         f"infergy paper mode {rep.version}: {rep.samples_per_model:,} samples per model and regime, "
-        f"seed {rep.seed}, rng {rep.rng}",
+        f"seed {rep.seed}, rng {rep.rng}, {rep.sampling} sampling",
         "Wh per query at the facility boundary (node power x PUE; idle capacity not included)",
         "",
     ]
@@ -144,7 +156,9 @@ def _cmd_replicate_paper(args: argparse.Namespace) -> int:
     from . import __version__
     from .inference import replicate_paper
 
-    rep = replicate_paper(args.paper_version, samples=args.samples, seed=args.seed, rng=args.rng)
+    rep = replicate_paper(
+        args.paper_version, samples=args.samples, seed=args.seed, rng=args.rng, sampling=args.sampling
+    )
     out = args.out if args.out is not None else Path("report") / f"paper-{rep.version}"
     summary = rep.to_dict()
     meta = {
@@ -152,6 +166,7 @@ def _cmd_replicate_paper(args: argparse.Namespace) -> int:
         "units": {"energy": "Wh/query", "fleet": "GWh/day"},
         "seed": rep.seed,
         "rng": rep.rng,
+        "sampling": rep.sampling,
         "data_sha256": rep.data_sha256,
         "infergy_version": __version__,
         "blended_models": {r: list(m) for r, m in rep.blended_models.items()},

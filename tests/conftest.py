@@ -1,0 +1,46 @@
+"""Shared test set-up: CPU, a slow tier behind --run-slow, session-cached paper runs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False, help="also run tests marked slow")
+    parser.addoption("--only-slow", action="store_true", default=False, help="run only tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_slow = config.getoption("--run-slow") or config.getoption("--only-slow")
+    for item in items:
+        is_slow = "slow" in item.keywords
+        if is_slow and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow: run with --run-slow"))
+        elif not is_slow and config.getoption("--only-slow"):
+            item.add_marker(pytest.mark.skip(reason="--only-slow"))
+
+
+@pytest.fixture(scope="session")
+def rep_v2():
+    from infergy.inference import replicate_paper
+
+    return replicate_paper("v2")
+
+
+@pytest.fixture(scope="session")
+def rep_v2_10x():
+    from infergy.inference import replicate_paper
+
+    return replicate_paper("v2", samples=100_000)
+
+
+@pytest.fixture(scope="session")
+def rep_v1():
+    from infergy.inference import replicate_paper
+
+    return replicate_paper("v1")

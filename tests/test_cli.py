@@ -1,0 +1,87 @@
+"""The ``infergy`` command end to end, as a user runs it (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+INFERGY = [sys.executable, "-m", "infergy"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*INFERGY, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def json_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("paper")
+    proc = run("replicate-paper", "--version", "v2", "--samples", "2000", "--seed", "3", "--json", "--out", str(out))
+    return proc, out
+
+
+def test_json_output_has_exactly_the_documented_shape(json_run):
+    proc, _ = json_run
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)  # stdout is JSON only; progress goes to stderr
+    assert list(d) == ["version", "samples_per_model", "per_model", "blended", "pathways", "fleet_gwh_per_day"]
+    assert d["version"] == "v2" and d["samples_per_model"] == 2000
+    assert "Llama 3.1 405B" in d["per_model"] and "DeepSeek-R1" in d["per_model"]
+    assert set(d["blended"]["traditional"]) == {"median", "p25", "p75", "mean"}
+    assert set(d["fleet_gwh_per_day"]) == {"baseline", "with_long_queries", "improved"}
+
+
+def test_figures_and_summary_are_written(json_run):
+    _, out = json_run
+    for name in ("energy_per_query.png", "pathways.png", "fleet.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["meta"]["boundary"] == "facility"
+    assert summary["meta"]["seed"] == 3 and len(summary["meta"]["data_sha256"]) == 64
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_same_seed_gives_identical_json(json_run, tmp_path):
+    proc, _ = json_run
+    again = run("replicate-paper", "--version", "v2", "--samples", "2000", "--seed", "3", "--json", "--no-figures",
+                "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == proc.stdout
+
+
+def test_readable_table(tmp_path):
+    proc = run("replicate-paper", "--version", "v1", "--samples", "1000", "--no-figures", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "infergy paper mode v1" in text and "facility boundary" in text
+    assert "Blended >200B" in text and "Efficiency pathways" in text and "Fleet" in text
+    assert "v1 abstract 0.34 (0.18-0.67)" in text  # the published value shown beside ours
+    assert not (tmp_path / "fleet.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--version", "v3"], "argument --version: unknown paper version 'v3'; known versions: v1, v2"),
+        (["--samples", "0"], "argument --samples: must be > 0, got 0"),
+        (["--samples", "ten"], "argument --samples: 'ten' is not an integer"),
+        (["--seed", "-4"], "argument --seed: must be >= 0, got -4"),
+        (["--samples", "50"], "infergy: error: samples must be >= 100 per model for stable quantiles, got 50"),
+        (["--rng", "numpy-legacy", "--sampling", "lhs"], "infergy: error: rng 'numpy-legacy' replays"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(args, message, tmp_path):
+    proc = run("replicate-paper", *args, "--no-figures", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_version_flag():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("infergy ")
