@@ -1,51 +1,51 @@
-"""Curated tables shipped with infergy, validated on every load (``import infergy.data``)."""
+"""Curated tables shipped with infergy, validated on every load (``import infergy.data``).
+
+``load()`` returns every table as a typed pandas DataFrame, with the data version and a content hash; users add
+their own rows (same columns) with ``load(extra=[...])`` or ``infergy data validate FILE``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
-from .schema import Column, DataValidationError, Schema, read_validated_csv, validate_frame
+from .schema import Check, Column, DataValidationError, Schema, read_validated_csv, validate_frame
+from .tables import PAPER_THROUGHPUT_SCHEMA, SCHEMAS, TABLE_FILES
+from .vocab import BOUNDARIES, GPU_IDS, PRECISIONS, canonical_gpu
 
 __all__ = [
+    "BOUNDARIES",
+    "Check",
     "Column",
+    "DATA_VERSION",
+    "DataBundle",
     "DataValidationError",
-    "Schema",
+    "GPU_IDS",
     "PAPER_THROUGHPUT_SCHEMA",
+    "PRECISIONS",
+    "SCHEMAS",
+    "Schema",
+    "canonical_gpu",
     "data_path",
     "file_sha256",
+    "infer_table",
+    "load",
     "load_paper_throughput",
     "read_validated_csv",
+    "validate_file",
     "validate_frame",
 ]
 
-PAPER_THROUGHPUT_SCHEMA = Schema(
-    name="paper_throughput",
-    columns=(
-        Column("model", "str"),
-        Column("total_params_b", "float", min_value=0.0, min_inclusive=False),
-        Column("active_params_b", "float", required=False, min_value=0.0, min_inclusive=False),
-        Column("architecture", "str", allowed=frozenset({"dense", "moe"})),
-        Column("gpu", "str"),
-        Column("gpu_label_raw", "str"),
-        Column("scaled_power", "bool"),
-        Column("tp", "int", min_value=1),
-        Column("precision", "str", allowed=frozenset({"FP4", "FP8", "FP16", "BF16"})),
-        Column("tokens_per_s_node", "float", min_value=0.0, min_inclusive=False),
-        Column("isl", "float", required=False, min_value=1.0),
-        Column("osl", "float", min_value=1.0),
-        Column("batch_size_raw", "str"),
-        Column("node_power_kw_listed", "float", required=False, min_value=0.0, min_inclusive=False),
-        Column("source", "str"),
-        Column("comments", "str", required=False),
-        Column("confidence", "str", allowed=frozenset({"high", "medium", "low"})),
-        Column("source_file", "str"),
-        Column("source_row", "int", min_value=1),
-    ),
-)
+#: Version of the shipped tables (bump when ``tools/build_data.py`` output changes).
+DATA_VERSION = "2026.11.26"
+#: A GPU's measured average power may exceed its TDP by this factor at most (boost, measurement noise).
+POWER_OVER_TDP_MAX = 1.1
 
 
 def data_path(name: str) -> Path:
@@ -54,7 +54,7 @@ def data_path(name: str) -> Path:
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (the content hash recorded with every result)."""
+    """SHA-256 of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -64,4 +64,104 @@ def load_paper_throughput(path: str | Path | None = None) -> pd.DataFrame:
     Columns are normalised (``tokens_per_s_node`` = node output tokens/s at the row's TP size), values as printed,
     with ``source_file``/``source_row`` pointing at the released CSV row.
     """
-    return read_validated_csv(path or data_path("paper_throughput.csv"), PAPER_THROUGHPUT_SCHEMA)
+    return read_validated_csv(path or data_path(TABLE_FILES["paper_throughput"]), PAPER_THROUGHPUT_SCHEMA)
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """Every validated table, the data version and a content hash over the shipped and added files."""
+
+    tables: Mapping[str, pd.DataFrame]
+    version: str
+    content_hash: str
+    files: tuple[str, ...] = field(default_factory=tuple)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        tables = object.__getattribute__(self, "tables")
+        if name in tables:
+            return tables[name]
+        raise AttributeError(name)
+
+
+def infer_table(columns: Iterable[str]) -> str:
+    """The table whose required columns a file has; the most specific one if several match."""
+    cols = set(columns)
+    matches = [n for n, s in SCHEMAS.items() if n != "paper_throughput" and set(s.required_columns) <= cols]
+    if not matches:
+        best = min((n for n in SCHEMAS if n != "paper_throughput"),
+                   key=lambda n: len(set(SCHEMAS[n].required_columns) - cols))
+        missing = sorted(set(SCHEMAS[best].required_columns) - cols)
+        raise DataValidationError([f"columns match no table; closest is '{best}', which also needs {missing} "
+                                   "(or name the table with --table)"])
+    return max(matches, key=lambda n: len(SCHEMAS[n].required_columns))
+
+
+def _cross_table_problems(tables: Mapping[str, pd.DataFrame], where: Mapping[str, str]) -> list[str]:
+    problems = []
+    hw = tables["hardware"]
+    tdp = hw[hw["kind"] == "gpu"].set_index("gpu")["tdp_w"].astype(float)
+    ge = tables["gpu_energy"]
+    limit = ge["gpu"].map(tdp) * POWER_OVER_TDP_MAX
+    bad = ge["avg_power_w_per_gpu"].astype(float) > limit
+    for i in np.flatnonzero(bad.fillna(False).to_numpy()):
+        row = ge.iloc[i]
+        problems.append(
+            f"{where['gpu_energy']}: row {i + 1} (line {i + 2}), column 'avg_power_w_per_gpu': "
+            f"{row['avg_power_w_per_gpu']:g} W exceeds {POWER_OVER_TDP_MAX:g} x the {tdp[row['gpu']]:g} W TDP of "
+            f"{row['gpu']}"
+        )
+    missing_hw = sorted(set(tables["throughput"]["gpu"]) - set(hw["gpu"]))
+    if missing_hw:
+        problems.append(f"{where['hardware']}: no hardware row for GPU(s) {missing_hw} used in throughput")
+    return problems
+
+
+def validate_file(path: str | Path, table: str | None = None) -> tuple[str, pd.DataFrame]:
+    """Validate a user's CSV against ``table`` (inferred from its columns if not given)."""
+    path = Path(path)
+    if table is not None and table not in SCHEMAS:
+        raise DataValidationError([f"unknown table {table!r}; tables: {', '.join(SCHEMAS)}"])
+    if table is None:
+        try:
+            header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        except FileNotFoundError:
+            raise DataValidationError([f"{path.name}: file not found ({path})"]) from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise DataValidationError([f"{path.name}: not a readable CSV table ({type(exc).__name__})"]) from None
+        try:
+            table = infer_table(header)
+        except DataValidationError as exc:
+            raise DataValidationError([f"{path.name}: {p}" for p in exc.problems]) from None
+    return table, read_validated_csv(path, SCHEMAS[table])
+
+
+def load(extra: Iterable[str | Path] = (), data_dir: str | Path | None = None) -> DataBundle:
+    """Load and validate every table; ``extra`` CSVs (users' rows, same columns) are validated and appended.
+
+    Raises :class:`DataValidationError` listing every violation (file, row, column, rule) — nothing is dropped
+    silently.
+    """
+    base = Path(data_dir) if data_dir is not None else data_path("")
+    tables: dict[str, pd.DataFrame] = {}
+    where: dict[str, str] = {}
+    digest = hashlib.sha256()
+    files = []
+    for name, filename in TABLE_FILES.items():
+        path = base / filename
+        tables[name] = read_validated_csv(path, SCHEMAS[name])
+        where[name] = filename
+        digest.update(filename.encode() + b"\0" + path.read_bytes() + b"\0")
+        files.append(str(path))
+    for path in map(Path, extra):
+        name, df = validate_file(path)
+        tables[name] = pd.concat([tables[name], df], ignore_index=True)
+        where[name] = f"{where[name]} + {path.name}"
+        digest.update(b"extra:" + name.encode() + b"\0" + path.read_bytes() + b"\0")
+        files.append(str(path))
+    problems = _cross_table_problems(tables, where)
+    if problems:
+        raise DataValidationError(problems)
+    return DataBundle(tables=tables, version=DATA_VERSION, content_hash=digest.hexdigest(), files=tuple(files))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Column", "Schema", "DataValidationError", "read_validated_csv"]
+__all__ = ["Check", "Column", "Schema", "DataValidationError", "read_validated_csv", "validate_frame"]
 
 
 class DataValidationError(ValueError):
@@ -33,14 +33,38 @@ class Column:
     min_value: float | None = None
     max_value: float | None = None
     min_inclusive: bool = True
+    suggest: Mapping[str, str] | None = None  # known aliases of allowed values, for "did you mean"
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule across columns: ``violated(df)`` is True on the rows that break it; reported on ``column``."""
+
+    column: str
+    rule: str
+    violated: Callable[[pd.DataFrame], pd.Series]
 
 
 @dataclass(frozen=True)
 class Schema:
-    """A table's columns; columns not listed are kept as read."""
+    """A table's columns and cross-column checks; columns not listed are kept as read.
+
+    A column that is not ``required`` may also be absent from a file (it is added, empty); ``unique`` columns
+    must not repeat.
+    """
 
     name: str
     columns: tuple[Column, ...] = field(default_factory=tuple)
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+    unique: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
 
 
 def _row_label(index: int) -> str:
@@ -52,7 +76,7 @@ def _coerce(df: pd.DataFrame, col: Column, where: str, problems: list[str]) -> p
     raw = df[col.name]
     empty = raw.isna() | (raw.astype(str).str.strip() == "")
     if col.kind == "str":
-        values = raw.where(~empty, None)
+        values = raw.where(~empty, None).astype("str")
     elif col.kind == "bool":
         mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
         lowered = raw.astype(str).str.strip().str.lower()
@@ -81,42 +105,64 @@ def _coerce(df: pd.DataFrame, col: Column, where: str, problems: list[str]) -> p
 def _check_rules(values: pd.Series, col: Column, where: str, problems: list[str]) -> None:
     present = values.notna().to_numpy()
     if col.allowed is not None:
-        for i in np.flatnonzero(present):
-            if values.iloc[i] not in col.allowed:
-                problems.append(
-                    f"{where}: {_row_label(i)}, column '{col.name}': {values.iloc[i]!r} is not one of "
-                    f"{sorted(col.allowed)}"
-                )
-    if col.kind in ("float", "int"):
-        arr = values.astype("float64").to_numpy()
-        for i in np.flatnonzero(present):
-            v = arr[i]
-            if not np.isfinite(v):
-                problems.append(f"{where}: {_row_label(i)}, column '{col.name}': {v} is not finite")
-                continue
-            if col.min_value is not None:
-                low_bad = v < col.min_value if col.min_inclusive else v <= col.min_value
-                if low_bad:
-                    op = ">=" if col.min_inclusive else ">"
-                    problems.append(f"{where}: {_row_label(i)}, column '{col.name}': {v:g} must be {op} {col.min_value:g}")
-            if col.max_value is not None and v > col.max_value:
-                problems.append(f"{where}: {_row_label(i)}, column '{col.name}': {v:g} must be <= {col.max_value:g}")
+        bad = present & ~values.isin(list(col.allowed)).to_numpy()
+        for i in np.flatnonzero(bad):
+            value = values.iloc[i]
+            hint = (col.suggest or {}).get(str(value).strip())
+            problems.append(
+                f"{where}: {_row_label(i)}, column '{col.name}': {value!r} is not one of {sorted(col.allowed)}"
+                + (f"; did you mean {hint!r}?" if hint else "")
+            )
+    if col.kind not in ("float", "int"):
+        return
+    arr = values.astype("float64").to_numpy()
+    with np.errstate(invalid="ignore"):
+        not_finite = present & ~np.isfinite(arr)
+        low = np.zeros_like(present)
+        if col.min_value is not None:
+            low = present & ~not_finite & ((arr < col.min_value) if col.min_inclusive else (arr <= col.min_value))
+        high = np.zeros_like(present)
+        if col.max_value is not None:
+            high = present & ~not_finite & (arr > col.max_value)
+    op = ">=" if col.min_inclusive else ">"
+    for i in np.flatnonzero(not_finite | low | high):
+        v = arr[i]
+        if not_finite[i]:
+            problems.append(f"{where}: {_row_label(i)}, column '{col.name}': {v} is not finite")
+        elif low[i]:
+            problems.append(f"{where}: {_row_label(i)}, column '{col.name}': {v:g} must be {op} {col.min_value:g}")
+        else:
+            problems.append(f"{where}: {_row_label(i)}, column '{col.name}': {v:g} must be <= {col.max_value:g}")
 
 
 def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame:
     """Check and type ``df`` against ``schema``; raise :class:`DataValidationError` listing every violation."""
     problems: list[str] = []
-    missing = [c.name for c in schema.columns if c.name not in df.columns]
+    missing = [c for c in schema.required_columns if c not in df.columns]
     if missing:
         raise DataValidationError([f"{where}: missing column(s) {missing} required by table '{schema.name}'"])
+    df = df.reset_index(drop=True)
     out = df.copy()
     for col in schema.columns:
+        if col.name not in df.columns:
+            out[col.name] = pd.Series([None] * len(df), dtype=object)
+            df = out
         values = _coerce(df, col, where, problems)
         _check_rules(values, col, where, problems)
         out[col.name] = values
     if problems:
         raise DataValidationError(problems)
-    return out
+    for name in schema.unique:
+        dup = out[name].duplicated(keep="first")
+        for i in np.flatnonzero(dup.to_numpy()):
+            problems.append(f"{where}: {_row_label(i)}, column '{name}': {out[name].iloc[i]!r} repeats an earlier row")
+    for check in schema.checks:
+        bad = check.violated(out).fillna(False).astype(bool)
+        for i in np.flatnonzero(bad.to_numpy()):
+            problems.append(f"{where}: {_row_label(i)}, column '{check.column}': {check.rule}")
+    if problems:
+        raise DataValidationError(problems)
+    return out[[*schema.column_names, *[c for c in out.columns if c not in schema.column_names]]]
 
 
 def read_validated_csv(path: str | Path, schema: Schema, **read_kwargs: Any) -> pd.DataFrame:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-GPU_NAMES = {
-    "H100 80GB HBM3": "H100 SXM 80GB",
-    "2xH100 80GB HBM3": "H100 SXM 80GB",
-    "H200 140GB HBM3": "H200 SXM 141GB",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from data.vocab import GPU_ALIASES  # noqa: E402
+
+GPU_NAMES = {label: gpu for label, (gpu, _) in GPU_ALIASES.items()}
 
 
 def _number_or_na(value: str) -> float:

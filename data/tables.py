@@ -1,0 +1,271 @@
+"""The curated tables: their schemas (columns, units, allowed values, physical ranges) and cross-column rules."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .schema import Check, Column, Schema
+from .vocab import BOUNDARIES, GPU_ALIASES, GPU_IDS, PRECISIONS
+
+__all__ = ["SCHEMAS", "TABLE_FILES", "PAPER_THROUGHPUT_SCHEMA"]
+
+
+def _provenance() -> tuple[Column, ...]:
+    return (
+        Column("source", "str"),
+        Column("source_url", "str", required=False),
+        Column("source_row", "int", required=False, min_value=1),
+    )
+
+
+def _sized_model() -> tuple[Column, ...]:
+    return (
+        Column("model", "str"),
+        Column("total_params_b", "float", min_value=0.0, min_inclusive=False),
+        Column("active_params_b", "float", min_value=0.0, min_inclusive=False),
+        Column("moe", "bool"),
+    )
+
+
+def _active_le_total(df: pd.DataFrame) -> pd.Series:
+    return df["active_params_b"].astype(float) > df["total_params_b"].astype(float) * (1 + 1e-9)
+
+
+def _rel_mismatch(a: pd.Series, b: pd.Series, rel: float) -> pd.Series:
+    a, b = a.astype(float), b.astype(float)
+    return (a - b).abs() > rel * b.abs()
+
+
+_GPU = frozenset(GPU_IDS)
+_GPU_HINTS = {label: gpu for label, (gpu, _) in GPU_ALIASES.items()}
+_ACTIVE_CHECK = Check("active_params_b", "active parameters exceed total parameters", _active_le_total)
+
+THROUGHPUT_SCHEMA = Schema(
+    name="throughput",
+    columns=(
+        Column("source_table", "str"),
+        *_sized_model(),
+        Column("model_label_raw", "str", required=False),
+        Column("gpu", "str", allowed=_GPU, suggest=_GPU_HINTS),
+        Column("gpu_label_raw", "str", required=False),
+        Column("gpu_assumed", "bool", required=False),
+        Column("n_gpus", "int", min_value=1),
+        Column("tp", "int", required=False, min_value=1),
+        Column("pp", "int", required=False, min_value=1),
+        Column("ep", "int", required=False, min_value=1),
+        Column("parallelism", "str", required=False),
+        Column("precision", "str", allowed=PRECISIONS),
+        Column("engine", "str"),
+        Column("engine_version", "str", required=False),
+        Column("isl", "float", required=False, min_value=1.0),
+        Column("osl", "float", min_value=1.0),
+        Column("batch_size", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("concurrency", "float", required=False, min_value=1.0),
+        Column("offered_qps", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("load_regime", "str", allowed=frozenset({
+            "max_throughput", "static_batch", "batch_size", "concurrency", "offered_qps", "offered_qps_inf",
+            "min_latency", "unknown"})),
+        Column("output_tok_s_total", "float", min_value=0.0, min_inclusive=False),
+        Column("output_tok_s_per_gpu", "float", min_value=0.0, min_inclusive=False),
+        Column("metric_reported", "str", required=False),
+        Column("value_reported", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("date", "str", required=False),
+        Column("quality_flags", "str", required=False),
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    checks=(
+        _ACTIVE_CHECK,
+        Check("output_tok_s_per_gpu", "output_tok_s_per_gpu x n_gpus differs from output_tok_s_total by > 0.5%",
+              lambda d: _rel_mismatch(d["output_tok_s_per_gpu"] * d["n_gpus"].astype(float),
+                                      d["output_tok_s_total"], 0.005)),
+        Check("n_gpus", "n_gpus is smaller than tp x pp",
+              lambda d: d["n_gpus"].astype(float) < d["tp"].astype(float) * d["pp"].astype(float).fillna(1.0)),
+    ),
+)
+
+GPU_ENERGY_SCHEMA = Schema(
+    name="gpu_energy",
+    columns=(
+        Column("source_table", "str"),
+        *_sized_model(),
+        Column("model_label_raw", "str", required=False),
+        Column("gpu", "str", allowed=_GPU, suggest=_GPU_HINTS),
+        Column("gpu_label_raw", "str", required=False),
+        Column("gpu_assumed", "bool", required=False),
+        Column("n_gpus", "int", min_value=1),
+        Column("tp", "int", required=False, min_value=1),
+        Column("pp", "int", required=False, min_value=1),
+        Column("ep", "int", required=False, min_value=1),
+        Column("precision", "str", allowed=PRECISIONS),
+        Column("engine", "str"),
+        Column("task", "str"),
+        Column("batch_size", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("max_batch_size", "float", required=False, min_value=1.0),
+        Column("avg_output_tokens", "float", min_value=0.0, min_inclusive=False),
+        Column("energy_per_token_j", "float", min_value=0.0, min_inclusive=False),
+        Column("energy_per_request_j", "float", min_value=0.0, min_inclusive=False),
+        Column("avg_power_w_total", "float", min_value=0.0, min_inclusive=False),
+        Column("avg_power_w_per_gpu", "float", min_value=0.0, min_inclusive=False),
+        Column("output_tok_s_total", "float", min_value=0.0, min_inclusive=False),
+        Column("boundary", "str", allowed=frozenset({"gpu"})),
+        Column("date", "str", required=False),
+        *_provenance(),
+    ),
+    checks=(
+        _ACTIVE_CHECK,
+        Check("energy_per_request_j", "energy_per_request_j differs from energy_per_token_j x avg_output_tokens "
+              "by > 1%", lambda d: _rel_mismatch(d["energy_per_token_j"] * d["avg_output_tokens"],
+                                                 d["energy_per_request_j"], 0.01)),
+        Check("avg_power_w_per_gpu", "avg_power_w_per_gpu x n_gpus differs from avg_power_w_total by > 1%",
+              lambda d: _rel_mismatch(d["avg_power_w_per_gpu"] * d["n_gpus"].astype(float), d["avg_power_w_total"],
+                                      0.01)),
+    ),
+)
+
+PRODUCTION_SCHEMA = Schema(
+    name="production",
+    columns=(
+        Column("id", "str"),
+        Column("quantity", "str"),
+        Column("model_or_system", "str"),
+        Column("value_reported", "str", required=False),
+        Column("unit_reported", "str", required=False),
+        Column("wh_per_query", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("wh_per_query_low", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("wh_per_query_high", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("j_per_output_token", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("statistic", "str", allowed=frozenset({"median", "mean", "point", "range"})),
+        Column("boundary", "str", allowed=BOUNDARIES),
+        Column("boundary_text", "str", required=False),
+        Column("kind", "str", allowed=frozenset({"measurement", "estimate"})),
+        Column("operator_disclosure", "bool", required=False),
+        Column("input_tokens", "float", required=False, min_value=0.0),
+        Column("output_tokens", "float", required=False, min_value=0.0),
+        Column("hardware", "str", required=False),
+        Column("date", "str", required=False),
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    unique=("id",),
+    checks=(
+        Check("wh_per_query", "no value: give wh_per_query, a wh_per_query_low/high range, or j_per_output_token",
+              lambda d: d[["wh_per_query", "wh_per_query_low", "j_per_output_token"]].isna().all(axis=1)),
+        Check("wh_per_query_high", "wh_per_query_high is below wh_per_query_low",
+              lambda d: d["wh_per_query_high"].astype(float) < d["wh_per_query_low"].astype(float)),
+    ),
+)
+
+PUE_SCHEMA = Schema(
+    name="pue",
+    columns=(
+        Column("id", "str"),
+        Column("operator", "str"),
+        Column("site", "str", required=False),
+        Column("year", "int", required=False, min_value=2000, max_value=2100),
+        Column("pue", "float", min_value=1.0, max_value=3.0),
+        Column("pue_low", "float", required=False, min_value=1.0, max_value=3.0),
+        Column("pue_high", "float", required=False, min_value=1.0, max_value=3.0),
+        Column("statistic", "str", required=False),
+        Column("scope", "str", allowed=frozenset({"fleet", "site", "design", "industry", "assumption"})),
+        Column("kind", "str", allowed=frozenset({"reported", "estimate", "assumption"})),
+        Column("hyperscale", "bool"),
+        Column("quantity", "str", required=False),
+        Column("boundary_text", "str", required=False),
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    unique=("id",),
+    checks=(Check("pue", "PUE of 3 or more is outside the physical range for a data center",
+                  lambda d: d["pue"].astype(float) >= 3.0),),
+)
+
+HARDWARE_SCHEMA = Schema(
+    name="hardware",
+    columns=(
+        Column("id", "str"),
+        Column("device", "str"),
+        Column("kind", "str", allowed=frozenset({"gpu", "server", "rack"})),
+        Column("gpu", "str", allowed=_GPU, suggest=_GPU_HINTS),
+        Column("memory_gb", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("memory_type", "str", required=False),
+        Column("memory_bw_tb_s", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("bf16_dense_tflops", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("fp8_dense_tflops", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("fp4_dense_tflops", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("tdp_w", "float", required=False, min_value=0.0, min_inclusive=False, max_value=5000.0),
+        Column("max_system_power_w", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("n_gpus", "int", required=False, min_value=1),
+        Column("launch_year", "int", required=False, min_value=2000, max_value=2100),
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    unique=("id",),
+    checks=(Check("max_system_power_w", "a server's max power must exceed its GPUs' total TDP",
+                  lambda d: d["kind"].ne("gpu") & (d["max_system_power_w"].astype(float)
+                                                   < d["n_gpus"].astype(float) * d["tdp_w"].astype(float))),),
+)
+
+MODELS_SCHEMA = Schema(
+    name="models",
+    columns=(
+        *_sized_model(),
+        Column("aliases", "str", required=False),
+        Column("params_source", "str"),
+        Column("sources", "str"),
+        Column("params_note", "str", required=False),
+    ),
+    unique=("model",),
+    checks=(_ACTIVE_CHECK,),
+)
+
+TOKEN_LENGTHS_SCHEMA = Schema(
+    name="token_lengths",
+    columns=(
+        Column("id", "str"),
+        Column("quantity", "str"),
+        Column("value_reported", "str"),
+        Column("value", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("unit", "str"),
+        Column("role", "str", allowed=frozenset({"input", "output", "input/output", "other"})),
+        Column("statistic", "str", allowed=frozenset({"median", "mean", "point"})),
+        Column("workload", "str", required=False),
+        Column("date", "str", required=False),
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    unique=("id",),
+)
+
+PAPER_THROUGHPUT_SCHEMA = Schema(
+    name="paper_throughput",
+    columns=(
+        Column("model", "str"),
+        Column("total_params_b", "float", min_value=0.0, min_inclusive=False),
+        Column("active_params_b", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("architecture", "str", allowed=frozenset({"dense", "moe"})),
+        Column("gpu", "str", allowed=_GPU, suggest=_GPU_HINTS),
+        Column("gpu_label_raw", "str"),
+        Column("scaled_power", "bool"),
+        Column("tp", "int", min_value=1),
+        Column("precision", "str", allowed=frozenset({"FP4", "FP8", "FP16", "BF16"})),
+        Column("tokens_per_s_node", "float", min_value=0.0, min_inclusive=False),
+        Column("isl", "float", required=False, min_value=1.0),
+        Column("osl", "float", min_value=1.0),
+        Column("batch_size_raw", "str"),
+        Column("node_power_kw_listed", "float", required=False, min_value=0.0, min_inclusive=False),
+        Column("source", "str"),
+        Column("comments", "str", required=False),
+        Column("confidence", "str", allowed=frozenset({"high", "medium", "low"})),
+        Column("source_file", "str"),
+        Column("source_row", "int", min_value=1),
+    ),
+)
+
+#: Table name -> schema, in load order. ``paper_throughput`` is paper mode's own input.
+SCHEMAS: dict[str, Schema] = {
+    s.name: s
+    for s in (THROUGHPUT_SCHEMA, GPU_ENERGY_SCHEMA, PRODUCTION_SCHEMA, PUE_SCHEMA, HARDWARE_SCHEMA, MODELS_SCHEMA,
+              TOKEN_LENGTHS_SCHEMA, PAPER_THROUGHPUT_SCHEMA)
+}
+TABLE_FILES: dict[str, str] = {name: f"{name}.csv" for name in SCHEMAS}

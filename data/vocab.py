@@ -1,0 +1,115 @@
+"""Controlled vocabularies: canonical GPU ids and their labels in the sources, precisions, boundaries, models."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "BOUNDARIES",
+    "GPU_ALIASES",
+    "GPU_IDS",
+    "PRECISIONS",
+    "canonical_gpu",
+    "model_name",
+    "params_from_name",
+]
+
+#: Canonical accelerator ids (the ``gpu`` column of every table; ``hardware.csv`` has one row each).
+GPU_IDS = frozenset({
+    "A100-SXM4-80GB", "A100-PCIe-80GB", "A100-SXM4-40GB", "H100-SXM-80GB", "H100-PCIe-80GB", "H200-SXM-141GB",
+    "GH200-96GB", "GH200-120GB", "GH200-144GB", "B200", "GB200", "B300", "GB300", "L40S", "RTX-PRO-6000-SE",
+    "MI300X", "MI325X", "MI355X", "TPU-v5e", "TPU-v5p", "TPU-v6e", "A40", "V100",
+})
+
+#: Source label -> (canonical id, variant assumed). A label that does not state the variant maps to the
+#: variant its source most plausibly used and is marked as assumed.
+GPU_ALIASES: dict[str, tuple[str, bool]] = {
+    **{g: (g, False) for g in GPU_IDS},
+    "H100 SXM 80GB": ("H100-SXM-80GB", False),
+    "H100 80GB HBM3": ("H100-SXM-80GB", False),
+    "2xH100 80GB HBM3": ("H100-SXM-80GB", False),
+    "NVIDIA H100 80GB HBM3": ("H100-SXM-80GB", False),
+    "H100": ("H100-SXM-80GB", False),  # ML.ENERGY v3: H100 80GB HBM3 servers
+    "H100 (table heading 'H100 GPUs'; methodology text refers to H100-HBM3-80GB)": ("H100-SXM-80GB", True),
+    "H200 SXM 141GB": ("H200-SXM-141GB", False),
+    "H200 141GB HBM3": ("H200-SXM-141GB", False),
+    "H200 140GB HBM3": ("H200-SXM-141GB", False),
+    "H200 131GB HBM3": ("H200-SXM-141GB", False),
+    "H200": ("H200-SXM-141GB", False),
+    "H200 (table heading 'H200 GPUs')": ("H200-SXM-141GB", True),
+    "A100 SXM4 80GB": ("A100-SXM4-80GB", False),
+    "A100 PCIe 80GB": ("A100-PCIe-80GB", False),
+    "NVIDIA A100-SXM4-40GB": ("A100-SXM4-40GB", False),
+    "A100 (table heading 'A100 GPUs'; variant not stated)": ("A100-SXM4-80GB", True),
+    "A100": ("A100-SXM4-80GB", True),
+    "GH200 120GB": ("GH200-120GB", False),
+    "GH200 96GB HBM3": ("GH200-96GB", False),
+    "GH200 (96GB HBM3 + 480GB LPDDR5X)": ("GH200-96GB", False),
+    "B200 180GB": ("B200", False),
+    "GB200 192GB (NVL72)": ("GB200", False),
+    "B300 288GB (beta)": ("B300", False),
+    "GB300 288GB (beta)": ("GB300", False),
+    "RTX PRO 6000 Blackwell Server Edition": ("RTX-PRO-6000-SE", False),
+}
+
+PRECISIONS = frozenset({"fp4", "fp8", "fp16", "bf16", "mixed", "unknown"})
+
+#: Measurement boundaries, narrowest first. ``+idle`` adds provisioned-but-idle capacity.
+BOUNDARIES = frozenset({"gpu", "node", "node+idle", "facility", "facility+idle", "lifecycle", "undisclosed"})
+
+
+def canonical_gpu(label: str) -> str:
+    """Canonical id for a GPU label; ``ValueError`` naming the known ids otherwise."""
+    try:
+        return GPU_ALIASES[label.strip()][0]
+    except KeyError:
+        raise ValueError(f"unknown GPU {label!r}; known: {', '.join(sorted(GPU_IDS))}") from None
+
+
+#: Source model labels -> canonical names (names as the TensorRT-LLM tables print them where they overlap).
+_MODEL_ALIASES = {
+    "Llama-3.1 Nemotron Ultra 253B": "Llama 3.1 Nemotron Ultra 253B",
+    "LLaMA 7B (doc methodology text refers to Llama2-7b)": "Llama 2 7B",
+    "LLaMA 70B (doc methodology text refers to Llama2-70b)": "Llama 2 70B",
+    "LLaMA 3.1 70B": "Llama 3.1 70B",
+    "LLaMA 3.1 8B": "Llama 3.1 8B",
+    "DeepSeek-R1-0528": "DeepSeek-R1",
+    "Mistral Large": "Mistral Large 2",
+    "mistralai/Mistral-Large-Instruct-2407": "Mistral Large 2",
+    "meta-llama/Llama-3.1-405B-Instruct-FP8": "Llama 3.1 405B",
+    "meta-llama/Meta-Llama-3.1-405B-Instruct": "Llama 3.1 405B",
+    "meta-llama/Llama-3.1-70B-Instruct": "Llama 3.1 70B",
+    "meta-llama/Meta-Llama-3.1-70B-Instruct": "Llama 3.1 70B",
+    "meta-llama/Llama-3.1-8B-Instruct": "Llama 3.1 8B",
+    "meta-llama/Meta-Llama-3.1-8B-Instruct": "Llama 3.1 8B",
+    "meta-llama/Llama-3.3-70B-Instruct": "Llama 3.3 70B",
+    "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8": "Llama 4 Maverick 17B-128E",
+    "meta-llama/Llama-4-Scout-17B-16E-Instruct": "Llama 4 Scout 17B-16E",
+    "Qwen/Qwen3-235B-A22B-Instruct-2507": "Qwen3-235B-A22B",
+    "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8": "Qwen3-235B-A22B",
+    "Qwen/Qwen3-30B-A3B-Instruct-2507": "Qwen3-30B-A3B",
+    "mistralai/Mixtral-8x22B-Instruct-v0.1": "Mixtral 8x22B",
+    "mistralai/Mixtral-8x7B-Instruct-v0.1": "Mixtral 8x7B",
+    "mistralai/Mistral-7B-Instruct-v0.3": "Mistral 7B",
+    "metaai/Llama-2-7b-chat-hf": "Llama 2 7B",
+    "metaai/Llama-2-13b-chat-hf": "Llama 2 13B",
+}
+_SUFFIXES = re.compile(r"(-Instruct(-\d{4})?|-FP8|-it|-hf|-chat|-BF16)+$")
+
+
+def model_name(label: str) -> str:
+    """Canonical model name: a known alias, else the label without its organisation and packaging suffixes."""
+    label = str(label).strip()
+    if label in _MODEL_ALIASES:
+        return _MODEL_ALIASES[label]
+    name = label.split("/", 1)[1] if "/" in label else label
+    return _SUFFIXES.sub("", name)
+
+
+_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)[bB](?![a-zA-Z])")
+
+
+def params_from_name(name: str) -> float | None:
+    """Parameter count in billions when the name states it (``"vicuna-13B"`` -> 13.0), else ``None``."""
+    m = _SIZE.search(str(name))
+    return float(m.group(1)) if m else None
