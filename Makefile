@@ -20,8 +20,11 @@ $(STAMP): $(VPY) pyproject.toml
 	$(VPY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
-# The main job on the shipped data: the paper replication (v2 and v1), tables to stdout, figures to report/.
+# The main job on the shipped data: validate the data, then the paper replication (v2 and v1), tables to
+# stdout, figures and summaries to report/.
 run: $(STAMP)
+	@mkdir -p $(REPORT)
+	$(VENV)/bin/infergy data summary > $(REPORT)/data-summary.txt
 	$(VENV)/bin/infergy replicate-paper --version v2 --out $(REPORT)/paper-v2
 	$(VENV)/bin/infergy replicate-paper --version v1 --out $(REPORT)/paper-v1
 

@@ -38,11 +38,11 @@ def _rel_mismatch(a: pd.Series, b: pd.Series, rel: float) -> pd.Series:
 
 _GPU = frozenset(GPU_IDS)
 _GPU_HINTS = {label: gpu for label, (gpu, _) in GPU_ALIASES.items()}
-_ACTIVE_CHECK = Check("active_params_b", "active parameters exceed total parameters", _active_le_total)
 
-THROUGHPUT_SCHEMA = Schema(
-    name="throughput",
-    columns=(
+
+def _benchmark_setup() -> tuple[Column, ...]:
+    """Who ran what on which hardware: shared by the throughput and GPU-energy tables."""
+    return (
         Column("source_table", "str"),
         *_sized_model(),
         Column("model_label_raw", "str", required=False),
@@ -53,6 +53,15 @@ THROUGHPUT_SCHEMA = Schema(
         Column("tp", "int", required=False, min_value=1),
         Column("pp", "int", required=False, min_value=1),
         Column("ep", "int", required=False, min_value=1),
+    )
+
+
+_ACTIVE_CHECK = Check("active_params_b", "active parameters exceed total parameters", _active_le_total)
+
+THROUGHPUT_SCHEMA = Schema(
+    name="throughput",
+    columns=(
+        *_benchmark_setup(),
         Column("parallelism", "str", required=False),
         Column("precision", "str", allowed=PRECISIONS),
         Column("engine", "str"),
@@ -87,16 +96,7 @@ THROUGHPUT_SCHEMA = Schema(
 GPU_ENERGY_SCHEMA = Schema(
     name="gpu_energy",
     columns=(
-        Column("source_table", "str"),
-        *_sized_model(),
-        Column("model_label_raw", "str", required=False),
-        Column("gpu", "str", allowed=_GPU, suggest=_GPU_HINTS),
-        Column("gpu_label_raw", "str", required=False),
-        Column("gpu_assumed", "bool", required=False),
-        Column("n_gpus", "int", min_value=1),
-        Column("tp", "int", required=False, min_value=1),
-        Column("pp", "int", required=False, min_value=1),
-        Column("ep", "int", required=False, min_value=1),
+        *_benchmark_setup(),
         Column("precision", "str", allowed=PRECISIONS),
         Column("engine", "str"),
         Column("task", "str"),

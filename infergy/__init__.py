@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from .data import load_paper_throughput
+from .data import DataBundle, load as load_data, load_paper_throughput
 from .inference import PaperReplication, replicate_paper
 from .model import (
     BOUNDARIES,
@@ -22,6 +22,7 @@ from .model import (
 
 __all__ = [
     "BOUNDARIES",
+    "DataBundle",
     "PAPER_CONFIGS",
     "LogNormal",
     "PaperConfig",
@@ -30,6 +31,7 @@ __all__ = [
     "energy_per_query_wh",
     "fit_tps_regressions",
     "get_paper_config",
+    "load_data",
     "load_paper_throughput",
     "lognormal_from_range",
     "replicate_paper",
