@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from .files import atomic_path  # noqa: E402
 from .paper_mc import PaperReplication  # noqa: E402
 
 __all__ = ["WEB_SEARCH_GWH_PER_DAY", "DATACENTER_30MW_GWH_PER_DAY", "plot_energy_violins", "plot_pathways",
@@ -28,17 +27,12 @@ _REGIME_TITLES = {"traditional": "Traditional queries (median 300 output tokens)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    """Write to a temporary file in the target folder, then rename: never a half-written PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent, prefix=f".{path.stem}-")
-    os.close(fd)
+    """Write the PNG atomically (never a half-written file) and close the figure."""
     try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -242,21 +240,10 @@ def format_replication(rep) -> str:
     return "\n".join(lines)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _cmd_replicate_paper(args: argparse.Namespace) -> int:
     from . import __version__
     from .inference import replicate_paper
+    from .inference.files import write_text_atomic
 
     rep = replicate_paper(
         args.paper_version, samples=args.samples, seed=args.seed, rng=args.rng, sampling=args.sampling
@@ -274,7 +261,7 @@ def _cmd_replicate_paper(args: argparse.Namespace) -> int:
         "blended_models": {r: list(m) for r, m in rep.blended_models.items()},
         "fleet_interval_p5_p95": {k: [v.p5, v.p95] for k, v in rep.fleet.items()},
     }
-    _write_text_atomic(out / "summary.json", json.dumps({**summary, "meta": meta}, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps({**summary, "meta": meta}, indent=2) + "\n")
     written = [out / "summary.json"]
     if not args.no_figures:
         from .inference.plots import write_paper_figures

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,8 @@ def test_figures_and_summary_are_written(json_run):
     assert summary["meta"]["boundary"] == "facility"
     assert summary["meta"]["seed"] == 3 and len(summary["meta"]["data_sha256"]) == 64
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    for p in out.iterdir():  # atomic writes keep ordinary permissions (umask), not mkstemp's 0600
+        assert p.stat().st_mode & 0o044 == 0o044 or os.umask(os.umask(0)) & 0o044, p
 
 
 def test_same_seed_gives_identical_json(json_run, tmp_path):
