@@ -542,9 +542,17 @@ HARDWARE_IDS = {
 }
 SERVER_GPU = {"DGX-A100": "A100-SXM4-80GB", "DGX-H100": "H100-SXM-80GB", "DGX-H200": "H200-SXM-141GB",
               "DGX-B200": "B200", "DGX-B300": "B300", "GB200-NVL72": "GB200"}
-#: GPUs that appear in the data but not in the reference spec table: listed so they validate, specs left empty.
+#: GPUs in the data whose specs the reference table lacks, added from the vendor's datasheet.
+DATASHEET_GPUS = [
+    dict(id="A100-SXM4-40GB", device="NVIDIA A100 SXM4 40GB", kind="gpu", gpu="A100-SXM4-40GB", memory_gb=40.0,
+         memory_type="HBM2", memory_bw_tb_s=1.555, bf16_dense_tflops=312.0, tdp_w=400.0, launch_year=2020.0,
+         source="NVIDIA A100 Tensor Core GPU datasheet (A100 40GB SXM column)",
+         source_url="https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
+                    "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+         notes="added by infergy: GPU of ML.ENERGY v2; 1,555 GB/s, 312 dense BF16 TFLOPS, 400 W TDP as printed"),
+]
+#: GPUs that appear in the data but have no spec source here: listed so they validate, specs left empty.
 UNSPECIFIED_GPUS = {
-    "A100-SXM4-40GB": "ML.ENERGY v2 ('NVIDIA A100-SXM4-40GB'); specs not in the reference set",
     "GH200-120GB": "TensorRT-LLM v0.11-v0.13 label 'GH200 120GB'; not a variant in NVIDIA's spec table",
     "A40": "ML.ENERGY v1 (2023); specs not in the reference set",
     "V100": "ML.ENERGY v1 (2023); variant and specs not in the reference set",
@@ -569,7 +577,7 @@ def hardware(ref: Path) -> pd.DataFrame:
                           "gpu": list(UNSPECIFIED_GPUS), "source": "infergy vocabulary (GPU seen in the data)",
                           "source_url": "", "source_row": np.nan, "notes": list(UNSPECIFIED_GPUS.values())})
     account("hardware", "hardware_specs.csv", len(src), len(out))
-    return pd.concat([out, extra], ignore_index=True)
+    return pd.concat([out, pd.DataFrame(DATASHEET_GPUS), extra], ignore_index=True)
 
 
 #: Corrections to sizes as printed, each with its reason (the table rows keep the printed value).
