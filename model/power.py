@@ -1,0 +1,105 @@
+"""Power sub-model: average GPU power as a share of TDP, rising with batch size (ML.ENERGY, boundary ``gpu``).
+
+    log(P / TDP)_i ~ StudentT(nu, log(idle_g + (peak_g - idle_g) * B_i / (B_i + B50_g))
+                                  + beta_ngpu log n_i + beta_size log(active_i / 10B), sigma)
+
+``idle_g`` and ``peak_g`` (shares of TDP) and ``B50_g`` are per GPU type, pooled across types (logit / log
+scale, non-centred), so a GPU without measurements is predicted from the population.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+
+__all__ = ["PowerArrays", "PowerDesign", "build_power_design", "power_model", "usable_power_rows"]
+
+TEXT_TASKS = ("lm-arena-chat", "sourcegraph-fim", "llm_text_generation/chat", "llm_text_generation/code")
+
+
+#: Sources whose power the fit uses. ML.ENERGY v3 measures average power directly; v2's power is derived
+#: (energy per token x engine throughput) and falls with batch size, opposite to v3's direct measurement,
+#: so it stays in the data but out of the power fit.
+POWER_SOURCES = ("mlenergy_v3",)
+
+
+def usable_power_rows(gpu_energy: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame:
+    """Directly measured text-generation rows with a batch size, on a GPU whose TDP is known."""
+    tdp = hardware[hardware["kind"] == "gpu"].set_index("gpu")["tdp_w"].astype(float)
+    ok = (gpu_energy["source_table"].isin(POWER_SOURCES) & gpu_energy["task"].isin(TEXT_TASKS)
+          & gpu_energy["batch_size"].notna() & gpu_energy["gpu"].map(tdp).notna())
+    return gpu_energy[ok].reset_index(drop=True)
+
+
+class PowerArrays(NamedTuple):
+    gpu_idx: jnp.ndarray
+    log_batch: jnp.ndarray
+    log_ngpu: jnp.ndarray
+    log_active_c: jnp.ndarray  # log(active params / 10B): bigger models keep the GPU busier per step
+
+
+@dataclass(frozen=True)
+class PowerDesign:
+    arrays: PowerArrays
+    y_log_power_share: np.ndarray | None
+    gpus: tuple[str, ...]
+    tdp_w: np.ndarray  # per GPU type
+    rows: pd.DataFrame
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return dict(n_power_gpus=len(self.gpus))
+
+
+def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observations: bool = True) -> PowerDesign:
+    if rows.empty:
+        raise ValueError("no GPU power rows to fit")
+    gpus = tuple(sorted(rows["gpu"].unique()))
+    tdp = hardware[hardware["kind"] == "gpu"].set_index("gpu")["tdp_w"].astype(float)
+    arrays = PowerArrays(
+        gpu_idx=jnp.asarray(rows["gpu"].map({g: i for i, g in enumerate(gpus)}).to_numpy()),
+        log_batch=jnp.asarray(np.log(rows["batch_size"].astype(float).to_numpy())),
+        log_ngpu=jnp.asarray(np.log(rows["n_gpus"].astype(float).to_numpy())),
+        log_active_c=jnp.asarray(np.log(rows["active_params_b"].astype(float).to_numpy() / 10.0)),
+    )
+    y = None
+    if with_observations:
+        y = np.log(rows["avg_power_w_per_gpu"].astype(float).to_numpy() / rows["gpu"].map(tdp).to_numpy())
+    return PowerDesign(arrays, y, gpus, tdp.loc[list(gpus)].to_numpy(), rows.reset_index(drop=True))
+
+
+def power_share(idle: jnp.ndarray, peak: jnp.ndarray, log_batch50: jnp.ndarray, log_batch: jnp.ndarray) -> jnp.ndarray:
+    """Share of TDP drawn at a batch size: ``idle + (peak - idle) * B / (B + B50)``."""
+    return idle + (peak - idle) * jax.nn.sigmoid(log_batch - log_batch50)
+
+
+def power_model(x: PowerArrays, n_power_gpus: int, y=None):
+    """NumPyro model of log(average GPU power / TDP) (observations last)."""
+    idle_mu = numpyro.sample("pw_logit_idle_mu", dist.Normal(-1.0, 1.0))  # ~27% of TDP
+    peak_mu = numpyro.sample("pw_logit_peak_mu", dist.Normal(1.0, 1.0))  # ~73% of TDP
+    b50_mu = numpyro.sample("pw_log_batch50_mu", dist.Normal(jnp.log(32.0), 1.0))
+    tau = numpyro.sample("pw_tau", dist.HalfNormal(0.5))
+    with numpyro.plate("power_gpus", n_power_gpus):
+        z_idle = numpyro.sample("pw_z_idle", dist.Normal(0.0, 1.0))
+        z_peak = numpyro.sample("pw_z_peak", dist.Normal(0.0, 1.0))
+        z_b50 = numpyro.sample("pw_z_batch50", dist.Normal(0.0, 1.0))
+    idle = numpyro.deterministic("pw_idle_share", jax.nn.sigmoid(idle_mu + tau * z_idle))
+    # peak above idle: idle + (1.2 - idle) * sigmoid(.) keeps idle < peak < 1.2 x TDP
+    peak = numpyro.deterministic("pw_peak_share", idle + (1.2 - idle) * jax.nn.sigmoid(peak_mu + tau * z_peak))
+    log_b50 = numpyro.deterministic("pw_log_batch50", b50_mu + tau * z_b50)
+    beta_ngpu = numpyro.sample("pw_beta_ngpu", dist.Normal(0.0, 0.3))
+    beta_size = numpyro.sample("pw_beta_size", dist.Normal(0.0, 0.3))
+    share = power_share(idle[x.gpu_idx], peak[x.gpu_idx], log_b50[x.gpu_idx], x.log_batch)
+    mu = jnp.log(share) + beta_ngpu * x.log_ngpu + beta_size * x.log_active_c
+    sigma = numpyro.sample("pw_sigma", dist.HalfNormal(0.3))
+    nu = numpyro.sample("pw_nu", dist.Gamma(2.0, 0.1))
+    with numpyro.plate("power_rows", mu.shape[0]):
+        numpyro.sample("pw_obs", dist.StudentT(nu, mu, sigma), obs=y)
+    return mu

@@ -1,0 +1,276 @@
+"""Throughput sub-model: per-GPU output tokens/s of a model on a GPU, for a query shape and a load.
+
+    log y_i ~ StudentT(nu, mu_i, sigma)
+    mu_i = a[model] + b[gpu] + c[precision] + d[setup]
+           + beta_isl[class] * log(ISL/1000) + beta_osl[class] * log(OSL/1000) + beta_io * log(ISL/1000) log(OSL/1000)
+           + beta_ngpu * log(n_gpus) + log s(batch)
+    a[model] ~ Normal(g0 + g_active * log(active/10B) + g_total * log(total/10B) + g_moe * moe, tau_model)
+    b[gpu]   ~ Normal(k_bw * log(bandwidth / 3.35 TB/s), tau_gpu)       (bandwidth latent where not published)
+    s(batch) = batch / (batch + batch50[class])                        (1 at saturation: max-throughput rows)
+
+Partial pooling lets an unseen model be predicted from its size, and an unseen GPU from its memory bandwidth,
+each with the spread its group shows. Everything is on the log scale and non-centred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+
+__all__ = [
+    "MODEL_CLASSES",
+    "PRECISION_LEVELS",
+    "ThroughputArrays",
+    "ThroughputDesign",
+    "build_throughput_design",
+    "throughput_model",
+    "usable_throughput_rows",
+]
+
+#: Quality flags whose rows the fit leaves out (kept in the data; see the data card).
+EXCLUDED_FLAGS = ("superseded_revision", "repeats_earlier_version", "anomalous_cell", "v0.10_methodology",
+                  "gh200_tp2_inconsistent", "duplicate_of", "short_osl_inconsistent", "speculative_decoding",
+                  "legacy_2023")
+#: Multimodal benchmark tasks (image/video chat) are not text-LLM serving.
+EXCLUDED_TASKS = ("image-chat", "video-chat", "mllm_text_generation")
+#: Load regimes at (or treated as) saturation, and those with a measured batch size.
+SATURATED = ("max_throughput", "offered_qps_inf")
+BATCHED = ("static_batch", "batch_size")
+PRECISION_LEVELS = ("fp8", "fp4", "fp16", "bf16", "mixed")  # fp8 is the reference level
+MODEL_CLASSES = ("dense_small", "dense_large", "moe")  # dense <= 20B, dense > 20B, mixture of experts
+REF_BANDWIDTH_TB_S = 3.35  # H100 SXM
+WEIGHT_BYTES = {"fp4": 0.5, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "mixed": 2.0}
+KV_BYTES = {"fp4": 1.0, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "mixed": 2.0}
+USABLE_MEMORY = 0.9  # share of GPU memory an engine gives to weights + KV cache
+FAMILY_OF = {"GH200-120GB": "GH200-96GB", "RTX-PRO-6000-SE": "L40S", "A40": "L40S"}
+
+
+def model_class(total_params_b: float, active_params_b: float, moe: bool) -> str:
+    if moe and active_params_b < total_params_b:
+        return "moe"
+    return "dense_small" if total_params_b <= 20 else "dense_large"
+
+
+def usable_throughput_rows(throughput: pd.DataFrame) -> pd.DataFrame:
+    """Rows the fit uses: no excluding flag, text tasks, a load regime the likelihood describes."""
+    flags = throughput["quality_flags"].fillna("").astype(str)
+    bad_flag = flags.str.contains("|".join(EXCLUDED_FLAGS))
+    notes = throughput["notes"].fillna("").astype(str) + " " + throughput["source"].fillna("").astype(str)
+    bad_task = notes.str.contains("|".join(EXCLUDED_TASKS))
+    regime = throughput["load_regime"]
+    ok_regime = regime.isin(SATURATED) | (regime.isin(BATCHED) & throughput["batch_size"].notna())
+    ok_precision = throughput["precision"].isin(PRECISION_LEVELS)
+    return throughput[~bad_flag & ~bad_task & ok_regime & ok_precision].reset_index(drop=True)
+
+
+class ThroughputArrays(NamedTuple):
+    """Everything the NumPyro model reads (a pytree of arrays)."""
+
+    model_idx: jnp.ndarray
+    gpu_idx: jnp.ndarray
+    precision_idx: jnp.ndarray
+    setup_idx: jnp.ndarray
+    class_idx: jnp.ndarray  # per row (the row's model class)
+    log_isl_c: jnp.ndarray  # log(ISL / 1000); 0 where unknown (the setup effect absorbs the task's inputs)
+    log_osl_c: jnp.ndarray
+    log_ngpu: jnp.ndarray
+    batch: jnp.ndarray  # batch size; +inf at saturation
+    model_log_active_c: jnp.ndarray  # log(active / 10B), per model
+    model_log_total_c: jnp.ndarray
+    model_moe: jnp.ndarray
+    gpu_log_bw_c: jnp.ndarray  # log(bandwidth / 3.35 TB/s); 0 where unknown
+    gpu_bw_known: jnp.ndarray  # bool
+    gpu_bw_prior_c: jnp.ndarray  # prior centre for unknown bandwidths (the family's), log scale
+    gpu_precision_idx: jnp.ndarray  # per row: index of its (GPU, precision) pair
+    model_gpu_idx: jnp.ndarray  # per row: index of its (model, GPU) pair
+    model_class_idx: jnp.ndarray  # per model
+    log_headroom_gb: jnp.ndarray  # per row: log(GPU memory of the group x 0.9 - weight memory), floored at 1 GB
+    log_seq_tokens: jnp.ndarray  # per row: log(ISL + OSL) (ISL 1000 where unknown)
+    log_kv_bytes: jnp.ndarray  # per row: log bytes per KV element (1 for fp8/fp4 KV cache, 2 for 16-bit)
+
+
+@dataclass(frozen=True)
+class ThroughputDesign:
+    """The arrays plus the labels of every index (for coords and for prediction)."""
+
+    arrays: ThroughputArrays
+    y_log_tok_s: np.ndarray | None
+    models: tuple[str, ...]
+    gpus: tuple[str, ...]
+    precisions: tuple[str, ...]
+    setups: tuple[str, ...]
+    gpu_precision_pairs: tuple[tuple[str, str], ...]
+    model_gpu_pairs: tuple[tuple[str, str], ...]
+    rows: pd.DataFrame
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The static sizes the NumPyro model needs."""
+        return dict(n_models=len(self.models), n_gpus=len(self.gpus), n_setups=len(self.setups),
+                    n_gpu_precision=len(self.gpu_precision_pairs), n_model_gpu=len(self.model_gpu_pairs))
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+
+def _setup_label(row: pd.Series) -> str:
+    if row["engine"] == "tensorrt-llm":
+        version = str(row["engine_version"]) if pd.notna(row["engine_version"]) else "unknown"
+        return f"trtllm-{version}"
+    task = str(row["notes"]).split("task ")[-1].split(";")[0].strip() if "task " in str(row["notes"]) else ""
+    return f"{row['engine']}-{row['source_table']}-{task}".rstrip("-")
+
+
+def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: pd.DataFrame | None = None,
+                            with_observations: bool = True) -> ThroughputDesign:
+    """Index and covariate arrays for ``rows`` (already filtered with :func:`usable_throughput_rows`)."""
+    if rows.empty:
+        raise ValueError("no throughput rows to fit")
+    model_names = tuple(sorted(rows["model"].unique()))
+    gpu_names = tuple(sorted(rows["gpu"].unique()))
+    setups = tuple(sorted(rows.apply(_setup_label, axis=1).unique()))
+    per_model = rows.groupby("model").first().loc[list(model_names)]
+    if models is not None:
+        sizes = models.set_index("model").reindex(list(model_names))
+        per_model[["total_params_b", "active_params_b", "moe"]] = sizes[["total_params_b", "active_params_b", "moe"]]
+    total = per_model["total_params_b"].to_numpy(float)
+    active = per_model["active_params_b"].to_numpy(float)
+    moe = per_model["moe"].to_numpy(bool)
+    classes = np.array([MODEL_CLASSES.index(model_class(t, a, m)) for t, a, m in zip(total, active, moe)])
+
+    gpu_specs = hardware[hardware["kind"] == "gpu"].set_index("gpu")
+    mem_gb = gpu_specs["memory_gb"].astype(float).reindex(rows["gpu"]).to_numpy()
+    named = rows["gpu"].str.extract(r"(\d+)GB")[0].astype(float).to_numpy()  # e.g. GH200-120GB as labelled
+    mem_gb = np.where(np.isfinite(mem_gb), mem_gb, named)
+    if not np.isfinite(mem_gb).all():
+        raise ValueError(f"no memory size for GPU(s) {sorted(set(rows['gpu'][~np.isfinite(mem_gb)]))}")
+    row_total = rows["model"].map(dict(zip(per_model.index, per_model["total_params_b"]))).to_numpy(float)
+    weight_gb = row_total * rows["precision"].map(WEIGHT_BYTES).to_numpy(float)
+    headroom_gb = np.maximum(rows["n_gpus"].to_numpy(float) * mem_gb * USABLE_MEMORY - weight_gb, 1.0)
+    bw = gpu_specs["memory_bw_tb_s"].astype(float).reindex(list(gpu_names)).to_numpy()
+    known = np.isfinite(bw)
+    family_bw = np.array([gpu_specs["memory_bw_tb_s"].astype(float).get(FAMILY_OF.get(g, g), np.nan)
+                          for g in gpu_names])
+    prior_c = np.where(np.isfinite(family_bw), np.log(family_bw / REF_BANDWIDTH_TB_S), 0.0)
+
+    m_idx = rows["model"].map({m: i for i, m in enumerate(model_names)}).to_numpy()
+    gp = list(zip(rows["gpu"], rows["precision"]))
+    gp_pairs = tuple(sorted(set(gp)))
+    mg = list(zip(rows["model"], rows["gpu"]))
+    mg_pairs = tuple(sorted(set(mg)))
+    isl = rows["isl"].astype(float).to_numpy()
+    batch = np.where(rows["load_regime"].isin(SATURATED), np.inf, rows["batch_size"].astype(float).to_numpy())
+    arrays = ThroughputArrays(
+        model_idx=jnp.asarray(m_idx),
+        gpu_idx=jnp.asarray(rows["gpu"].map({g: i for i, g in enumerate(gpu_names)}).to_numpy()),
+        precision_idx=jnp.asarray(rows["precision"].map({p: i for i, p in enumerate(PRECISION_LEVELS)}).to_numpy()),
+        setup_idx=jnp.asarray(rows.apply(_setup_label, axis=1).map({s: i for i, s in enumerate(setups)}).to_numpy()),
+        class_idx=jnp.asarray(classes[m_idx]),
+        log_isl_c=jnp.asarray(np.where(np.isfinite(isl), np.log(np.where(np.isfinite(isl), isl, 1000.0) / 1000.0),
+                                       0.0)),
+        log_osl_c=jnp.asarray(np.log(rows["osl"].astype(float).to_numpy() / 1000.0)),
+        log_ngpu=jnp.asarray(np.log(rows["n_gpus"].astype(float).to_numpy())),
+        batch=jnp.asarray(batch),
+        model_log_active_c=jnp.asarray(np.log(active / 10.0)),
+        model_log_total_c=jnp.asarray(np.log(total / 10.0)),
+        model_moe=jnp.asarray(moe.astype(float)),
+        gpu_log_bw_c=jnp.asarray(np.where(known, np.log(np.where(known, bw, 1.0) / REF_BANDWIDTH_TB_S), 0.0)),
+        gpu_bw_known=jnp.asarray(known),
+        gpu_bw_prior_c=jnp.asarray(prior_c),
+        gpu_precision_idx=jnp.asarray([gp_pairs.index(p) for p in gp]),
+        model_gpu_idx=jnp.asarray([mg_pairs.index(p) for p in mg]),
+        model_class_idx=jnp.asarray(classes),
+        log_headroom_gb=jnp.asarray(np.log(headroom_gb)),
+        log_seq_tokens=jnp.asarray(np.log(np.where(np.isfinite(isl), isl, 1000.0) + rows["osl"].astype(float).to_numpy())),
+        log_kv_bytes=jnp.asarray(np.log(rows["precision"].map(KV_BYTES).to_numpy(float))),
+    )
+    y = np.log(rows["output_tok_s_per_gpu"].astype(float).to_numpy()) if with_observations else None
+    return ThroughputDesign(arrays, y, model_names, gpu_names, PRECISION_LEVELS, setups, gp_pairs, mg_pairs,
+                            rows.reset_index(drop=True))
+
+
+def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int,
+                     n_model_gpu: int, y=None):
+    """NumPyro model of log per-GPU output tokens/s (observations last)."""
+    n_classes = len(MODEL_CLASSES)
+    # model effects pooled toward a size regression
+    g0 = numpyro.sample("tp_g0", dist.Normal(7.0, 2.0))  # log tok/s/GPU of a 10B dense model at 1k/1k, fp8, H100
+    g_active = numpyro.sample("tp_g_active", dist.Normal(-0.7, 0.5))
+    g_total = numpyro.sample("tp_g_total", dist.Normal(0.0, 0.5))
+    g_moe = numpyro.sample("tp_g_moe", dist.Normal(0.0, 1.0))
+    tau_model = numpyro.sample("tp_tau_model", dist.HalfNormal(0.5))
+    with numpyro.plate("models", n_models):
+        z_model = numpyro.sample("tp_z_model", dist.Normal(0.0, 1.0))
+    a_model = numpyro.deterministic(
+        "tp_a_model",
+        g0 + g_active * x.model_log_active_c + g_total * x.model_log_total_c + g_moe * x.model_moe + tau_model * z_model,
+    )
+    # GPU effects pooled toward memory bandwidth (latent where unpublished)
+    k_bw = numpyro.sample("tp_k_bw", dist.Normal(1.0, 0.5))
+    tau_gpu = numpyro.sample("tp_tau_gpu", dist.HalfNormal(0.5))
+    with numpyro.plate("gpus", n_gpus):
+        bw_latent = numpyro.sample("tp_log_bw_latent", dist.Normal(x.gpu_bw_prior_c, 0.3))
+        z_gpu = numpyro.sample("tp_z_gpu", dist.Normal(0.0, 1.0))
+    log_bw = jnp.where(x.gpu_bw_known, x.gpu_log_bw_c, bw_latent)
+    b_gpu = numpyro.deterministic("tp_b_gpu", k_bw * log_bw + tau_gpu * z_gpu)
+    # precision (fp8 = 0), engine setup
+    with numpyro.plate("precisions_free", len(PRECISION_LEVELS) - 1):
+        c_free = numpyro.sample("tp_c_precision_free", dist.Normal(0.0, 0.7))
+    c_precision = numpyro.deterministic("tp_c_precision", jnp.concatenate([jnp.zeros(1), c_free]))
+    tau_setup = numpyro.sample("tp_tau_setup", dist.HalfNormal(0.5))
+    with numpyro.plate("setups", n_setups):
+        z_setup = numpyro.sample("tp_z_setup", dist.Normal(0.0, 1.0))
+    d_setup = numpyro.deterministic("tp_d_setup", tau_setup * z_setup)
+    # shape slopes by model class, pooled
+    beta_isl_mu = numpyro.sample("tp_beta_isl_mu", dist.Normal(-0.4, 0.5))
+    beta_osl_mu = numpyro.sample("tp_beta_osl_mu", dist.Normal(0.2, 0.5))
+    tau_slope = numpyro.sample("tp_tau_slope", dist.HalfNormal(0.3))
+    with numpyro.plate("classes", n_classes):
+        beta_isl = numpyro.sample("tp_beta_isl", dist.Normal(beta_isl_mu, tau_slope))
+        beta_osl = numpyro.sample("tp_beta_osl", dist.Normal(beta_osl_mu, tau_slope))
+        log_batch50 = numpyro.sample("tp_log_batch50", dist.Normal(jnp.log(64.0), 1.0))
+    # each model's slopes pooled toward its class's
+    tau_slope_model = numpyro.sample("tp_tau_slope_model", dist.HalfNormal(0.2))
+    with numpyro.plate("models_slopes", n_models):
+        z_isl_m = numpyro.sample("tp_z_isl_model", dist.Normal(0.0, 1.0))
+        z_osl_m = numpyro.sample("tp_z_osl_model", dist.Normal(0.0, 1.0))
+    beta_isl_m = numpyro.deterministic("tp_beta_isl_model", beta_isl[x.model_class_idx] + tau_slope_model * z_isl_m)
+    beta_osl_m = numpyro.deterministic("tp_beta_osl_model", beta_osl[x.model_class_idx] + tau_slope_model * z_osl_m)
+    # interactions seen in the data: GPU x precision (e.g. FP4 only on Blackwell), model x GPU (memory fit)
+    tau_gp = numpyro.sample("tp_tau_gpu_precision", dist.HalfNormal(0.3))
+    with numpyro.plate("gpu_precision", n_gpu_precision):
+        z_gp = numpyro.sample("tp_z_gpu_precision", dist.Normal(0.0, 1.0))
+    tau_mg = numpyro.sample("tp_tau_model_gpu", dist.HalfNormal(0.3))
+    with numpyro.plate("model_gpu", n_model_gpu):
+        z_mg = numpyro.sample("tp_z_model_gpu", dist.Normal(0.0, 1.0))
+    beta_io = numpyro.sample("tp_beta_io", dist.Normal(0.0, 0.3))
+    beta_ngpu = numpyro.sample("tp_beta_ngpu", dist.Normal(-0.2, 0.5))
+    # KV-cache capacity: how many sequences of this length fit in the memory left after the weights
+    kv0 = numpyro.sample("tp_log_kv_mb_per_token", dist.Normal(jnp.log(0.15), 0.7))  # 16-bit, 10B model
+    kv_slope = numpyro.sample("tp_kv_slope", dist.Normal(0.4, 0.3))
+    log_kv_mb = kv0 - jnp.log(2.0) + x.log_kv_bytes + kv_slope * x.model_log_total_c[x.model_idx]
+    log_b_kv = jnp.log(1000.0) + x.log_headroom_gb - log_kv_mb - x.log_seq_tokens
+    # effective batch: the KV capacity at saturation, else the smaller of the batch run and the capacity
+    log_b_eff = jnp.where(jnp.isinf(x.batch), log_b_kv,
+                          -jnp.logaddexp(-log_b_kv, -jnp.log(jnp.where(jnp.isinf(x.batch), 1.0, x.batch))))
+    # saturating load curve: log(B / (B + B50))
+    log_load = -jax.nn.softplus(log_batch50[x.class_idx] - log_b_eff)
+    mu = (
+        a_model[x.model_idx] + b_gpu[x.gpu_idx] + c_precision[x.precision_idx] + d_setup[x.setup_idx]
+        + tau_gp * z_gp[x.gpu_precision_idx] + tau_mg * z_mg[x.model_gpu_idx]
+        + beta_isl_m[x.model_idx] * x.log_isl_c + beta_osl_m[x.model_idx] * x.log_osl_c
+        + beta_io * x.log_isl_c * x.log_osl_c + beta_ngpu * x.log_ngpu + log_load
+    )
+    sigma = numpyro.sample("tp_sigma", dist.HalfNormal(0.5))
+    nu = numpyro.sample("tp_nu", dist.Gamma(2.0, 0.1))
+    with numpyro.plate("throughput_rows", mu.shape[0]):
+        numpyro.sample("tp_obs", dist.StudentT(nu, mu, sigma), obs=y)
+    return mu

@@ -1,0 +1,124 @@
+"""The Bayesian sub-models: design building on the shipped data, and parameter recovery on simulated data."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from numpyro.infer import MCMC, NUTS, Predictive
+
+import infergy.data as d
+from infergy.model.power import PowerArrays, power_model
+from infergy.model.pue import PUE_SCOPES, PueArrays, pue_model
+from infergy.model.throughput import (
+    EXCLUDED_FLAGS,
+    MODEL_CLASSES,
+    build_throughput_design,
+    throughput_model,
+    usable_throughput_rows,
+)
+from infergy.model.joint import build_design
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return d.load()
+
+
+def test_usable_rows_leave_out_flagged_and_multimodal(bundle):
+    rows = usable_throughput_rows(bundle.throughput)
+    flags = rows["quality_flags"].fillna("")
+    for flag in EXCLUDED_FLAGS:
+        assert not flags.str.contains(flag).any(), flag
+    assert not rows["notes"].fillna("").str.contains("image-chat|video-chat").any()
+    assert rows["load_regime"].isin(["max_throughput", "offered_qps_inf", "static_batch", "batch_size"]).all()
+    assert len(rows) > 4000
+
+
+def test_throughput_design_physics(bundle):
+    des = build_throughput_design(usable_throughput_rows(bundle.throughput), bundle.hardware, bundle.models)
+    x, rows = des.arrays, des.rows
+    assert des.n_rows == len(des.y_log_tok_s) == x.model_idx.shape[0]
+    # KV headroom: 70B in 16-bit on 2 x 80 GB leaves ~4 GB; on 8 GPUs ~436 GB
+    i2 = rows.index[(rows["model"] == "Llama 3.1 70B") & (rows["n_gpus"] == 2) & (rows["precision"] == "fp16")
+                    & (rows["gpu"] == "H100-SXM-80GB")][0]
+    assert np.exp(float(x.log_headroom_gb[i2])) == pytest.approx(2 * 80 * 0.9 - 140, rel=1e-6)
+    # saturated rows carry batch = inf; MoE models are classed as such
+    assert np.isinf(np.asarray(x.batch)[rows["load_regime"].eq("max_throughput").to_numpy()]).all()
+    moe = MODEL_CLASSES.index("moe")
+    assert int(x.model_class_idx[des.models.index("DeepSeek-R1")]) == moe
+    assert int(x.model_class_idx[des.models.index("Llama 3.1 405B")]) == MODEL_CLASSES.index("dense_large")
+    # unpublished bandwidth (GH200-120GB) is latent, centred on its family's
+    g = des.gpus.index("GH200-120GB")
+    assert not bool(x.gpu_bw_known[g]) and float(x.gpu_bw_prior_c[g]) == pytest.approx(np.log(4.0 / 3.35))
+
+
+def test_prior_predictive_throughput_is_plausible(bundle):
+    des = build_throughput_design(usable_throughput_rows(bundle.throughput), bundle.hardware, bundle.models)
+    prior = Predictive(throughput_model, num_samples=200)(jax.random.PRNGKey(0), des.arrays, **des.sizes)
+    tok_s = np.exp(np.asarray(prior["tp_obs"]))
+    lo, med, hi = np.percentile(tok_s, [5, 50, 95])
+    assert 0.1 < lo and 100 < med < 20_000 and hi < 1e6  # per-GPU tokens/s, before seeing data
+
+
+def test_joint_design_on_shipped_data(bundle):
+    des = build_design(bundle)
+    assert des.n_rows["pw_obs"] > 100 and des.n_rows["pue_obs"] > 20
+    assert set(des.power.gpus) == {"H100-SXM-80GB", "B200"}
+    assert np.all(np.asarray(des.observations["y_pue"]) < np.log(1.0))  # PUE < 2 everywhere
+
+
+def _nuts(model, *args, seed=0, **kwargs):
+    mcmc = MCMC(NUTS(model), num_warmup=400, num_samples=400, num_chains=1, progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(seed), *args, **kwargs)
+    return mcmc.get_samples()
+
+
+def _covered(samples, truth, mass=0.9) -> bool:
+    lo, hi = np.quantile(np.asarray(samples), [(1 - mass) / 2, (1 + mass) / 2], axis=0)
+    return bool(np.all((truth >= lo) & (truth <= hi)))
+
+
+def test_pue_model_recovers_known_parameters():
+    rng = np.random.default_rng(1)
+    n_ops, n = 6, 240
+    truth = {"pue_m_scope": np.array([-2.3, -1.9, -2.5, -0.6]), "pue_tau_operator": 0.25, "pue_sigma": 0.15}
+    z = rng.normal(size=n_ops)
+    x = PueArrays(scope_idx=rng.integers(0, len(PUE_SCOPES), n), operator_idx=rng.integers(0, n_ops, n))
+    y = truth["pue_m_scope"][x.scope_idx] + truth["pue_tau_operator"] * z[x.operator_idx] + rng.normal(0, 0.15, n)
+    s = _nuts(pue_model, x, n_ops, y=y)
+    hits = [_covered(s["pue_sigma"], truth["pue_sigma"]), _covered(s["pue_tau_operator"], truth["pue_tau_operator"])]
+    hits += [_covered(s["pue_m_scope"][:, k], truth["pue_m_scope"][k]) for k in range(4)]
+    assert sum(hits) >= 5, hits  # 90% intervals: the large majority cover the truth
+
+
+def test_power_model_recovers_the_load_curve():
+    """Four simulated data sets: across all of them, the large majority of 90% intervals cover the truth."""
+    params = {"pw_logit_idle_mu": -0.5, "pw_logit_peak_mu": 1.0, "pw_log_batch50_mu": np.log(24.0), "pw_tau": 0.3,
+              "pw_z_idle": np.array([0.5, -0.5]), "pw_z_peak": np.array([-0.3, 0.3]),
+              "pw_z_batch50": np.array([0.4, -0.4]), "pw_beta_ngpu": -0.1, "pw_beta_size": 0.05,
+              "pw_sigma": 0.05, "pw_nu": 30.0}
+    hits = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        n = 300
+        x = PowerArrays(gpu_idx=rng.integers(0, 2, n),
+                        log_batch=np.log(rng.choice([1, 4, 16, 64, 256, 1024], n).astype(float)),
+                        log_ngpu=np.log(rng.choice([1, 2, 4, 8], n).astype(float)), log_active_c=rng.normal(0, 1, n))
+        sim = Predictive(power_model, {k: np.asarray(v)[None] for k, v in params.items()},
+                         return_sites=["pw_obs", "pw_idle_share", "pw_peak_share"])(jax.random.PRNGKey(seed), x, 2)
+        s = _nuts(power_model, x, 2, y=np.asarray(sim["pw_obs"][0]), seed=seed)
+        idle, peak = np.asarray(sim["pw_idle_share"][0]), np.asarray(sim["pw_peak_share"][0])
+        hits += [_covered(s["pw_idle_share"][:, g], idle[g]) for g in range(2)]
+        hits += [_covered(s["pw_peak_share"][:, g], peak[g]) for g in range(2)]
+        hits += [_covered(s["pw_beta_ngpu"], -0.1), _covered(s["pw_beta_size"], 0.05)]
+    assert np.mean(hits) >= 0.75, hits
+
+
+@pytest.mark.slow
+def test_full_fit_on_shipped_data_passes_its_review():
+    """The default fit (4 chains x 1000) must pass the review: R-hat, ESS, divergences, BFMI, LOO, coverage."""
+    from infergy.inference.fit import fit
+
+    result = fit(chains=4, warmup=1000, draws=1000, progress_bar=False)
+    assert result.review.ok, result.review.to_text()
