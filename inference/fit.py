@@ -15,7 +15,7 @@ from numpyro.infer import MCMC, NUTS, Predictive
 from ..data import DataBundle, load
 from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, infergy_model
 from .files import atomic_path
-from .review import FitReview, ReviewThresholds, review_fit
+from .review import FitReview, review_fit
 
 __all__ = ["FitConfig", "FitResult", "fit", "save_fit", "load_fit"]
 

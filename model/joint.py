@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpyro  # noqa: F401  (the sub-models register their sites with NumPyro)
 
 from .power import PowerArrays, PowerDesign, build_power_design, power_model, usable_power_rows
 from .pue import PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
