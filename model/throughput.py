@@ -136,7 +136,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         raise ValueError("no throughput rows to fit")
     model_names = tuple(sorted(rows["model"].unique()))
     gpu_names = tuple(sorted(rows["gpu"].unique()))
-    setups = tuple(sorted(rows.apply(_setup_label, axis=1).unique()))
+    setup_labels = rows.apply(_setup_label, axis=1)
+    setups = tuple(sorted(setup_labels.unique()))
     per_model = rows.groupby("model").first().loc[list(model_names)]
     if models is not None:
         sizes = models.set_index("model").reindex(list(model_names))
@@ -172,7 +173,7 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         model_idx=jnp.asarray(m_idx),
         gpu_idx=jnp.asarray(rows["gpu"].map({g: i for i, g in enumerate(gpu_names)}).to_numpy()),
         precision_idx=jnp.asarray(rows["precision"].map({p: i for i, p in enumerate(PRECISION_LEVELS)}).to_numpy()),
-        setup_idx=jnp.asarray(rows.apply(_setup_label, axis=1).map({s: i for i, s in enumerate(setups)}).to_numpy()),
+        setup_idx=jnp.asarray(setup_labels.map({s: i for i, s in enumerate(setups)}).to_numpy()),
         class_idx=jnp.asarray(classes[m_idx]),
         log_isl_c=jnp.asarray(np.where(np.isfinite(isl), np.log(np.where(np.isfinite(isl), isl, 1000.0) / 1000.0),
                                        0.0)),

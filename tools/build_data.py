@@ -50,6 +50,11 @@ THROUGHPUT_COLUMNS = [
 ]
 
 
+def tensor_parallel_layout(tp: pd.Series) -> dict:
+    """Columns of a plain tensor-parallel group (no pipeline or expert parallelism)."""
+    return {"n_gpus": tp, "tp": tp, "pp": 1, "ep": np.nan, "parallelism": "TP" + tp.astype(str)}
+
+
 def trtllm_perf_overview(ref: Path) -> pd.DataFrame:
     src = pd.read_csv(ref / "trtllm_throughput.csv")
     rows_in = len(src)
@@ -157,21 +162,18 @@ def trtllm_serving(ref: Path) -> pd.DataFrame:
     src = pd.read_csv(ref / "trtllm_serving_v0.14.csv")
     gpus = src["gpu"].map(lambda s: gpu_id(s)[0])
     inf = ~np.isfinite(src["qps_offered"].astype(float))
+    params = src["model"].map(lambda m: params_from_name(model_name(m)))  # dense models: active = total
     out = pd.DataFrame({
         "source_table": "trtllm_serving",
         "model": src["model"].map(model_name),
         "model_label_raw": src["model"],
-        "total_params_b": src["model"].map(lambda m: params_from_name(model_name(m))),
-        "active_params_b": src["model"].map(lambda m: params_from_name(model_name(m))),
+        "total_params_b": params,
+        "active_params_b": params,
         "moe": False,
         "gpu": gpus,
         "gpu_label_raw": src["gpu"],
         "gpu_assumed": False,
-        "n_gpus": src["tp"],
-        "tp": src["tp"],
-        "pp": 1,
-        "ep": np.nan,
-        "parallelism": "TP" + src["tp"].astype(str),
+        **tensor_parallel_layout(src["tp"]),
         "precision": src["precision"].map(PRECISION),
         "engine": "tensorrt-llm",
         "engine_version": src["trtllm_version"].astype(str),
@@ -210,11 +212,7 @@ def paper_table(data_dir: Path) -> pd.DataFrame:
         "gpu": src["gpu"],
         "gpu_label_raw": src["gpu_label_raw"],
         "gpu_assumed": False,
-        "n_gpus": src["tp"],
-        "tp": src["tp"],
-        "pp": 1,
-        "ep": np.nan,
-        "parallelism": "TP" + src["tp"].astype(str),
+        **tensor_parallel_layout(src["tp"]),
         "precision": src["precision"].map(PRECISION),
         "engine": np.where(src["source"].str.startswith("tensorRT"), "tensorrt-llm",
                            np.where(src["source"].str.startswith("ml.energy"), "vllm", "unknown")),
@@ -561,7 +559,6 @@ UNSPECIFIED_GPUS = {
 
 def hardware(ref: Path) -> pd.DataFrame:
     src = pd.read_csv(ref / "hardware_specs.csv")
-    family = {"TPU": "TPU"}
     out = pd.DataFrame({
         "id": src["device"].map(HARDWARE_IDS), "device": src["device"], "kind": src["kind"],
         "gpu": src["device"].map(HARDWARE_IDS).map(lambda i: SERVER_GPU.get(i, i)),
@@ -572,7 +569,6 @@ def hardware(ref: Path) -> pd.DataFrame:
         "launch_year": src["launch_year"], "sparse_note": src["sparse_note"], "source": src["source_title"],
         "source_url": src["source_url"], "source_row": np.arange(1, len(src) + 1), "notes": src["notes"],
     })
-    del family
     extra = pd.DataFrame({"id": list(UNSPECIFIED_GPUS), "device": list(UNSPECIFIED_GPUS), "kind": "gpu",
                           "gpu": list(UNSPECIFIED_GPUS), "source": "infergy vocabulary (GPU seen in the data)",
                           "source_url": "", "source_row": np.nan, "notes": list(UNSPECIFIED_GPUS.values())})
