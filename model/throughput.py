@@ -4,12 +4,23 @@
     mu_i = a[model] + b[gpu] + c[precision] + d[setup]
            + beta_isl[class] * log(ISL/1000) + beta_osl[class] * log(OSL/1000) + beta_io * log(ISL/1000) log(OSL/1000)
            + beta_ngpu * log(n_gpus) + log s(batch)
-    a[model] ~ Normal(g0 + g_active * log(active/10B) + g_total * log(total/10B) + g_moe * moe, tau_model)
+    a[model] ~ Normal(g0 + g_active * log(active/10B) + moe * (g_moe + g_sparsity * log(total/active / 10)),
+                      tau_model)
     b[gpu]   ~ Normal(k_bw * log(bandwidth / 3.35 TB/s), tau_gpu)       (bandwidth latent where not published)
+    d[setup] ~ Normal(0, tau_setup)
+
+Reference levels: precision fp8, the GPU H100 SXM (b = 0: g0 is throughput on an H100) and the engine setup
+with the most rows (d = 0), so the intercept is not confounded with the mean of a well-measured group.
     s(batch) = batch / (batch + batch50[class])                        (1 at saturation: max-throughput rows)
 
 Partial pooling lets an unseen model be predicted from its size, and an unseen GPU from its memory bandwidth,
-each with the spread its group shows. Everything is on the log scale and non-centred.
+each with the spread its group shows. Everything is on the log scale.
+
+Parameterisation: every group effect is centred where the data pin it down (enough rows, or enough distinct
+shapes for a slope) and non-centred where they do not (see :func:`partially_centred`). A fully non-centred
+version makes the well-measured effects nearly collinear with their group mean (posterior correlations
+above 0.97), which forces NUTS to tiny steps and deep trees; the per-element choice is fixed from the data
+before sampling.
 """
 
 from __future__ import annotations
@@ -46,6 +57,8 @@ BATCHED = ("static_batch", "batch_size")
 PRECISION_LEVELS = ("fp8", "fp4", "fp16", "bf16", "mixed")  # fp8 is the reference level
 MODEL_CLASSES = ("dense_small", "dense_large", "moe")  # dense <= 20B, dense > 20B, mixture of experts
 REF_BANDWIDTH_TB_S = 3.35  # H100 SXM
+REF_GPU = "H100-SXM-80GB"
+REF_SPARSITY = 10.0  # total / active parameters of a typical mixture of experts
 WEIGHT_BYTES = {"fp4": 0.5, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "mixed": 2.0}
 KV_BYTES = {"fp4": 1.0, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "mixed": 2.0}
 USABLE_MEMORY = 0.9  # share of GPU memory an engine gives to weights + KV cache
@@ -84,6 +97,7 @@ class ThroughputArrays(NamedTuple):
     batch: jnp.ndarray  # batch size; +inf at saturation
     model_log_active_c: jnp.ndarray  # log(active / 10B), per model
     model_log_total_c: jnp.ndarray
+    model_log_sparsity_c: jnp.ndarray  # MoE: log(total / active / 10); 0 for dense models
     model_moe: jnp.ndarray
     gpu_log_bw_c: jnp.ndarray  # log(bandwidth / 3.35 TB/s); 0 where unknown
     gpu_bw_known: jnp.ndarray  # bool
@@ -94,6 +108,16 @@ class ThroughputArrays(NamedTuple):
     log_headroom_gb: jnp.ndarray  # per row: log(GPU memory of the group x 0.9 - weight memory), floored at 1 GB
     log_seq_tokens: jnp.ndarray  # per row: log(ISL + OSL) (ISL 1000 where unknown)
     log_kv_bytes: jnp.ndarray  # per row: log bytes per KV element (1 for fp8/fp4 KV cache, 2 for 16-bit)
+    # 1.0 where a group effect is sampled centred (well measured), 0.0 where non-centred
+    gpu_is_ref: jnp.ndarray  # 1.0 for the reference GPU (its effect is the bandwidth term alone)
+    setup_is_ref: jnp.ndarray  # 1.0 for the reference setup (effect 0)
+    centred_model: jnp.ndarray
+    centred_gpu: jnp.ndarray
+    centred_setup: jnp.ndarray
+    centred_isl: jnp.ndarray  # per model
+    centred_osl: jnp.ndarray  # per model
+    centred_gpu_precision: jnp.ndarray
+    centred_model_gpu: jnp.ndarray
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,33 @@ class ThroughputDesign:
     @property
     def n_rows(self) -> int:
         return len(self.rows)
+
+
+#: Rows (or distinct shapes) from which a group effect is sampled centred.
+CENTRE_MIN_ROWS = {"model": 20, "gpu": 50, "setup": 20, "gpu_precision": 20, "model_gpu": 10}
+CENTRE_MIN_SHAPES = 3  # distinct ISL (OSL) values spanning at least a factor e, for a model's slope
+
+
+def partially_centred(name: str, loc, scale, centred):
+    """Sample a group effect ``~ Normal(loc, scale)``, centred where ``centred`` is 1 and non-centred where 0.
+
+    The site ``name`` holds the raw variable: the effect itself where centred, a standard normal where not.
+    """
+    w = jnp.asarray(centred, dtype=jnp.result_type(float))
+    raw = numpyro.sample(name, dist.Normal(w * loc, scale ** w))
+    return loc + scale ** (1.0 - w) * (raw - w * loc)
+
+
+def _well_measured(counts: pd.Series, labels, minimum: int) -> np.ndarray:
+    return np.array([float(counts.get(label, 0) >= minimum) for label in labels])
+
+
+def _slope_identified(values: pd.Series, groups: pd.Series, labels) -> np.ndarray:
+    out = []
+    for label in labels:
+        v = np.log(values[(groups == label).to_numpy()].dropna().astype(float).to_numpy())
+        out.append(float(len(np.unique(v)) >= CENTRE_MIN_SHAPES and np.ptp(v) >= 1.0) if len(v) else 0.0)
+    return np.array(out)
 
 
 def _setup_label(row: pd.Series) -> str:
@@ -162,6 +213,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
                           for g in gpu_names])
     prior_c = np.where(np.isfinite(family_bw), np.log(family_bw / REF_BANDWIDTH_TB_S), 0.0)
 
+    ref_gpu = REF_GPU if REF_GPU in gpu_names else rows["gpu"].value_counts().index[0]
+    ref_setup = setup_labels.value_counts().index[0]
     m_idx = rows["model"].map({m: i for i, m in enumerate(model_names)}).to_numpy()
     gp = list(zip(rows["gpu"], rows["precision"]))
     gp_pairs = tuple(sorted(set(gp)))
@@ -182,6 +235,9 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         batch=jnp.asarray(batch),
         model_log_active_c=jnp.asarray(np.log(active / 10.0)),
         model_log_total_c=jnp.asarray(np.log(total / 10.0)),
+        model_log_sparsity_c=jnp.asarray(np.where(moe, np.log(total / active / REF_SPARSITY), 0.0)),
+        gpu_is_ref=jnp.asarray(np.array([float(g == ref_gpu) for g in gpu_names])),
+        setup_is_ref=jnp.asarray(np.array([float(u == ref_setup) for u in setups])),
         model_moe=jnp.asarray(moe.astype(float)),
         gpu_log_bw_c=jnp.asarray(np.where(known, np.log(np.where(known, bw, 1.0) / REF_BANDWIDTH_TB_S), 0.0)),
         gpu_bw_known=jnp.asarray(known),
@@ -192,6 +248,15 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         log_headroom_gb=jnp.asarray(np.log(headroom_gb)),
         log_seq_tokens=jnp.asarray(np.log(np.where(np.isfinite(isl), isl, 1000.0) + rows["osl"].astype(float).to_numpy())),
         log_kv_bytes=jnp.asarray(np.log(rows["precision"].map(KV_BYTES).to_numpy(float))),
+        centred_model=jnp.asarray(_well_measured(rows["model"].value_counts(), model_names, CENTRE_MIN_ROWS["model"])),
+        centred_gpu=jnp.asarray(_well_measured(rows["gpu"].value_counts(), gpu_names, CENTRE_MIN_ROWS["gpu"])),
+        centred_setup=jnp.asarray(_well_measured(setup_labels.value_counts(), setups, CENTRE_MIN_ROWS["setup"])),
+        centred_isl=jnp.asarray(_slope_identified(rows["isl"], rows["model"], model_names)),
+        centred_osl=jnp.asarray(_slope_identified(rows["osl"], rows["model"], model_names)),
+        centred_gpu_precision=jnp.asarray(_well_measured(pd.Series(gp).value_counts(), gp_pairs,
+                                                         CENTRE_MIN_ROWS["gpu_precision"])),
+        centred_model_gpu=jnp.asarray(_well_measured(pd.Series(mg).value_counts(), mg_pairs,
+                                                     CENTRE_MIN_ROWS["model_gpu"])),
     )
     y = np.log(rows["output_tok_s_per_gpu"].astype(float).to_numpy()) if with_observations else None
     return ThroughputDesign(arrays, y, model_names, gpu_names, PRECISION_LEVELS, setups, gp_pairs, mg_pairs,
@@ -205,31 +270,31 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     # model effects pooled toward a size regression
     g0 = numpyro.sample("tp_g0", dist.Normal(7.0, 2.0))  # log tok/s/GPU of a 10B dense model at 1k/1k, fp8, H100
     g_active = numpyro.sample("tp_g_active", dist.Normal(-0.7, 0.5))
-    g_total = numpyro.sample("tp_g_total", dist.Normal(0.0, 0.5))
+    g_sparsity = numpyro.sample("tp_g_sparsity", dist.Normal(-0.2, 0.5))
     g_moe = numpyro.sample("tp_g_moe", dist.Normal(0.0, 1.0))
     tau_model = numpyro.sample("tp_tau_model", dist.HalfNormal(0.5))
+    size_mean = g0 + g_active * x.model_log_active_c + g_moe * x.model_moe + g_sparsity * x.model_log_sparsity_c
     with numpyro.plate("models", n_models):
-        z_model = numpyro.sample("tp_z_model", dist.Normal(0.0, 1.0))
-    a_model = numpyro.deterministic(
-        "tp_a_model",
-        g0 + g_active * x.model_log_active_c + g_total * x.model_log_total_c + g_moe * x.model_moe + tau_model * z_model,
-    )
+        a_model = partially_centred("tp_raw_model", size_mean, tau_model, x.centred_model)
+    a_model = numpyro.deterministic("tp_a_model", a_model)
     # GPU effects pooled toward memory bandwidth (latent where unpublished)
     k_bw = numpyro.sample("tp_k_bw", dist.Normal(1.0, 0.5))
     tau_gpu = numpyro.sample("tp_tau_gpu", dist.HalfNormal(0.5))
     with numpyro.plate("gpus", n_gpus):
         bw_latent = numpyro.sample("tp_log_bw_latent", dist.Normal(x.gpu_bw_prior_c, 0.3))
-        z_gpu = numpyro.sample("tp_z_gpu", dist.Normal(0.0, 1.0))
-    log_bw = jnp.where(x.gpu_bw_known, x.gpu_log_bw_c, bw_latent)
-    b_gpu = numpyro.deterministic("tp_b_gpu", k_bw * log_bw + tau_gpu * z_gpu)
+        log_bw = jnp.where(x.gpu_bw_known, x.gpu_log_bw_c, bw_latent)
+        e_gpu = partially_centred("tp_raw_gpu", 0.0, tau_gpu, x.centred_gpu * (1.0 - x.gpu_is_ref))
+    b_gpu = k_bw * log_bw + e_gpu * (1.0 - x.gpu_is_ref)
+    b_gpu = numpyro.deterministic("tp_b_gpu", b_gpu)
     # precision (fp8 = 0), engine setup
     with numpyro.plate("precisions_free", len(PRECISION_LEVELS) - 1):
         c_free = numpyro.sample("tp_c_precision_free", dist.Normal(0.0, 0.7))
     c_precision = numpyro.deterministic("tp_c_precision", jnp.concatenate([jnp.zeros(1), c_free]))
     tau_setup = numpyro.sample("tp_tau_setup", dist.HalfNormal(0.5))
     with numpyro.plate("setups", n_setups):
-        z_setup = numpyro.sample("tp_z_setup", dist.Normal(0.0, 1.0))
-    d_setup = numpyro.deterministic("tp_d_setup", tau_setup * z_setup)
+        d_setup = partially_centred("tp_raw_setup", 0.0, tau_setup, x.centred_setup * (1.0 - x.setup_is_ref))
+    d_setup = d_setup * (1.0 - x.setup_is_ref)
+    d_setup = numpyro.deterministic("tp_d_setup", d_setup)
     # shape slopes by model class, pooled
     beta_isl_mu = numpyro.sample("tp_beta_isl_mu", dist.Normal(-0.4, 0.5))
     beta_osl_mu = numpyro.sample("tp_beta_osl_mu", dist.Normal(0.2, 0.5))
@@ -241,17 +306,17 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     # each model's slopes pooled toward its class's
     tau_slope_model = numpyro.sample("tp_tau_slope_model", dist.HalfNormal(0.2))
     with numpyro.plate("models_slopes", n_models):
-        z_isl_m = numpyro.sample("tp_z_isl_model", dist.Normal(0.0, 1.0))
-        z_osl_m = numpyro.sample("tp_z_osl_model", dist.Normal(0.0, 1.0))
-    beta_isl_m = numpyro.deterministic("tp_beta_isl_model", beta_isl[x.model_class_idx] + tau_slope_model * z_isl_m)
-    beta_osl_m = numpyro.deterministic("tp_beta_osl_model", beta_osl[x.model_class_idx] + tau_slope_model * z_osl_m)
+        beta_isl_m = partially_centred("tp_raw_isl_model", beta_isl[x.model_class_idx], tau_slope_model, x.centred_isl)
+        beta_osl_m = partially_centred("tp_raw_osl_model", beta_osl[x.model_class_idx], tau_slope_model, x.centred_osl)
+    beta_isl_m = numpyro.deterministic("tp_beta_isl_model", beta_isl_m)
+    beta_osl_m = numpyro.deterministic("tp_beta_osl_model", beta_osl_m)
     # interactions seen in the data: GPU x precision (e.g. FP4 only on Blackwell), model x GPU (memory fit)
     tau_gp = numpyro.sample("tp_tau_gpu_precision", dist.HalfNormal(0.3))
     with numpyro.plate("gpu_precision", n_gpu_precision):
-        z_gp = numpyro.sample("tp_z_gpu_precision", dist.Normal(0.0, 1.0))
+        e_gp = partially_centred("tp_raw_gpu_precision", 0.0, tau_gp, x.centred_gpu_precision)
     tau_mg = numpyro.sample("tp_tau_model_gpu", dist.HalfNormal(0.3))
     with numpyro.plate("model_gpu", n_model_gpu):
-        z_mg = numpyro.sample("tp_z_model_gpu", dist.Normal(0.0, 1.0))
+        e_mg = partially_centred("tp_raw_model_gpu", 0.0, tau_mg, x.centred_model_gpu)
     beta_io = numpyro.sample("tp_beta_io", dist.Normal(0.0, 0.3))
     beta_ngpu = numpyro.sample("tp_beta_ngpu", dist.Normal(-0.2, 0.5))
     # KV-cache capacity: how many sequences of this length fit in the memory left after the weights
@@ -266,7 +331,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     log_load = -jax.nn.softplus(log_batch50[x.class_idx] - log_b_eff)
     mu = (
         a_model[x.model_idx] + b_gpu[x.gpu_idx] + c_precision[x.precision_idx] + d_setup[x.setup_idx]
-        + tau_gp * z_gp[x.gpu_precision_idx] + tau_mg * z_mg[x.model_gpu_idx]
+        + e_gp[x.gpu_precision_idx] + e_mg[x.model_gpu_idx]
         + beta_isl_m[x.model_idx] * x.log_isl_c + beta_osl_m[x.model_idx] * x.log_osl_c
         + beta_io * x.log_isl_c * x.log_osl_c + beta_ngpu * x.log_ngpu + log_load
     )
@@ -274,4 +339,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     nu = numpyro.sample("tp_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("throughput_rows", mu.shape[0]):
         numpyro.sample("tp_obs", dist.StudentT(nu, mu, sigma), obs=y)
-    return mu
+    return {"g0": g0, "g_active": g_active, "g_moe": g_moe, "g_sparsity": g_sparsity, "tau_model": tau_model,
+            "a_model": a_model, "b_gpu": b_gpu, "c_precision": c_precision, "beta_isl": beta_isl,
+            "beta_osl": beta_osl, "beta_isl_model": beta_isl_m, "beta_osl_model": beta_osl_m, "beta_io": beta_io,
+            "beta_ngpu": beta_ngpu, "log_batch50": log_batch50, "tau_gpu": tau_gpu, "k_bw": k_bw, "mu": mu}
