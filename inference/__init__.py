@@ -1,5 +1,6 @@
-"""Inference and propagation: paper mode now, the Bayesian fit next (``import infergy.inference``)."""
+"""Inference: paper mode (Monte Carlo of the paper's ranges) and the Bayesian fit with its review."""
 
+from .fit import FitConfig, FitResult, fit, load_fit, save_fit
 from .paper_mc import (
     FLEET_NAMES,
     RNG_BACKENDS,
@@ -13,6 +14,11 @@ from .paper_mc import (
 
 __all__ = [
     "FLEET_NAMES",
+    "FitConfig",
+    "FitResult",
+    "fit",
+    "load_fit",
+    "save_fit",
     "RNG_BACKENDS",
     "SAMPLING",
     "FleetEstimate",

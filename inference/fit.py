@@ -14,6 +14,7 @@ from numpyro.infer import MCMC, NUTS, Predictive
 
 from ..data import DataBundle, load
 from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, infergy_model
+from ..model.throughput import MODEL_CLASSES
 from .files import atomic_path
 from .review import FitReview, review_fit
 
@@ -44,6 +45,19 @@ class FitConfig:
             raise ValueError(f"unknown chain_method {self.chain_method!r}")
 
 
+def use_cpu_devices(n: int) -> int:
+    """Ask JAX for ``n`` CPU devices so chains run in parallel; only possible before JAX's first operation.
+
+    Returns the number of local devices JAX ends up with (unchanged if its backend had already started).
+    """
+    try:
+        if jax.config.jax_num_cpu_devices < n:
+            jax.config.update("jax_num_cpu_devices", int(n))
+    except RuntimeError:
+        pass
+    return jax.local_device_count()
+
+
 @dataclass
 class FitResult:
     """The DataTree, its review, the design it was fitted to and the wall time."""
@@ -51,31 +65,50 @@ class FitResult:
     datatree: object
     review: FitReview
     design: InfergyDesign
-    seconds: float
+    seconds: float  # sampling (warm-up + draws, compilation included)
+    total_seconds: float = float("nan")  # sampling + predictive draws + review
     config: FitConfig = field(default_factory=FitConfig)
 
     @property
     def min_ess_per_second(self) -> float:
+        """Smallest bulk ESS over the parameters, per second of sampling."""
         ess = [c.value for c in self.review.checks if c.name == "min bulk ESS"]
         return float(ess[0] / self.seconds) if ess else float("nan")
 
+    def summary_text(self) -> str:
+        cfg = self.config
+        return "\n".join([
+            f"infergy fit: {cfg.chains} chains x ({cfg.warmup} warm-up + {cfg.draws} draws), seed {cfg.seed}, "
+            f"{self.datatree.attrs.get('chain_method', '?')} chains",
+            f"sampling {self.seconds:.1f} s, total {self.total_seconds:.1f} s, "
+            f"min bulk ESS per second of sampling {self.min_ess_per_second:.2f}",
+            f"data {self.datatree.attrs['data_version']} (hash {self.datatree.attrs['data_hash'][:16]})",
+            self.review.to_text(),
+        ])
+
 
 def _coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
-    tp, pw, pue = design.throughput, design.power, design.pue
+    tp, pw, pue, prod = design.throughput, design.power, design.pue, design.production
     coords = {
         "model": list(tp.models), "gpu": list(tp.gpus), "precision": list(tp.precisions),
         "setup": list(tp.setups), "power_gpu": list(pw.gpus), "operator": list(pue.operators),
-        "pue_scope": ["fleet", "site", "design", "industry"],
+        "pue_scope": ["fleet", "site", "design", "industry"], "model_class": list(MODEL_CLASSES),
+        "production_population": list(prod.populations), "prod_row": list(prod.rows["id"].astype(str)),
     }
     dims = {
-        "tp_z_model": ["model"], "tp_a_model": ["model"], "tp_z_isl_model": ["model"], "tp_z_osl_model": ["model"],
-        "tp_beta_isl_model": ["model"], "tp_beta_osl_model": ["model"],
-        "tp_z_gpu": ["gpu"], "tp_b_gpu": ["gpu"], "tp_log_bw_latent": ["gpu"],
-        "tp_c_precision": ["precision"], "tp_z_setup": ["setup"], "tp_d_setup": ["setup"],
+        "tp_raw_model": ["model"], "tp_a_model": ["model"], "tp_raw_isl_model": ["model"],
+        "tp_raw_osl_model": ["model"], "tp_beta_isl_model": ["model"], "tp_beta_osl_model": ["model"],
+        "tp_raw_gpu": ["gpu"], "tp_b_gpu": ["gpu"], "tp_log_bw_latent": ["gpu"],
+        "tp_c_precision": ["precision"], "tp_raw_setup": ["setup"], "tp_d_setup": ["setup"],
+        "tp_beta_isl": ["model_class"], "tp_beta_osl": ["model_class"], "tp_log_batch50": ["model_class"],
         "pw_z_idle": ["power_gpu"], "pw_z_peak": ["power_gpu"], "pw_z_batch50": ["power_gpu"],
         "pw_idle_share": ["power_gpu"], "pw_peak_share": ["power_gpu"], "pw_log_batch50": ["power_gpu"],
         "pue_z_operator": ["operator"], "pue_m_scope": ["pue_scope"],
-        "tp_obs": ["tp_row"], "pw_obs": ["pw_row"], "pue_obs": ["pue_row"],
+        **{f"op_{v}": ["production_population"] for v in ("log_active_c", "log_output_tokens",
+                                                           "log_input_tokens", "z_model", "log_hardware",
+                                                           "z_operator")},
+        "op_boundary_share": ["prod_row"], "op_log_wh": ["prod_row"],
+        "tp_obs": ["tp_row"], "pw_obs": ["pw_row"], "pue_obs": ["pue_row"], "prod_obs": ["prod_row"],
     }
     return coords, dims
 
@@ -102,9 +135,9 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     key_fit, key_prior, key_ppc = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     start = time.perf_counter()
     mcmc.run(key_fit, *design.inputs, **design.sizes, **design.observations, extra_fields=("diverging", "energy"))
+    # JAX dispatches asynchronously: wait for the chains before reading the clock
+    by_chain = jax.device_get(jax.block_until_ready(mcmc.get_samples(group_by_chain=True)))
     seconds = time.perf_counter() - start
-    # flatten on the host: get_samples() reshapes each device-sharded site with its own compiled kernel
-    by_chain = jax.device_get(mcmc.get_samples(group_by_chain=True))
     samples = {k: np.reshape(v, (-1, *v.shape[2:])) for k, v in by_chain.items()}
     prior = Predictive(infergy_model, num_samples=cfg.prior_draws, parallel=True)(
         key_prior, *design.inputs, **design.sizes)
@@ -124,7 +157,8 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         "fit_seconds": seconds,
         "review": review.to_json(),
     })
-    return FitResult(datatree=dt, review=review, design=design, seconds=seconds, config=cfg)
+    return FitResult(datatree=dt, review=review, design=design, seconds=seconds,
+                     total_seconds=time.perf_counter() - start, config=cfg)
 
 
 def save_fit(result: FitResult, path: str | Path) -> Path:

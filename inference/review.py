@@ -24,6 +24,8 @@ class ReviewThresholds:
     max_share_pareto_k_bad: float = 0.01  # share of observations with Pareto k > 0.7
     coverage_50: tuple[float, float] = (0.40, 0.60)
     coverage_90: tuple[float, float] = (0.83, 0.97)
+    min_rows_for_coverage: int = 20  # smaller tables: every row must sit inside the wide interval instead
+    small_table_interval: float = 0.98
 
 
 @dataclass(frozen=True)
@@ -104,13 +106,26 @@ def review_fit(dt, observed_sites: dict[str, str], thresholds: ReviewThresholds 
         bfmi = np.asarray(az.bfmi(dt)["energy"]).ravel()
         checks.append(ReviewCheck("min energy BFMI", float(bfmi.min()), f">= {th.min_bfmi}", bfmi.min() >= th.min_bfmi))
     for site, label in observed_sites.items():
-        loo = az.loo(dt, var_name=site, pointwise=True)
-        k = np.asarray(loo.pareto_k).ravel()
-        share = float(np.mean(k > 0.7))
-        checks.append(ReviewCheck(f"{label}: share Pareto k > 0.7", share, f"<= {th.max_share_pareto_k_bad}",
-                                  share <= th.max_share_pareto_k_bad, f"elpd_loo {float(loo.elpd):.1f}"))
         y = np.asarray(dt["observed_data"][site])
         rep = np.asarray(dt["posterior_predictive"][site]).reshape(-1, y.size)
+        if y.size < th.min_rows_for_coverage:
+            # a handful of calibration rows cannot test coverage (nor LOO); it can flag a gross misfit
+            mass = th.small_table_interval
+            q_lo, q_hi = np.quantile(rep, [(1 - mass) / 2, (1 + mass) / 2], axis=0)
+            inside = (y >= q_lo) & (y <= q_hi)
+            checks.append(ReviewCheck(f"{label}: rows inside {mass:.0%} PPC", float(inside.mean()), "= 1",
+                                      bool(inside.all()), f"{int(inside.sum())}/{y.size} rows"))
+            continue
+        try:
+            loo = az.loo(dt, var_name=site, pointwise=True)
+        except ValueError as exc:  # e.g. too few draws for Pareto smoothing
+            checks.append(ReviewCheck(f"{label}: share Pareto k > 0.7", float("nan"),
+                                      f"<= {th.max_share_pareto_k_bad}", False, f"PSIS-LOO not computable: {exc}"))
+        else:
+            k = np.asarray(loo.pareto_k).ravel()
+            share = float(np.mean(k > 0.7))
+            checks.append(ReviewCheck(f"{label}: share Pareto k > 0.7", share, f"<= {th.max_share_pareto_k_bad}",
+                                      share <= th.max_share_pareto_k_bad, f"elpd_loo {float(loo.elpd):.1f}"))
         for mass, (lo, hi) in ((0.5, th.coverage_50), (0.9, th.coverage_90)):
             q_lo, q_hi = np.quantile(rep, [(1 - mass) / 2, (1 + mass) / 2], axis=0)
             cov = float(np.mean((y >= q_lo) & (y <= q_hi)))

@@ -8,7 +8,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 from .data import DataBundle, load as load_data, load_paper_throughput
-from .inference import PaperReplication, replicate_paper
+from .inference import FitConfig, FitResult, PaperReplication, fit, load_fit, replicate_paper, save_fit
 from .model import (
     BOUNDARIES,
     PAPER_CONFIGS,
@@ -23,16 +23,21 @@ from .model import (
 __all__ = [
     "BOUNDARIES",
     "DataBundle",
+    "FitConfig",
+    "FitResult",
     "PAPER_CONFIGS",
     "LogNormal",
     "PaperConfig",
     "PaperReplication",
     "__version__",
     "energy_per_query_wh",
+    "fit",
     "fit_tps_regressions",
     "get_paper_config",
     "load_data",
+    "load_fit",
     "load_paper_throughput",
     "lognormal_from_range",
     "replicate_paper",
+    "save_fit",
 ]

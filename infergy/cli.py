@@ -87,7 +87,55 @@ def build_parser() -> argparse.ArgumentParser:
                     help="add your own rows (CSV in a table's schema; repeatable)")
     ds.add_argument("--json", action="store_true", help="print the summary as JSON")
     ds.set_defaults(func=_cmd_data_summary)
+    fp = sub.add_parser("fit", help="fit the hierarchical model to the data and review the fit",
+                        description="Fit the Bayesian model (NUTS) to the shipped data plus your rows, print the "
+                        "automatic review (R-hat, ESS, divergences, BFMI, LOO, predictive coverage) and save the "
+                        "posterior as netCDF. Exits 1 if the review fails, unless --allow-bad-fit.")
+    fp.add_argument("--out", type=Path, default=Path("report") / "posterior.nc",
+                    help="where to write the posterior (netCDF) [report/posterior.nc]")
+    fp.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
+                    help="add your own rows (CSV in a table's schema; repeatable)")
+    fp.add_argument("--chains", type=_positive_int, default=4, help="Markov chains, run in parallel [4]")
+    fp.add_argument("--warmup", type=_positive_int, default=None, help="warm-up iterations per chain [1000]")
+    fp.add_argument("--draws", type=_positive_int, default=None, help="kept draws per chain [1000]")
+    fp.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
+    fp.add_argument("--allow-bad-fit", action="store_true", help="save and exit 0 even if the review fails")
+    fp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fp.add_argument("--json", action="store_true", help="print the review as JSON")
+    fp.set_defaults(func=_cmd_fit)
     return parser
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .inference.fit import FitConfig, fit, save_fit, use_cpu_devices
+    from .data import DataValidationError
+
+    use_cpu_devices(args.chains)  # parallel chains on CPU cores (before JAX starts its backend)
+    base = FitConfig()
+    cfg = FitConfig(chains=args.chains, warmup=args.warmup or base.warmup, draws=args.draws or base.draws,
+                    seed=args.seed, progress_bar=not args.no_progress)
+    try:
+        result = fit(config=cfg, extra=args.data_add)
+    except DataValidationError as exc:
+        print("infergy: error: the data did not validate:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    path = save_fit(result, args.out)
+    if args.json:
+        print(json.dumps({**result.review.to_dict(), "seconds": result.seconds, "total_seconds": result.total_seconds,
+                          "min_ess_bulk_per_second": result.min_ess_per_second, "posterior": str(path),
+                          "data_hash": result.datatree.attrs["data_hash"]}, indent=2))
+    else:
+        print(result.summary_text())
+        print(f"wrote {path}")
+    if not result.review.ok:
+        failed = ", ".join(c.name for c in result.review.failed)
+        print(f"infergy: the fit failed its review ({failed})"
+              + ("; saved anyway (--allow-bad-fit)" if args.allow_bad_fit else "; rerun with more --draws, "
+                 "or pass --allow-bad-fit to accept it"), file=sys.stderr)
+        return 0 if args.allow_bad_fit else 1
+    return 0
 
 
 def _table_names() -> list[str]:

@@ -1,4 +1,4 @@
-"""The joint model: throughput, power and PUE sub-models over one set of shipped (and users') tables."""
+"""The joint model: throughput, power, PUE and the production operating point over one set of tables."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .power import PowerArrays, PowerDesign, build_power_design, power_model, usable_power_rows
+from .production import (
+    ProductionArrays,
+    ProductionDesign,
+    build_production_design,
+    production_model,
+    usable_production_rows,
+)
 from .pue import PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
 from .throughput import ThroughputArrays, ThroughputDesign, build_throughput_design, throughput_model, usable_throughput_rows
 
@@ -17,6 +24,7 @@ OBSERVED_SITES = {
     "tp_obs": ("throughput", "log output tok/s per GPU"),
     "pw_obs": ("gpu_energy", "log(average GPU power / TDP)"),
     "pue_obs": ("pue", "log(PUE - 1)"),
+    "prod_obs": ("production", "log Wh per query (operators' disclosures)"),
 }
 
 
@@ -25,39 +33,43 @@ class InfergyDesign:
     throughput: ThroughputDesign
     power: PowerDesign
     pue: PueDesign
+    production: ProductionDesign
 
     @property
     def sizes(self) -> dict[str, int]:
-        return {**self.throughput.sizes, **self.power.sizes, **self.pue.sizes}
+        return {**self.throughput.sizes, **self.power.sizes, **self.pue.sizes, **self.production.sizes}
 
     @property
-    def inputs(self) -> tuple[ThroughputArrays, PowerArrays, PueArrays]:
-        return self.throughput.arrays, self.power.arrays, self.pue.arrays
+    def inputs(self) -> tuple[ThroughputArrays, PowerArrays, PueArrays, ProductionArrays]:
+        return self.throughput.arrays, self.power.arrays, self.pue.arrays, self.production.arrays
 
     @property
     def observations(self) -> dict[str, np.ndarray | None]:
         return {"y_tp": self.throughput.y_log_tok_s, "y_pw": self.power.y_log_power_share,
-                "y_pue": self.pue.y_log_pue_minus_1}
+                "y_pue": self.pue.y_log_pue_minus_1, "y_prod": self.production.y_log_wh}
 
     @property
     def n_rows(self) -> dict[str, int]:
-        return {"tp_obs": self.throughput.n_rows, "pw_obs": len(self.power.rows), "pue_obs": len(self.pue.rows)}
+        return {"tp_obs": self.throughput.n_rows, "pw_obs": len(self.power.rows), "pue_obs": len(self.pue.rows),
+                "prod_obs": len(self.production.rows)}
 
 
 def build_design(bundle) -> InfergyDesign:
     """Arrays for the joint model from a :class:`~infergy.data.DataBundle`."""
     t = bundle.tables
-    return InfergyDesign(
-        throughput=build_throughput_design(usable_throughput_rows(t["throughput"]), t["hardware"], t["models"]),
-        power=build_power_design(usable_power_rows(t["gpu_energy"], t["hardware"]), t["hardware"]),
-        pue=build_pue_design(usable_pue_rows(t["pue"])),
-    )
+    tp = build_throughput_design(usable_throughput_rows(t["throughput"]), t["hardware"], t["models"])
+    pw = build_power_design(usable_power_rows(t["gpu_energy"], t["hardware"]), t["hardware"])
+    pue = build_pue_design(usable_pue_rows(t["pue"]))
+    prod = build_production_design(usable_production_rows(t["production"]), t["models"], tp, pw, pue)
+    return InfergyDesign(throughput=tp, power=pw, pue=pue, production=prod)
 
 
-def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, *, n_models: int, n_gpus: int,
-                  n_setups: int, n_gpu_precision: int, n_model_gpu: int, n_power_gpus: int, n_operators: int,
-                  y_tp=None, y_pw=None, y_pue=None):
+def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, prod_x: ProductionArrays, *,
+                  n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int, n_model_gpu: int,
+                  n_power_gpus: int, n_operators: int, n_populations: int, y_tp=None, y_pw=None, y_pue=None,
+                  y_prod=None):
     """The joint NumPyro model (observations last)."""
-    throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, y=y_tp)
-    power_model(pw_x, n_power_gpus, y=y_pw)
-    pue_model(pue_x, n_operators, y=y_pue)
+    tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, y=y_tp)
+    pw = power_model(pw_x, n_power_gpus, y=y_pw)
+    pue = pue_model(pue_x, n_operators, y=y_pue)
+    production_model(prod_x, tp, pw, pue, n_populations, y=y_prod)

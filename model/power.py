@@ -102,4 +102,5 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None):
     nu = numpyro.sample("pw_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("power_rows", mu.shape[0]):
         numpyro.sample("pw_obs", dist.StudentT(nu, mu, sigma), obs=y)
-    return mu
+    return {"idle": idle, "peak": peak, "log_batch50": log_b50, "beta_ngpu": beta_ngpu, "beta_size": beta_size,
+            "mu": mu}

@@ -67,4 +67,4 @@ def pue_model(x: PueArrays, n_operators: int, y=None):
     sigma = numpyro.sample("pue_sigma", dist.HalfNormal(0.5))
     with numpyro.plate("pue_rows", mu.shape[0]):
         numpyro.sample("pue_obs", dist.Normal(mu, sigma), obs=y)
-    return mu
+    return {"m_scope": m_scope, "tau_operator": tau_op, "e_operator": tau_op * z_op, "sigma": sigma, "mu": mu}

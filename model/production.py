@@ -1,0 +1,249 @@
+"""Production operating point: how real serving differs from benchmarks, calibrated by operators' disclosures.
+
+Benchmarks run one engine at saturation; production serves at a moderate load, on engines tuned for latency,
+with hosts, idle reserve capacity and cooling around the accelerators. Four latent quantities describe that:
+
+    op_log_batch       log concurrent sequences per GPU replica in production      Normal(log 32, 0.8)
+    op_log_engine_eff  log(production throughput / reference benchmark setup)      Normal(0, 0.4)
+    op_host_ratio      host (CPU, DRAM, network, fans) power / accelerator power     LogNormal(log 0.45, 0.3)
+    op_idle_share      share of provisioned energy spent idle or in reserve          Beta(2, 6)
+
+A disclosure (e.g. Google's median Gemini prompt: 0.24 Wh comprehensive, 0.10 Wh active accelerators only)
+is predicted with the fitted throughput, power and PUE sub-models at the production operating point:
+
+    E_gpu      = P_gpu(B) * L_out / TPS_gpu(model, hardware, L_in, L_out, B) / 3600
+    E_boundary = E_gpu * [1 + host] * [PUE] / [1 - idle]      (the brackets a boundary includes)
+    log y ~ Normal(log E_boundary, REPORTING_SD)
+
+What a disclosure does not say is integrated out with stated priors, shared by the rows of one population
+(same source): the serving model's active parameters, the token counts, the hardware (a throughput
+multiplier around an H100), and, where the boundary is undisclosed, how much of the facility it covers (a
+uniform share, on the log scale, between the accelerator and the comprehensive boundary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+
+from .power import power_share
+from .throughput import MODEL_CLASSES, PRECISION_LEVELS, REF_GPU, REF_SPARSITY
+
+__all__ = [
+    "PRODUCTION_BOUNDARIES",
+    "PRODUCTION_PRIORS",
+    "ProductionArrays",
+    "ProductionDesign",
+    "build_production_design",
+    "production_model",
+    "usable_production_rows",
+]
+
+#: Boundary -> (host included, PUE included, idle capacity included); None: undisclosed (latent share).
+PRODUCTION_BOUNDARIES: dict[str, tuple[bool, bool, bool] | None] = {
+    "gpu": (False, False, False),
+    "node": (True, False, False),
+    "node+idle": (True, False, True),
+    "facility": (True, True, False),
+    "facility+idle": (True, True, True),
+    "undisclosed": None,
+}
+#: Priors for what a disclosure leaves out (log-normal: median, sd of the log).
+PRODUCTION_PRIORS = {
+    "active_params_b": (50.0, 1.0),  # frontier chat default: ~10-260B active (90%)
+    "output_tokens": (300.0, 0.8),  # the paper's traditional-regime median
+    "input_tokens": (500.0, 1.0),
+    "hardware_log_sd": 0.5,  # unknown accelerator: throughput within ~x2.3 of an H100 (90%)
+    "n_gpus": 8,  # one 8-GPU server per replica
+}
+REPORTING_SD = 0.15  # rounding, median vs mean, period of measurement (log scale)
+#: Disclosures whose PUE is the operator's own (matched in the PUE table), by a keyword of the source.
+OPERATOR_HINTS = {"Google": "Google", "Gemini": "Google", "OpenAI": "Microsoft", "ChatGPT": "Microsoft",
+                  "Azure": "Microsoft", "Meta": "Meta", "AWS": "AWS", "Amazon": "AWS"}
+
+
+def usable_production_rows(production: pd.DataFrame) -> pd.DataFrame:
+    """Operators' own per-query measurements (production telemetry) with a value and a known boundary kind."""
+    ok = ((production["kind"] == "measurement") & production["operator_disclosure"].astype(bool)
+          & production["wh_per_query"].notna() & production["boundary"].isin(list(PRODUCTION_BOUNDARIES)))
+    return production[ok].reset_index(drop=True)
+
+
+class ProductionArrays(NamedTuple):
+    pop_idx: jnp.ndarray  # per row: its population (rows of one source share the unknowns)
+    boundary_host: jnp.ndarray  # per row, 0/1
+    boundary_pue: jnp.ndarray
+    boundary_idle: jnp.ndarray
+    boundary_unknown: jnp.ndarray  # 1 where the boundary is undisclosed
+    # per population: known values (NaN -> latent)
+    pop_log_active_c: jnp.ndarray  # log(active / 10B); latent where NaN
+    pop_log_out: jnp.ndarray  # log output tokens; latent where NaN
+    pop_log_in: jnp.ndarray
+    pop_model_idx: jnp.ndarray  # index into the throughput model list, -1 if not a fitted model
+    pop_gpu_idx: jnp.ndarray  # index into the throughput GPU list, -1 if unknown hardware
+    pop_class_idx: jnp.ndarray
+    pop_moe: jnp.ndarray
+    pop_log_sparsity_c: jnp.ndarray
+    pop_operator_idx: jnp.ndarray  # index into the PUE operators, -1 for a new hyperscale operator
+    ref_gpu_idx: jnp.ndarray  # scalar: the reference GPU in the throughput list
+    power_ref_idx: jnp.ndarray  # scalar: the power curve used (H100's where fitted)
+    power_tdp_w: jnp.ndarray  # scalar: TDP of that GPU
+
+
+@dataclass(frozen=True)
+class ProductionDesign:
+    arrays: ProductionArrays
+    y_log_wh: np.ndarray | None
+    populations: tuple[str, ...]
+    rows: pd.DataFrame
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return dict(n_populations=len(self.populations))
+
+
+def _gpu(hardware) -> str | None:
+    """The GPU id where ``hardware`` names exactly one known GPU (e.g. a user's 'H100-SXM-80GB'), else None."""
+    from ..data.vocab import canonical_gpu
+
+    try:
+        return canonical_gpu(str(hardware)) if pd.notna(hardware) else None
+    except ValueError:
+        return None
+
+
+def _operator(text: str) -> str | None:
+    for key, operator in OPERATOR_HINTS.items():
+        if key.lower() in text.lower():
+            return operator
+    return None
+
+
+def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, throughput_design, power_design,
+                            pue_design, with_observations: bool = True) -> ProductionDesign:
+    """Arrays for :func:`production_model` (rows from :func:`usable_production_rows`)."""
+    from ..data.vocab import model_name
+
+    if rows.empty:
+        raise ValueError("no production measurements to calibrate the operating point")
+    pop_keys = rows["source"].fillna("").astype(str).tolist()
+    pops = tuple(dict.fromkeys(pop_keys))
+    first = rows.groupby(pd.Series(pop_keys, index=rows.index), sort=False).first().loc[list(pops)]
+    tp_models = list(throughput_design.models)
+    tp_gpus = list(throughput_design.gpus)
+    sizes = models.set_index("model")
+    model_idx, active, moe, sparsity, classes = [], [], [], [], []
+    for _, r in first.iterrows():
+        name = model_name(str(r["model_or_system"])) if pd.notna(r["model_or_system"]) else None
+        known = name in sizes.index if name else False
+        model_idx.append(tp_models.index(name) if name in tp_models else -1)
+        if known:
+            t, a, m = (float(sizes.loc[name, "total_params_b"]), float(sizes.loc[name, "active_params_b"]),
+                       bool(sizes.loc[name, "moe"]))
+        else:
+            t, a, m = np.nan, np.nan, False
+        active.append(np.log(a / 10.0) if np.isfinite(a) else np.nan)
+        moe.append(float(m and a < t))
+        sparsity.append(np.log(t / a / REF_SPARSITY) if m and a < t else 0.0)
+        classes.append(MODEL_CLASSES.index("moe" if m and a < t else ("dense_small" if t <= 20 else "dense_large")))
+    gpu_idx = [tp_gpus.index(g) if g in tp_gpus else -1 for g in (_gpu(h) for h in first["hardware"])]
+    operators = list(pue_design.operators)
+    op_idx = []
+    for _, r in first.iterrows():
+        op = _operator(" ".join(str(r[c]) for c in ("source", "model_or_system", "hardware") if pd.notna(r[c])))
+        op_idx.append(operators.index(op) if op in operators else -1)
+    flags = [PRODUCTION_BOUNDARIES[b] for b in rows["boundary"]]
+    ref = power_design.gpus.index(REF_GPU) if REF_GPU in power_design.gpus else 0
+    arrays = ProductionArrays(
+        pop_idx=jnp.asarray([pops.index(k) for k in pop_keys]),
+        boundary_host=jnp.asarray([float(f[0]) if f else 0.0 for f in flags]),
+        boundary_pue=jnp.asarray([float(f[1]) if f else 0.0 for f in flags]),
+        boundary_idle=jnp.asarray([float(f[2]) if f else 0.0 for f in flags]),
+        boundary_unknown=jnp.asarray([0.0 if f else 1.0 for f in flags]),
+        pop_log_active_c=jnp.asarray(active, dtype=float),
+        pop_log_out=jnp.asarray(np.log(first["output_tokens"].astype(float).to_numpy())),
+        pop_log_in=jnp.asarray(np.log(first["input_tokens"].astype(float).to_numpy())),
+        pop_model_idx=jnp.asarray(model_idx),
+        pop_gpu_idx=jnp.asarray(gpu_idx),
+        pop_class_idx=jnp.asarray(classes),
+        pop_moe=jnp.asarray(moe),
+        pop_log_sparsity_c=jnp.asarray(sparsity),
+        pop_operator_idx=jnp.asarray(op_idx),
+        ref_gpu_idx=jnp.asarray(tp_gpus.index(REF_GPU) if REF_GPU in tp_gpus else 0),
+        power_ref_idx=jnp.asarray(ref),
+        power_tdp_w=jnp.asarray(float(power_design.tdp_w[ref])),
+    )
+    y = np.log(rows["wh_per_query"].astype(float).to_numpy()) if with_observations else None
+    return ProductionDesign(arrays, y, pops, rows.reset_index(drop=True))
+
+
+def _latent_where_missing(name: str, known: jnp.ndarray, loc: float, scale: float) -> jnp.ndarray:
+    """Known values where finite; elsewhere a latent draw ~ Normal(loc, scale) (sampled for every element)."""
+    draw = numpyro.sample(name, dist.Normal(loc, scale))
+    return jnp.where(jnp.isfinite(known), known, draw)
+
+
+def operating_point():
+    """Sample the four production operating-point quantities (see the module docstring)."""
+    return {
+        "log_batch": numpyro.sample("op_log_batch", dist.Normal(jnp.log(32.0), 0.8)),
+        "log_engine_eff": numpyro.sample("op_log_engine_eff", dist.Normal(0.0, 0.4)),
+        "host_ratio": numpyro.sample("op_host_ratio", dist.LogNormal(jnp.log(0.45), 0.3)),
+        "idle_share": numpyro.sample("op_idle_share", dist.Beta(2.0, 6.0)),
+    }
+
+
+def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_populations: int, y=None):
+    """NumPyro likelihood of per-query disclosures given the sub-models' parameters (observations last)."""
+    op = operating_point()
+    pri = PRODUCTION_PRIORS
+    with numpyro.plate("production_populations", n_populations):
+        log_active_c = _latent_where_missing("op_log_active_c", x.pop_log_active_c,
+                                             float(np.log(pri["active_params_b"][0] / 10.0)), pri["active_params_b"][1])
+        log_out = _latent_where_missing("op_log_output_tokens", x.pop_log_out, float(np.log(pri["output_tokens"][0])),
+                                        pri["output_tokens"][1])
+        log_in = _latent_where_missing("op_log_input_tokens", x.pop_log_in, float(np.log(pri["input_tokens"][0])),
+                                       pri["input_tokens"][1])
+        z_model = numpyro.sample("op_z_model", dist.Normal(0.0, 1.0))
+        hw = numpyro.sample("op_log_hardware", dist.Normal(0.0, pri["hardware_log_sd"]))
+        z_operator = numpyro.sample("op_z_operator", dist.Normal(0.0, 1.0))
+    # the model effect: fitted where the model was benchmarked, else drawn from the size regression
+    size_mean = (tp["g0"] + tp["g_active"] * log_active_c + tp["g_moe"] * x.pop_moe
+                 + tp["g_sparsity"] * x.pop_log_sparsity_c)
+    known_model = x.pop_model_idx >= 0
+    midx = jnp.maximum(x.pop_model_idx, 0)
+    a = jnp.where(known_model, tp["a_model"][midx], size_mean + tp["tau_model"] * z_model)
+    beta_isl = jnp.where(known_model, tp["beta_isl_model"][midx], tp["beta_isl"][x.pop_class_idx])
+    beta_osl = jnp.where(known_model, tp["beta_osl_model"][midx], tp["beta_osl"][x.pop_class_idx])
+    known_gpu = x.pop_gpu_idx >= 0
+    b = jnp.where(known_gpu, tp["b_gpu"][jnp.maximum(x.pop_gpu_idx, 0)], tp["b_gpu"][x.ref_gpu_idx] + hw)
+    li, lo = log_in - jnp.log(1000.0), log_out - jnp.log(1000.0)
+    log_tps_gpu = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + beta_isl * li + beta_osl * lo
+                   + tp["beta_io"] * li * lo + tp["beta_ngpu"] * jnp.log(float(PRODUCTION_PRIORS["n_gpus"]))
+                   - jax.nn.softplus(tp["log_batch50"][x.pop_class_idx] - op["log_batch"]) + op["log_engine_eff"])
+    share = power_share(pw["idle"][x.power_ref_idx], pw["peak"][x.power_ref_idx], pw["log_batch50"][x.power_ref_idx],
+                        op["log_batch"])
+    log_p_gpu_w = (jnp.log(x.power_tdp_w * share) + pw["beta_ngpu"] * jnp.log(float(PRODUCTION_PRIORS["n_gpus"]))
+                   + pw["beta_size"] * log_active_c)
+    log_e_gpu_wh = log_p_gpu_w + log_out - log_tps_gpu - jnp.log(3600.0)
+    known_op = x.pop_operator_idx >= 0
+    log_pue_m1 = pue["m_scope"][0] + jnp.where(known_op, pue["e_operator"][jnp.maximum(x.pop_operator_idx, 0)],
+                                               pue["tau_operator"] * z_operator)
+    log_host = jnp.log1p(op["host_ratio"])
+    log_pue = jnp.log1p(jnp.exp(log_pue_m1))
+    log_idle = -jnp.log1p(-op["idle_share"])
+    p = x.pop_idx
+    with numpyro.plate("production_rows", x.pop_idx.shape[0]):
+        u = numpyro.sample("op_boundary_share", dist.Uniform(0.0, 1.0))
+        factor = jnp.where(x.boundary_unknown > 0, u * (log_host + log_pue[p] + log_idle),
+                           x.boundary_host * log_host + x.boundary_pue * log_pue[p] + x.boundary_idle * log_idle)
+        mu = numpyro.deterministic("op_log_wh", log_e_gpu_wh[p] + factor)
+        numpyro.sample("prod_obs", dist.Normal(mu, REPORTING_SD), obs=y)
+    return {**op, "mu": mu}

@@ -1,0 +1,70 @@
+"""``infergy fit`` end to end (tiny sampler settings) and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+import infergy.data as d
+from infergy import cli
+from infergy.inference.review import FitReview, ReviewCheck
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit") / "posterior.nc"
+    proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--chains", "2", "--warmup", "20", "--draws", "30",
+                           "--seed", "1", "--out", str(out), "--allow-bad-fit", "--no-progress", "--json"],
+                          capture_output=True, text=True, timeout=1200)
+    return proc, out
+
+
+def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
+    from infergy.inference.fit import load_fit
+
+    proc, out = tiny_fit
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    names = [c["name"] for c in report["checks"]]
+    for expected in ("max R-hat", "min bulk ESS", "min tail ESS", "divergences", "min energy BFMI"):
+        assert expected in names
+    assert any("PPC coverage" in n for n in names) and any("Pareto k" in n for n in names)
+    assert report["data_hash"] == d.load().content_hash
+    dt = load_fit(out)
+    assert dt.attrs["data_hash"] == report["data_hash"] and "infergy_version" in dt.attrs
+    assert json.loads(dt.attrs["fit_config"])["draws"] == 30
+    for group in ("posterior", "prior", "posterior_predictive", "log_likelihood", "observed_data", "sample_stats"):
+        assert group in dt.children, group
+    post = dt["posterior"]
+    assert post.sizes["chain"] == 2 and post.sizes["draw"] == 30
+    assert {"op_log_batch", "op_idle_share", "tp_a_model", "pw_peak_share", "pue_m_scope"} <= set(post.data_vars)
+    if not report["ok"]:  # a 30-draw fit is not expected to pass: the CLI must say so and name what failed
+        assert "failed its review" in proc.stderr and "--allow-bad-fit" in proc.stderr
+
+
+def _fake_result(ok: bool):
+    check = ReviewCheck("max R-hat", 1.2 if not ok else 1.0, "<= 1.01", ok)
+    return SimpleNamespace(review=FitReview((check,)), datatree=SimpleNamespace(attrs={"data_hash": "x"}),
+                           seconds=1.0, total_seconds=2.0, min_ess_per_second=1.0, summary_text=lambda: "summary")
+
+
+@pytest.mark.parametrize("ok, allow, code", [(True, False, 0), (False, False, 1), (False, True, 0)])
+def test_exit_code_follows_the_review(monkeypatch, tmp_path, capsys, ok, allow, code):
+    import importlib
+
+    fit_mod = importlib.import_module("infergy.inference.fit")  # the module (the package re-exports fit())
+    monkeypatch.setattr(fit_mod, "fit", lambda **kw: _fake_result(ok))
+    monkeypatch.setattr(fit_mod, "save_fit", lambda result, path: path)
+    args = ["fit", "--out", str(tmp_path / "p.nc"), "--no-progress"] + (["--allow-bad-fit"] if allow else [])
+    assert cli.main(args) == code
+    err = capsys.readouterr().err
+    assert ("failed its review (max R-hat)" in err) == (not ok)
+
+
+def test_fit_rejects_bad_flags():
+    proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--draws", "0"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "must be > 0" in proc.stderr
