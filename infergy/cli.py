@@ -96,14 +96,77 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
                     help="add your own rows (CSV in a table's schema; repeatable)")
     fp.add_argument("--chains", type=_positive_int, default=4, help="Markov chains, run in parallel [4]")
-    fp.add_argument("--warmup", type=_positive_int, default=None, help="warm-up iterations per chain [1000]")
-    fp.add_argument("--draws", type=_positive_int, default=None, help="kept draws per chain [1000]")
+    fp.add_argument("--warmup", type=_positive_int, default=None, help="warm-up iterations per chain [300]")
+    fp.add_argument("--draws", type=_positive_int, default=None, help="kept draws per chain [800]")
     fp.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
     fp.add_argument("--allow-bad-fit", action="store_true", help="save and exit 0 even if the review fails")
+    fp.add_argument("--thin-out", type=Path, default=None, metavar="FILE",
+                    help="also write a thinned, posterior-only copy (what the package ships; `make posterior` "
+                    "writes the default) -- only when the review passes")
     fp.add_argument("--no-progress", action="store_true", help="no progress bar")
     fp.add_argument("--json", action="store_true", help="print the review as JSON")
     fp.set_defaults(func=_cmd_fit)
+    cp = sub.add_parser("compare-paper", help="the posterior's answer next to paper mode, for the paper's setting",
+                        description="Wh per query for the paper's >200B setting (and its five models) from the "
+                        "fitted posterior, next to paper mode, with the factors that differ (throughput and power "
+                        "per GPU, PUE, load). Boundary: node x PUE, idle capacity excluded, as the paper.")
+    cp.add_argument("--posterior", type=Path, default=None, metavar="FILE",
+                    help="a fitted posterior (netCDF) [the shipped default]")
+    cp.add_argument("--version", dest="paper_version", type=_paper_version, default="v2",
+                    help="paper version for paper mode (v1 or v2) [v2]")
+    cp.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
+    cp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the tables as Markdown")
+    cp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    cp.set_defaults(func=_cmd_compare_paper)
+    vp = sub.add_parser("cv", help="cross-validation: predict a left-out model or GPU type from the rest",
+                        description="Leave one model (or GPU type) out, fit the throughput model to the rest, and "
+                        "report the coverage of the 50%% and 90%% predictive intervals for the left-out rows.")
+    vp.add_argument("--by", choices=("model", "gpu"), default="model", help="what to leave out [model]")
+    vp.add_argument("--groups", nargs="+", default=None, metavar="NAME",
+                    help="models (or GPU ids) to leave out, one per fold [a spread of sizes / generations]")
+    vp.add_argument("--chains", type=_positive_int, default=2, help="chains per fold [2]")
+    vp.add_argument("--warmup", type=_positive_int, default=300, help="warm-up iterations per chain [300]")
+    vp.add_argument("--draws", type=_positive_int, default=300, help="draws per chain [300]")
+    vp.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
+    vp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
+    vp.add_argument("--json", action="store_true", help="print the folds as JSON")
+    vp.set_defaults(func=_cmd_cv)
     return parser
+
+
+def _cmd_cv(args: argparse.Namespace) -> int:
+    from .inference.fit import use_cpu_devices
+
+    use_cpu_devices(args.chains)
+    from dataclasses import asdict
+
+    from .inference.cv import cross_validate, cv_markdown
+    from .inference.files import write_text_atomic
+
+    folds = cross_validate(by=args.by, groups=args.groups, chains=args.chains, warmup=args.warmup,
+                           draws=args.draws, seed=args.seed)
+    text = cv_markdown(folds)
+    if args.out is not None:
+        write_text_atomic(args.out, text)
+    print(json.dumps([asdict(f) for f in folds], indent=2) if args.json else text)
+    return 0
+
+
+def _cmd_compare_paper(args: argparse.Namespace) -> int:
+    from .data import load
+    from .inference.compare import compare_with_paper, comparison_markdown
+    from .inference.files import write_text_atomic
+    from .inference.posterior import check_posterior, load_posterior
+
+    dt = load_posterior(args.posterior)
+    bundle = load()
+    check_posterior(dt, bundle)
+    cmp = compare_with_paper(dt, args.paper_version, seed=args.seed, bundle=bundle)
+    text = comparison_markdown(cmp)
+    if args.out is not None:
+        write_text_atomic(args.out, text)
+    print(json.dumps(cmp, indent=2) if args.json else text)
+    return 0
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -122,13 +185,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         return 1
     path = save_fit(result, args.out)
+    thin_path = None
+    if args.thin_out is not None and result.review.ok:  # a shipped posterior must have passed its review
+        from .inference.posterior import write_shipped_posterior
+
+        thin_path = write_shipped_posterior(result.datatree, args.thin_out)
     if args.json:
         print(json.dumps({**result.review.to_dict(), "seconds": result.seconds, "total_seconds": result.total_seconds,
                           "min_ess_bulk_per_second": result.min_ess_per_second, "posterior": str(path),
+                          "thinned_posterior": str(thin_path) if thin_path else None,
                           "data_hash": result.datatree.attrs["data_hash"]}, indent=2))
     else:
         print(result.summary_text())
-        print(f"wrote {path}")
+        print(f"wrote {path}" + (f" and {thin_path}" if thin_path else ""))
     if not result.review.ok:
         failed = ", ".join(c.name for c in result.review.failed)
         print(f"infergy: the fit failed its review ({failed})"
@@ -328,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:  # bad input: one clear line, no traceback
+    except (ValueError, FileNotFoundError) as exc:  # bad input: one clear line, no traceback
         print(f"infergy: error: {exc}", file=sys.stderr)
         return 2
 

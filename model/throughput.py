@@ -1,6 +1,6 @@
 """Throughput sub-model: per-GPU output tokens/s of a model on a GPU, for a query shape and a load.
 
-    log y_i ~ StudentT(nu, mu_i, sigma)
+    log y_i ~ StudentT(nu, mu_i, sigma[source group of row i])
     mu_i = a[model] + b[gpu] + c[precision] + d[setup]
            + beta_isl[class] * log(ISL/1000) + beta_osl[class] * log(OSL/1000) + beta_io * log(ISL/1000) log(OSL/1000)
            + beta_ngpu * log(n_gpus) + log s(batch)
@@ -40,6 +40,7 @@ import pandas as pd
 
 __all__ = [
     "MODEL_CLASSES",
+    "NOISE_GROUPS",
     "PRECISION_LEVELS",
     "ThroughputArrays",
     "ThroughputDesign",
@@ -65,6 +66,11 @@ REF_SPARSITY = 10.0  # total / active parameters of a typical mixture of experts
 WEIGHT_BYTES = {"fp4": 0.5, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "mixed": 2.0}
 KV_BYTES = {"fp4": 1.0, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "mixed": 2.0}
 USABLE_MEMORY = 0.9  # share of GPU memory an engine gives to weights + KV cache
+#: Measurement-noise groups: benchmark suites differ in how repeatable their numbers are (TensorRT-LLM's
+#: tables are tight, ML.ENERGY's runs scatter more), so each suite gets its own residual scale.
+NOISE_GROUPS = ("trtllm", "mlenergy_v2", "mlenergy_v3", "other")
+NOISE_GROUP_OF = {"trtllm_perf_overview": "trtllm", "trtllm_serving": "trtllm", "trtllm_dsr1_blog": "trtllm",
+                  "mlenergy_v2": "mlenergy_v2", "mlenergy_v3": "mlenergy_v3"}
 FAMILY_OF = {"GH200-120GB": "GH200-96GB", "RTX-PRO-6000-SE": "L40S", "A40": "L40S"}
 
 
@@ -94,6 +100,7 @@ class ThroughputArrays(NamedTuple):
     precision_idx: jnp.ndarray
     setup_idx: jnp.ndarray
     class_idx: jnp.ndarray  # per row (the row's model class)
+    noise_idx: jnp.ndarray  # per row: its measurement-noise group (NOISE_GROUPS)
     log_isl_c: jnp.ndarray  # log(ISL / 1000); 0 where unknown (the setup effect absorbs the task's inputs)
     log_osl_c: jnp.ndarray
     log_ngpu: jnp.ndarray
@@ -254,6 +261,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         precision_idx=jnp.asarray(rows["precision"].map({p: i for i, p in enumerate(PRECISION_LEVELS)}).to_numpy()),
         setup_idx=jnp.asarray(setup_labels.map({s: i for i, s in enumerate(setups)}).to_numpy()),
         class_idx=jnp.asarray(classes[m_idx]),
+        noise_idx=jnp.asarray(rows["source_table"].map(NOISE_GROUP_OF).fillna("other")
+                              .map({g: i for i, g in enumerate(NOISE_GROUPS)}).to_numpy()),
         log_isl_c=jnp.asarray(np.where(np.isfinite(isl), np.log(np.where(np.isfinite(isl), isl, 1000.0) / 1000.0),
                                        0.0)),
         log_osl_c=jnp.asarray(np.log(rows["osl"].astype(float).to_numpy() / 1000.0)),
@@ -312,8 +321,12 @@ def _interaction(name: str, basis: jnp.ndarray, n_contrasts: int) -> jnp.ndarray
 
 
 def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int,
-                     n_model_gpu: int, y=None):
-    """NumPyro model of log per-GPU output tokens/s (observations last)."""
+                     n_model_gpu: int, y=None, row_mask=None):
+    """NumPyro model of log per-GPU output tokens/s (observations last).
+
+    ``row_mask`` (per row, default all True): rows where it is False do not inform the fit but are still predicted
+    (cross-validation: a left-out model's or GPU's rows, predicted from the rest).
+    """
     n_classes = len(MODEL_CLASSES)
     # model effects pooled toward a size regression
     g0 = numpyro.sample("tp_g0", dist.Normal(7.0, 2.0))  # log tok/s/GPU of a 10B dense model at 1k/1k, fp8, H100
@@ -382,10 +395,12 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
         + beta_isl_m[x.model_idx] * x.log_isl_c + beta_osl_m[x.model_idx] * x.log_osl_c
         + beta_io * x.log_isl_c * x.log_osl_c + beta_ngpu * x.log_ngpu + log_load
     )
-    sigma = numpyro.sample("tp_sigma", dist.HalfNormal(0.5))
+    with numpyro.plate("noise_groups", len(NOISE_GROUPS)):
+        sigma = numpyro.sample("tp_sigma", dist.HalfNormal(0.5))
     nu = numpyro.sample("tp_nu", dist.Gamma(2.0, 0.1))
-    with numpyro.plate("throughput_rows", mu.shape[0]):
-        numpyro.sample("tp_obs", dist.StudentT(nu, mu, sigma), obs=y)
+    with numpyro.plate("throughput_rows", mu.shape[0]), \
+            numpyro.handlers.mask(mask=True if row_mask is None else row_mask):
+        numpyro.sample("tp_obs", dist.StudentT(nu, mu, sigma[x.noise_idx]), obs=y)
     return {"g0": g0, "g_active": g_active, "g_moe": g_moe, "g_sparsity": g_sparsity, "tau_model": tau_model,
             "a_model": a_model, "b_gpu": b_gpu, "c_precision": c_precision, "beta_isl": beta_isl,
             "beta_osl": beta_osl, "beta_isl_model": beta_isl_m, "beta_osl_model": beta_osl_m, "beta_io": beta_io,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import infergy.data as d
@@ -32,7 +33,7 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
     names = [c["name"] for c in report["checks"]]
     for expected in ("max R-hat", "min bulk ESS", "min tail ESS", "divergences", "min energy BFMI"):
         assert expected in names
-    assert any("PPC coverage" in n for n in names) and any("Pareto k" in n for n in names)
+    assert any("coverage" in n for n in names) and any("Pareto k" in n for n in names)
     assert report["data_hash"] == d.load().content_hash
     dt = load_fit(out)
     assert dt.attrs["data_hash"] == report["data_hash"] and "infergy_version" in dt.attrs
@@ -41,6 +42,10 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
         assert group in dt.children, group
     post = dt["posterior"]
     assert post.sizes["chain"] == 2 and post.sizes["draw"] == 30
+    prior = dt["prior"]  # prior draws as one chain, every variable complete
+    assert prior.sizes["chain"] == 1 and prior.sizes["draw"] == 200
+    for name in ("op_log_batch", "tp_raw_model", "tp_sigma"):
+        assert np.isfinite(np.asarray(prior[name])).all(), name
     assert {"op_log_batch", "op_idle_share", "tp_a_model", "pw_peak_share", "pue_m_scope"} <= set(post.data_vars)
     if not report["ok"]:  # a 30-draw fit is not expected to pass: the CLI must say so and name what failed
         assert "failed its review" in proc.stderr and "--allow-bad-fit" in proc.stderr

@@ -1,0 +1,102 @@
+"""The Bayesian answer next to paper mode for the paper's own setting (>200B models on H100 nodes, FP8, 500 input
+tokens, traditional and reasoning regimes, node x PUE boundary), with the factors that make them differ."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.paper import REGIMES, get_paper_config
+from .paper_mc import replicate_paper
+from .predict import QuerySpec, predict_components, predict_energy_wh
+
+__all__ = ["compare_with_paper", "comparison_markdown"]
+
+PAPER_GPU = "H100-SXM-80GB"
+PAPER_GPUS_PER_NODE = 8
+
+
+def _q(x: np.ndarray) -> dict[str, float]:
+    p05, p25, p50, p75, p95 = np.quantile(np.asarray(x).ravel(), [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {"median": float(p50), "p25": float(p25), "p75": float(p75), "p05": float(p05), "p95": float(p95)}
+
+
+def compare_with_paper(dt, version: str = "v2", *, queries: int = 200, seed: int = 0, bundle=None) -> dict:
+    """Per model and regime: paper mode's and the posterior's Wh/query (facility boundary, no idle capacity),
+    the >200B blend of both (the paper's top-3 models, pooled), and per-model factors (throughput per GPU, power
+    per GPU, PUE) from each side."""
+    from ..data import load
+
+    bundle = bundle if bundle is not None else load()
+    cfg = get_paper_config(version)
+    rep = replicate_paper(version, seed=seed)
+    pu, pue_paper = cfg.power_utilisation, cfg.pue
+    out: dict = {"version": cfg.version, "boundary": "facility (node x PUE; idle capacity excluded, as the paper)",
+                 "gpu": PAPER_GPU, "input_tokens": cfg.input_tokens, "models": {}, "blended": {}}
+    bayes_wh: dict[tuple[str, str], np.ndarray] = {}
+    for i, model in enumerate(rep.models):
+        out["models"][model] = {}
+        for regime in REGIMES:
+            spec = QuerySpec(model=model, gpu=PAPER_GPU, precision="fp8", input_tokens=cfg.input_tokens,
+                             regime=regime, boundary="facility")
+            pred = predict_energy_wh(dt, spec, queries=queries, seed=seed, bundle=bundle)
+            bayes_wh[(model, regime)] = pred.wh
+            comp = predict_components(dt, spec, seed=seed, bundle=bundle)
+            paper_stats = rep.per_model_stats[regime][i]
+            osl = REGIMES[regime]
+            paper_tps_gpu = float(rep.regressions[model].predict_tok_s(cfg.input_tokens, osl)) / PAPER_GPUS_PER_NODE
+            out["models"][model][regime] = {
+                "paper": {"median": float(paper_stats[0]), "p25": float(paper_stats[1]), "p75": float(paper_stats[2])},
+                "bayes": _q(pred.wh),
+                "bayes_mean_per_query": _q(pred.mean_per_draw),
+                "ratio_of_medians": float(np.median(pred.wh) / paper_stats[0]),
+                "factors": {
+                    "output tok/s per GPU": (paper_tps_gpu, float(np.median(comp["tps_gpu_tok_s"]))),
+                    "W per GPU (node power / GPUs)": (cfg.node_power_w(model) * pu.median / PAPER_GPUS_PER_NODE,
+                                                      float(np.median(comp["gpu_power_w"] * (1 + comp["host_ratio"])))),
+                    "PUE": (pue_paper.median, float(np.median(comp["pue"]))),
+                    "GPUs per replica": (PAPER_GPUS_PER_NODE, comp["n_gpus"]),
+                    "concurrent queries per replica": (float("nan"), float(np.median(comp["batch"]))),
+                },
+            }
+    for regime in REGIMES:
+        top = rep.blended_models[regime]
+        pooled = np.concatenate([bayes_wh[(m, regime)].ravel() for m in top])
+        stats = rep.blended_stats[regime]
+        out["blended"][regime] = {
+            "models": list(top),
+            "paper": {"median": float(stats[0]), "p25": float(stats[1]), "p75": float(stats[2])},
+            "bayes": _q(pooled),
+            "ratio_of_medians": float(np.median(pooled) / stats[0]),
+        }
+    out["posterior"] = {"data_hash": dt.attrs.get("data_hash", ""), "version": dt.attrs.get("infergy_version", "")}
+    return out
+
+
+def _fmt(q: dict) -> str:
+    return f"{q['median']:.3g} ({q['p25']:.3g}-{q['p75']:.3g})"
+
+
+def comparison_markdown(cmp: dict) -> str:
+    """The comparison as Markdown tables (numbers only; the explanation lives in the docs page)."""
+    lines = [f"Paper mode ({cmp['version']}) vs the posterior: Wh per query, median (IQR), boundary: {cmp['boundary']}; "
+             f"{cmp['gpu']}, {cmp['input_tokens']:.0f} input tokens, FP8.", "",
+             "| setting | regime | paper mode | infergy posterior | posterior / paper |", "|---|---|---|---|---|"]
+    for regime, row in cmp["blended"].items():
+        lines.append(f"| >200B blend ({', '.join(row['models'])}) | {regime} | {_fmt(row['paper'])} | "
+                     f"{_fmt(row['bayes'])} | {row['ratio_of_medians']:.2f}x |")
+    for model, regimes in cmp["models"].items():
+        for regime, row in regimes.items():
+            lines.append(f"| {model} | {regime} | {_fmt(row['paper'])} | {_fmt(row['bayes'])} | "
+                         f"{row['ratio_of_medians']:.2f}x |")
+    lines += ["", "Factors at the regime's median output length (paper value -> posterior median), traditional regime:",
+              "", "| model | output tok/s per GPU | W per GPU incl. host | PUE | GPUs per replica | concurrent queries |",
+              "|---|---|---|---|---|---|"]
+    for model, regimes in cmp["models"].items():
+        f = regimes["traditional"]["factors"]
+        cells = []
+        for name in ("output tok/s per GPU", "W per GPU (node power / GPUs)", "PUE", "GPUs per replica",
+                     "concurrent queries per replica"):
+            a, b = f[name]
+            cells.append(f"{b:.3g}" if not np.isfinite(a) else f"{a:.3g} -> {b:.3g}")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

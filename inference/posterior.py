@@ -1,0 +1,84 @@
+"""The posterior the package ships: a thinned copy of the default fit, so answers need no refit.
+
+The shipped file holds the ``posterior`` group only (parameters and the deterministic quantities built from them),
+thinned evenly over the chains to ``SHIPPED_DRAWS`` draws in float32, with the fit's provenance in its attributes:
+data hash and version, package version, sampler config and the review. :func:`check_posterior` refuses a
+posterior fitted to other data than the tables it is used with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .files import atomic_path
+
+__all__ = ["DEFAULT_POSTERIOR", "SHIPPED_DRAWS", "PosteriorMismatchError", "check_posterior", "load_posterior",
+           "review_of", "thin_posterior", "write_shipped_posterior"]
+
+#: Where the package keeps its default posterior (package data of ``infergy.inference``).
+DEFAULT_POSTERIOR = Path(__file__).with_name("default_posterior.nc")
+#: Draws kept in the shipped posterior (over all chains).
+SHIPPED_DRAWS = 1000
+
+
+class PosteriorMismatchError(ValueError):
+    """A posterior used with data other than the data it was fitted to."""
+
+
+def thin_posterior(dt, draws: int = SHIPPED_DRAWS):
+    """A DataTree with the ``posterior`` group only, ``draws`` draws in all (evenly spaced in every chain), float32."""
+    import arviz as az
+
+    post = dt["posterior"].to_dataset()
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    per_chain = max(1, min(n_draw, int(np.ceil(draws / n_chain))))
+    keep = np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int))
+    thinned = post.isel(draw=keep)
+    thinned = thinned.assign_coords(draw=np.arange(len(keep)))
+    thinned = thinned.map(lambda v: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v)
+    out = az.from_dict({"posterior": {}})
+    out["posterior"] = thinned
+    out.attrs.update({**dict(dt.attrs), "thinned_from_draws": int(n_draw), "shipped_draws_per_chain": len(keep)})
+    return out
+
+
+def write_shipped_posterior(dt, path: str | Path = DEFAULT_POSTERIOR, draws: int = SHIPPED_DRAWS) -> Path:
+    """Thin ``dt`` and write it (compressed netCDF, atomically) to ``path``."""
+    thinned = thin_posterior(dt, draws)
+    encoding = {"/posterior": {name: {"zlib": True, "complevel": 6}
+                              for name in thinned["posterior"].to_dataset().data_vars}}
+    with atomic_path(path) as tmp:
+        thinned.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+    return Path(path)
+
+
+def load_posterior(path: str | Path | None = None):
+    """The posterior in ``path`` (a saved fit or a shipped file); the package's default when ``path`` is None."""
+    import arviz as az
+
+    path = Path(path) if path is not None else DEFAULT_POSTERIOR
+    if not path.exists():
+        hint = ("the package's default posterior is missing: reinstall infergy, or fit one with "
+                "`infergy fit --out FILE` and pass it with --posterior FILE") if path == DEFAULT_POSTERIOR else \
+            "no such posterior file"
+        raise FileNotFoundError(f"{path}: {hint}")
+    return az.from_netcdf(path, engine="h5netcdf")
+
+
+def check_posterior(dt, bundle) -> None:
+    """Raise :class:`PosteriorMismatchError` unless ``dt`` was fitted to exactly the tables in ``bundle``."""
+    fitted = dt.attrs.get("data_hash")
+    if fitted != bundle.content_hash:
+        raise PosteriorMismatchError(
+            f"the posterior was fitted to data {str(fitted)[:16]} (version {dt.attrs.get('data_version', '?')}), "
+            f"but the data now hash to {bundle.content_hash[:16]} (version {bundle.version}): refit with "
+            "`infergy fit` (or `make posterior` for the shipped default)")
+
+
+def review_of(dt) -> dict:
+    """The review stored with a fit (``{}`` if there is none)."""
+    text = dt.attrs.get("review")
+    return json.loads(text) if text else {}

@@ -1,0 +1,280 @@
+"""Posterior-predictive energy per query: the fitted sub-models, evaluated at the production operating point.
+
+For every posterior draw and every simulated query (its output length drawn from the regime),
+
+    log TPS_gpu = a[model] + b[gpu] + c[precision] + e[gpu, precision] + e[model, gpu]
+                  + beta_isl[model] log(L_in/1000) + beta_osl[model] log(L_out/1000) + beta_io (...) (...)
+                  + beta_ngpu log(n_gpus) + log s(batch) + engine efficiency of production
+    P_gpu      = TDP * (idle + (peak - idle) * B / (B + B50)) * n_gpus^beta_ngpu * (active/10B)^beta_size
+    E_gpu      = P_gpu * L_out / TPS_gpu / 3600                                  (Wh)
+    E_node     = E_gpu * (1 + host ratio);  E_facility = E_node * PUE;  idle capacity: / (1 - idle share)
+
+exactly as the production likelihood calibrated them. A model that was not benchmarked is drawn from the size
+regression (with its spread), a GPU that was not benchmarked from the bandwidth line, an unobserved model x GPU or
+GPU x precision pairing from its interaction's spread. Everything is vectorised over (draw x query) in JAX.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..model.pue import PUE_SCOPE_KIND, PUE_SCOPES
+from ..model.throughput import (
+    INTERACTION_SCALE,
+    KV_BYTES,
+    MODEL_CLASSES,
+    PRECISION_LEVELS,
+    REF_BANDWIDTH_TB_S,
+    REF_GPU,
+    REF_SPARSITY,
+    USABLE_MEMORY,
+    WEIGHT_BYTES,
+    model_class,
+)
+
+__all__ = ["QuerySpec", "PredictiveEnergy", "posterior_draws", "predict_energy_wh", "predict_components",
+           "default_gpu_count", "PREDICT_BOUNDARIES"]
+
+#: Boundaries of a prediction, narrowest first; "+idle" adds the provisioned-but-idle capacity.
+PREDICT_BOUNDARIES = ("gpu", "node", "facility", "facility+idle")
+REGIME_MEDIAN_OUTPUT_TOKENS = {"traditional": 300.0, "reasoning": 5000.0}
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """What is asked: a model (by name, or by size), hardware, query shape, load and boundary."""
+
+    model: str | None = None
+    total_params_b: float | None = None
+    active_params_b: float | None = None
+    moe: bool | None = None
+    gpu: str = REF_GPU
+    n_gpus: int | None = None  # GPUs per serving replica; None: whole 8-GPU servers, as many as the weights need
+    precision: str = "fp8"
+    input_tokens: float = 500.0
+    output_tokens: float | None = None  # fixed length; else drawn from the regime
+    regime: str = "traditional"
+    batch_size: float | None = None  # None: the fitted production operating point
+    boundary: str = "facility"
+    pue: float | None = None  # None: a hyperscale operator's fleet PUE from the posterior
+
+    def resolved(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PredictiveEnergy:
+    """Draws of Wh per query: ``wh`` has shape (posterior draws, queries)."""
+
+    wh: np.ndarray
+    spec: QuerySpec
+    inputs: dict = field(default_factory=dict)
+
+    def quantiles(self, qs=(0.05, 0.25, 0.5, 0.75, 0.95)) -> dict[float, float]:
+        flat = self.wh.ravel()
+        return dict(zip(qs, np.quantile(flat, qs).tolist()))
+
+    @property
+    def mean_per_draw(self) -> np.ndarray:
+        """Posterior of the mean Wh per query (the per-query spread averaged out)."""
+        return self.wh.mean(axis=1)
+
+
+def posterior_draws(dt) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+    """Posterior variables flattened over chains (draws first), and the coordinate labels."""
+    post = dt["posterior"]
+    draws = {name: np.asarray(da).reshape(-1, *da.shape[2:]) for name, da in post.data_vars.items()}
+    coords = {name: [str(v) for v in np.asarray(post[name])] for name in post.coords if name not in ("chain", "draw")}
+    return draws, coords
+
+
+def default_gpu_count(total_params_b: float, precision: str, memory_gb: float) -> int:
+    """GPUs of one serving replica: whole 8-GPU servers, as many as hold the weights with a quarter of them again
+    left for the KV cache (DeepSeek-R1 in fp8 on H100s: 16). Eight is what the production operating point was
+    calibrated with and what the paper assumes; pass ``n_gpus`` for smaller replicas."""
+    weights_gb = total_params_b * WEIGHT_BYTES[precision]
+    n = 8
+    while n * memory_gb * USABLE_MEMORY < 1.25 * weights_gb:
+        n += 8
+    return n
+
+
+def _cell(coords: list[str], a: str, b: str) -> int:
+    label = f"{a} | {b}"
+    return coords.index(label) if label in coords else -1
+
+
+def _resolve(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[str, np.ndarray]:
+    """Per-draw arrays for the query's model, GPU, precision, power curve and PUE."""
+    from ..data.vocab import canonical_gpu, model_name
+
+    n = len(draws["tp_g0"])
+    k = iter(jax.random.split(key, 8))
+
+    def normal() -> np.ndarray:
+        return np.asarray(jax.random.normal(next(k), (n,)))
+
+    if spec.precision not in PRECISION_LEVELS or spec.precision == "mixed":
+        raise ValueError(f"unknown precision {spec.precision!r}; choose one of fp4, fp8, fp16, bf16")
+    # --- model: fitted effect, or drawn from the size regression
+    sizes = bundle.models.set_index("model")
+    name = model_name(spec.model) if spec.model else None
+    if name is not None and name not in sizes.index and spec.total_params_b is None:
+        raise ValueError(f"unknown model {spec.model!r}: give its size with total/active parameters")
+    total = spec.total_params_b if spec.total_params_b is not None else (
+        float(sizes.loc[name, "total_params_b"]) if name else None)
+    if total is None:
+        raise ValueError("describe the model: a known model name, or its total (and active) parameters")
+    active = spec.active_params_b if spec.active_params_b is not None else (
+        float(sizes.loc[name, "active_params_b"]) if name in sizes.index and spec.total_params_b is None else total)
+    moe = bool(spec.moe) if spec.moe is not None else (bool(sizes.loc[name, "moe"]) if name in sizes.index else
+                                                      active < total)
+    if not (total > 0 and 0 < active <= total):
+        raise ValueError(f"parameters must satisfy 0 < active <= total, got total {total}, active {active}")
+    cls = MODEL_CLASSES.index(model_class(total, active, moe))
+    is_moe = float(moe and active < total)
+    log_active_c = math.log(active / 10.0)
+    models = coords.get("model", [])
+    if name in models:
+        m = models.index(name)
+        a = draws["tp_a_model"][:, m]
+        b_isl, b_osl = draws["tp_beta_isl_model"][:, m], draws["tp_beta_osl_model"][:, m]
+    else:
+        sparsity = math.log(total / active / REF_SPARSITY) if is_moe else 0.0
+        a = (draws["tp_g0"] + draws["tp_g_active"] * log_active_c + draws["tp_g_moe"] * is_moe
+             + draws["tp_g_sparsity"] * sparsity + draws["tp_tau_model"] * normal())
+        b_isl = draws["tp_beta_isl"][:, cls] + draws["tp_tau_slope_model"] * normal()
+        b_osl = draws["tp_beta_osl"][:, cls] + draws["tp_tau_slope_model"] * normal()
+    # --- GPU: fitted effect, or drawn from the bandwidth line
+    gpu = canonical_gpu(spec.gpu)
+    hw = bundle.hardware[bundle.hardware["kind"] == "gpu"].set_index("gpu")
+    if gpu not in hw.index or not np.isfinite(float(hw.loc[gpu, "tdp_w"])):
+        raise ValueError(f"no specification (memory, bandwidth, TDP) for GPU {spec.gpu!r}")
+    gpus = coords.get("gpu", [])
+    if gpu in gpus:
+        b = draws["tp_b_gpu"][:, gpus.index(gpu)]
+    else:
+        bw = float(hw.loc[gpu, "memory_bw_tb_s"])
+        if not np.isfinite(bw):
+            raise ValueError(f"GPU {gpu} was not benchmarked and has no published memory bandwidth")
+        b = draws["tp_k_bw"] * math.log(bw / REF_BANDWIDTH_TB_S) + draws["tp_tau_gpu"] * normal()
+    memory_gb = float(hw.loc[gpu, "memory_gb"])
+    n_gpus = spec.n_gpus or default_gpu_count(total, spec.precision, memory_gb)
+    # --- precision and the two interactions
+    c = draws["tp_c_precision"][:, PRECISION_LEVELS.index(spec.precision)]
+    gp = _cell(coords.get("gpu_precision_cell", []), gpu, spec.precision)
+    e_gp = draws["tp_e_gpu_precision"][:, gp] if gp >= 0 else INTERACTION_SCALE * normal()
+    mg = _cell(coords.get("model_gpu_cell", []), name or "", gpu)
+    tau_mg = draws.get("tp_tau_model_gpu", np.full(n, INTERACTION_SCALE))
+    e_mg = draws["tp_e_model_gpu"][:, mg] if mg >= 0 else tau_mg * normal()
+    # --- power curve: the GPU's own where measured, else the reference GPU's shares at this GPU's TDP
+    power_gpus = coords.get("power_gpu", [])
+    pg = power_gpus.index(gpu) if gpu in power_gpus else power_gpus.index(REF_GPU)
+    # --- PUE: fixed, or a hyperscale operator's fleet average (a new operator draw)
+    if spec.pue is not None:
+        if spec.pue < 1.0:
+            raise ValueError(f"PUE must be >= 1, got {spec.pue}")
+        pue = np.full(n, float(spec.pue))
+    else:
+        fleet = PUE_SCOPES.index("fleet")
+        log_m1 = (draws["pue_m_scope"][:, fleet] + draws["pue_tau_operator"] * normal()
+                  + draws["pue_sigma"][:, PUE_SCOPE_KIND[fleet]] * normal())
+        pue = 1.0 + np.exp(log_m1)
+    weights_gb = total * WEIGHT_BYTES[spec.precision]
+    headroom_gb = max(n_gpus * memory_gb * USABLE_MEMORY - weights_gb, 1.0)
+    return {
+        "log_tps_fixed": a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * math.log(n_gpus)
+        + draws["op_log_engine_eff"],
+        "beta_isl": b_isl, "beta_osl": b_osl, "beta_io": draws["tp_beta_io"],
+        "log_batch50": draws["tp_log_batch50"][:, cls],
+        "log_kv_mb": (draws["tp_log_kv_mb_per_token"] - math.log(2.0) + math.log(KV_BYTES[spec.precision])
+                      + draws["tp_kv_slope"] * math.log(total / 10.0)),
+        "log_headroom_gb": np.full(n, math.log(headroom_gb)),
+        "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"]),
+        "idle": draws["pw_idle_share"][:, pg], "peak": draws["pw_peak_share"][:, pg],
+        "pw_log_batch50": draws["pw_log_batch50"][:, pg],
+        "log_power_adj": draws["pw_beta_ngpu"] * math.log(n_gpus) + draws["pw_beta_size"] * log_active_c,
+        "tdp_w": np.full(n, float(hw.loc[gpu, "tdp_w"])),
+        "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
+        "_n_gpus": n_gpus, "_gpu": gpu, "_model": name, "_total": total, "_active": active, "_moe": moe,
+    }
+
+
+@jax.jit
+def _energy_kernel(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_flags: jnp.ndarray):
+    """Wh per query for (draws x queries); ``out_tokens`` has shape (draws, queries)."""
+    col = lambda v: v[:, None]  # noqa: E731  (per-draw values against the query axis)
+    log_out_c = jnp.log(jnp.maximum(out_tokens, 1.0) / 1000.0)
+    log_seq = jnp.log(jnp.exp(log_in_c) * 1000.0 + out_tokens)
+    log_b_kv = jnp.log(1000.0) + col(p["log_headroom_gb"]) - col(p["log_kv_mb"]) - log_seq
+    log_b_eff = -jnp.logaddexp(-log_b_kv, -col(p["log_batch"]))
+    log_load = -jax.nn.softplus(col(p["log_batch50"]) - log_b_eff)
+    log_tps = (col(p["log_tps_fixed"]) + col(p["beta_isl"]) * log_in_c + col(p["beta_osl"]) * log_out_c
+               + col(p["beta_io"]) * log_in_c * log_out_c + log_load)
+    share = p["idle"] + (p["peak"] - p["idle"]) * jax.nn.sigmoid(p["log_batch"] - p["pw_log_batch50"])
+    log_power_w = jnp.log(p["tdp_w"] * share) + p["log_power_adj"]
+    wh = jnp.exp(col(log_power_w) + jnp.log(jnp.maximum(out_tokens, 1.0)) - log_tps) / 3600.0
+    host, pue, idle = boundary_flags[0], boundary_flags[1], boundary_flags[2]
+    factor = (1.0 + host * p["host_ratio"]) * jnp.where(pue > 0, p["pue"], 1.0) / (1.0 - idle * p["idle_share"])
+    return wh * col(factor)
+
+
+def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0, bundle=None) -> PredictiveEnergy:
+    """Wh per query for ``spec`` under the posterior in ``dt``: an array (posterior draws x simulated queries)."""
+    from ..data import load
+
+    if spec.boundary not in PREDICT_BOUNDARIES:
+        raise ValueError(f"unknown boundary {spec.boundary!r}; choose one of {', '.join(PREDICT_BOUNDARIES)}")
+    if spec.regime not in REGIME_MEDIAN_OUTPUT_TOKENS:
+        raise ValueError(f"unknown regime {spec.regime!r}; choose traditional or reasoning")
+    for label, value in (("input tokens", spec.input_tokens), ("output tokens", spec.output_tokens),
+                         ("batch size", spec.batch_size)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{label} must be > 0, got {value}")
+    bundle = bundle if bundle is not None else load()
+    draws, coords = posterior_draws(dt)
+    key_resolve, key_tokens = jax.random.split(jax.random.PRNGKey(seed))
+    p = _resolve(spec, draws, coords, bundle, key_resolve)
+    meta = {k: p.pop(k) for k in list(p) if k.startswith("_")}
+    n = len(draws["tp_g0"])
+    if spec.output_tokens is not None:
+        out = jnp.full((n, queries), float(spec.output_tokens))
+    else:  # exponential output lengths with the regime's median, as the paper draws them
+        mean = REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime] / math.log(2.0)
+        out = mean * jax.random.exponential(key_tokens, (n, queries))
+    flags = {"gpu": (0.0, 0.0, 0.0), "node": (1.0, 0.0, 0.0), "facility": (1.0, 1.0, 0.0),
+             "facility+idle": (1.0, 1.0, 1.0)}[spec.boundary]
+    arrays = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in p.items()}
+    wh = _energy_kernel(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)), out, jnp.asarray(flags))
+    inputs = {**spec.resolved(), "model": meta["_model"] or spec.model, "gpu": meta["_gpu"],
+              "n_gpus": meta["_n_gpus"], "total_params_b": meta["_total"], "active_params_b": meta["_active"],
+              "moe": meta["_moe"], "posterior_draws": n, "queries_per_draw": queries}
+    return PredictiveEnergy(np.asarray(wh), spec, inputs)
+
+
+
+def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> dict[str, np.ndarray]:
+    """Per-draw factors of the energy for a query of the regime's median output length (or ``output_tokens``):
+    output tok/s per GPU, W per GPU (accelerator), host ratio, PUE, production batch -- to explain a difference."""
+    from ..data import load
+
+    bundle = bundle if bundle is not None else load()
+    draws, coords = posterior_draws(dt)
+    p = _resolve(spec, draws, coords, bundle, jax.random.split(jax.random.PRNGKey(seed))[0])
+    out = float(spec.output_tokens or REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime])
+    log_in_c = math.log(spec.input_tokens / 1000.0)
+    log_out_c = math.log(out / 1000.0)
+    log_b_kv = math.log(1000.0) + p["log_headroom_gb"] - p["log_kv_mb"] - math.log(spec.input_tokens + out)
+    log_b_eff = -np.logaddexp(-log_b_kv, -p["log_batch"])
+    log_load = -np.logaddexp(0.0, p["log_batch50"] - log_b_eff)
+    log_tps = (p["log_tps_fixed"] + p["beta_isl"] * log_in_c + p["beta_osl"] * log_out_c
+               + p["beta_io"] * log_in_c * log_out_c + log_load)
+    share = p["idle"] + (p["peak"] - p["idle"]) / (1.0 + np.exp(-(p["log_batch"] - p["pw_log_batch50"])))
+    return {"tps_gpu_tok_s": np.exp(log_tps), "gpu_power_w": p["tdp_w"] * share * np.exp(p["log_power_adj"]),
+            "host_ratio": p["host_ratio"], "pue": p["pue"], "batch": np.exp(p["log_batch"]),
+            "load_share": np.exp(log_load), "n_gpus": p["_n_gpus"], "output_tokens": out}

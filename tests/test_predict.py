@@ -1,0 +1,111 @@
+"""Posterior-predictive energy per query from the shipped posterior, and the comparison with paper mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import infergy.data as d
+from infergy.inference.posterior import load_posterior
+from infergy.inference.predict import QuerySpec, default_gpu_count, predict_components, predict_energy_wh
+
+
+@pytest.fixture(scope="module")
+def post():
+    return load_posterior()
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return d.load()
+
+
+def _wh(post, bundle, **kw):
+    return predict_energy_wh(post, QuerySpec(**kw), queries=50, seed=3, bundle=bundle).wh
+
+
+def test_boundaries_nest_draw_by_draw(post, bundle):
+    gpu, node, fac, idle = (_wh(post, bundle, model="Llama 3.1 405B", boundary=b)
+                            for b in ("gpu", "node", "facility", "facility+idle"))
+    assert np.all(gpu > 0) and np.all(gpu <= node) and np.all(node <= fac) and np.all(fac <= idle)
+
+
+def test_facility_energy_is_linear_in_a_fixed_pue(post, bundle):
+    node = _wh(post, bundle, model="Llama 3.1 70B", boundary="node")
+    np.testing.assert_allclose(_wh(post, bundle, model="Llama 3.1 70B", pue=1.3), 1.3 * node, rtol=1e-5)
+    np.testing.assert_allclose(_wh(post, bundle, model="Llama 3.1 70B", pue=2.6), 2.6 * node, rtol=1e-5)
+
+
+def test_more_output_tokens_never_cost_less(post, bundle):
+    meds = [np.median(_wh(post, bundle, model="DeepSeek-R1", output_tokens=n)) for n in (50, 300, 2000, 8000)]
+    assert all(a < b for a, b in zip(meds, meds[1:])), meds
+    # and a longer context (prefill) costs more at a fixed output length
+    assert np.median(_wh(post, bundle, model="DeepSeek-R1", output_tokens=500, input_tokens=20000)) > \
+        np.median(_wh(post, bundle, model="DeepSeek-R1", output_tokens=500, input_tokens=200))
+
+
+def test_reasoning_regime_costs_about_its_token_ratio_more(post, bundle):
+    trad = np.median(_wh(post, bundle, model="Llama 3.1 405B", regime="traditional"))
+    reason = np.median(_wh(post, bundle, model="Llama 3.1 405B", regime="reasoning"))
+    assert 3.0 < reason / trad < 25.0  # 16.7x the tokens, less per token at lower per-stream throughput
+
+
+def test_same_seed_same_draws_and_unseen_models_and_gpus(post, bundle):
+    a = _wh(post, bundle, total_params_b=300, active_params_b=30, gpu="B300")
+    np.testing.assert_array_equal(a, _wh(post, bundle, total_params_b=300, active_params_b=30, gpu="B300"))
+    assert np.isfinite(a).all() and np.median(a) > 0
+    # an unseen model's interval is wider than a benchmarked model's of similar size
+    seen = _wh(post, bundle, model="Llama 3.1 405B")
+    unseen = _wh(post, bundle, total_params_b=405, active_params_b=405, moe=False)
+    width = lambda x: np.subtract(*np.quantile(np.log(x.mean(1)), [0.95, 0.05]))  # noqa: E731
+    assert width(unseen) > width(seen)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"model": "Llama 3.1 70B", "gpu": "Z900"}, "Z900"),
+    ({"model": "Llama 3.1 70B", "output_tokens": -5}, "output tokens must be > 0"),
+    ({"model": "no-such-model"}, "unknown model"),
+    ({"model": "Llama 3.1 70B", "boundary": "planet"}, "unknown boundary"),
+    ({"model": "Llama 3.1 70B", "pue": 0.9}, "PUE must be >= 1"),
+])
+def test_bad_queries_say_what_is_wrong(post, bundle, kw, message):
+    with pytest.raises(ValueError, match=message):
+        _wh(post, bundle, **kw)
+
+
+def test_gpus_per_replica_follow_the_weights():
+    assert default_gpu_count(671, "fp8", 80) == 16  # DeepSeek-R1 on H100s: two servers
+    assert default_gpu_count(70, "fp8", 80) == 8
+    assert default_gpu_count(405, "bf16", 80) == 16
+
+
+def test_components_multiply_back_to_the_energy(post, bundle):
+    spec = QuerySpec(model="Llama 3.1 405B", output_tokens=300, boundary="facility")
+    c = predict_components(post, spec, bundle=bundle)
+    wh = c["gpu_power_w"] * (1 + c["host_ratio"]) * c["pue"] * 300 / c["tps_gpu_tok_s"] / 3600
+    np.testing.assert_allclose(wh, predict_energy_wh(post, spec, queries=1, bundle=bundle).wh[:, 0], rtol=1e-4)
+
+
+def test_compare_paper_cli(tmp_path):
+    out = tmp_path / "cmp.md"
+    proc = subprocess.run([sys.executable, "-m", "infergy", "compare-paper", "--json", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cmp = json.loads(proc.stdout)
+    blend = cmp["blended"]["traditional"]
+    assert blend["models"] == ["DeepSeek-R1", "Llama 3.1 405B", "Llama-3.1 Nemotron Ultra 253B"]
+    assert blend["paper"]["median"] == pytest.approx(0.308, rel=0.02)  # paper mode reproduces the paper
+    b = blend["bayes"]
+    assert 0 < b["p05"] < b["p25"] < b["median"] < b["p75"] < b["p95"]
+    assert cmp["posterior"]["data_hash"] == d.load().content_hash
+    assert "| >200B blend" in out.read_text()
+
+
+def test_compare_paper_refuses_a_missing_posterior(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "infergy", "compare-paper", "--posterior", str(tmp_path / "x.nc")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "no such posterior" in proc.stderr
