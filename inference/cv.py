@@ -9,6 +9,7 @@ intervals are. Honest intervals cover close to nominal without being wide for no
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -88,6 +89,9 @@ def cross_validate(bundle=None, by: str = "model", groups=None, *, chains: int =
             median_abs_error=float(np.exp(np.median(np.abs(yt - med)))),
             seconds=time.perf_counter() - start,
         ))
+        f = folds[-1]
+        print(f"cv fold {i + 1}/{len(groups)}: {by} {group}: {f.rows} rows, coverage {f.coverage_50:.2f} / "
+              f"{f.coverage_90:.2f}, {f.seconds:.0f} s", file=sys.stderr, flush=True)
     return folds
 
 

@@ -19,7 +19,8 @@ from infergy.inference.review import FitReview, ReviewCheck
 def tiny_fit(tmp_path_factory):
     out = tmp_path_factory.mktemp("fit") / "posterior.nc"
     proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--chains", "2", "--warmup", "20", "--draws", "30",
-                           "--seed", "1", "--out", str(out), "--allow-bad-fit", "--no-progress", "--json"],
+                           "--seed", "1", "--out", str(out), "--thin-out", str(out.with_name("thin.nc")),
+                           "--allow-bad-fit", "--no-progress", "--json"],
                           capture_output=True, text=True, timeout=1200)
     return proc, out
 
@@ -47,6 +48,8 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
     for name in ("op_log_batch", "tp_raw_model", "tp_sigma"):
         assert np.isfinite(np.asarray(prior[name])).all(), name
     assert {"op_log_batch", "op_idle_share", "tp_a_model", "pw_peak_share", "pue_m_scope"} <= set(post.data_vars)
+    # a shipped (thinned) copy only of a fit that passed its review
+    assert out.with_name("thin.nc").exists() == report["ok"] == (report["thinned_posterior"] is not None)
     if not report["ok"]:  # a 30-draw fit is not expected to pass: the CLI must say so and name what failed
         assert "failed its review" in proc.stderr and "--allow-bad-fit" in proc.stderr
 

@@ -127,3 +127,28 @@ def test_full_fit_on_shipped_data_passes_its_review():
 
     result = fit(chains=4, warmup=1000, draws=1000, progress_bar=False)
     assert result.review.ok, result.review.to_text()
+
+
+def test_throughput_model_recovers_known_effects(bundle):
+    """Data simulated from the throughput model on a real (sub)design: the fit recovers the effects it identifies."""
+    thr = bundle.throughput
+    rows = usable_throughput_rows(thr[thr["source_table"].eq("trtllm_perf_overview")])
+    rows = rows[rows["model"].isin(["Llama 3.1 8B", "Llama 3.1 70B", "Mixtral 8x7B", "Llama 3.1 405B"])]
+    rows = rows.groupby(["model", "gpu"]).head(8).reset_index(drop=True)
+    des = build_throughput_design(rows, bundle.hardware, bundle.models)
+    prior = Predictive(throughput_model, num_samples=1)(jax.random.PRNGKey(11), des.arrays, **des.sizes)
+    truth = {k: np.asarray(v)[0] for k, v in prior.items() if k != "tp_obs"}
+    truth["tp_sigma"] = np.full_like(truth["tp_sigma"], 0.1)  # a realistic residual scale and tail
+    truth["tp_nu"] = np.asarray(10.0)
+    sim = Predictive(throughput_model, {k: v[None] for k, v in truth.items()}, return_sites=["tp_obs"])(
+        jax.random.PRNGKey(12), des.arrays, **des.sizes)
+    y = np.asarray(sim["tp_obs"][0])
+    s = _nuts(throughput_model, des.arrays, **des.sizes, y=y, seed=3)
+    # identified combinations: each model's and GPU's effect, the precision effects seen, scale of the noise
+    hits = [_covered(s["tp_a_model"][:, m], truth["tp_a_model"][m]) for m in range(len(des.models))]
+    gpus = [g for g in range(len(des.gpus)) if des.gpus[g] != "H100-SXM-80GB"]
+    hits += [_covered(s["tp_b_gpu"][:, g], truth["tp_b_gpu"][g]) for g in gpus]
+    seen = sorted(set(np.asarray(des.arrays.precision_idx).tolist()) - {0})
+    hits += [_covered(s["tp_c_precision"][:, p], truth["tp_c_precision"][p]) for p in seen]
+    hits += [_covered(s["tp_sigma"][:, 0], 0.1), _covered(s["tp_beta_ngpu"], truth["tp_beta_ngpu"])]
+    assert np.mean(hits) >= 0.75, (hits, len(rows))
