@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..model.power import power_share
 from ..model.pue import PUE_SCOPE_KIND, PUE_SCOPES
 from ..model.throughput import (
     INTERACTION_SCALE,
@@ -205,23 +206,29 @@ def _resolve(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[st
     }
 
 
-@jax.jit
-def _energy_kernel(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_flags: jnp.ndarray):
-    """Wh per query for (draws x queries); ``out_tokens`` has shape (draws, queries)."""
+def _log_tps_and_power(p: dict, log_in_c, out_tokens):
+    """log output tok/s per GPU (draws x queries) and log W per GPU (draws) for ``out_tokens`` (draws x queries)."""
     col = lambda v: v[:, None]  # noqa: E731  (per-draw values against the query axis)
     log_out_c = jnp.log(jnp.maximum(out_tokens, 1.0) / 1000.0)
     log_seq = jnp.log(jnp.exp(log_in_c) * 1000.0 + out_tokens)
+    # the batch actually running: the smaller of the load and what the KV cache holds at this sequence length
     log_b_kv = jnp.log(1000.0) + col(p["log_headroom_gb"]) - col(p["log_kv_mb"]) - log_seq
     log_b_eff = -jnp.logaddexp(-log_b_kv, -col(p["log_batch"]))
     log_load = -jax.nn.softplus(col(p["log_batch50"]) - log_b_eff)
     log_tps = (col(p["log_tps_fixed"]) + col(p["beta_isl"]) * log_in_c + col(p["beta_osl"]) * log_out_c
                + col(p["beta_io"]) * log_in_c * log_out_c + log_load)
-    share = p["idle"] + (p["peak"] - p["idle"]) * jax.nn.sigmoid(p["log_batch"] - p["pw_log_batch50"])
-    log_power_w = jnp.log(p["tdp_w"] * share) + p["log_power_adj"]
-    wh = jnp.exp(col(log_power_w) + jnp.log(jnp.maximum(out_tokens, 1.0)) - log_tps) / 3600.0
+    share = power_share(p["idle"], p["peak"], p["pw_log_batch50"], p["log_batch"])
+    return log_tps, jnp.log(p["tdp_w"] * share) + p["log_power_adj"]
+
+
+@jax.jit
+def _energy_kernel(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_flags: jnp.ndarray):
+    """Wh per query for (draws x queries); ``out_tokens`` has shape (draws, queries)."""
+    log_tps, log_power_w = _log_tps_and_power(p, log_in_c, out_tokens)
+    wh = jnp.exp(log_power_w[:, None] + jnp.log(jnp.maximum(out_tokens, 1.0)) - log_tps) / 3600.0
     host, pue, idle = boundary_flags[0], boundary_flags[1], boundary_flags[2]
     factor = (1.0 + host * p["host_ratio"]) * jnp.where(pue > 0, p["pue"], 1.0) / (1.0 - idle * p["idle_share"])
-    return wh * col(factor)
+    return wh * factor[:, None]
 
 
 def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0, bundle=None) -> PredictiveEnergy:
@@ -267,14 +274,10 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     draws, coords = posterior_draws(dt)
     p = _resolve(spec, draws, coords, bundle, jax.random.split(jax.random.PRNGKey(seed))[0])
     out = float(spec.output_tokens or REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime])
-    log_in_c = math.log(spec.input_tokens / 1000.0)
-    log_out_c = math.log(out / 1000.0)
-    log_b_kv = math.log(1000.0) + p["log_headroom_gb"] - p["log_kv_mb"] - math.log(spec.input_tokens + out)
-    log_b_eff = -np.logaddexp(-log_b_kv, -p["log_batch"])
-    log_load = -np.logaddexp(0.0, p["log_batch50"] - log_b_eff)
-    log_tps = (p["log_tps_fixed"] + p["beta_isl"] * log_in_c + p["beta_osl"] * log_out_c
-               + p["beta_io"] * log_in_c * log_out_c + log_load)
-    share = p["idle"] + (p["peak"] - p["idle"]) / (1.0 + np.exp(-(p["log_batch"] - p["pw_log_batch50"])))
-    return {"tps_gpu_tok_s": np.exp(log_tps), "gpu_power_w": p["tdp_w"] * share * np.exp(p["log_power_adj"]),
+    meta = {k: p.pop(k) for k in list(p) if k.startswith("_")}
+    arrays = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in p.items()}
+    log_tps, log_power_w = _log_tps_and_power(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)),
+                                              jnp.full((len(p["log_batch"]), 1), out))
+    return {"tps_gpu_tok_s": np.exp(np.asarray(log_tps)[:, 0]), "gpu_power_w": np.exp(np.asarray(log_power_w)),
             "host_ratio": p["host_ratio"], "pue": p["pue"], "batch": np.exp(p["log_batch"]),
-            "load_share": np.exp(log_load), "n_gpus": p["_n_gpus"], "output_tokens": out}
+            "n_gpus": meta["_n_gpus"], "output_tokens": out}
