@@ -84,13 +84,20 @@ class FitResult:
         ess = [c.value for c in self.review.checks if c.name == "min bulk ESS"]
         return float(ess[0] / self.seconds) if ess else float("nan")
 
+    @property
+    def mean_leapfrog_steps(self) -> float:
+        """Mean NUTS trajectory length (gradient evaluations) per kept draw."""
+        stats = self.datatree["sample_stats"]
+        return float(stats["n_steps"].mean()) if "n_steps" in stats else float("nan")
+
     def summary_text(self) -> str:
         cfg = self.config
         return "\n".join([
             f"infergy fit: {cfg.chains} chains x ({cfg.warmup} warm-up + {cfg.draws} draws), seed {cfg.seed}, "
             f"{self.datatree.attrs.get('chain_method', '?')} chains",
             f"sampling {self.seconds:.1f} s, total {self.total_seconds:.1f} s, "
-            f"min bulk ESS per second of sampling {self.min_ess_per_second:.2f}",
+            f"min bulk ESS per second of sampling {self.min_ess_per_second:.2f}, "
+            f"{self.mean_leapfrog_steps:.0f} leapfrog steps per draw",
             f"data {self.datatree.attrs['data_version']} (hash {self.datatree.attrs['data_hash'][:16]})",
             self.review.to_text(),
         ])
@@ -104,7 +111,8 @@ def variational_start(model, args: tuple, kwargs: dict, key, chains: int, steps:
     scale on the unconstrained space; each chain starts at its own draw from that approximation (dispersed, so
     R-hat keeps its meaning) and NUTS adapts the metric onwards from the variances (the mean-field scales are
     too small along correlated directions; the slow warm-up windows correct that).
-    Returns ``(init_params, inverse_mass_matrix, final_elbo_loss)``.
+    Returns ``(init_params, per-site variances, final ELBO loss)``; :func:`initial_metric` turns the variances
+    into NumPyro's inverse metric.
     """
     import numpyro
     from jax.flatten_util import ravel_pytree
@@ -192,7 +200,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
                                                       {**design.sizes, **design.observations}, key_init,
                                                       cfg.chains, cfg.init_steps)
         inverse_metric = initial_metric(variances, tuple(cfg.dense_sites))
-    dense = [tuple(s for s in cfg.dense_sites)] if cfg.dense_sites else False
+    dense = [tuple(cfg.dense_sites)] if cfg.dense_sites else False
     # without a variational start, chains start near the prior medians: NumPyro's default (uniform in [-2, 2]
     # on the unconstrained scale) can start a chain at a residual scale of ~7 and nu ~ 7000, where it stays
     kernel = NUTS(infergy_model, target_accept_prob=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,

@@ -192,7 +192,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         thin_path = write_shipped_posterior(result.datatree, args.thin_out)
     if args.json:
         print(json.dumps({**result.review.to_dict(), "seconds": result.seconds, "total_seconds": result.total_seconds,
-                          "min_ess_bulk_per_second": result.min_ess_per_second, "posterior": str(path),
+                          "min_ess_bulk_per_second": result.min_ess_per_second,
+                          "mean_leapfrog_steps": result.mean_leapfrog_steps, "posterior": str(path),
                           "thinned_posterior": str(thin_path) if thin_path else None,
                           "data_hash": result.datatree.attrs["data_hash"]}, indent=2))
     else:

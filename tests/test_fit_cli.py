@@ -36,6 +36,7 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
         assert expected in names
     assert any("coverage" in n for n in names) and any("Pareto k" in n for n in names)
     assert report["data_hash"] == d.load().content_hash
+    assert report["mean_leapfrog_steps"] >= 1 and report["seconds"] > 0
     dt = load_fit(out)
     assert dt.attrs["data_hash"] == report["data_hash"] and "infergy_version" in dt.attrs
     assert json.loads(dt.attrs["fit_config"])["draws"] == 30

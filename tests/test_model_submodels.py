@@ -121,12 +121,18 @@ def test_power_model_recovers_the_load_curve():
 
 
 @pytest.mark.slow
-def test_full_fit_on_shipped_data_passes_its_review():
-    """The default fit (4 chains x 1000) must pass the review: R-hat, ESS, divergences, BFMI, LOO, coverage."""
-    from infergy.inference.fit import fit
+def test_full_fit_on_shipped_data_passes_its_review(tmp_path):
+    """The default fit (`infergy fit`, 4 parallel chains, default warm-up and draws) passes its review."""
+    import json
+    import subprocess
+    import sys
 
-    result = fit(chains=4, warmup=1000, draws=1000, progress_bar=False)
-    assert result.review.ok, result.review.to_text()
+    proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--out", str(tmp_path / "p.nc"), "--no-progress",
+                           "--json"], capture_output=True, text=True, timeout=3600)
+    report = json.loads(proc.stdout)
+    failed = [c for c in report["checks"] if not c["passed"]]
+    assert proc.returncode == 0 and report["ok"], failed
+    print(f"default fit: sampling {report['seconds']:.0f} s, total {report['total_seconds']:.0f} s")
 
 
 def test_throughput_model_recovers_known_effects(bundle):
