@@ -7,7 +7,7 @@ import numpy as np
 
 from ..model.paper import REGIMES, get_paper_config
 from .paper_mc import replicate_paper
-from .predict import QuerySpec, predict_components, predict_energy_wh
+from .predict import QuerySpec, posterior_draws, predict_components, predict_energy_wh
 
 __all__ = ["compare_with_paper", "comparison_markdown"]
 
@@ -29,6 +29,7 @@ def compare_with_paper(dt, version: str = "v2", *, queries: int = 200, seed: int
     bundle = bundle if bundle is not None else load()
     cfg = get_paper_config(version)
     rep = replicate_paper(version, seed=seed)
+    draws = posterior_draws(dt)  # flattened once for the 20 predictions below
     pu, pue_paper = cfg.power_utilisation, cfg.pue
     out: dict = {"version": cfg.version, "boundary": "facility (node x PUE; idle capacity excluded, as the paper)",
                  "gpu": PAPER_GPU, "input_tokens": cfg.input_tokens, "models": {}, "blended": {}}
@@ -38,9 +39,9 @@ def compare_with_paper(dt, version: str = "v2", *, queries: int = 200, seed: int
         for regime in REGIMES:
             spec = QuerySpec(model=model, gpu=PAPER_GPU, precision="fp8", input_tokens=cfg.input_tokens,
                              regime=regime, boundary="facility")
-            pred = predict_energy_wh(dt, spec, queries=queries, seed=seed, bundle=bundle)
+            pred = predict_energy_wh(draws, spec, queries=queries, seed=seed, bundle=bundle)
             bayes_wh[(model, regime)] = pred.wh
-            comp = predict_components(dt, spec, seed=seed, bundle=bundle)
+            comp = predict_components(draws, spec, seed=seed, bundle=bundle)
             paper_stats = rep.per_model_stats[regime][i]
             osl = REGIMES[regime]
             paper_tps_gpu = float(rep.regressions[model].predict_tok_s(cfg.input_tokens, osl)) / PAPER_GPUS_PER_NODE

@@ -94,6 +94,12 @@ def posterior_draws(dt) -> tuple[dict[str, np.ndarray], dict[str, list]]:
     return draws, coords
 
 
+def _as_draws(dt) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+    """``dt`` flattened by :func:`posterior_draws`, unless it already is (callers predicting many queries
+    flatten once)."""
+    return dt if isinstance(dt, tuple) else posterior_draws(dt)
+
+
 def default_gpu_count(total_params_b: float, precision: str, memory_gb: float) -> int:
     """GPUs of one serving replica: whole 8-GPU servers, as many as hold the weights with a quarter of them again
     left for the KV cache (DeepSeek-R1 in fp8 on H100s: 16). Eight is what the production operating point was
@@ -232,7 +238,8 @@ def _energy_kernel(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boun
 
 
 def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0, bundle=None) -> PredictiveEnergy:
-    """Wh per query for ``spec`` under the posterior in ``dt``: an array (posterior draws x simulated queries)."""
+    """Wh per query for ``spec`` under the posterior in ``dt`` (a DataTree, or :func:`posterior_draws` of one):
+    an array (posterior draws x simulated queries)."""
     from ..data import load
 
     if spec.boundary not in PREDICT_BOUNDARIES:
@@ -244,7 +251,7 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
         if value is not None and not value > 0:
             raise ValueError(f"{label} must be > 0, got {value}")
     bundle = bundle if bundle is not None else load()
-    draws, coords = posterior_draws(dt)
+    draws, coords = _as_draws(dt)
     key_resolve, key_tokens = jax.random.split(jax.random.PRNGKey(seed))
     p = _resolve(spec, draws, coords, bundle, key_resolve)
     meta = {k: p.pop(k) for k in list(p) if k.startswith("_")}
@@ -271,7 +278,7 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     from ..data import load
 
     bundle = bundle if bundle is not None else load()
-    draws, coords = posterior_draws(dt)
+    draws, coords = _as_draws(dt)
     p = _resolve(spec, draws, coords, bundle, jax.random.split(jax.random.PRNGKey(seed))[0])
     out = float(spec.output_tokens or REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime])
     meta = {k: p.pop(k) for k in list(p) if k.startswith("_")}
