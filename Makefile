@@ -6,7 +6,7 @@ STAMP := $(VENV)/.infergy-installed
 PYTHON ?= $(shell sh tools/find-python.sh)
 REPORT ?= report
 
-.PHONY: run test test-slow posterior venv clean
+.PHONY: run test test-slow posterior bench venv clean
 
 venv: $(STAMP)
 
@@ -20,14 +20,20 @@ $(STAMP): $(VPY) pyproject.toml
 	$(VPY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
-# The main job on the shipped data: validate the data, the paper replication (v2 and v1), and the fitted
-# posterior's answer for the paper's setting next to paper mode; tables to stdout, figures and summaries to report/.
+# The main job on the shipped data: validate the data, the paper replication (v2 and v1), the fitted posterior's
+# answer for the paper's setting next to paper mode, example estimates, efficiency pathways, fleet GWh/day and the
+# sensitivity analysis; tables to stdout, figures and summaries to report/.
 run: $(STAMP)
 	@mkdir -p $(REPORT)
 	$(VENV)/bin/infergy data summary > $(REPORT)/data-summary.txt
 	$(VENV)/bin/infergy replicate-paper --version v2 --out $(REPORT)/paper-v2
 	$(VENV)/bin/infergy replicate-paper --version v1 --out $(REPORT)/paper-v1
 	$(VENV)/bin/infergy compare-paper --out $(REPORT)/bayes-vs-paper.md
+	$(VENV)/bin/infergy estimate --model "Llama 3.1 405B" --gpu H100 --regime traditional
+	$(VENV)/bin/infergy estimate --model "Llama 3.1 405B" --gpu H100 --regime reasoning --agent-steps 3
+	$(VENV)/bin/infergy pathways --out $(REPORT)/pathways.md
+	$(VENV)/bin/infergy fleet --out $(REPORT)/fleet.md
+	$(VENV)/bin/infergy sensitivity --out $(REPORT)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q
@@ -39,6 +45,10 @@ test-slow: $(STAMP)
 posterior: $(STAMP)
 	@mkdir -p $(REPORT)
 	$(VENV)/bin/infergy fit --out $(REPORT)/posterior.nc --thin-out inference/default_posterior.nc --no-progress
+
+# Propagation speed of the JAX path against plain NumPy, measured in the same run (prints a table).
+bench: $(STAMP)
+	$(VPY) benchmarks/bench_propagation.py
 
 clean:
 	rm -rf $(VENV) $(REPORT) .pytest_cache .hypothesis

@@ -39,11 +39,13 @@ from ..model.throughput import (
 )
 
 __all__ = ["QuerySpec", "PredictiveEnergy", "posterior_draws", "predict_energy_wh", "predict_components",
-           "default_gpu_count", "PREDICT_BOUNDARIES"]
+           "default_gpu_count", "PREDICT_BOUNDARIES", "REGIME_MEDIAN_OUTPUT_TOKENS", "boundary_flags", "check_spec",
+           "energy_wh", "prepare"]
 
 #: Boundaries of a prediction, narrowest first; "+idle" adds the provisioned-but-idle capacity.
 PREDICT_BOUNDARIES = ("gpu", "node", "facility", "facility+idle")
 REGIME_MEDIAN_OUTPUT_TOKENS = {"traditional": 300.0, "reasoning": 5000.0}
+_NORMAL_TAGS = ("model", "isl", "osl", "gpu", "gpu_precision", "model_gpu", "pue_operator", "pue_site")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class QuerySpec:
     output_tokens: float | None = None  # fixed length; else drawn from the regime
     regime: str = "traditional"
     batch_size: float | None = None  # None: the fitted production operating point
+    batch_scale: float = 1.0  # multiplies the load (a "higher load" lever on the production operating point)
     boundary: str = "facility"
     pue: float | None = None  # None: a hyperscale operator's fleet PUE from the posterior
 
@@ -121,10 +124,11 @@ def _resolve(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[st
     from ..data.vocab import canonical_gpu, model_name
 
     n = len(draws["tp_g0"])
-    k = iter(jax.random.split(key, 8))
 
-    def normal() -> np.ndarray:
-        return np.asarray(jax.random.normal(next(k), (n,)))
+    def normal(tag: str) -> np.ndarray:
+        # one stream per random effect: two specs with the same seed share each draw (common random numbers), so
+        # the ratio of their energies shows what differs between them, not Monte Carlo noise
+        return np.asarray(jax.random.normal(jax.random.fold_in(key, _NORMAL_TAGS.index(tag)), (n,)))
 
     if spec.precision not in PRECISION_LEVELS or spec.precision == "mixed":
         raise ValueError(f"unknown precision {spec.precision!r}; choose one of fp4, fp8, fp16, bf16")
@@ -154,9 +158,9 @@ def _resolve(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[st
     else:
         sparsity = math.log(total / active / REF_SPARSITY) if is_moe else 0.0
         a = (draws["tp_g0"] + draws["tp_g_active"] * log_active_c + draws["tp_g_moe"] * is_moe
-             + draws["tp_g_sparsity"] * sparsity + draws["tp_tau_model"] * normal())
-        b_isl = draws["tp_beta_isl"][:, cls] + draws["tp_tau_slope_model"] * normal()
-        b_osl = draws["tp_beta_osl"][:, cls] + draws["tp_tau_slope_model"] * normal()
+             + draws["tp_g_sparsity"] * sparsity + draws["tp_tau_model"] * normal("model"))
+        b_isl = draws["tp_beta_isl"][:, cls] + draws["tp_tau_slope_model"] * normal("isl")
+        b_osl = draws["tp_beta_osl"][:, cls] + draws["tp_tau_slope_model"] * normal("osl")
     # --- GPU: fitted effect, or drawn from the bandwidth line
     gpu = canonical_gpu(spec.gpu)
     hw = bundle.hardware[bundle.hardware["kind"] == "gpu"].set_index("gpu")
@@ -169,16 +173,16 @@ def _resolve(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[st
         bw = float(hw.loc[gpu, "memory_bw_tb_s"])
         if not np.isfinite(bw):
             raise ValueError(f"GPU {gpu} was not benchmarked and has no published memory bandwidth")
-        b = draws["tp_k_bw"] * math.log(bw / REF_BANDWIDTH_TB_S) + draws["tp_tau_gpu"] * normal()
+        b = draws["tp_k_bw"] * math.log(bw / REF_BANDWIDTH_TB_S) + draws["tp_tau_gpu"] * normal("gpu")
     memory_gb = float(hw.loc[gpu, "memory_gb"])
     n_gpus = spec.n_gpus or default_gpu_count(total, spec.precision, memory_gb)
     # --- precision and the two interactions
     c = draws["tp_c_precision"][:, PRECISION_LEVELS.index(spec.precision)]
     gp = _cell(coords.get("gpu_precision_cell", []), gpu, spec.precision)
-    e_gp = draws["tp_e_gpu_precision"][:, gp] if gp >= 0 else INTERACTION_SCALE * normal()
+    e_gp = draws["tp_e_gpu_precision"][:, gp] if gp >= 0 else INTERACTION_SCALE * normal("gpu_precision")
     mg = _cell(coords.get("model_gpu_cell", []), name or "", gpu)
     tau_mg = draws.get("tp_tau_model_gpu", np.full(n, INTERACTION_SCALE))
-    e_mg = draws["tp_e_model_gpu"][:, mg] if mg >= 0 else tau_mg * normal()
+    e_mg = draws["tp_e_model_gpu"][:, mg] if mg >= 0 else tau_mg * normal("model_gpu")
     # --- power curve: the GPU's own where measured, else the reference GPU's shares at this GPU's TDP
     power_gpus = coords.get("power_gpu", [])
     pg = power_gpus.index(gpu) if gpu in power_gpus else power_gpus.index(REF_GPU)
@@ -189,8 +193,8 @@ def _resolve(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[st
         pue = np.full(n, float(spec.pue))
     else:
         fleet = PUE_SCOPES.index("fleet")
-        log_m1 = (draws["pue_m_scope"][:, fleet] + draws["pue_tau_operator"] * normal()
-                  + draws["pue_sigma"][:, PUE_SCOPE_KIND[fleet]] * normal())
+        log_m1 = (draws["pue_m_scope"][:, fleet] + draws["pue_tau_operator"] * normal("pue_operator")
+                  + draws["pue_sigma"][:, PUE_SCOPE_KIND[fleet]] * normal("pue_site"))
         pue = 1.0 + np.exp(log_m1)
     weights_gb = total * WEIGHT_BYTES[spec.precision]
     headroom_gb = max(n_gpus * memory_gb * USABLE_MEMORY - weights_gb, 1.0)
@@ -202,13 +206,19 @@ def _resolve(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[st
         "log_kv_mb": (draws["tp_log_kv_mb_per_token"] - math.log(2.0) + math.log(KV_BYTES[spec.precision])
                       + draws["tp_kv_slope"] * math.log(total / 10.0)),
         "log_headroom_gb": np.full(n, math.log(headroom_gb)),
-        "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"]),
+        "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"])
+        + math.log(spec.batch_scale),
         "idle": draws["pw_idle_share"][:, pg], "peak": draws["pw_peak_share"][:, pg],
         "pw_log_batch50": draws["pw_log_batch50"][:, pg],
         "log_power_adj": draws["pw_beta_ngpu"] * math.log(n_gpus) + draws["pw_beta_size"] * log_active_c,
         "tdp_w": np.full(n, float(hw.loc[gpu, "tdp_w"])),
         "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
         "_n_gpus": n_gpus, "_gpu": gpu, "_model": name, "_total": total, "_active": active, "_moe": moe,
+        "_model_fitted": name in models, "_gpu_fitted": gpu in gpus, "_gpu_precision_fitted": gp >= 0,
+        "_model_gpu_fitted": mg >= 0, "_power_curve_gpu": power_gpus[pg],
+        "_batch_median": float(np.exp(np.median(draws["op_log_batch"]))) * spec.batch_scale
+        if not spec.batch_size else spec.batch_size * spec.batch_scale,
+        "_pue_median": float(np.median(pue)),
     }
 
 
@@ -227,9 +237,9 @@ def _log_tps_and_power(p: dict, log_in_c, out_tokens):
     return log_tps, jnp.log(p["tdp_w"] * share) + p["log_power_adj"]
 
 
-@jax.jit
-def _energy_kernel(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_flags: jnp.ndarray):
-    """Wh per query for (draws x queries); ``out_tokens`` has shape (draws, queries)."""
+def energy_wh(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_flags: jnp.ndarray):
+    """Wh per query for (draws x queries): ``out_tokens`` has shape (draws, queries), ``log_in_c``
+    (log(input tokens / 1000)) is a scalar or has that shape too; ``boundary_flags`` from :func:`boundary_flags`."""
     log_tps, log_power_w = _log_tps_and_power(p, log_in_c, out_tokens)
     wh = jnp.exp(log_power_w[:, None] + jnp.log(jnp.maximum(out_tokens, 1.0)) - log_tps) / 3600.0
     host, pue, idle = boundary_flags[0], boundary_flags[1], boundary_flags[2]
@@ -237,37 +247,63 @@ def _energy_kernel(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boun
     return wh * factor[:, None]
 
 
+_energy_kernel = jax.jit(energy_wh)
+
+#: What each boundary adds to the accelerators' energy: (host, PUE, idle capacity).
+_BOUNDARY_FLAGS = {"gpu": (0.0, 0.0, 0.0), "node": (1.0, 0.0, 0.0), "facility": (1.0, 1.0, 0.0),
+                   "facility+idle": (1.0, 1.0, 1.0)}
+
+
+def boundary_flags(boundary: str) -> jnp.ndarray:
+    """(host, PUE, idle capacity) switches of ``boundary``."""
+    if boundary not in _BOUNDARY_FLAGS:
+        raise ValueError(f"unknown boundary {boundary!r}; choose one of {', '.join(PREDICT_BOUNDARIES)}")
+    return jnp.asarray(_BOUNDARY_FLAGS[boundary], dtype=jnp.float32)
+
+
+def check_spec(spec: QuerySpec) -> None:
+    """Raise ValueError for a query that cannot be answered (before any posterior work)."""
+    boundary_flags(spec.boundary)
+    if spec.regime not in REGIME_MEDIAN_OUTPUT_TOKENS:
+        raise ValueError(f"unknown regime {spec.regime!r}; choose traditional or reasoning")
+    for label, value in (("input tokens", spec.input_tokens), ("output tokens", spec.output_tokens),
+                         ("batch size", spec.batch_size), ("batch scale", spec.batch_scale),
+                         ("GPUs", spec.n_gpus)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{label} must be > 0, got {value}")
+
+
+def prepare(draws_coords: tuple[dict, dict], spec: QuerySpec, bundle, seed: int) -> tuple[dict, dict]:
+    """The per-draw arrays (float32, for the kernels) of ``spec`` and what was resolved (model, GPU, GPU count).
+    The random effects of unseen models, GPUs and pairings are drawn from ``seed``'s streams."""
+    check_spec(spec)
+    draws, coords = draws_coords
+    p = _resolve(spec, draws, coords, bundle, jax.random.split(jax.random.PRNGKey(seed))[0])
+    meta = {k[1:]: p.pop(k) for k in list(p) if k.startswith("_")}
+    return {k: jnp.asarray(v, dtype=jnp.float32) for k, v in p.items()}, meta
+
+
 def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0, bundle=None) -> PredictiveEnergy:
     """Wh per query for ``spec`` under the posterior in ``dt`` (a DataTree, or :func:`posterior_draws` of one):
     an array (posterior draws x simulated queries)."""
     from ..data import load
 
-    if spec.boundary not in PREDICT_BOUNDARIES:
-        raise ValueError(f"unknown boundary {spec.boundary!r}; choose one of {', '.join(PREDICT_BOUNDARIES)}")
-    if spec.regime not in REGIME_MEDIAN_OUTPUT_TOKENS:
-        raise ValueError(f"unknown regime {spec.regime!r}; choose traditional or reasoning")
-    for label, value in (("input tokens", spec.input_tokens), ("output tokens", spec.output_tokens),
-                         ("batch size", spec.batch_size)):
-        if value is not None and not value > 0:
-            raise ValueError(f"{label} must be > 0, got {value}")
+    check_spec(spec)
     bundle = bundle if bundle is not None else load()
     draws, coords = _as_draws(dt)
-    key_resolve, key_tokens = jax.random.split(jax.random.PRNGKey(seed))
-    p = _resolve(spec, draws, coords, bundle, key_resolve)
-    meta = {k: p.pop(k) for k in list(p) if k.startswith("_")}
+    key_tokens = jax.random.split(jax.random.PRNGKey(seed))[1]
+    arrays, meta = prepare((draws, coords), spec, bundle, seed)
     n = len(draws["tp_g0"])
     if spec.output_tokens is not None:
         out = jnp.full((n, queries), float(spec.output_tokens))
     else:  # exponential output lengths with the regime's median, as the paper draws them
         mean = REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime] / math.log(2.0)
         out = mean * jax.random.exponential(key_tokens, (n, queries))
-    flags = {"gpu": (0.0, 0.0, 0.0), "node": (1.0, 0.0, 0.0), "facility": (1.0, 1.0, 0.0),
-             "facility+idle": (1.0, 1.0, 1.0)}[spec.boundary]
-    arrays = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in p.items()}
-    wh = _energy_kernel(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)), out, jnp.asarray(flags))
-    inputs = {**spec.resolved(), "model": meta["_model"] or spec.model, "gpu": meta["_gpu"],
-              "n_gpus": meta["_n_gpus"], "total_params_b": meta["_total"], "active_params_b": meta["_active"],
-              "moe": meta["_moe"], "posterior_draws": n, "queries_per_draw": queries}
+    wh = _energy_kernel(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)), out,
+                        boundary_flags(spec.boundary))
+    inputs = {**spec.resolved(), "model": meta["model"] or spec.model, "gpu": meta["gpu"],
+              "n_gpus": meta["n_gpus"], "total_params_b": meta["total"], "active_params_b": meta["active"],
+              "moe": meta["moe"], "posterior_draws": n, "queries_per_draw": queries}
     return PredictiveEnergy(np.asarray(wh), spec, inputs)
 
 
@@ -278,13 +314,10 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     from ..data import load
 
     bundle = bundle if bundle is not None else load()
-    draws, coords = _as_draws(dt)
-    p = _resolve(spec, draws, coords, bundle, jax.random.split(jax.random.PRNGKey(seed))[0])
+    arrays, meta = prepare(_as_draws(dt), spec, bundle, seed)
     out = float(spec.output_tokens or REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime])
-    meta = {k: p.pop(k) for k in list(p) if k.startswith("_")}
-    arrays = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in p.items()}
     log_tps, log_power_w = _log_tps_and_power(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)),
-                                              jnp.full((len(p["log_batch"]), 1), out))
+                                              jnp.full((arrays["log_batch"].shape[0], 1), out))
     return {"tps_gpu_tok_s": np.exp(np.asarray(log_tps)[:, 0]), "gpu_power_w": np.exp(np.asarray(log_power_w)),
-            "host_ratio": p["host_ratio"], "pue": p["pue"], "batch": np.exp(p["log_batch"]),
-            "n_gpus": meta["_n_gpus"], "output_tokens": out}
+            "host_ratio": np.asarray(arrays["host_ratio"]), "pue": np.asarray(arrays["pue"]),
+            "batch": np.exp(np.asarray(arrays["log_batch"])), "n_gpus": meta["n_gpus"], "output_tokens": out}

@@ -9,6 +9,11 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .data import DataBundle, load as load_data, load_paper_throughput
 from .inference import FitConfig, FitResult, PaperReplication, fit, load_fit, replicate_paper, save_fit
+from .inference.estimate import Estimate, estimate, open_posterior
+from .inference.fleet import fleet
+from .inference.pathways import pathways
+from .inference.predict import QuerySpec
+from .inference.sensitivity import sensitivity
 from .model import (
     BOUNDARIES,
     PAPER_CONFIGS,
@@ -23,6 +28,7 @@ from .model import (
 __all__ = [
     "BOUNDARIES",
     "DataBundle",
+    "Estimate",
     "FitConfig",
     "FitResult",
     "PAPER_CONFIGS",
@@ -31,6 +37,8 @@ __all__ = [
     "PaperReplication",
     "__version__",
     "energy_per_query_wh",
+    "estimate",
+    "fleet",
     "fit",
     "fit_tps_regressions",
     "get_paper_config",
@@ -38,6 +46,10 @@ __all__ = [
     "load_fit",
     "load_paper_throughput",
     "lognormal_from_range",
+    "open_posterior",
+    "pathways",
+    "QuerySpec",
     "replicate_paper",
     "save_fit",
+    "sensitivity",
 ]

@@ -31,6 +31,123 @@ def _seed(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A positive whole number, also written as 1e8."""
+    value = _positive_float(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text}")
+    return int(value)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _pue(text: str) -> float:
+    value = _positive_float(text)
+    if value < 1.0:
+        raise argparse.ArgumentTypeError(f"a PUE is >= 1, got {text}")
+    return value
+
+
+def _levers(text: str) -> tuple[str, ...]:
+    from .inference.pathways import LEVERS
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if names == ("none",):
+        return ()
+    for n in names:
+        if n not in LEVERS:
+            raise argparse.ArgumentTypeError(f"unknown lever {n!r}; choose from {', '.join(LEVERS)} (or none)")
+    return names
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad flags: one line naming the problem, exit code 2 (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, boundary: str = "facility",
+                       regime: bool = True) -> None:
+    from .inference.predict import PREDICT_BOUNDARIES
+
+    what = ("[the paper's >200B blend: DeepSeek-R1, Llama 3.1 405B, Nemotron Ultra 253B]" if blend_default
+            else "(or give its size)")
+    g = p.add_argument_group("the query")
+    g.add_argument("--model", default=None, help=f"a model in the data (its fitted effect is used) {what}")
+    g.add_argument("--total-params-b", type=_positive_float, default=None, metavar="X",
+                   help="total parameters in billions (an unseen model, drawn from the size regression)")
+    g.add_argument("--active-params-b", type=_positive_float, default=None, metavar="Y",
+                   help="active parameters per token in billions [= total]")
+    g.add_argument("--moe", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixture of experts [active < total]")
+    g.add_argument("--gpu", default="H100-SXM-80GB", help="GPU type, e.g. A100, H100, H200, B200, GB200, L40S [H100]")
+    g.add_argument("--gpus", type=_positive_int, default=None, metavar="N",
+                   help="GPUs per serving replica [8, or whole 8-GPU servers as the weights need]")
+    g.add_argument("--precision", choices=("fp4", "fp8", "bf16", "fp16"), default="fp8", help="[fp8]")
+    g.add_argument("--batch-size", type=_positive_float, default=None, metavar="B",
+                   help="concurrent queries per replica [the production operating point from the posterior]")
+    g.add_argument("--input-tokens", type=_positive_float, default=500.0, metavar="N", help="[500]")
+    g.add_argument("--output-tokens", type=_positive_float, default=None, metavar="N",
+                   help="a fixed output length (overrides --regime)")
+    if regime:
+        g.add_argument("--regime", choices=("traditional", "reasoning"), default="traditional",
+                       help="exponential output length with median 300 (traditional) or 5000 (reasoning) "
+                       "[traditional]")
+    g.add_argument("--boundary", choices=PREDICT_BOUNDARIES, default=boundary,
+                   help=f"gpu, node (+ host), facility (x PUE), facility+idle (+ idle capacity) [{boundary}]")
+    g.add_argument("--pue", type=_pue, default=None, help="a fixed PUE [a hyperscale fleet's, from the posterior]")
+    p.add_argument("--posterior", type=Path, default=None, metavar="FILE",
+                   help="a fitted posterior (netCDF) [the shipped default]")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def _query_spec(args: argparse.Namespace, regime: str | None = None):
+    from .inference.predict import QuerySpec
+
+    return QuerySpec(model=args.model, total_params_b=args.total_params_b, active_params_b=args.active_params_b,
+                     moe=args.moe, gpu=args.gpu, n_gpus=args.gpus, precision=args.precision,
+                     input_tokens=args.input_tokens, output_tokens=args.output_tokens,
+                     regime=regime or getattr(args, "regime", None) or "traditional", batch_size=args.batch_size,
+                     boundary=args.boundary, pue=args.pue)
+
+
+def _baseline(args: argparse.Namespace):
+    """The query options as a pathways/fleet baseline: one model if named or sized, else the paper's blend on the
+    given hardware and query shape."""
+    from dataclasses import replace
+
+    from .inference.pathways import Baseline, paper_setting
+
+    spec = _query_spec(args)
+    if args.model is None and args.total_params_b is None:
+        if args.active_params_b is not None or args.moe is not None:
+            raise ValueError("--active-params-b and --moe describe a model sized with --total-params-b")
+        blend = paper_setting(boundary=args.boundary)
+        return Baseline(blend.name, tuple(replace(spec, model=m.model) for m in blend.members))
+    name = args.model or f"{args.total_params_b:g}B model"
+    return Baseline(name, (spec,))
+
+
 def _paper_version(text: str) -> str:
     from .model import get_paper_config
 
@@ -45,9 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .inference import RNG_BACKENDS, SAMPLING
     from .model import PAPER_CONFIGS
 
-    parser = argparse.ArgumentParser(
-        prog="infergy", description="Energy per LLM query, with calibrated uncertainty."
-    )
+    parser = _Parser(prog="infergy", description="Energy per LLM query, with calibrated uncertainty.")
     parser.add_argument("--version", action="version", version=f"infergy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -131,7 +246,124 @@ def build_parser() -> argparse.ArgumentParser:
     vp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
     vp.add_argument("--json", action="store_true", help="print the folds as JSON")
     vp.set_defaults(func=_cmd_cv)
+
+    ep = sub.add_parser("estimate", help="energy per query (or per token) for a model and hardware, with intervals",
+                        description="Wh per query (or J per output token) from the fitted posterior: a random query "
+                        "of the given shape served as production serves it, parameter uncertainty included. "
+                        "Give a model by name (--model) or by size (--total-params-b, --active-params-b).")
+    _add_query_options(ep, blend_default=False)
+    ep.add_argument("--per", choices=("query", "token"), default="query",
+                    help="query: Wh per query (per workflow with --agent-steps); token: J per output token [query]")
+    ep.add_argument("--agent-steps", type=_positive_int, default=1, metavar="K",
+                    help="K sequential calls, each reading the input and all previous outputs [1]")
+    ep.add_argument("--tool-tokens", type=float, default=0.0, metavar="T",
+                    help="tokens of tool results added to the context at each agent step [0]")
+    ep.add_argument("--samples", type=_count, default=None, metavar="N",
+                    help="query-samples (posterior draws x simulated queries), e.g. 1e8 [1e6]")
+    ep.set_defaults(func=_cmd_estimate)
+
+    pp = sub.add_parser("pathways", help="efficiency levers: reduction factors and the resulting Wh per query",
+                        description="Efficiency pathways per regime: the paper's multipliers (model 1.5-10x, "
+                        "serving 1.5-5x, hardware 1.5-2.5x) and levers evaluated through the fitted model (H100 -> "
+                        "H200/B200, FP8 -> FP4, twice the load, a 4x smaller model, a mixture of experts), each "
+                        "alone and combined, as distributions over the posterior.")
+    _add_query_options(pp, blend_default=True, regime=False)
+    pp.add_argument("--regime", choices=("traditional", "reasoning"), default=None, help="one regime [both]")
+    pp.add_argument("--levers", type=_levers, default=None, metavar="A,B,...",
+                    help="single levers to report [model,serving,hardware,h200,b200,fp4,load-x2,smaller-model,moe]")
+    pp.add_argument("--combine", type=_levers, action="append", default=None, metavar="A,B,...",
+                    help="a combination to report (repeatable) [paper: model,serving,hardware; "
+                    "fitted: b200,fp4,load-x2,smaller-model]")
+    pp.add_argument("--samples", type=_count, default=200_000, metavar="N",
+                    help="query-samples per model and lever [200000]")
+    pp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the tables as Markdown")
+    pp.set_defaults(func=_cmd_pathways)
+
+    fl = sub.add_parser("fleet", help="GWh/day for a number of queries per day, with posterior intervals",
+                        description="Fleet energy: queries/day x mean Wh/query -> GWh/day for the baseline (all "
+                        "traditional), with a share of long (reasoning) queries, and improved by efficiency levers; "
+                        "posterior median and 90%% interval, next to paper mode and the reference lines.")
+    _add_query_options(fl, blend_default=True, boundary="facility+idle", regime=False)
+    fl.add_argument("--queries-per-day", type=_positive_float, default=1e9, metavar="Q", help="[1e9]")
+    fl.add_argument("--long-share", type=_share, default=0.1, metavar="S", help="share of reasoning queries [0.1]")
+    fl.add_argument("--pathways", type=_levers, default=None, metavar="A,B,...",
+                    help="levers of the improved fleet, or none [b200,fp4,load-x2]; paper-fleet: the paper's")
+    fl.add_argument("--overhead", type=_pue, default=1.0, metavar="X",
+                    help="multiplier on top of the boundary (the paper: 1.3256) [1]")
+    fl.add_argument("--paper-version", type=_paper_version, default="v2", help="paper mode beside it [v2]")
+    fl.add_argument("--no-paper", action="store_true", help="skip paper mode")
+    fl.add_argument("--samples", type=_count, default=1_000_000, metavar="N",
+                    help="query-samples per model and regime [1e6]")
+    fl.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
+    fl.set_defaults(func=_cmd_fleet)
+
+    sp = sub.add_parser("sensitivity", help="which input drives the spread of Wh per query",
+                        description="Variance decomposition of log Wh/query over the posterior and the simulated "
+                        "queries: first-order (Sobol) shares per input, and posterior vs query variance.")
+    _add_query_options(sp, blend_default=True)
+    sp.add_argument("--queries", type=_count, default=200, metavar="N", help="simulated queries per draw [200]")
+    sp.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="write sensitivity.md and sensitivity.png there")
+    sp.set_defaults(func=_cmd_sensitivity)
     return parser
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from .inference.estimate import DEFAULT_SAMPLES, estimate
+
+    if args.tool_tokens < 0:
+        raise ValueError(f"tool tokens must be >= 0, got {args.tool_tokens:g}")
+    if args.tool_tokens and args.agent_steps == 1:
+        raise ValueError("--tool-tokens adds context between agent steps: give --agent-steps K > 1")
+    est = estimate(spec=_query_spec(args), per=args.per, agent_steps=args.agent_steps, tool_tokens=args.tool_tokens,
+                   posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES, seed=args.seed)
+    print(json.dumps(est.to_dict(), indent=2) if args.json else est.text())
+    return 0
+
+
+def _cmd_pathways(args: argparse.Namespace) -> int:
+    from .inference.files import write_text_atomic
+    from .inference.pathways import DEFAULT_COMBINATIONS, DEFAULT_SINGLE, pathways, pathways_markdown
+
+    combos = DEFAULT_COMBINATIONS if args.combine is None else {
+        "combined: " + " + ".join(c): c for c in args.combine if c}
+    res = pathways(_baseline(args), levers=DEFAULT_SINGLE if args.levers is None else args.levers,
+                   combinations=combos, regimes=(args.regime,) if args.regime else ("traditional", "reasoning"),
+                   posterior=args.posterior, samples_per_member=args.samples, seed=args.seed)
+    text = pathways_markdown(res)
+    if args.out is not None:
+        write_text_atomic(args.out, text)
+    print(json.dumps(res, indent=2) if args.json else text)
+    return 0
+
+
+def _cmd_fleet(args: argparse.Namespace) -> int:
+    from .inference.files import write_text_atomic
+    from .inference.fleet import DEFAULT_FLEET_LEVERS, fleet, fleet_markdown
+
+    res = fleet(args.queries_per_day, long_share=args.long_share,
+                levers=DEFAULT_FLEET_LEVERS if args.pathways is None else args.pathways, overhead=args.overhead,
+                baseline=_baseline(args), posterior=args.posterior, samples_per_member=args.samples,
+                seed=args.seed, paper_version=None if args.no_paper else args.paper_version)
+    text = fleet_markdown(res)
+    if args.out is not None:
+        write_text_atomic(args.out, text)
+    print(json.dumps(res, indent=2) if args.json else text)
+    return 0
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from .inference.files import write_text_atomic
+    from .inference.sensitivity import sensitivity, sensitivity_markdown, write_sensitivity_figure
+
+    res = sensitivity(_baseline(args), posterior=args.posterior, queries=args.queries, seed=args.seed)
+    text = sensitivity_markdown(res)
+    if args.out is not None:
+        write_text_atomic(args.out / "sensitivity.md", text)
+        fig = write_sensitivity_figure(res, args.out / "sensitivity.png")
+        print(f"wrote {args.out / 'sensitivity.md'} and {fig}", file=sys.stderr)
+    print(json.dumps(res, indent=2) if args.json else text)
+    return 0
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:

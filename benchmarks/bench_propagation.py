@@ -1,0 +1,84 @@
+"""Propagation speed: query-samples per second of the jitted, streaming JAX path vs the same computation in plain
+NumPy, both measured in this run on this machine.
+
+    python benchmarks/bench_propagation.py [--sizes 1e6,1e7,1e8] [--json]
+
+Each row: a Llama 3.1 405B query on 8 x H100 (traditional regime, facility boundary) over the shipped posterior's
+1,000 draws x (size / 1,000) simulated queries. JAX time excludes compilation (reported apart) and is the best of
+three runs; NumPy runs once at each size (at 1e8, on a 1e7 subset, scaled: it is linear in the samples). The medians
+of both are printed so that a reader sees they computed the same thing (equal in distribution; different random
+numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import jax
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1e6,1e7,1e8", help="query-sample counts, comma separated [1e6,1e7,1e8]")
+    ap.add_argument("--numpy-max", type=float, default=1e7,
+                    help="largest size NumPy runs in full; above it NumPy's rate is measured at this size [1e7]")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from infergy.inference.estimate import open_posterior
+    from infergy.inference.numpy_reference import stream_numpy
+    from infergy.inference.predict import QuerySpec, boundary_flags, prepare
+    from infergy.inference.propagate import Workload, stream
+
+    source = open_posterior()
+    spec = QuerySpec(model="Llama 3.1 405B", gpu="H100-SXM-80GB", regime="traditional", boundary="facility")
+    arrays, _ = prepare(source.draws_coords, spec, source.bundle, 0)
+    np_arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    workload = Workload.of(spec)
+    n = source.n_draws
+    device = jax.devices()[0]
+    rows = []
+    for size in (int(float(s)) for s in args.sizes.split(",")):
+        q = max(1, size // n)
+        t0 = time.perf_counter()
+        stream(arrays, spec, workload, queries_per_draw=q, seed=0).hist.sum()
+        first = time.perf_counter() - t0
+        times = []
+        for rep in range(3):
+            t0 = time.perf_counter()
+            res = stream(arrays, spec, workload, queries_per_draw=q, seed=rep)
+            times.append(time.perf_counter() - t0)
+        jax_s = min(times)
+        np_size = int(min(size, args.numpy_max))
+        t0 = time.perf_counter()
+        ref = stream_numpy(np_arrays, np.asarray(boundary_flags(spec.boundary)), workload,
+                           queries_per_draw=max(1, np_size // n), seed=0)
+        np_s = (time.perf_counter() - t0) * res.count / ref.count
+        rows.append({"samples": res.count, "jax_s": jax_s, "jax_compile_and_first_s": first,
+                     "jax_samples_per_s": res.count / jax_s, "numpy_s": np_s,
+                     "numpy_samples_per_s": res.count / np_s, "numpy_measured_samples": ref.count,
+                     "speedup": np_s / jax_s, "median_jax_wh": float(res.quantiles([0.5])[0]),
+                     "median_numpy_wh": float(ref.quantiles([0.5])[0])})
+    info = {"machine": f"{platform.processor() or platform.machine()}, {jax.local_device_count()} x {device.platform} "
+                       f"device ({device.device_kind})", "jax": jax.__version__, "numpy": np.__version__}
+    if args.json:
+        print(json.dumps({"info": info, "rows": rows}, indent=2))
+        return
+    print(f"propagation, {info['machine']}; jax {info['jax']}, numpy {info['numpy']}")
+    print(f"{'samples':>12s} {'jax s':>8s} {'jax samples/s':>14s} {'numpy s':>9s} {'numpy samples/s':>16s} "
+          f"{'jax/numpy':>9s} {'median Wh jax | numpy':>22s}")
+    for r in rows:
+        extrap = "*" if r["numpy_measured_samples"] < r["samples"] else " "
+        print(f"{r['samples']:>12,d} {r['jax_s']:8.3f} {r['jax_samples_per_s']:14.3g} {r['numpy_s']:8.2f}{extrap} "
+              f"{r['numpy_samples_per_s']:16.3g} {r['speedup']:8.1f}x {r['median_jax_wh']:10.4f} | "
+              f"{r['median_numpy_wh']:.4f}")
+    if any(r["numpy_measured_samples"] < r["samples"] for r in rows):
+        print("* NumPy measured at --numpy-max samples and scaled linearly")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Energy per query (or per output token) for one configuration, from the posterior: ``infergy estimate``.
+
+The answer is the posterior predictive distribution over (posterior draw x simulated query): a random query of the
+stated shape, served as production serves it (the fitted operating point, unless a batch size is given), with the
+parameters' uncertainty included. Summaries are streamed (:mod:`infergy.inference.propagate`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec, posterior_draws
+from .propagate import DATA_MAX_CONTEXT_TOKENS, QUANTILE_KEYS, StreamSummary, Workload, stream_spec
+
+__all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDARY_DESCRIPTIONS",
+           "DEFAULT_SAMPLES", "describe_inputs"]
+
+#: Query-samples of an estimate unless told otherwise (1,000 draws x 1,000 queries).
+DEFAULT_SAMPLES = 1_000_000
+BOUNDARY_DESCRIPTIONS = {
+    "gpu": "accelerators only",
+    "node": "accelerators + host (CPU, memory, network, fans)",
+    "facility": "node x PUE (cooling, power delivery); provisioned-but-idle capacity excluded",
+    "facility+idle": "node x PUE, plus the provisioned-but-idle capacity production fleets carry",
+}
+
+
+@dataclass
+class PosteriorSource:
+    """A posterior flattened over chains, with its provenance; :func:`open_posterior` makes one."""
+
+    draws_coords: tuple[dict, dict]
+    info: dict  # data_hash, version
+    path: str
+    bundle: object
+    data_version: str
+
+    @property
+    def n_draws(self) -> int:
+        return len(self.draws_coords[0]["tp_g0"])
+
+
+def open_posterior(posterior=None, bundle=None) -> PosteriorSource:
+    """``posterior``: None (the shipped default), a netCDF path, a DataTree, or an open :class:`PosteriorSource`.
+    Checks that it was fitted to the data in ``bundle`` (the shipped tables by default)."""
+    if isinstance(posterior, PosteriorSource):
+        return posterior
+    from ..data import load
+    from .posterior import DEFAULT_POSTERIOR, check_posterior, load_posterior
+
+    bundle = bundle if bundle is not None else load()
+    if posterior is None or isinstance(posterior, (str, Path)):
+        path = str(posterior) if posterior is not None else f"{DEFAULT_POSTERIOR.name} (shipped default)"
+        dt = load_posterior(posterior)
+    else:
+        dt, path = posterior, "(in memory)"
+    check_posterior(dt, bundle)
+    info = {"data_hash": str(dt.attrs.get("data_hash", "")), "version": str(dt.attrs.get("infergy_version", ""))}
+    return PosteriorSource(posterior_draws(dt), info, path, bundle, str(dt.attrs.get("data_version", "")))
+
+
+@dataclass
+class Estimate:
+    """The answer: ``value`` (median, mean, p05, p25, p75, p95) in ``unit`` at ``boundary``, the resolved
+    ``inputs``, and the ``posterior`` it came from. ``per_draw_mean`` is the posterior of the mean."""
+
+    value: dict[str, float]
+    unit: str
+    boundary: str
+    inputs: dict
+    posterior: dict
+    per_draw_mean: np.ndarray = field(repr=False, default=None)
+
+    def to_dict(self) -> dict:
+        """The JSON shape of ``infergy estimate --json``."""
+        return {"value": dict(self.value), "unit": self.unit, "boundary": self.boundary, "inputs": self.inputs,
+                "posterior": dict(self.posterior)}
+
+    def text(self) -> str:
+        """A readable answer."""
+        v, i = self.value, self.inputs
+        model = i["model"] or f"an unseen {i['total_params_b']:g}B-parameter model ({i['active_params_b']:g}B active)"
+        if i["output_tokens"] is not None:
+            length = f"{i['output_tokens']:g} output tokens"
+        else:
+            length = f"{i['regime']} regime (exponential output length, median {i['output_tokens_median']:g} tokens)"
+        steps = f", {i['agent_steps']} sequential agent calls" if i["agent_steps"] > 1 else ""
+        lines = [
+            f"{model} on {i['n_gpus']} x {i['gpu']} ({i['precision']}), {i['input_tokens']:g} input tokens, "
+            f"{length}{steps}",
+            f"  {_fmt(v['median'])} {self.unit} (median); 50% interval {_fmt(v['p25'])}-{_fmt(v['p75'])}, "
+            f"90% interval {_fmt(v['p05'])}-{_fmt(v['p95'])}; mean {_fmt(v['mean'])}",
+            f"  boundary: {self.boundary} ({BOUNDARY_DESCRIPTIONS[self.boundary]})",
+            f"  load: {i['batch_size']}; PUE: {i['pue']}",
+            f"  {i['samples']:,} query-samples ({i['posterior_draws']} posterior draws x {i['queries_per_draw']:,} "
+            f"queries), seed {i['seed']}; posterior {self.posterior['version']} on data {self.posterior['data_hash'][:12]}",
+        ]
+        lines += [f"  note: {w}" for w in i["warnings"]]
+        return "\n".join(lines)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def queries_per_draw(samples: int, n_draws: int) -> int:
+    if not samples >= n_draws:
+        raise ValueError(f"samples must be at least the number of posterior draws ({n_draws}), got {samples}")
+    return int(math.ceil(samples / n_draws))
+
+
+def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[dict, list[str]]:
+    """Every resolved input of a query (JSON-ready), and the notes on where the answer extrapolates."""
+    fixed = spec.output_tokens is not None
+    inputs = {
+        "model": meta["model"], "total_params_b": meta["total"], "active_params_b": meta["active"],
+        "moe": meta["moe"], "model_effect": "fitted" if meta["model_fitted"] else "size regression (unseen model)",
+        "gpu": meta["gpu"], "gpu_effect": "fitted" if meta["gpu_fitted"] else "bandwidth line (GPU not benchmarked)",
+        "power_curve_gpu": meta["power_curve_gpu"], "n_gpus": meta["n_gpus"], "precision": spec.precision,
+        "batch_size": (f"{spec.batch_size:g} concurrent queries" if spec.batch_size
+                       else "production operating point (posterior)")
+        + (f" x {spec.batch_scale:g}" if spec.batch_scale != 1.0 else ""),
+        "batch_size_median": meta["batch_median"],
+        "input_tokens": spec.input_tokens,
+        "output_tokens": spec.output_tokens, "regime": None if fixed else spec.regime,
+        "output_length": "fixed" if fixed else "exponential",
+        "output_tokens_median": spec.output_tokens if fixed else REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime],
+        "agent_steps": workload.agent_steps, "tool_tokens_per_step": workload.tool_tokens,
+        "per": workload.per, "pue": f"{spec.pue:g} (fixed)" if spec.pue is not None
+        else "hyperscale fleet average (posterior)", "pue_median": meta["pue_median"],
+        "boundary_description": BOUNDARY_DESCRIPTIONS[spec.boundary],
+    }
+    notes = []
+    if not meta["model_fitted"]:
+        notes.append("the model was not benchmarked: its throughput is drawn from the size regression, with the "
+                     "spread between models")
+    if not meta["gpu_fitted"]:
+        notes.append(f"{meta['gpu']} was not benchmarked: its throughput is drawn from the memory-bandwidth line")
+    if meta["power_curve_gpu"] != meta["gpu"]:
+        notes.append(f"no power measurements for {meta['gpu']}: the {meta['power_curve_gpu']} power curve (share "
+                     "of TDP vs load) is used at this GPU's TDP")
+    if not meta["gpu_precision_fitted"]:
+        notes.append(f"{spec.precision} on {meta['gpu']} was not benchmarked: that pairing's effect is drawn from "
+                     "the spread of pairings")
+    return inputs, notes
+
+
+def estimate(model: str | None = None, *, total_params_b: float | None = None, active_params_b: float | None = None,
+             moe: bool | None = None, gpu: str = "H100-SXM-80GB", n_gpus: int | None = None, precision: str = "fp8",
+             batch_size: float | None = None, input_tokens: float = 500.0, output_tokens: float | None = None,
+             regime: str = "traditional", boundary: str = "facility", pue: float | None = None, per: str = "query",
+             agent_steps: int = 1, tool_tokens: float = 0.0, posterior=None, samples: int = DEFAULT_SAMPLES,
+             seed: int = 0, bundle=None, spec: QuerySpec | None = None) -> Estimate:
+    """Energy per query (``per="query"``, Wh) or per output token (``per="token"``, J) for a model (by name, or by
+    size) on ``n_gpus`` x ``gpu``, from the posterior (the shipped default unless ``posterior`` is given).
+
+    Output lengths are exponential with the regime's median (300 traditional, 5,000 reasoning) unless
+    ``output_tokens`` fixes them; ``agent_steps`` > 1 chains that many calls, each reading the input, every previous
+    output and ``tool_tokens`` per step. ``batch_size`` None uses the fitted production operating point; ``pue``
+    None a hyperscale operator's fleet PUE from the posterior. ``samples`` query-samples in all."""
+    spec = spec if spec is not None else QuerySpec(
+        model=model, total_params_b=total_params_b, active_params_b=active_params_b, moe=moe, gpu=gpu,
+        n_gpus=n_gpus, precision=precision, input_tokens=input_tokens, output_tokens=output_tokens, regime=regime,
+        batch_size=batch_size, boundary=boundary, pue=pue)
+    check_spec(spec)
+    workload = Workload.of(spec, agent_steps=agent_steps, tool_tokens=tool_tokens, per=per)
+    workload.check()
+    source = open_posterior(posterior, bundle)
+    q = queries_per_draw(samples, source.n_draws)
+    summary, meta = stream_spec(source.draws_coords, spec, workload, source.bundle, queries_per_draw=q, seed=seed)
+    return _estimate_from(summary, spec, meta, workload, source, seed)
+
+
+def _estimate_from(summary: StreamSummary, spec: QuerySpec, meta: dict, workload: Workload, source: PosteriorSource,
+                   seed: int) -> Estimate:
+    inputs, notes = describe_inputs(spec, meta, workload)
+    if summary.max_context_tokens + (spec.output_tokens or 0.0) > DATA_MAX_CONTEXT_TOKENS:
+        notes.append(f"contexts reach {summary.max_context_tokens:,.0f} tokens, beyond the longest benchmarked "
+                     f"sequence ({DATA_MAX_CONTEXT_TOKENS:,.0f}): the throughput model extrapolates")
+    if summary.out_of_range:
+        notes.append(f"{summary.out_of_range} values fell outside the summary histogram's range and were clamped")
+    inputs.update({"max_context_tokens": summary.max_context_tokens, "samples": summary.count,
+                   "posterior_draws": source.n_draws, "queries_per_draw": summary.count // source.n_draws,
+                   "seed": seed, "posterior_file": source.path, "data_version": source.data_version,
+                   "warnings": notes})
+    value = summary.summary()
+    return Estimate({k: value[k] for k in QUANTILE_KEYS}, workload.unit, spec.boundary, inputs, source.info,
+                    summary.per_draw_mean)

@@ -1,0 +1,126 @@
+"""Fleet energy: queries per day x energy per query -> GWh/day, with the posterior's uncertainty: ``infergy fleet``.
+
+With 1e9 queries a day the spread between single queries averages out: what remains is the uncertainty of the
+*mean* Wh per query, i.e. of the posterior. Each posterior draw's mean over many simulated queries (per regime) is
+scaled to GWh/day, so the intervals are posterior intervals of the daily total. Rows, as the paper:
+
+- baseline: every query traditional;
+- with long queries: a share ``long_share`` of reasoning queries (median 5,000 output tokens);
+- improved: the mix after the chosen efficiency levers (:mod:`infergy.inference.pathways`), per regime.
+
+Default boundary ``facility+idle``: a fleet's daily energy includes the provisioned-but-idle capacity it keeps
+(fitted from production disclosures); ``overhead`` multiplies on top (the paper uses 1.3256 for orchestration and
+backup, on node x PUE).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, queries_per_draw
+from .pathways import Baseline, _check_levers, _Streams, paper_setting, reduction_per_draw
+from .predict import check_spec
+from .propagate import Workload, pool
+
+__all__ = ["fleet", "fleet_markdown", "REFERENCE_LINES_GWH_PER_DAY", "DEFAULT_FLEET_LEVERS"]
+
+#: The paper's reference lines (GWh/day): 1e9 web searches at 0.3 Wh, and a 30 MW data center at 80% for 24 h.
+REFERENCE_LINES_GWH_PER_DAY = {"1e9 web searches (0.3 Wh each)": 0.3,
+                               "30 MW H100 data center (80% load, 24 h)": 0.576}
+#: The improved fleet: same models, newer GPUs with FP4, at twice the load.
+DEFAULT_FLEET_LEVERS = ("b200", "fp4", "load-x2")
+
+
+def _interval(x: np.ndarray) -> dict[str, float]:
+    p05, p50, p95 = np.quantile(x, [0.05, 0.5, 0.95])
+    return {"median": float(p50), "mean": float(np.mean(x)), "p05": float(p05), "p95": float(p95)}
+
+
+def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAULT_FLEET_LEVERS,
+          overhead: float = 1.0, boundary: str = "facility+idle", baseline: Baseline | None = None,
+          posterior=None, samples_per_member: int = 1_000_000, seed: int = 0, paper_version: str | None = "v2",
+          bundle=None) -> dict:
+    """GWh/day for ``queries_per_day`` queries: baseline (all traditional), with ``long_share`` reasoning queries,
+    and improved by ``levers`` -- posterior medians and 90% intervals, next to the reference lines and (unless
+    ``paper_version`` is None) paper mode's fleet numbers. JSON-ready."""
+    if not queries_per_day > 0:
+        raise ValueError(f"queries per day must be > 0, got {queries_per_day}")
+    if not 0.0 <= long_share <= 1.0:
+        raise ValueError(f"long-query share must be between 0 and 1, got {long_share}")
+    if not overhead >= 1.0:
+        raise ValueError(f"overhead must be >= 1 (a multiplier on top of the boundary), got {overhead}")
+    lever_objs = _check_levers(levers)
+    source = open_posterior(posterior, bundle)
+    baseline = baseline if baseline is not None else paper_setting(boundary=boundary)
+    for m in baseline.members:
+        check_spec(m)
+    q = queries_per_draw(samples_per_member, source.n_draws)
+    scale = queries_per_day * overhead / 1e9  # Wh/query -> GWh/day
+    mean_wh, improved_wh, per_query = {}, {}, {}
+    for regime in ("traditional", "reasoning"):
+        base = baseline.for_regime(regime)
+        streams = _Streams(source, Workload.of(base.members[0]), q, seed)
+        summary = pool([streams(m, i) for i, m in enumerate(base.members)])
+        mean_wh[regime] = summary.per_draw_mean
+        r = reduction_per_draw(lever_objs, base, streams, regime) if lever_objs else np.ones(source.n_draws)
+        improved_wh[regime] = summary.per_draw_mean / r
+        per_query[regime] = {"mean_wh_per_query": _interval(summary.per_draw_mean),
+                             "reduction_factor": _interval(r)}
+    mixed = (1.0 - long_share) * mean_wh["traditional"] + long_share * mean_wh["reasoning"]
+    improved = (1.0 - long_share) * improved_wh["traditional"] + long_share * improved_wh["reasoning"]
+    out = {
+        "unit": "GWh/day", "queries_per_day": queries_per_day, "long_share": long_share, "overhead": overhead,
+        "boundary": baseline.members[0].boundary,
+        "boundary_description": BOUNDARY_DESCRIPTIONS[baseline.members[0].boundary],
+        "baseline_setting": baseline.name, "levers": list(levers),
+        "interval": "posterior median and 90% interval of the daily total (per-query spread averaged out)",
+        "fleet": {"baseline": _interval(scale * mean_wh["traditional"]),
+                  "with_long_queries": _interval(scale * mixed),
+                  "improved": _interval(scale * improved)},
+        "per_regime": per_query,
+        "reference_lines": dict(REFERENCE_LINES_GWH_PER_DAY),
+        "samples_per_member": source.n_draws * q, "seed": seed, "posterior": source.info,
+    }
+    if paper_version is not None:
+        out["paper_mode"] = _paper_fleet(paper_version, queries_per_day, long_share, seed)
+    return out
+
+
+def _paper_fleet(version: str, queries_per_day: float, long_share: float, seed: int) -> dict:
+    """Paper mode's fleet rows (its own overhead and boundary), rescaled to these queries and mix."""
+    from .paper_mc import replicate_paper
+
+    rep = replicate_paper(version, seed=seed)
+    cfg = rep.config
+    k = queries_per_day / cfg.fleet_queries_per_day
+    byr = rep.fleet_by_regime
+
+    def mix(name: str, share: float) -> dict:
+        t, r = byr["traditional"][name], byr["reasoning"][name]
+        return {"median": k * ((1 - share) * t.median + share * r.median),
+                "p05": k * ((1 - share) * t.p5 + share * r.p5), "p95": k * ((1 - share) * t.p95 + share * r.p95)}
+
+    return {"version": rep.version, "overhead": cfg.fleet_overhead,
+            "boundary": "facility (node x PUE), idle capacity excluded, x overhead",
+            "interval": "bootstrap of the mean over the paper's samples (its per-query ranges are not posterior "
+                        "uncertainty)",
+            "fleet": {"baseline": mix("baseline", 0.0), "with_long_queries": mix("baseline", long_share),
+                      "improved": mix("improved", long_share)}}
+
+
+def fleet_markdown(res: dict) -> str:
+    """The fleet table (ours, paper mode, reference lines) as Markdown."""
+    f = lambda x: f"{x:.3g}"  # noqa: E731
+    lines = [f"Fleet energy for {res['queries_per_day']:.3g} queries/day ({res['long_share']:.0%} long queries), "
+             f"{res['baseline_setting']}; boundary {res['boundary']} ({res['boundary_description']})"
+             + (f", x{res['overhead']:g} overhead" if res["overhead"] != 1.0 else "")
+             + f"; improved = {' + '.join(res['levers']) or 'no levers'}.", "",
+             "| scenario | infergy GWh/day, median (90%) | paper mode GWh/day (bootstrap 90%) |", "|---|---|---|"]
+    paper = res.get("paper_mode", {}).get("fleet", {})
+    for name, row in res["fleet"].items():
+        p = paper.get(name)
+        ptxt = f"{f(p['median'])} ({f(p['p05'])}-{f(p['p95'])})" if p else "-"
+        lines.append(f"| {name.replace('_', ' ')} | {f(row['median'])} ({f(row['p05'])}-{f(row['p95'])}) | {ptxt} |")
+    for label, value in res["reference_lines"].items():
+        lines.append(f"| reference: {label} | {f(value)} | |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,182 @@
+"""Streaming propagation of the posterior: energy over (posterior draw x simulated query) without holding the array.
+
+One jitted JAX computation walks over chunks of simulated queries (``lax.scan``), and for each chunk evaluates the
+energy kernel of :mod:`infergy.inference.predict` for every draw, then folds the values into summaries of fixed
+size: a histogram of log10(value) on a fine fixed grid (for quantiles), the sum per draw (for the mean, and the
+posterior of the mean per query that fleet totals need), and the largest context reached. Memory is
+O(draws x chunk + bins) whatever the number of query-samples, so 1e8-1e9 samples need a few arrays.
+
+A query may be an agentic workflow: ``agent_steps`` sequential calls, each reading the original input plus every
+previous output (and ``tool_tokens`` per step of tool results), its energy the sum over calls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, energy_wh, prepare
+
+__all__ = ["Workload", "StreamSummary", "stream", "HIST_LOG10_RANGE", "HIST_BINS", "MAX_CHUNK_ELEMENTS",
+           "QUANTILE_KEYS", "pool"]
+
+#: Histogram of log10(value): 16 decades in 16,384 bins, 0.001 decade (0.23%) per bin before interpolation.
+HIST_LOG10_RANGE = (-9.0, 7.0)
+HIST_BINS = 16384
+#: Largest (draws x queries) block evaluated at once (float32: 8 MiB per array).
+MAX_CHUNK_ELEMENTS = 1 << 21
+#: The summary every answer reports, in this order.
+QUANTILE_KEYS = ("median", "mean", "p05", "p25", "p75", "p95")
+#: Largest context (tokens) in the benchmark data: beyond it the throughput model extrapolates.
+DATA_MAX_CONTEXT_TOKENS = 32768.0 + 32768.0
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The simulated query: lengths, agent steps and the unit of the answer."""
+
+    input_tokens: float = 500.0
+    output_tokens: float | None = None  # fixed; else exponential with the regime's median
+    regime: str = "traditional"
+    agent_steps: int = 1
+    tool_tokens: float = 0.0  # tokens added to the context at each step besides the output (tool results)
+    per: str = "query"  # "query": Wh per query (workflow); "token": J per output token
+
+    @classmethod
+    def of(cls, spec: QuerySpec, *, agent_steps: int = 1, tool_tokens: float = 0.0, per: str = "query") -> "Workload":
+        return cls(spec.input_tokens, spec.output_tokens, spec.regime, agent_steps, tool_tokens, per)
+
+    def check(self) -> None:
+        if self.per not in ("query", "token"):
+            raise ValueError(f"unknown unit {self.per!r}; choose query (Wh/query) or token (J/token)")
+        if not (isinstance(self.agent_steps, int) and self.agent_steps >= 1):
+            raise ValueError(f"agent steps must be a whole number >= 1, got {self.agent_steps}")
+        if not self.tool_tokens >= 0:
+            raise ValueError(f"tool tokens must be >= 0, got {self.tool_tokens}")
+
+    @property
+    def unit(self) -> str:
+        return "Wh/query" if self.per == "query" else "J/token"
+
+
+@dataclass
+class StreamSummary:
+    """Summaries of ``count`` values (draws x queries per draw) from :func:`stream`."""
+
+    hist: np.ndarray  # counts per log10 bin
+    per_draw_mean: np.ndarray  # (draws,) mean value per posterior draw
+    count: int
+    max_context_tokens: float
+    out_of_range: int  # values outside the histogram's range (clamped into its end bins)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.per_draw_mean))
+
+    def quantiles(self, qs) -> np.ndarray:
+        """Quantiles from the histogram, interpolated linearly in log10 within a bin."""
+        lo, hi = HIST_LOG10_RANGE
+        width = (hi - lo) / HIST_BINS
+        cdf = np.cumsum(self.hist.astype(np.float64))
+        total = cdf[-1]
+        out = []
+        for q in np.atleast_1d(qs):
+            target = q * total
+            i = int(np.searchsorted(cdf, target, side="left"))
+            i = min(i, HIST_BINS - 1)
+            before = cdf[i - 1] if i > 0 else 0.0
+            frac = (target - before) / max(self.hist[i], 1)
+            out.append(10.0 ** (lo + (i + min(max(frac, 0.0), 1.0)) * width))
+        return np.asarray(out)
+
+    def summary(self) -> dict[str, float]:
+        """median, mean, p05, p25, p75, p95."""
+        p05, p25, p50, p75, p95 = self.quantiles([0.05, 0.25, 0.5, 0.75, 0.95])
+        return {"median": float(p50), "mean": self.mean, "p05": float(p05), "p25": float(p25),
+                "p75": float(p75), "p95": float(p95)}
+
+
+def pool(parts: list[StreamSummary]) -> StreamSummary:
+    """Equal-weight mixture of summaries with the same draws and sample counts (a blend of models)."""
+    return StreamSummary(hist=sum(p.hist for p in parts), per_draw_mean=np.mean([p.per_draw_mean for p in parts], 0),
+                         count=sum(p.count for p in parts), max_context_tokens=max(p.max_context_tokens for p in parts),
+                         out_of_range=sum(p.out_of_range for p in parts))
+
+
+@partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "fixed_length"))
+def _stream_kernel(p, flags, key, log_scale, input_tokens, length_param, tool_tokens, *, n_chunks: int, chunk: int,
+                   steps: int, per_token: bool, fixed_length: bool):
+    n = log_scale.shape[0]
+    lo, hi = HIST_LOG10_RANGE
+    inv_width = HIST_BINS / (hi - lo)
+
+    def one_chunk(carry, i):
+        hist, sums, max_ctx, outside = carry
+        step_keys = jax.random.split(jax.random.fold_in(key, i), steps)
+
+        def step(state, k):
+            ctx, wh, tokens = state
+            if fixed_length:
+                out = jnp.full((n, chunk), length_param)
+            else:
+                out = length_param * jax.random.exponential(k, (n, chunk))
+            e = energy_wh(p, jnp.log(ctx / 1000.0), out, flags)
+            return (ctx + out + tool_tokens, wh + e, tokens + out), jnp.max(ctx)
+
+        zeros = jnp.zeros((n, chunk), jnp.float32)
+        (_, wh, tokens), ctx_max = jax.lax.scan(step, (zeros + input_tokens, zeros, zeros), step_keys)
+        value = (wh * 3600.0 / jnp.maximum(tokens, 1.0) if per_token else wh) * jnp.exp(log_scale)[:, None]
+        lv = jnp.log10(value)
+        idx = jnp.clip(jnp.floor((lv - lo) * inv_width).astype(jnp.int32), 0, HIST_BINS - 1)
+        hist = hist + jnp.bincount(idx.ravel(), length=HIST_BINS)
+        outside = outside + jnp.sum((lv < lo) | (lv >= hi))
+        return (hist, sums + value.sum(axis=1), jnp.maximum(max_ctx, ctx_max.max()), outside), None
+
+    init = (jnp.zeros(HIST_BINS, jnp.int32), jnp.zeros(n, jnp.float32), jnp.float32(0.0), jnp.int32(0))
+    (hist, sums, max_ctx, outside), _ = jax.lax.scan(one_chunk, init, jnp.arange(n_chunks))
+    return hist, sums, max_ctx, outside
+
+
+def chunking(n_draws: int, queries_per_draw: int) -> tuple[int, int]:
+    """(chunks, queries per chunk) covering at least ``queries_per_draw`` queries, each block at most
+    :data:`MAX_CHUNK_ELEMENTS` values."""
+    largest = max(1, min(queries_per_draw, MAX_CHUNK_ELEMENTS // max(n_draws, 1)))
+    n_chunks = -(-queries_per_draw // largest)
+    return n_chunks, -(-queries_per_draw // n_chunks)
+
+
+def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_draw: int, seed: int,
+           log_scale: np.ndarray | None = None) -> StreamSummary:
+    """Summaries of the energy of ``workload`` over every draw in ``arrays`` (from :func:`~.predict.prepare`) and
+    at least ``queries_per_draw`` simulated queries each (rounded up to whole chunks). ``log_scale`` (per draw) is
+    added to the log of every value: a per-draw reduction factor. Output lengths come from ``seed``'s stream, so
+    two queries with the same seed share them (common random numbers)."""
+    workload.check()
+    n = int(arrays["log_batch"].shape[0])
+    n_chunks, chunk = chunking(n, queries_per_draw)
+    if workload.output_tokens is not None:
+        fixed, length = True, float(workload.output_tokens)
+    else:
+        fixed, length = False, REGIME_MEDIAN_OUTPUT_TOKENS[workload.regime] / math.log(2.0)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    scale = jnp.zeros(n, jnp.float32) if log_scale is None else jnp.asarray(log_scale, jnp.float32)
+    hist, sums, max_ctx, outside = _stream_kernel(
+        arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens), jnp.float32(length),
+        jnp.float32(workload.tool_tokens), n_chunks=n_chunks, chunk=chunk, steps=workload.agent_steps,
+        per_token=workload.per == "token", fixed_length=fixed)
+    q = n_chunks * chunk
+    return StreamSummary(hist=np.asarray(hist, dtype=np.int64), per_draw_mean=np.asarray(sums, np.float64) / q,
+                         count=n * q, max_context_tokens=float(max_ctx), out_of_range=int(outside))
+
+
+def stream_spec(draws_coords, spec: QuerySpec, workload: Workload, bundle, *, queries_per_draw: int, seed: int,
+                log_scale: np.ndarray | None = None) -> tuple[StreamSummary, dict]:
+    """:func:`stream` for ``spec`` resolved against a flattened posterior; returns the summary and what was
+    resolved (model, GPU, GPU count ...)."""
+    arrays, meta = prepare(draws_coords, spec, bundle, seed)
+    return stream(arrays, spec, workload, queries_per_draw=queries_per_draw, seed=seed, log_scale=log_scale), meta
