@@ -14,11 +14,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
 import jax
 import numpy as np
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
 def main() -> None:
@@ -63,7 +75,7 @@ def main() -> None:
                      "numpy_samples_per_s": res.count / np_s, "numpy_measured_samples": ref.count,
                      "speedup": np_s / jax_s, "median_jax_wh": float(res.quantiles([0.5])[0]),
                      "median_numpy_wh": float(ref.quantiles([0.5])[0])})
-    info = {"machine": f"{platform.processor() or platform.machine()}, {jax.local_device_count()} x {device.platform} "
+    info = {"machine": f"{_cpu_name()}, {jax.local_device_count()} x {device.platform} "
                        f"device ({device.device_kind})", "jax": jax.__version__, "numpy": np.__version__}
     if args.json:
         print(json.dumps({"info": info, "rows": rows}, indent=2))

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec, posterior_draws
-from .propagate import DATA_MAX_CONTEXT_TOKENS, QUANTILE_KEYS, StreamSummary, Workload, stream_spec
+from .propagate import QUANTILE_KEYS, StreamSummary, Workload, stream_spec
 
 __all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDARY_DESCRIPTIONS",
-           "DEFAULT_SAMPLES", "describe_inputs"]
+           "DEFAULT_SAMPLES", "describe_inputs", "provenance_line"]
 
 #: Query-samples of an estimate unless told otherwise (1,000 draws x 1,000 queries).
 DEFAULT_SAMPLES = 1_000_000
@@ -97,10 +97,19 @@ class Estimate:
             f"  boundary: {self.boundary} ({BOUNDARY_DESCRIPTIONS[self.boundary]})",
             f"  load: {i['batch_size']}; PUE: {i['pue']}",
             f"  {i['samples']:,} query-samples ({i['posterior_draws']} posterior draws x {i['queries_per_draw']:,} "
-            f"queries), seed {i['seed']}; posterior {self.posterior['version']} on data {self.posterior['data_hash'][:12]}",
+            f"queries), seed {i['seed']}; posterior infergy {self.posterior['version']}, data "
+            f"{self.posterior['data_hash'][:12]}",
         ]
         lines += [f"  note: {w}" for w in i["warnings"]]
         return "\n".join(lines)
+
+
+def provenance_line(res: dict) -> str:
+    """Where an answer came from: the posterior's package version and data hash, and the seed."""
+    post = res["posterior"]
+    return (f"Posterior: infergy {post['version']}, fitted to data {post['data_hash'][:12]}; seed {res['seed']}; "
+            f"{res.get('samples', res.get('samples_per_member', 0)):,} query-samples"
+            + (" per model" if "samples_per_member" in res else "") + ".")
 
 
 def _fmt(x: float) -> str:
@@ -178,9 +187,14 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
 def _estimate_from(summary: StreamSummary, spec: QuerySpec, meta: dict, workload: Workload, source: PosteriorSource,
                    seed: int) -> Estimate:
     inputs, notes = describe_inputs(spec, meta, workload)
-    if summary.max_context_tokens + (spec.output_tokens or 0.0) > DATA_MAX_CONTEXT_TOKENS:
-        notes.append(f"contexts reach {summary.max_context_tokens:,.0f} tokens, beyond the longest benchmarked "
-                     f"sequence ({DATA_MAX_CONTEXT_TOKENS:,.0f}): the throughput model extrapolates")
+    bench = source.bundle.tables["throughput"]
+    max_in, max_out = float(bench["isl"].max()), float(bench["osl"].max())
+    if summary.max_context_tokens > max_in:
+        notes.append(f"input contexts reach {summary.max_context_tokens:,.0f} tokens, beyond the longest benchmarked "
+                     f"input ({max_in:,.0f}): the throughput model extrapolates")
+    if (spec.output_tokens or 0.0) > max_out:
+        notes.append(f"{spec.output_tokens:,.0f} output tokens is beyond the longest benchmarked output "
+                     f"({max_out:,.0f}): the throughput model extrapolates")
     if summary.out_of_range:
         notes.append(f"{summary.out_of_range} values fell outside the summary histogram's range and were clamped")
     inputs.update({"max_context_tokens": summary.max_context_tokens, "samples": summary.count,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, queries_per_draw
+from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, provenance_line, queries_per_draw
 from .pathways import Baseline, _check_levers, _Streams, paper_setting, reduction_per_draw
 from .predict import check_spec
 from .propagate import Workload, pool
@@ -123,4 +123,5 @@ def fleet_markdown(res: dict) -> str:
         lines.append(f"| {name.replace('_', ' ')} | {f(row['median'])} ({f(row['p05'])}-{f(row['p95'])}) | {ptxt} |")
     for label, value in res["reference_lines"].items():
         lines.append(f"| reference: {label} | {f(value)} | |")
+    lines += ["", provenance_line(res)]
     return "\n".join(lines) + "\n"

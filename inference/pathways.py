@@ -16,7 +16,6 @@ SXM, FP8, 500 input tokens, pooled with equal weight.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from ..model.paper import PATHWAYS, get_paper_config
 from ..model.throughput import REF_GPU
-from .estimate import BOUNDARY_DESCRIPTIONS, PosteriorSource, open_posterior, queries_per_draw
+from .estimate import BOUNDARY_DESCRIPTIONS, PosteriorSource, open_posterior, provenance_line, queries_per_draw
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec
 from .propagate import StreamSummary, Workload, pool, stream_spec
 
@@ -282,4 +281,5 @@ def pathways_markdown(res: dict) -> str:
             lines.append(f"| {name} | {_f(r['median'])}x ({_f(r['p05'])}-{_f(r['p95'])}) | "
                          f"{row['reduction_pct_median']:.0f}% | {_f(w['median'])} ({_f(w['p25'])}-{_f(w['p75'])}) |")
         lines.append("")
-    return "\n".join(lines)
+    lines.append(provenance_line(res))
+    return "\n".join(lines) + "\n"

@@ -32,8 +32,6 @@ HIST_BINS = 16384
 MAX_CHUNK_ELEMENTS = 1 << 21
 #: The summary every answer reports, in this order.
 QUANTILE_KEYS = ("median", "mean", "p05", "p25", "p75", "p95")
-#: Largest context (tokens) in the benchmark data: beyond it the throughput model extrapolates.
-DATA_MAX_CONTEXT_TOKENS = 32768.0 + 32768.0
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.power import power_share
-from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior
+from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, provenance_line
 from .pathways import Baseline, paper_setting
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, check_spec, energy_wh, prepare
 
@@ -133,7 +133,8 @@ def sensitivity_markdown(res: dict) -> str:
              "| input | first-order share of variance |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in res["first_order"].items()]
     lines += [f"| (sum; the rest is interaction and dependence) | {res['sum_first_order']:.2f} |", "",
-              "Law of total variance: " + ", ".join(f"{k} {v:.0%}" for k, v in res["split"].items()) + "."]
+              "Law of total variance: " + ", ".join(f"{k} {v:.0%}" for k, v in res["split"].items()) + ".",
+              "", provenance_line(res)]
     return "\n".join(lines) + "\n"
 
 

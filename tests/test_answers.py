@@ -181,7 +181,7 @@ def test_estimate_readable_text_states_interval_boundary_and_version(capsys):
                        "--precision", "fp4", "--samples", str(SMALL))
     assert code == 0
     assert "Wh/query (median)" in out and "90% interval" in out and "boundary: facility" in out
-    assert "size regression" in out and "posterior 0.1" in out
+    assert "size regression" in out and "posterior infergy 0.1" in out
 
 
 # --- pathways, fleet, sensitivity ----------------------------------------------------------------------------------
@@ -287,3 +287,12 @@ def test_benchmark_script_runs_and_reports_both_paths():
     row = json.loads(proc.stdout)["rows"][0]
     assert row["samples"] == 200_000 and row["jax_samples_per_s"] > 0 and row["numpy_samples_per_s"] > 0
     assert row["median_jax_wh"] == pytest.approx(row["median_numpy_wh"], rel=0.03)
+
+
+def test_extrapolation_beyond_the_benchmarked_lengths_is_flagged(source):
+    long_out = infergy.estimate("Llama 3.1 70B", output_tokens=40_000, samples=SMALL, posterior=source)
+    assert any("beyond the longest benchmarked output" in w for w in long_out.inputs["warnings"])
+    agent = infergy.estimate("Llama 3.1 70B", regime="reasoning", agent_steps=8, samples=SMALL, posterior=source)
+    assert any("beyond the longest benchmarked input" in w for w in agent.inputs["warnings"])
+    plain = infergy.estimate("Llama 3.1 70B", samples=SMALL, posterior=source)
+    assert plain.inputs["warnings"] == []

@@ -19,7 +19,8 @@ from infergy.inference.review import FitReview, ReviewCheck
 def tiny_fit(tmp_path_factory):
     out = tmp_path_factory.mktemp("fit") / "posterior.nc"
     proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--chains", "2", "--warmup", "20", "--draws", "30",
-                           "--seed", "1", "--out", str(out), "--thin-out", str(out.with_name("thin.nc")),
+                           "--seed", "1", "--max-tree-depth", "6", "--init-steps", "500", "--out", str(out),
+                           "--thin-out", str(out.with_name("thin.nc")),
                            "--allow-bad-fit", "--no-progress", "--json"],
                           capture_output=True, text=True, timeout=1200)
     return proc, out
@@ -39,7 +40,9 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
     assert report["mean_leapfrog_steps"] >= 1 and report["seconds"] > 0
     dt = load_fit(out)
     assert dt.attrs["data_hash"] == report["data_hash"] and "infergy_version" in dt.attrs
-    assert json.loads(dt.attrs["fit_config"])["draws"] == 30
+    config = json.loads(dt.attrs["fit_config"])
+    assert config["draws"] == 30 and config["max_tree_depth"] == 6 and config["init_steps"] == 500
+    assert report["mean_leapfrog_steps"] <= 63 + 1e-3  # 2^6 - 1 per draw at most (a float32 mean)
     for group in ("posterior", "prior", "posterior_predictive", "log_likelihood", "observed_data", "sample_stats"):
         assert group in dt.children, group
     post = dt["posterior"]
