@@ -71,7 +71,8 @@ OPERATOR_HINTS = {"Google": "Google", "Gemini": "Google", "OpenAI": "Microsoft",
 
 def usable_production_rows(production: pd.DataFrame) -> pd.DataFrame:
     """Operators' own per-query measurements (production telemetry) with a value and a known boundary kind."""
-    ok = ((production["kind"] == "measurement") & production["operator_disclosure"].astype(bool)
+    disclosed = production["operator_disclosure"].fillna(False).astype(bool)  # missing: not an operator's own
+    ok = ((production["kind"] == "measurement") & disclosed
           & production["wh_per_query"].notna() & production["boundary"].isin(list(PRODUCTION_BOUNDARIES)))
     return production[ok].reset_index(drop=True)
 

@@ -25,6 +25,19 @@ def test_only_operators_measurements_calibrate(design):
     assert set(rows["id"]) == {"PQ-001", "PQ-002", "PQ-011"}  # Google comprehensive/narrow, OpenAI
 
 
+def test_a_users_own_production_row_enters_the_fit_and_an_undeclared_one_does_not(tmp_path):
+    import pandas as pd
+
+    template = d.data_path("templates") / "production.csv"
+    rows = build_design(d.load(extra=[template])).production.rows
+    assert "USER-001" in set(rows["id"])  # the template's row: the operator's own telemetry
+    undeclared = pd.read_csv(template, dtype=str).drop(columns=["operator_disclosure"])
+    path = tmp_path / "mine.csv"
+    undeclared.to_csv(path, index=False)
+    rows = build_design(d.load(extra=[path])).production.rows  # no crash on the missing column
+    assert "USER-001" not in set(rows["id"])
+
+
 def test_disclosure_boundaries_and_shared_unknowns(design):
     x, rows = design.production.arrays, design.production.rows
     by_id = {r: i for i, r in enumerate(rows["id"])}
