@@ -39,10 +39,11 @@ def _interval(x: np.ndarray) -> dict[str, float]:
 def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAULT_FLEET_LEVERS,
           overhead: float = 1.0, boundary: str = "facility+idle", baseline: Baseline | None = None,
           posterior=None, samples_per_member: int = 1_000_000, seed: int = 0, paper_version: str | None = "v2",
-          bundle=None) -> dict:
+          bundle=None, paper_replication=None) -> dict:
     """GWh/day for ``queries_per_day`` queries: baseline (all traditional), with ``long_share`` reasoning queries,
     and improved by ``levers`` -- posterior medians and 90% intervals, next to the reference lines and (unless
-    ``paper_version`` is None) paper mode's fleet numbers. JSON-ready."""
+    ``paper_version`` is None) paper mode's fleet numbers (``paper_replication`` reuses a paper-mode run).
+    JSON-ready."""
     if not queries_per_day > 0:
         raise ValueError(f"queries per day must be > 0, got {queries_per_day}")
     if not 0.0 <= long_share <= 1.0:
@@ -81,16 +82,17 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
         "reference_lines": dict(REFERENCE_LINES_GWH_PER_DAY),
         "samples_per_member": source.n_draws * q, "seed": seed, "posterior": source.info,
     }
-    if paper_version is not None:
-        out["paper_mode"] = _paper_fleet(paper_version, queries_per_day, long_share, seed)
+    if paper_version is not None or paper_replication is not None:
+        out["paper_mode"] = _paper_fleet(paper_replication or paper_version, queries_per_day, long_share, seed)
     return out
 
 
-def _paper_fleet(version: str, queries_per_day: float, long_share: float, seed: int) -> dict:
-    """Paper mode's fleet rows (its own overhead and boundary), rescaled to these queries and mix."""
+def _paper_fleet(version_or_rep, queries_per_day: float, long_share: float, seed: int) -> dict:
+    """Paper mode's fleet rows (its own overhead and boundary), rescaled to these queries and mix; pass a
+    :class:`~infergy.inference.paper_mc.PaperReplication` to reuse one."""
     from .paper_mc import replicate_paper
 
-    rep = replicate_paper(version, seed=seed)
+    rep = replicate_paper(version_or_rep, seed=seed) if isinstance(version_or_rep, str) else version_or_rep
     cfg = rep.config
     k = queries_per_day / cfg.fleet_queries_per_day
     byr = rep.fleet_by_regime

@@ -310,7 +310,51 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", type=Path, default=None, metavar="DIR",
                     help="write sensitivity.md and sensitivity.png there")
     sp.set_defaults(func=_cmd_sensitivity)
+
+    rp2 = sub.add_parser("report", help="the full report: HTML (figures embedded) and Markdown",
+                         description="One self-contained report a reader understands without the code: the answer "
+                         "next to paper mode and the disclosures, fit health, what was learned, per-query "
+                         "distributions, pathways, fleet, sensitivity, public estimates checked, method, provenance.")
+    rp2.add_argument("--posterior", type=Path, default=None, metavar="FILE",
+                     help="a fitted posterior (netCDF) [the shipped default]")
+    rp2.add_argument("--refit", action="store_true",
+                     help="fit the default model to the data first (~9 min on 2 cores) and report on that fit")
+    rp2.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="[report]")
+    rp2.add_argument("--format", type=_formats, default=("html", "md"), metavar="html,md",
+                     help="html (index.html), md (report.md) or both [html,md]")
+    rp2.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
+    rp2.set_defaults(func=_cmd_report)
     return parser
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    names = tuple(f.strip() for f in text.split(",") if f.strip())
+    for f in names:
+        if f not in ("html", "md"):
+            raise argparse.ArgumentTypeError(f"unknown format {f!r}; choose html, md or html,md")
+    if not names:
+        raise argparse.ArgumentTypeError("give html, md or html,md")
+    return names
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .inference.report import write_report
+
+    posterior = args.posterior
+    if args.refit:
+        if posterior is not None:
+            raise ValueError("--refit fits a new posterior: do not also give --posterior")
+        from .inference.fit import FitConfig, fit, save_fit, use_cpu_devices
+
+        use_cpu_devices(FitConfig().chains)
+        result = fit(config=FitConfig(progress_bar=False))
+        posterior = save_fit(result, args.out / "posterior.nc")
+        print(result.summary_text(), file=sys.stderr)
+    paths = write_report(posterior, args.out, args.format, seed=args.seed,
+                         progress=lambda msg: print(f"report: {msg}", file=sys.stderr))
+    for path in paths.values():
+        print(f"wrote {path}")
+    return 0
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:

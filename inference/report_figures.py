@@ -1,0 +1,253 @@
+"""Figures of the report (PNG, written atomically): the answer, fit health, what was learned, per-query energy,
+pathways, fleet and the public estimates. Each takes plain arrays or the JSON-ready results, and a path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
+
+from .files import atomic_path  # noqa: E402
+from .plots import _log_violins, _save  # noqa: E402
+
+__all__ = ["plot_answer", "plot_calibration", "plot_learned", "plot_forest", "plot_per_query", "plot_pathways",
+           "plot_fleet", "plot_estimates", "plot_rank", "plot_ppc", "BOUNDARY_COLORS"]
+
+BOUNDARY_COLORS = {"gpu": "#7f7f7f", "node": "#8c564b", "facility": "#1f77b4", "facility+idle": "#2ca02c",
+                   "undisclosed": "#d62728"}
+
+
+def _log_axis(ax, axis: str = "x") -> None:
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    ax.grid(True, which="major", axis=axis, alpha=0.3)
+
+
+def plot_answer(rows: list[dict], path: str | Path) -> Path:
+    """One row per answer: median, 50% and 90% intervals where known, coloured by boundary, log scale.
+    ``rows``: dicts with label, boundary, median and optional p05/p25/p75/p95."""
+    fig, ax = plt.subplots(figsize=(9.5, 0.48 * len(rows) + 1.6))
+    for i, r in enumerate(rows[::-1]):
+        c = BOUNDARY_COLORS.get(r["boundary"], "black")
+        if "p05" in r:
+            ax.hlines(i, r["p05"], r["p95"], color=c, lw=1.5)
+        if "p25" in r:
+            ax.hlines(i, r["p25"], r["p75"], color=c, lw=5, alpha=0.6)
+        ax.plot(r["median"], i, "o", color=c, mec="black", ms=6, zorder=3)
+        ax.annotate(f"{r['median']:.3g}", (r["median"], i), xytext=(0, 7), textcoords="offset points",
+                    ha="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [f"{r['label']}  [{r['boundary']}]" for r in rows[::-1]], fontsize=8.5)
+    _log_axis(ax)
+    ax.set_xlabel("Wh per query (log scale); thick: 50% interval, thin: 90% interval, dot: median")
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=b) for b, c in BOUNDARY_COLORS.items()]
+    ax.legend(handles=handles, title="boundary", fontsize=8, title_fontsize=8, loc="lower right")
+    ax.set_title("Energy per query: infergy's posterior, paper mode and the operators' disclosures", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_calibration(panels: list[dict], path: str | Path) -> Path:
+    """Observed vs posterior-predictive median with 90% intervals, one panel per table. ``panels``: dicts with
+    title, unit, observed, median, p05, p95 (arrays) and coverage (share of rows inside the 90% interval)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
+    for ax, p in zip(np.atleast_1d(axes), panels):
+        obs, med = np.asarray(p["observed"]), np.asarray(p["median"])
+        alpha = 0.25 if len(obs) > 500 else 0.6
+        ax.vlines(obs, p["p05"], p["p95"], color="#1f77b4", alpha=alpha * 0.6, lw=0.8)
+        ax.plot(obs, med, ".", color="#1f77b4", alpha=alpha, ms=3)
+        lo, hi = np.nanmin([obs.min(), np.min(p["p05"])]), np.nanmax([obs.max(), np.max(p["p95"])])
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
+        if p.get("log"):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(f"observed {p['unit']}", fontsize=8)
+        ax.set_ylabel(f"predicted {p['unit']} (median, 90%)", fontsize=8)
+        ax.set_title(f"{p['title']}\n{len(obs):,} rows; {p['coverage']:.0%} inside their 90% interval", fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_learned(panels: dict, path: str | Path) -> Path:
+    """Prior vs posterior for the key quantities: 2 x 2 panels (GPU throughput effects, power share vs load,
+    fleet PUE, production load)."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    prior_c, post_c = "#bbbbbb", "#1f77b4"
+    # GPU throughput effects
+    ax = axes[0, 0]
+    g = panels["gpu_effects"]
+    y = np.arange(len(g["labels"]))
+    ax.hlines(y, *g["prior"], color=prior_c, lw=6, label="prior 90%")
+    ax.hlines(y, *g["posterior"], color=post_c, lw=2.5, label="posterior 90%")
+    ax.plot(g["median"], y, "o", color=post_c, mec="black", ms=4)
+    ax.set_yticks(y, g["labels"], fontsize=7)
+    ax.axvline(1.0, color="black", lw=0.6)
+    _log_axis(ax)
+    ax.set_xlabel("output tok/s per GPU relative to H100 SXM (same model, precision, setup)", fontsize=8)
+    ax.set_title("Throughput per GPU type", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    # power share vs load
+    ax = axes[0, 1]
+    b = panels["power"]["batch"]
+    ax.fill_between(b, *panels["power"]["prior"], color=prior_c, alpha=0.5, label="prior 90% (reference GPU)")
+    for (gpu, band), c in zip(panels["power"]["posterior"].items(), ("#1f77b4", "#ff7f0e", "#2ca02c")):
+        ax.fill_between(b, band[0], band[2], color=c, alpha=0.3)
+        ax.plot(b, band[1], color=c, label=f"{gpu} posterior (median, 90%)")
+    ax.set_xscale("log")
+    ax.set_xlabel("concurrent sequences (batch)", fontsize=8)
+    ax.set_ylabel("average GPU power / TDP", fontsize=8)
+    ax.set_title("GPU power vs load", fontsize=9)
+    ax.legend(fontsize=7)
+    # PUE and production load: densities
+    for ax, key, xlabel, title in ((axes[1, 0], "pue", "PUE of a hyperscale operator's fleet", "PUE"),
+                                   (axes[1, 1], "batch", "concurrent queries per 8-GPU replica (log)",
+                                    "Production load (operating point)")):
+        d = panels[key]
+        logx = key == "batch"
+        prior, post = (np.log10(d["prior"]), np.log10(d["posterior"])) if logx else (d["prior"], d["posterior"])
+        lo, hi = np.quantile(np.concatenate([prior, post]), [0.005, 0.98])
+        bins = np.linspace(lo, hi, 30)
+        ax.hist(prior, bins=bins, density=True, color=prior_c, alpha=0.7, label="prior")
+        ax.hist(post, bins=bins, density=True, color=post_c, alpha=0.6, label="posterior")
+        if logx:
+            ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000) if lo <= np.log10(t) <= hi]
+            ax.set_xticks(np.log10(ticks), [str(t) for t in ticks])
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_yticks([])
+        ax.set_title(f"{title}: posterior median {np.median(d['posterior']):.3g} "
+                     f"(90% {np.quantile(d['posterior'], 0.05):.3g}-{np.quantile(d['posterior'], 0.95):.3g})",
+                     fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle("What the data taught the model: prior (grey) vs posterior", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_forest(labels: list[str], draws: np.ndarray, path: str | Path, *, title: str, xlabel: str) -> Path:
+    """Forest plot of per-group effects (draws x groups), sorted by median: 50% and 90% intervals."""
+    med = np.median(draws, axis=0)
+    order = np.argsort(med)
+    q = np.quantile(draws[:, order], [0.05, 0.25, 0.75, 0.95], axis=0)
+    fig, ax = plt.subplots(figsize=(8, 0.2 * len(labels) + 1.4))
+    y = np.arange(len(labels))
+    ax.hlines(y, q[0], q[3], color="#1f77b4", lw=1)
+    ax.hlines(y, q[1], q[2], color="#1f77b4", lw=3.5)
+    ax.plot(med[order], y, "o", color="white", mec="black", ms=3.5, zorder=3)
+    ax.set_yticks(y, [labels[i] for i in order], fontsize=6.5 if len(labels) > 40 else 8)
+    ax.axvline(1.0, color="black", lw=0.6)
+    _log_axis(ax)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_per_query(samples: dict[str, dict[str, np.ndarray]], path: str | Path) -> Path:
+    """Violins of Wh per query per model, one panel per regime (log scale), as the paper's figures."""
+    regimes = list(next(iter(samples.values())))
+    fig, axes = plt.subplots(1, len(regimes), figsize=(6 * len(regimes), 4.8))
+    colors = plt.cm.tab10(np.arange(len(samples)))
+    for ax, regime in zip(np.atleast_1d(axes), regimes):
+        _log_violins(ax, [samples[m][regime] for m in samples], list(samples), colors)
+        ax.set_ylabel("Wh per query (log scale)", fontsize=8)
+        ax.set_title(f"{regime} queries (violins: P5-P95; bar: IQR; dot: median)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_pathways(res: dict, path: str | Path) -> Path:
+    """Reduction factor per lever (median, 90% interval), one panel per regime; paper vs fitted levers."""
+    regimes = list(res["regimes"])
+    fig, axes = plt.subplots(1, len(regimes), figsize=(6.5 * len(regimes), 5), sharey=True)
+    for ax, regime in zip(np.atleast_1d(axes), regimes):
+        rows = res["regimes"][regime]["rows"]
+        labels = list(rows)[::-1]
+        for i, label in enumerate(labels):
+            r = rows[label]["reduction_factor"]
+            kind = res["levers"][label]["kind"] if label in res["levers"] else label.split(":")[0]
+            c = "#ff7f0e" if kind == "paper" else "#1f77b4"
+            ax.hlines(i, r["p05"], r["p95"], color=c, lw=1.5)
+            ax.hlines(i, r["p25"], r["p75"], color=c, lw=5, alpha=0.6)
+            ax.plot(r["median"], i, "o", color=c, mec="black", ms=5, zorder=3)
+        names = [res["levers"][k]["label"] if k in res["levers"] else k for k in labels]
+        ax.set_yticks(range(len(labels)), names, fontsize=8)
+        ax.axvline(1.0, color="black", lw=0.8)
+        _log_axis(ax)
+        base = res["regimes"][regime]["baseline_wh_per_query"]["median"]
+        ax.set_title(f"{regime}: baseline {base:.3g} Wh/query", fontsize=9)
+        ax.set_xlabel("reduction factor (energy before / after); orange: paper, blue: fitted", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_fleet(res: dict, path: str | Path) -> Path:
+    """GWh/day bars with 90% intervals, infergy next to paper mode, with the reference lines."""
+    names = list(res["fleet"])
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    ours = [res["fleet"][n] for n in names]
+    ax.bar(x - 0.2, [o["median"] for o in ours], 0.4, color="#1f77b4", label=f"infergy [{res['boundary']}]",
+           yerr=[[o["median"] - o["p05"] for o in ours], [o["p95"] - o["median"] for o in ours]], capsize=4)
+    if "paper_mode" in res:
+        pm = [res["paper_mode"]["fleet"][n] for n in names]
+        ax.bar(x + 0.2, [p["median"] for p in pm], 0.4, color="#ff7f0e", label="paper mode [facility x 1.33]",
+               yerr=[[p["median"] - p["p05"] for p in pm], [p["p95"] - p["median"] for p in pm]], capsize=4)
+    for (label, value), ls in zip(res["reference_lines"].items(), ("--", ":")):
+        ax.axhline(value, color="black", ls=ls, lw=1, label=f"{label}: {value:g}")
+    ax.set_xticks(x, [n.replace("_", " ") for n in names])
+    ax.set_ylabel("GWh per day")
+    ax.set_title(f"Fleet energy, {res['queries_per_day']:.3g} queries/day, {res['long_share']:.0%} long queries "
+                 "(bars: median, whiskers: 90%)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_estimates(rows: list[dict], path: str | Path) -> Path:
+    """Public estimate / infergy posterior, with the posterior's 90% interval, per estimate (log scale)."""
+    fig, ax = plt.subplots(figsize=(9.5, 0.22 * len(rows) + 1.8))
+    for i, r in enumerate(rows[::-1]):
+        c = BOUNDARY_COLORS.get(r["boundary"], "black")
+        ax.hlines(i, r["factor_p05"], r["factor_p95"], color=c, lw=1.2)
+        ax.plot(r["factor"], i, "o", color=c, mec="black", ms=4, zorder=3)
+    ax.set_yticks(range(len(rows)), [r["label"] for r in rows[::-1]], fontsize=6)
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.axvspan(4, 20, color="#d62728", alpha=0.08, label="'overstated by 4-20x'")
+    _log_axis(ax)
+    ax.set_xlabel("published estimate / infergy posterior (same model or stand-in, tokens, boundary); "
+                  "line: posterior 90%", fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Public estimates checked against the posterior", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_rank(dt, var_names: list[str], path: str | Path) -> Path:
+    """ArviZ rank plots (fractional-rank ECDF differences with envelopes) per chain."""
+    import arviz_plots as azp
+
+    pc = azp.plot_rank(dt, var_names=var_names, backend="matplotlib")
+    fig = plt.gcf()
+    fig.set_size_inches(14, 3.2 * int(np.ceil(len(var_names) / 4)))
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        pc.savefig(str(tmp), dpi=110, bbox_inches="tight", format="png")
+    plt.close("all")
+    return Path(path)
+
+
+def plot_ppc(dt, var_names: list[str], path: str | Path) -> Path:
+    """ArviZ posterior predictive check: observed density vs densities of predictive draws, per table."""
+    import arviz_plots as azp
+
+    pc = azp.plot_ppc_dist(dt, var_names=var_names, backend="matplotlib", num_samples=40)
+    with atomic_path(path) as tmp:
+        pc.savefig(str(tmp), dpi=110, bbox_inches="tight", format="png")
+    plt.close("all")
+    return Path(path)

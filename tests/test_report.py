@@ -1,0 +1,80 @@
+"""``infergy report``: produced end to end, every section and figure present, figures embedded, bad flags."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infergy.cli import main
+from infergy.inference.report import REPORT_FIGURES, REPORT_SECTIONS, _comparable
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    code = main(["report", "--out", str(out)])
+    return code, out
+
+
+def test_report_is_written_with_every_section_and_figure(report):
+    code, out = report
+    assert code == 0
+    md = (out / "report.md").read_text()
+    html = (out / "index.html").read_text()
+    headings = re.findall(r"^## (.+)$", md, flags=re.M)
+    assert headings == list(REPORT_SECTIONS)
+    for section in REPORT_SECTIONS:
+        assert f"<h2>{section}</h2>" in html
+    for fig in REPORT_FIGURES:
+        path = out / "figures" / fig
+        assert path.stat().st_size > 5_000, fig
+        assert f"figures/{fig}" in md, fig
+    # the HTML stands alone: every figure embedded, none linked
+    assert html.count('src="data:image/png;base64,') == len(REPORT_FIGURES)
+    assert 'src="figures/' not in html
+
+
+def test_report_states_boundaries_versions_and_the_review(report):
+    _, out = report
+    md = (out / "report.md").read_text()
+    assert "facility boundary" in md and "facility+idle" in md
+    assert re.search(r"data hash `[0-9a-f]{64}`", md)
+    assert "Review: **PASS**" in md
+    assert "Google disclosure: Gemini Apps, median" in md and "OpenAI disclosure: ChatGPT, mean" in md
+    assert "paper mode v2 >200B blend, traditional" in md
+    # each public estimate is compared, with a factor and its interval
+    estimates = md.split("## Public estimates checked")[1].split("## Method and assumptions")[0]
+    assert estimates.count("x (") >= 50
+    assert "Median factor by source" in estimates
+
+
+def test_comparable_query_for_a_published_estimate(report):
+    import infergy.data as d
+
+    bundle = d.load()
+    prod = bundle.tables["production"].set_index("id")
+    specs, note = _comparable(prod.loc["PQ-074"].rename(None), bundle.models)  # Jegham, Llama 3.1 405B
+    assert len(specs) == 1 and specs[0].model == "Llama 3.1 405B"
+    assert specs[0].input_tokens == 100 and specs[0].output_tokens == 300 and specs[0].boundary == "facility"
+    specs, note = _comparable(prod.loc["PQ-016"].rename(None), bundle.models)  # Epoch: GPT-4o, sized
+    assert specs[0].total_params_b == 400 and specs[0].active_params_b == 100 and "sized" in note
+    specs, note = _comparable(prod.loc["PQ-108"].rename(None), bundle.models)  # AI Energy Score, reasoning
+    assert specs[0].regime == "reasoning" and specs[0].boundary == "gpu"
+    specs, note = _comparable(prod.loc["PQ-099"].rename(None), bundle.models)  # node+idle
+    assert specs[0].boundary == "facility+idle" and specs[0].pue == 1.0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--format", "pdf"], "argument --format: unknown format 'pdf'"),
+    (["--refit", "--posterior", "x.nc"], "do not also give --posterior"),
+    (["--posterior", "no/such/file.nc"], "no such posterior file"),
+])
+def test_report_bad_flags(capsys, tmp_path, args, message):
+    try:
+        code = main(["report", "--out", str(tmp_path), *args])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "index.html").exists()
