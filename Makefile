@@ -21,8 +21,8 @@ $(STAMP): $(VPY) pyproject.toml
 	@touch $(STAMP)
 
 # The main job on the shipped data: validate the data, the paper replication (v2 and v1), the fitted posterior's
-# answer for the paper's setting next to paper mode, example estimates, efficiency pathways, fleet GWh/day and the
-# sensitivity analysis; tables to stdout, figures and summaries to report/.
+# answer for the paper's setting next to paper mode, two example estimates, and the report (report/index.html,
+# report/report.md: the answer, fit health, what was learned, pathways, fleet, sensitivity, public estimates).
 run: $(STAMP)
 	@mkdir -p $(REPORT)
 	$(VENV)/bin/infergy data summary > $(REPORT)/data-summary.txt
@@ -31,15 +31,17 @@ run: $(STAMP)
 	$(VENV)/bin/infergy compare-paper --out $(REPORT)/bayes-vs-paper.md
 	$(VENV)/bin/infergy estimate --model "Llama 3.1 405B" --gpu H100 --regime traditional
 	$(VENV)/bin/infergy estimate --model "Llama 3.1 405B" --gpu H100 --regime reasoning --agent-steps 3
-	$(VENV)/bin/infergy pathways --out $(REPORT)/pathways.md
-	$(VENV)/bin/infergy fleet --out $(REPORT)/fleet.md
-	$(VENV)/bin/infergy sensitivity --out $(REPORT)
+	$(VENV)/bin/infergy report --out $(REPORT)
+	@echo "open $(REPORT)/index.html (or read $(REPORT)/report.md)"
 
+# Two workers, one test file each at a time (module fixtures such as the small fit run once): about 12 minutes
+# on 2 cores instead of 17 in one process. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(VPY) -m pytest -q
+	$(VPY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 test-slow: $(STAMP)
-	$(VPY) -m pytest -q --run-slow
+	$(VPY) -m pytest -q --run-slow $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # Refit the default posterior on the shipped data and replace the copy the package ships (after a data change).
 posterior: $(STAMP)

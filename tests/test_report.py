@@ -78,3 +78,22 @@ def test_report_bad_flags(capsys, tmp_path, args, message):
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "index.html").exists()
+
+
+def test_refit_fits_then_reports_on_that_fit(monkeypatch, tmp_path, capsys):
+    """--refit: the default fit, saved next to the report, is the posterior the report uses."""
+    import importlib
+    from types import SimpleNamespace
+
+    fit_mod = importlib.import_module("infergy.inference.fit")
+    report_mod = importlib.import_module("infergy.inference.report")
+    calls = {}
+    monkeypatch.setattr(fit_mod, "fit", lambda config: calls.setdefault("config", config) and SimpleNamespace(
+        summary_text=lambda: "fit summary"))
+    monkeypatch.setattr(fit_mod, "save_fit", lambda result, path: calls.setdefault("saved", path))
+    monkeypatch.setattr(report_mod, "write_report", lambda posterior, out, formats, **kw: calls.setdefault(
+        "report", (posterior, out, formats)) and {"md": out / "report.md"})
+    assert main(["report", "--refit", "--out", str(tmp_path), "--format", "md"]) == 0
+    assert calls["config"].chains == 4 and calls["config"].draws == 800  # the default fit
+    assert calls["saved"] == tmp_path / "posterior.nc"
+    assert calls["report"] == (tmp_path / "posterior.nc", tmp_path, ("md",))
