@@ -85,6 +85,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_posterior_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--posterior", type=Path, default=None, metavar="FILE",
+                   help="a fitted posterior (netCDF) [the shipped default]")
+
+
 def _add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, boundary: str = "facility",
                        regime: bool = True) -> None:
     from .inference.predict import PREDICT_BOUNDARIES
@@ -115,8 +120,7 @@ def _add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bound
     g.add_argument("--boundary", choices=PREDICT_BOUNDARIES, default=boundary,
                    help=f"gpu, node (+ host), facility (x PUE), facility+idle (+ idle capacity) [{boundary}]")
     g.add_argument("--pue", type=_pue, default=None, help="a fixed PUE [a hyperscale fleet's, from the posterior]")
-    p.add_argument("--posterior", type=Path, default=None, metavar="FILE",
-                   help="a fitted posterior (netCDF) [the shipped default]")
+    _add_posterior_option(p)
     p.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
@@ -230,8 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Wh per query for the paper's >200B setting (and its five models) from the "
                         "fitted posterior, next to paper mode, with the factors that differ (throughput and power "
                         "per GPU, PUE, load). Boundary: node x PUE, idle capacity excluded, as the paper.")
-    cp.add_argument("--posterior", type=Path, default=None, metavar="FILE",
-                    help="a fitted posterior (netCDF) [the shipped default]")
+    _add_posterior_option(cp)
     cp.add_argument("--version", dest="paper_version", type=_paper_version, default="v2",
                     help="paper version for paper mode (v1 or v2) [v2]")
     cp.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
@@ -315,8 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="One self-contained report a reader understands without the code: the answer "
                          "next to paper mode and the disclosures, fit health, what was learned, per-query "
                          "distributions, pathways, fleet, sensitivity, public estimates checked, method, provenance.")
-    rp2.add_argument("--posterior", type=Path, default=None, metavar="FILE",
-                     help="a fitted posterior (netCDF) [the shipped default]")
+    _add_posterior_option(rp2)
     rp2.add_argument("--refit", action="store_true",
                      help="fit the default model to the data first (~9 min on 2 cores) and report on that fit")
     rp2.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="[report]")
