@@ -3,6 +3,7 @@ pathways, fleet and the public estimates. Each takes plain arrays or the JSON-re
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -10,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from .files import atomic_path  # noqa: E402
 from .plots import _log_violins, _save  # noqa: E402
@@ -23,7 +24,11 @@ BOUNDARY_COLORS = {"gpu": "#7f7f7f", "node": "#8c564b", "facility": "#1f77b4", "
 
 
 def _log_axis(ax, axis: str = "x") -> None:
+    """Log scale with plain tick labels (0.3, 1, 2 rather than 3 x 10^-1)."""
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
     ax.grid(True, which="major", axis=axis, alpha=0.3)
 
 
@@ -246,7 +251,9 @@ def plot_ppc(dt, var_names: list[str], path: str | Path) -> Path:
     """ArviZ posterior predictive check: observed density vs densities of predictive draws, per table."""
     import arviz_plots as azp
 
-    pc = azp.plot_ppc_dist(dt, var_names=var_names, backend="matplotlib", num_samples=40)
+    with warnings.catch_warnings():  # arviz-plots' own use of a pandas call pandas has deprecated
+        warnings.filterwarnings("ignore", message="Deleting a single level of a MultiIndex", category=FutureWarning)
+        pc = azp.plot_ppc_dist(dt, var_names=var_names, backend="matplotlib", num_samples=40)
     with atomic_path(path) as tmp:
         pc.savefig(str(tmp), dpi=110, bbox_inches="tight", format="png")
     plt.close("all")
