@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, provenance_line, queries_per_draw
-from .pathways import Baseline, _check_levers, _Streams, paper_setting, reduction_per_draw
+from .pathways import Baseline, check_levers, BlendStreams, paper_setting, reduction_per_draw
 from .predict import check_spec
 from .propagate import Workload, pool
 
@@ -50,7 +50,7 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
         raise ValueError(f"long-query share must be between 0 and 1, got {long_share}")
     if not overhead >= 1.0:
         raise ValueError(f"overhead must be >= 1 (a multiplier on top of the boundary), got {overhead}")
-    lever_objs = _check_levers(levers)
+    lever_objs = check_levers(levers)
     source = open_posterior(posterior, bundle)
     baseline = baseline if baseline is not None else paper_setting(boundary=boundary)
     for m in baseline.members:
@@ -60,7 +60,7 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
     mean_wh, improved_wh, per_query = {}, {}, {}
     for regime in ("traditional", "reasoning"):
         base = baseline.for_regime(regime)
-        streams = _Streams(source, Workload.of(base.members[0]), q, seed)
+        streams = BlendStreams(source, Workload.of(base.members[0]), q, seed)
         summary = pool([streams(m, i) for i, m in enumerate(base.members)])
         mean_wh[regime] = summary.per_draw_mean
         r = reduction_per_draw(lever_objs, base, streams, regime) if lever_objs else np.ones(source.n_draws)

@@ -28,8 +28,8 @@ from .estimate import BOUNDARY_DESCRIPTIONS, PosteriorSource, open_posterior, pr
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec
 from .propagate import StreamSummary, Workload, pool, stream_spec
 
-__all__ = ["Lever", "LEVERS", "PAPER_BLEND_MODELS", "DEFAULT_COMBINATIONS", "paper_setting", "pathways",
-           "reduction_per_draw", "pathways_markdown", "Baseline"]
+__all__ = ["BlendStreams", "check_levers", "Lever", "LEVERS", "PAPER_BLEND_MODELS", "DEFAULT_COMBINATIONS",
+           "paper_setting", "pathways", "reduction_per_draw", "pathways_markdown", "Baseline"]
 
 #: The paper's >200B blend: its top three >200B models by median energy, in both regimes (paper mode picks them;
 #: a test checks that it still does).
@@ -159,15 +159,16 @@ def _sized(spec: QuerySpec, bundle) -> QuerySpec:
                    active_params_b=float(row["active_params_b"]), moe=bool(row["moe"]))
 
 
-def _check_levers(names) -> list[Lever]:
+def check_levers(names) -> list[Lever]:
     unknown = [n for n in names if n not in LEVERS]
     if unknown:
         raise ValueError(f"unknown lever {unknown[0]!r}; choose from {', '.join(LEVERS)}")
     return [LEVERS[n] for n in names]
 
 
-class _Streams:
-    """Per-member stream summaries, cached by (spec, scale) so that shared baselines are evaluated once."""
+class BlendStreams:
+    """Stream summaries of a blend's members (member ``i`` uses seed + 1000 i), cached by (spec, member, scale)
+    so that a baseline shared by several levers is evaluated once."""
 
     def __init__(self, source: PosteriorSource, workload: Workload, q: int, seed: int):
         self.source, self.workload, self.q, self.seed = source, workload, q, seed
@@ -189,7 +190,7 @@ def _paper_multiplier(lever: Lever, regime: str, n: int, seed: int) -> np.ndarra
     return np.exp(ln.mu + ln.sigma * np.asarray(jax.random.normal(key, (n,)), np.float64))
 
 
-def reduction_per_draw(levers: list[Lever], baseline: Baseline, streams: _Streams, regime: str) -> np.ndarray:
+def reduction_per_draw(levers: list[Lever], baseline: Baseline, streams: BlendStreams, regime: str) -> np.ndarray:
     """Factor by which the levers together divide the mean Wh per query, per posterior draw."""
     n = streams.source.n_draws
     r = np.ones(n)
@@ -227,9 +228,9 @@ def pathways(baseline: Baseline | None = None, *, levers=DEFAULT_SINGLE, combina
 
     ``baseline`` defaults to the paper's >200B setting; ``combinations`` maps a row label to lever names."""
     combinations = DEFAULT_COMBINATIONS if combinations is None else combinations
-    _check_levers(levers)
+    check_levers(levers)
     for names in combinations.values():
-        _check_levers(names)
+        check_levers(names)
     source = open_posterior(posterior, bundle)
     baseline = baseline if baseline is not None else paper_setting(boundary=boundary)
     for m in baseline.members:
@@ -244,11 +245,11 @@ def pathways(baseline: Baseline | None = None, *, levers=DEFAULT_SINGLE, combina
         if regime not in REGIME_MEDIAN_OUTPUT_TOKENS:
             raise ValueError(f"unknown regime {regime!r}; choose traditional or reasoning")
         base = baseline.for_regime(regime)
-        streams = _Streams(source, Workload.of(base.members[0]), q, seed)
+        streams = BlendStreams(source, Workload.of(base.members[0]), q, seed)
         base_summary = pool([streams(m, i) for i, m in enumerate(base.members)])
         rows = {}
         for label, names in [*((n, (n,)) for n in levers), *combinations.items()]:
-            r = reduction_per_draw(_check_levers(names), base, streams, regime)
+            r = reduction_per_draw(check_levers(names), base, streams, regime)
             scaled = pool([streams(m, i, -np.log(r)) for i, m in enumerate(base.members)])
             rows[label] = {"levers": list(names), "reduction_factor": _q(r),
                            "reduction_pct_median": 100.0 * (1.0 - 1.0 / float(np.median(r))),

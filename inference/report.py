@@ -21,7 +21,7 @@ import numpy as np
 from ..model.pue import PUE_SCOPE_KIND, PUE_SCOPES
 from .estimate import open_posterior
 from .files import write_text_atomic
-from .pathways import PAPER_BLEND_MODELS, PAPER_GPU, _Streams, paper_setting
+from .pathways import PAPER_BLEND_MODELS, PAPER_GPU, BlendStreams, paper_setting
 from .predict import PREDICT_BOUNDARIES, QuerySpec, posterior_draws, predict_energy_wh
 from .propagate import Workload, pool
 
@@ -69,7 +69,7 @@ def _answer(source, rep, seed: int) -> tuple[list[dict], dict]:
     for regime, boundaries in (("traditional", ("facility", "facility+idle", "gpu")), ("reasoning", ("facility",))):
         for boundary in boundaries:
             base = paper_setting(regime, boundary=boundary)
-            streams = _Streams(source, Workload.of(base.members[0]), q, seed)
+            streams = BlendStreams(source, Workload.of(base.members[0]), q, seed)
             s = pool([streams(m, i) for i, m in enumerate(base.members)]).summary()
             label = f"infergy >200B blend, {regime}"
             rows.append({"label": label, "boundary": boundary, **s})

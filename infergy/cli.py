@@ -373,7 +373,6 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_pathways(args: argparse.Namespace) -> int:
-    from .inference.files import write_text_atomic
     from .inference.pathways import DEFAULT_COMBINATIONS, DEFAULT_SINGLE, pathways, pathways_markdown
 
     combos = DEFAULT_COMBINATIONS if args.combine is None else {
@@ -381,26 +380,17 @@ def _cmd_pathways(args: argparse.Namespace) -> int:
     res = pathways(_baseline(args), levers=DEFAULT_SINGLE if args.levers is None else args.levers,
                    combinations=combos, regimes=(args.regime,) if args.regime else ("traditional", "reasoning"),
                    posterior=args.posterior, samples_per_member=args.samples, seed=args.seed)
-    text = pathways_markdown(res)
-    if args.out is not None:
-        write_text_atomic(args.out, text)
-    print(json.dumps(res, indent=2) if args.json else text)
-    return 0
+    return _emit(args, res, pathways_markdown(res))
 
 
 def _cmd_fleet(args: argparse.Namespace) -> int:
-    from .inference.files import write_text_atomic
     from .inference.fleet import DEFAULT_FLEET_LEVERS, fleet, fleet_markdown
 
     res = fleet(args.queries_per_day, long_share=args.long_share,
                 levers=DEFAULT_FLEET_LEVERS if args.pathways is None else args.pathways, overhead=args.overhead,
                 baseline=_baseline(args), posterior=args.posterior, samples_per_member=args.samples,
                 seed=args.seed, paper_version=None if args.no_paper else args.paper_version)
-    text = fleet_markdown(res)
-    if args.out is not None:
-        write_text_atomic(args.out, text)
-    print(json.dumps(res, indent=2) if args.json else text)
-    return 0
+    return _emit(args, res, fleet_markdown(res))
 
 
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
@@ -417,6 +407,16 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(args: argparse.Namespace, result, text: str) -> int:
+    """Write ``text`` (Markdown) to ``--out`` when given; print the result as JSON with ``--json``, else the text."""
+    from .inference.files import write_text_atomic
+
+    if args.out is not None:
+        write_text_atomic(args.out, text)
+    print(json.dumps(result, indent=2) if args.json else text)
+    return 0
+
+
 def _cmd_cv(args: argparse.Namespace) -> int:
     from .inference.fit import use_cpu_devices
 
@@ -424,32 +424,22 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from .inference.cv import cross_validate, cv_markdown
-    from .inference.files import write_text_atomic
 
     folds = cross_validate(by=args.by, groups=args.groups, chains=args.chains, warmup=args.warmup,
                            draws=args.draws, seed=args.seed)
-    text = cv_markdown(folds)
-    if args.out is not None:
-        write_text_atomic(args.out, text)
-    print(json.dumps([asdict(f) for f in folds], indent=2) if args.json else text)
-    return 0
+    return _emit(args, [asdict(f) for f in folds], cv_markdown(folds))
 
 
 def _cmd_compare_paper(args: argparse.Namespace) -> int:
     from .data import load
     from .inference.compare import compare_with_paper, comparison_markdown
-    from .inference.files import write_text_atomic
     from .inference.posterior import check_posterior, load_posterior
 
     dt = load_posterior(args.posterior)
     bundle = load()
     check_posterior(dt, bundle)
     cmp = compare_with_paper(dt, args.paper_version, seed=args.seed, bundle=bundle)
-    text = comparison_markdown(cmp)
-    if args.out is not None:
-        write_text_atomic(args.out, text)
-    print(json.dumps(cmp, indent=2) if args.json else text)
-    return 0
+    return _emit(args, cmp, comparison_markdown(cmp))
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
