@@ -22,7 +22,7 @@ import numpy as np
 
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, energy_wh, prepare
 
-__all__ = ["Workload", "StreamSummary", "stream", "HIST_LOG10_RANGE", "HIST_BINS", "MAX_CHUNK_ELEMENTS",
+__all__ = ["Workload", "StreamSummary", "stream", "shard_draws", "HIST_LOG10_RANGE", "HIST_BINS", "MAX_CHUNK_ELEMENTS",
            "QUANTILE_KEYS", "pool"]
 
 #: Histogram of log10(value): 16 decades in 16,384 bins, 0.001 decade (0.23%) per bin before interpolation.
@@ -148,14 +148,34 @@ def chunking(n_draws: int, queries_per_draw: int) -> tuple[int, int]:
     return n_chunks, -(-queries_per_draw // n_chunks)
 
 
+def shard_draws(arrays: dict, devices=None) -> tuple[dict, int]:
+    """Place the per-draw arrays on a 1-D mesh of ``devices`` (all local devices by default), split along the draw
+    axis, so that the jitted propagation runs on every device and XLA sums the histograms across them. Returns the
+    arrays and the number of devices used: 1 (left as they are) with one device or when the draws do not divide
+    evenly. Random numbers do not depend on the split (JAX's partitionable threefry), so the summaries equal the
+    single-device ones."""
+    devices = list(devices if devices is not None else jax.local_devices())
+    n = int(arrays["log_batch"].shape[0])
+    if len(devices) < 2 or n % len(devices):
+        return arrays, 1
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(Mesh(np.asarray(devices), ("draws",)), PartitionSpec("draws"))
+    return {k: jax.device_put(v, sharding) for k, v in arrays.items()}, len(devices)
+
+
 def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_draw: int, seed: int,
-           log_scale: np.ndarray | None = None) -> StreamSummary:
+           log_scale: np.ndarray | None = None, shard: bool = True) -> StreamSummary:
     """Summaries of the energy of ``workload`` over every draw in ``arrays`` (from :func:`~.predict.prepare`) and
     at least ``queries_per_draw`` simulated queries each (rounded up to whole chunks). ``log_scale`` (per draw) is
     added to the log of every value: a per-draw reduction factor. Output lengths come from ``seed``'s stream, so
-    two queries with the same seed share them (common random numbers)."""
+    two queries with the same seed share them (common random numbers). With several local devices the draws are
+    split across them (:func:`shard_draws`) unless ``shard`` is False."""
     workload.check()
     n = int(arrays["log_batch"].shape[0])
+    n_devices = 1
+    if shard:
+        arrays, n_devices = shard_draws(arrays)
     n_chunks, chunk = chunking(n, queries_per_draw)
     if workload.output_tokens is not None:
         fixed, length = True, float(workload.output_tokens)
@@ -163,6 +183,8 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
         fixed, length = False, REGIME_MEDIAN_OUTPUT_TOKENS[workload.regime] / math.log(2.0)
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
     scale = jnp.zeros(n, jnp.float32) if log_scale is None else jnp.asarray(log_scale, jnp.float32)
+    if n_devices > 1:
+        scale = jax.device_put(scale, arrays["log_batch"].sharding)
     hist, sums, max_ctx, outside = _stream_kernel(
         arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens), jnp.float32(length),
         jnp.float32(workload.tool_tokens), n_chunks=n_chunks, chunk=chunk, steps=workload.agent_steps,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -296,3 +298,41 @@ def test_extrapolation_beyond_the_benchmarked_lengths_is_flagged(source):
     assert any("beyond the longest benchmarked input" in w for w in agent.inputs["warnings"])
     plain = infergy.estimate("Llama 3.1 70B", samples=SMALL, posterior=source)
     assert plain.inputs["warnings"] == []
+
+
+SHARDED = """
+import json, numpy as np, jax
+from infergy.inference.estimate import open_posterior
+from infergy.inference.predict import QuerySpec, prepare
+from infergy.inference.propagate import Workload, shard_draws, stream
+src = open_posterior()
+spec = QuerySpec(model="Llama 3.1 405B", regime="reasoning")
+arrays, _ = prepare(src.draws_coords, spec, src.bundle, 0)
+wl = Workload.of(spec, agent_steps=2)
+scale = np.linspace(-0.1, 0.1, src.n_draws)
+one = stream(arrays, spec, wl, queries_per_draw=300, seed=3, log_scale=scale, shard=False)
+two = stream(arrays, spec, wl, queries_per_draw=300, seed=3, log_scale=scale)
+placed, n = shard_draws(arrays)
+print(json.dumps({"devices": jax.local_device_count(), "used": n,
+                  "shards": len(placed["log_batch"].sharding.device_set),
+                  "hist_equal": bool(np.array_equal(one.hist, two.hist)),
+                  "max_rel_diff": float(np.max(np.abs(one.per_draw_mean / two.per_draw_mean - 1))),
+                  "ctx_equal": one.max_context_tokens == two.max_context_tokens}))
+"""
+
+
+def test_propagation_sharded_over_two_devices_equals_one_device():
+    """The draws split over 2 (forced host) devices: the same histogram and per-draw means as on one device."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["devices"] == 2 and res["used"] == 2 and res["shards"] == 2
+    assert res["hist_equal"] and res["max_rel_diff"] < 1e-6 and res["ctx_equal"]
+
+
+def test_one_device_or_uneven_draws_are_left_unsharded(source):
+    arrays, _ = prepare(source.draws_coords, QuerySpec(model="Llama 3.1 70B"), source.bundle, 0)
+    assert propagate.shard_draws(arrays)[1] == 1  # this process has one CPU device
+    cpu = jax.local_devices()[0]
+    assert propagate.shard_draws({k: v[:999] for k, v in arrays.items()}, devices=[cpu, cpu])[1] == 1
