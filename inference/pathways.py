@@ -29,7 +29,7 @@ from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec
 from .propagate import StreamSummary, Workload, pool, stream_spec
 
 __all__ = ["BlendStreams", "check_levers", "Lever", "LEVERS", "PAPER_BLEND_MODELS", "DEFAULT_COMBINATIONS",
-           "paper_setting", "pathways", "reduction_per_draw", "pathways_markdown", "Baseline"]
+           "paper_setting", "pathways", "reduction_per_draw", "pathways_markdown", "Baseline", "summarize"]
 
 #: The paper's >200B blend: its top three >200B models by median energy, in both regimes (paper mode picks them;
 #: a test checks that it still does).
@@ -214,8 +214,9 @@ def reduction_per_draw(levers: list[Lever], baseline: Baseline, streams: BlendSt
     return r
 
 
-def _q(x: np.ndarray) -> dict[str, float]:
-    p05, p25, p50, p75, p95 = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
+def summarize(x) -> dict[str, float]:
+    """median, mean, p05, p25, p75, p95 of samples (the keys of every answer's ``value``)."""
+    p05, p25, p50, p75, p95 = np.quantile(np.asarray(x, np.float64), [0.05, 0.25, 0.5, 0.75, 0.95])
     return {"median": float(p50), "mean": float(np.mean(x)), "p05": float(p05), "p25": float(p25),
             "p75": float(p75), "p95": float(p95)}
 
@@ -251,11 +252,11 @@ def pathways(baseline: Baseline | None = None, *, levers=DEFAULT_SINGLE, combina
         for label, names in [*((n, (n,)) for n in levers), *combinations.items()]:
             r = reduction_per_draw(check_levers(names), base, streams, regime)
             scaled = pool([streams(m, i, -np.log(r)) for i, m in enumerate(base.members)])
-            rows[label] = {"levers": list(names), "reduction_factor": _q(r),
+            rows[label] = {"levers": list(names), "reduction_factor": summarize(r),
                            "reduction_pct_median": 100.0 * (1.0 - 1.0 / float(np.median(r))),
                            "wh_per_query": scaled.summary()}
         out["regimes"][regime] = {"baseline_wh_per_query": base_summary.summary(),
-                                  "baseline_mean_per_draw": _q(base_summary.per_draw_mean), "rows": rows}
+                                  "baseline_mean_per_draw": summarize(base_summary.per_draw_mean), "rows": rows}
     return out
 
 

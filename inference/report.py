@@ -21,7 +21,7 @@ import numpy as np
 from ..model.pue import PUE_SCOPE_KIND, PUE_SCOPES
 from .estimate import open_posterior
 from .files import write_text_atomic
-from .pathways import PAPER_BLEND_MODELS, PAPER_GPU, BlendStreams, paper_setting
+from .pathways import PAPER_BLEND_MODELS, PAPER_GPU, BlendStreams, paper_setting, summarize
 from .predict import PREDICT_BOUNDARIES, QuerySpec, posterior_draws, predict_energy_wh
 from .propagate import Workload, pool
 
@@ -44,12 +44,6 @@ _SITE_VIEW = {  # observed site -> (title, unit, transform to natural units, log
     "pue_obs": ("PUE (operators, surveys)", "PUE", lambda v: 1.0 + np.exp(v), False),
     "prod_obs": ("Production disclosures", "Wh per query", np.exp, True),
 }
-
-
-def _q(x) -> dict[str, float]:
-    p05, p25, p50, p75, p95 = np.quantile(np.asarray(x, np.float64), [0.05, 0.25, 0.5, 0.75, 0.95])
-    return {"median": float(p50), "mean": float(np.mean(x)), "p05": float(p05), "p25": float(p25),
-            "p75": float(p75), "p95": float(p95)}
 
 
 def _fmt(x: float) -> str:
@@ -403,7 +397,7 @@ def _markdown(*, answer, answer_rows, rep, review, panels, learned, per_query, p
           "posterior predictive (parameters and query length both vary):", "",
           "![Energy per query per model](figures/per_query.png)", ""]
     L += _table(["model", "traditional: median (50%; 90%)", "reasoning: median (50%; 90%)"],
-                [[m, _interval(_q(v["traditional"])), _interval(_q(v["reasoning"]))] for m, v in per_query.items()])
+                [[m, _interval(summarize(v["traditional"])), _interval(summarize(v["reasoning"]))] for m, v in per_query.items()])
     L += ["", "## Efficiency pathways", "", "![Pathways](figures/pathways.png)", "", pathways_markdown(pw),
           "The paper's levers are its hand-set multipliers; the fitted ones change the query and are evaluated "
           "through the model with common random numbers (docs/answers.md explains the B200 row).", ""]
