@@ -25,7 +25,8 @@ __all__ = ["FitConfig", "FitResult", "fit", "save_fit", "load_fit"]
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Sampler settings. ``chain_method`` ``auto``: parallel when there are enough devices, else sequential."""
+    """Sampler settings. ``chain_method`` ``auto``: parallel when there are enough devices, vectorized on a single
+    GPU (many chains in one batched computation), else sequential."""
 
     chains: int = 4
     warmup: int = 300  # enough after the variational start
@@ -65,6 +66,17 @@ def use_cpu_devices(n: int) -> int:
     except RuntimeError:
         pass
     return jax.local_device_count()
+
+
+def resolve_chain_method(method: str, chains: int) -> str:
+    """``auto`` -> ``parallel`` (a device per chain), ``vectorized`` (on a GPU) or ``sequential`` (CPU)."""
+    if method != "auto":
+        return method
+    if chains == 1:
+        return "sequential"
+    if jax.local_device_count() >= chains:
+        return "parallel"
+    return "vectorized" if jax.default_backend() == "gpu" else "sequential"
 
 
 @dataclass
@@ -189,9 +201,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     cfg = FitConfig(**{**asdict(config or FitConfig()), **overrides})
     bundle = data if data is not None else load(extra=extra)
     design = build_design(bundle)
-    method = cfg.chain_method
-    if method == "auto":
-        method = "parallel" if jax.local_device_count() >= cfg.chains else "sequential"
+    method = resolve_chain_method(cfg.chain_method, cfg.chains)
     key_fit, key_prior, key_ppc, key_init = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
     start = time.perf_counter()
     init_params, inverse_metric = None, None
@@ -235,6 +245,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         "data_hash": bundle.content_hash,
         "fit_config": json.dumps(asdict(cfg)),
         "chain_method": method,
+        "device": f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind}) x {jax.local_device_count()}",
         "fit_seconds": seconds,
         "review": review.to_json(),
     })

@@ -23,13 +23,15 @@ import numpy as np
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, energy_wh, prepare
 
 __all__ = ["Workload", "StreamSummary", "stream", "shard_draws", "HIST_LOG10_RANGE", "HIST_BINS", "MAX_CHUNK_ELEMENTS",
-           "QUANTILE_KEYS", "pool"]
+           "MAX_CHUNK_ELEMENTS_GPU", "QUANTILE_KEYS", "pool"]
 
 #: Histogram of log10(value): 16 decades in 16,384 bins, 0.001 decade (0.23%) per bin before interpolation.
 HIST_LOG10_RANGE = (-9.0, 7.0)
 HIST_BINS = 16384
-#: Largest (draws x queries) block evaluated at once (float32: 8 MiB per array).
+#: Largest (draws x queries) block evaluated at once on a CPU (float32: 8 MiB per array): cache-sized blocks.
 MAX_CHUNK_ELEMENTS = 1 << 21
+#: The same on a GPU (64 MiB per array): a block must fill the device, and memory is plentiful.
+MAX_CHUNK_ELEMENTS_GPU = 1 << 24
 #: The summary every answer reports, in this order.
 QUANTILE_KEYS = ("median", "mean", "p05", "p25", "p75", "p95")
 
@@ -140,10 +142,11 @@ def _stream_kernel(p, flags, key, log_scale, input_tokens, length_param, tool_to
     return hist, sums, max_ctx, outside
 
 
-def chunking(n_draws: int, queries_per_draw: int) -> tuple[int, int]:
+def chunking(n_draws: int, queries_per_draw: int, max_elements: int | None = None) -> tuple[int, int]:
     """(chunks, queries per chunk) covering at least ``queries_per_draw`` queries, each block at most
-    :data:`MAX_CHUNK_ELEMENTS` values."""
-    largest = max(1, min(queries_per_draw, MAX_CHUNK_ELEMENTS // max(n_draws, 1)))
+    ``max_elements`` values (default :data:`MAX_CHUNK_ELEMENTS`, the CPU's)."""
+    max_elements = MAX_CHUNK_ELEMENTS if max_elements is None else max_elements
+    largest = max(1, min(queries_per_draw, max_elements // max(n_draws, 1)))
     n_chunks = -(-queries_per_draw // largest)
     return n_chunks, -(-queries_per_draw // n_chunks)
 
@@ -164,6 +167,16 @@ def shard_draws(arrays: dict, devices=None) -> tuple[dict, int]:
     return {k: jax.device_put(v, sharding) for k, v in arrays.items()}, len(devices)
 
 
+def _max_chunk_elements(x) -> int:
+    """The block size for the platform ``x`` lives on (committed arrays), else JAX's default device's."""
+    devices = x.devices() if isinstance(x, jax.Array) and x.committed else None
+    platform = next(iter(devices)).platform if devices else jax.devices()[0].platform
+    config_default = jax.config.jax_default_device
+    if not devices and config_default is not None:
+        platform = getattr(config_default, "platform", platform)
+    return MAX_CHUNK_ELEMENTS_GPU if platform == "gpu" else MAX_CHUNK_ELEMENTS
+
+
 def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_draw: int, seed: int,
            log_scale: np.ndarray | None = None, shard: bool = True) -> StreamSummary:
     """Summaries of the energy of ``workload`` over every draw in ``arrays`` (from :func:`~.predict.prepare`) and
@@ -176,7 +189,7 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
     n_devices = 1
     if shard:
         arrays, n_devices = shard_draws(arrays)
-    n_chunks, chunk = chunking(n, queries_per_draw)
+    n_chunks, chunk = chunking(n, queries_per_draw, _max_chunk_elements(arrays["log_batch"]))
     if workload.output_tokens is not None:
         fixed, length = True, float(workload.output_tokens)
     else:

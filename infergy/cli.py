@@ -90,6 +90,22 @@ def _add_posterior_option(p: argparse.ArgumentParser) -> None:
                    help="a fitted posterior (netCDF) [the shipped default]")
 
 
+def _add_device_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help=f"where JAX runs {what}: gpu needs a CUDA build of JAX (pip install -e '.[gpu]'); auto "
+                   "picks what the benchmarks showed faster [auto]")
+
+
+def _select_device(args: argparse.Namespace, task: str, cpu_devices: int | None = None):
+    """Fix JAX's platform for this command (before its first JAX operation); say so on stderr unless auto/CPU."""
+    from .inference.devices import select_device
+
+    choice = select_device(args.device, task=task, cpu_devices=cpu_devices)
+    if task == "fit" or choice.platform != "cpu" or args.device != "auto":
+        print(f"infergy: {choice.line()}", file=sys.stderr)
+    return choice
+
+
 def _add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, boundary: str = "facility",
                        regime: bool = True) -> None:
     from .inference.predict import PREDICT_BOUNDARIES
@@ -214,7 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where to write the posterior (netCDF) [report/posterior.nc]")
     fp.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
                     help="add your own rows (CSV in a table's schema; repeatable)")
-    fp.add_argument("--chains", type=_positive_int, default=4, help="Markov chains, run in parallel [4]")
+    fp.add_argument("--chains", type=_positive_int, default=4,
+                    help="Markov chains: parallel on CPU cores, vectorized on a GPU (use many there, e.g. 128) [4]")
+    fp.add_argument("--chain-method", choices=("auto", "parallel", "sequential", "vectorized"), default="auto",
+                    help="auto: parallel over devices when there are enough, vectorized on a GPU, else "
+                    "sequential [auto]")
     fp.add_argument("--warmup", type=_positive_int, default=None, help="warm-up iterations per chain [300]")
     fp.add_argument("--draws", type=_positive_int, default=None, help="kept draws per chain [800]")
     fp.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
@@ -229,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "writes the default) -- only when the review passes")
     fp.add_argument("--no-progress", action="store_true", help="no progress bar")
     fp.add_argument("--json", action="store_true", help="print the review as JSON")
+    _add_device_option(fp, "the sampler (a GPU pays only with many chains)")
     fp.set_defaults(func=_cmd_fit)
     cp = sub.add_parser("compare-paper", help="the posterior's answer next to paper mode, for the paper's setting",
                         description="Wh per query for the paper's >200B setting (and its five models) from the "
@@ -268,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tokens of tool results added to the context at each agent step [0]")
     ep.add_argument("--samples", type=_count, default=None, metavar="N",
                     help="query-samples (posterior draws x simulated queries), e.g. 1e8 [1e6]")
+    _add_device_option(ep, "the propagation")
     ep.set_defaults(func=_cmd_estimate)
 
     pp = sub.add_parser("pathways", help="efficiency levers: reduction factors and the resulting Wh per query",
@@ -285,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--samples", type=_count, default=200_000, metavar="N",
                     help="query-samples per model and lever [200000]")
     pp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the tables as Markdown")
+    _add_device_option(pp, "the propagation")
     pp.set_defaults(func=_cmd_pathways)
 
     fl = sub.add_parser("fleet", help="GWh/day for a number of queries per day, with posterior intervals",
@@ -303,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--samples", type=_count, default=1_000_000, metavar="N",
                     help="query-samples per model and regime [1e6]")
     fl.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
+    _add_device_option(fl, "the propagation")
     fl.set_defaults(func=_cmd_fleet)
 
     sp = sub.add_parser("sensitivity", help="which input drives the spread of Wh per query",
@@ -312,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--queries", type=_count, default=200, metavar="N", help="simulated queries per draw [200]")
     sp.add_argument("--out", type=Path, default=None, metavar="DIR",
                     help="write sensitivity.md and sensitivity.png there")
+    _add_device_option(sp, "the propagation")
     sp.set_defaults(func=_cmd_sensitivity)
 
     rp2 = sub.add_parser("report", help="the full report: HTML (figures embedded) and Markdown",
@@ -325,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp2.add_argument("--format", type=_formats, default=("html", "md"), metavar="html,md",
                      help="html (index.html), md (report.md) or both [html,md]")
     rp2.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
+    _add_device_option(rp2, "the report's propagation (and the fit with --refit)")
     rp2.set_defaults(func=_cmd_report)
     return parser
 
@@ -342,13 +368,16 @@ def _formats(text: str) -> tuple[str, ...]:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .inference.report import write_report
 
-    posterior = args.posterior
-    if args.refit:
-        if posterior is not None:
-            raise ValueError("--refit fits a new posterior: do not also give --posterior")
-        from .inference.fit import FitConfig, fit, save_fit, use_cpu_devices
+    from .inference.fit import FitConfig
 
-        use_cpu_devices(FitConfig().chains)
+    posterior = args.posterior
+    if args.refit and posterior is not None:
+        raise ValueError("--refit fits a new posterior: do not also give --posterior")
+    chains = FitConfig().chains
+    _select_device(args, "fit" if args.refit else "propagate", cpu_devices=chains)
+    if args.refit:
+        from .inference.fit import fit, save_fit
+
         result = fit(config=FitConfig(progress_bar=False))
         posterior = save_fit(result, args.out / "posterior.nc")
         print(result.summary_text(), file=sys.stderr)
@@ -366,6 +395,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         raise ValueError(f"tool tokens must be >= 0, got {args.tool_tokens:g}")
     if args.tool_tokens and args.agent_steps == 1:
         raise ValueError("--tool-tokens adds context between agent steps: give --agent-steps K > 1")
+    _select_device(args, "propagate")
     est = estimate(spec=_query_spec(args), per=args.per, agent_steps=args.agent_steps, tool_tokens=args.tool_tokens,
                    posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES, seed=args.seed)
     print(json.dumps(est.to_dict(), indent=2) if args.json else est.text())
@@ -375,6 +405,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 def _cmd_pathways(args: argparse.Namespace) -> int:
     from .inference.pathways import DEFAULT_COMBINATIONS, DEFAULT_SINGLE, pathways, pathways_markdown
 
+    _select_device(args, "propagate")
     combos = DEFAULT_COMBINATIONS if args.combine is None else {
         "combined: " + " + ".join(c): c for c in args.combine if c}
     res = pathways(_baseline(args), levers=DEFAULT_SINGLE if args.levers is None else args.levers,
@@ -386,6 +417,7 @@ def _cmd_pathways(args: argparse.Namespace) -> int:
 def _cmd_fleet(args: argparse.Namespace) -> int:
     from .inference.fleet import DEFAULT_FLEET_LEVERS, fleet, fleet_markdown
 
+    _select_device(args, "propagate")
     res = fleet(args.queries_per_day, long_share=args.long_share,
                 levers=DEFAULT_FLEET_LEVERS if args.pathways is None else args.pathways, overhead=args.overhead,
                 baseline=_baseline(args), posterior=args.posterior, samples_per_member=args.samples,
@@ -397,6 +429,7 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from .inference.files import write_text_atomic
     from .inference.sensitivity import sensitivity, sensitivity_markdown, write_sensitivity_figure
 
+    _select_device(args, "propagate")
     res = sensitivity(_baseline(args), posterior=args.posterior, queries=args.queries, seed=args.seed)
     text = sensitivity_markdown(res)
     if args.out is not None:
@@ -443,13 +476,14 @@ def _cmd_compare_paper(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .inference.fit import FitConfig, fit, save_fit, use_cpu_devices
+    from .inference.fit import FitConfig, fit, save_fit
     from .data import DataValidationError
 
-    use_cpu_devices(args.chains)  # parallel chains on CPU cores (before JAX starts its backend)
+    # parallel chains on CPU cores, or vectorized chains on a GPU (before JAX starts its backend)
+    _select_device(args, "fit", cpu_devices=args.chains)
     base = FitConfig()
     cfg = FitConfig(chains=args.chains, warmup=args.warmup or base.warmup, draws=args.draws or base.draws,
-                    seed=args.seed, progress_bar=not args.no_progress,
+                    seed=args.seed, progress_bar=not args.no_progress, chain_method=args.chain_method,
                     max_tree_depth=args.max_tree_depth or base.max_tree_depth,
                     init_steps=base.init_steps if args.init_steps is None else args.init_steps)
     try:

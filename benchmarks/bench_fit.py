@@ -1,0 +1,70 @@
+"""Fit speed: bulk ESS per second of the default model's fit, on the CPU or a GPU, measured in this run.
+
+    python benchmarks/bench_fit.py [--device auto|cpu|gpu] [--chains 4] [--warmup 300] [--draws 800] [--json]
+
+One row per run: chains and how they ran (parallel over CPU devices, vectorized on a GPU), sampling seconds (the
+variational start, warm-up, draws and compilation: the wall time a user waits for the chains), the smallest bulk
+and tail ESS over the parameters, ESS per second, leapfrog steps per draw, and whether the automatic review passed.
+Run it twice with other ``--device``/``--chains`` (or ``make bench``) for the ratio between two set-ups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--chain-method", default="auto", choices=("auto", "parallel", "sequential", "vectorized"))
+    ap.add_argument("--warmup", type=int, default=None, help="[the default fit's]")
+    ap.add_argument("--draws", type=int, default=None, help="[the default fit's]")
+    ap.add_argument("--max-tree-depth", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from infergy.inference.devices import select_device
+
+    choice = select_device(args.device, task="fit", cpu_devices=args.chains)
+    import jax
+
+    from _machine import machine_name
+    from infergy.inference.fit import FitConfig, fit
+
+    base = FitConfig()
+    cfg = FitConfig(chains=args.chains, warmup=args.warmup or base.warmup, draws=args.draws or base.draws,
+                    seed=args.seed, chain_method=args.chain_method, progress_bar=False,
+                    max_tree_depth=args.max_tree_depth or base.max_tree_depth)
+    t0 = time.perf_counter()
+    result = fit(config=cfg)
+    total = time.perf_counter() - t0
+    checks = {c.name: c for c in result.review.checks}
+    row = {
+        "machine": machine_name(), "device": choice.line(), "jax": jax.__version__,
+        "chains": cfg.chains, "chain_method": result.datatree.attrs["chain_method"], "warmup": cfg.warmup,
+        "draws": cfg.draws, "sampling_s": result.seconds, "total_s": total,
+        "min_bulk_ess": checks["min bulk ESS"].value, "min_tail_ess": checks["min tail ESS"].value,
+        "max_rhat": checks["max R-hat"].value, "divergences": checks["divergences"].value,
+        "bulk_ess_per_s": checks["min bulk ESS"].value / result.seconds,
+        "leapfrog_steps_per_draw": result.mean_leapfrog_steps, "review_passed": result.review.ok,
+    }
+    if args.json:
+        print(json.dumps(row, indent=2))
+    else:
+        print(f"fit, {row['machine']}; {row['device']}; jax {row['jax']}")
+        print(f"{cfg.chains} chains ({row['chain_method']}) x ({cfg.warmup} warm-up + {cfg.draws} draws): "
+              f"sampling {row['sampling_s']:.1f} s (total {total:.1f} s), min bulk ESS {row['min_bulk_ess']:.0f}, "
+              f"{row['bulk_ess_per_s']:.2f} ESS/s, {row['leapfrog_steps_per_draw']:.0f} leapfrog steps/draw, "
+              f"max R-hat {row['max_rhat']:.3f}, review {'PASS' if row['review_passed'] else 'FAIL'}")
+    return row
+
+
+if __name__ == "__main__":
+    main()

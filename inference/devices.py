@@ -1,0 +1,111 @@
+"""Which JAX platform a command runs on: ``--device {auto,cpu,gpu}``.
+
+JAX fixes its platform when it first starts a backend, so :func:`select_device` must run before any JAX
+operation. ``auto`` picks per task what the benchmarks (``make bench``; README, "Speed") showed to be faster:
+
+- **propagation** (estimate, pathways, fleet, sensitivity, report): the GPU when one is usable. The fused Monte
+  Carlo of the energy equation is wide and memory-light: on one H100 it ran 1.7x (1e6 query-samples), 14x (1e7)
+  and 47x (1e8) faster than the same JAX computation on 14 CPU cores, 9.3e9 query-samples/s at 1e9.
+- **fit**: the CPU. NUTS is a long chain of small sequential operations (one gradient per leapfrog step), and
+  vectorized chains wait for the longest trajectory among them: on one H100, 128 vectorized chains did not finish
+  the default fit's 300 + 100 iterations in 7 minutes, while 4 parallel chains on 2 CPU cores finished 300 + 800
+  in 5.2 minutes. ``--device gpu`` still runs the fit there (vectorized chains) for whoever wants to measure it.
+
+A GPU counts as present only when a CUDA build of JAX is installed (``pip install -e '.[gpu]'``) and JAX finds a
+device. ``gpu`` fails with one clear line when it does not; ``auto`` falls back to the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import metadata
+
+__all__ = ["AUTO_PLATFORM", "DEVICE_CHOICES", "DeviceChoice", "cuda_jax_installed", "select_device"]
+
+DEVICE_CHOICES = ("auto", "cpu", "gpu")
+#: The platform ``auto`` prefers per task when a GPU is present (from the measurements above).
+AUTO_PLATFORM = {"fit": "cpu", "propagate": "gpu"}
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """What was asked, what JAX runs on, and why."""
+
+    requested: str
+    platform: str  # "cpu" or "gpu"
+    devices: int  # local devices of that platform
+    reason: str
+
+    def line(self) -> str:
+        return f"device: {self.platform} x{self.devices} ({self.reason})"
+
+
+def cuda_jax_installed() -> bool:
+    """Whether a CUDA plugin for JAX is installed (what ``pip install -e '.[gpu]'`` brings), without starting JAX."""
+    for dist in metadata.distributions():
+        name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
+        if name.startswith(("jax-cuda", "jaxlib-cuda")) and ("plugin" in name or "pjrt" in name):
+            return True
+    return False
+
+
+def _backend_started() -> bool:
+    from jax._src import xla_bridge
+
+    return bool(getattr(xla_bridge, "_backends", None))
+
+
+def select_device(requested: str = "auto", *, task: str = "propagate", cpu_devices: int | None = None) -> DeviceChoice:
+    """Fix JAX's platform for this process (call before the first JAX operation) and return the choice.
+
+    ``cpu_devices``: CPU devices to ask for (parallel chains), on the CPU platform only. Raises ``ValueError``
+    for an unknown choice or task, and when ``gpu`` is asked for but none is usable.
+    """
+    import jax
+
+    if requested not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {requested!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    if task not in AUTO_PLATFORM:
+        raise ValueError(f"unknown task {task!r}; one of {', '.join(AUTO_PLATFORM)}")
+    started = _backend_started()
+    if requested == "auto":
+        if os.environ.get("JAX_PLATFORMS"):
+            reason = f"JAX_PLATFORMS={os.environ['JAX_PLATFORMS']}"
+        elif AUTO_PLATFORM[task] == "cpu":
+            reason = f"auto: the {task} runs faster on CPU cores"
+            _only_cpu(started)
+        elif not cuda_jax_installed():
+            reason = "auto: no CUDA build of JAX installed"
+            _only_cpu(started)
+        else:
+            reason = "auto: GPU preferred for this task"
+    elif requested == "cpu":
+        reason = "asked for"
+        _only_cpu(started)
+    else:
+        reason = "asked for"
+    if cpu_devices and not started:
+        try:
+            if jax.config.jax_num_cpu_devices < cpu_devices:
+                jax.config.update("jax_num_cpu_devices", int(cpu_devices))
+        except RuntimeError:  # a backend started in between: keep what it has
+            pass
+    platform = jax.default_backend()
+    if requested == "gpu" and platform != "gpu":
+        hint = "no CUDA build of JAX is installed: pip install -e '.[gpu]'" if not cuda_jax_installed() else \
+            "JAX's CUDA plugin is installed but found no usable GPU (check nvidia-smi and the CUDA driver)"
+        raise ValueError(f"--device gpu: {hint}; or use --device cpu")
+    if requested == "auto" and platform == "gpu" and not reason.startswith("JAX_PLATFORMS"):
+        reason = "auto: GPU present and preferred for this task"
+    elif requested == "auto" and platform == "cpu" and reason == "auto: GPU preferred for this task":
+        reason = "auto: CUDA build of JAX installed but no GPU found"
+    return DeviceChoice(requested=requested, platform=platform, devices=jax.local_device_count(), reason=reason)
+
+
+def _only_cpu(started: bool) -> None:
+    """Restrict JAX to the CPU platform (no effect once a backend has started: then its platform stays)."""
+    import jax
+
+    if not started:
+        jax.config.update("jax_platforms", "cpu")
