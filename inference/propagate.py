@@ -12,6 +12,7 @@ previous output (and ``tool_tokens`` per step of tool results), its energy the s
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -22,8 +23,8 @@ import numpy as np
 
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, energy_wh, prepare
 
-__all__ = ["Workload", "StreamSummary", "stream", "shard_draws", "HIST_LOG10_RANGE", "HIST_BINS", "MAX_CHUNK_ELEMENTS",
-           "MAX_CHUNK_ELEMENTS_GPU", "QUANTILE_KEYS", "pool"]
+__all__ = ["Workload", "StreamSummary", "stream", "shard_draws", "on_devices", "HIST_LOG10_RANGE", "HIST_BINS",
+           "MAX_CHUNK_ELEMENTS", "MAX_CHUNK_ELEMENTS_GPU", "QUANTILE_KEYS", "pool"]
 
 #: Histogram of log10(value): 16 decades in 16,384 bins, 0.001 decade (0.23%) per bin before interpolation.
 HIST_LOG10_RANGE = (-9.0, 7.0)
@@ -151,13 +152,35 @@ def chunking(n_draws: int, queries_per_draw: int, max_elements: int | None = Non
     return n_chunks, -(-queries_per_draw // n_chunks)
 
 
+_DEVICES: list | None = None  # set by on_devices()
+
+
+@contextlib.contextmanager
+def on_devices(devices):
+    """Propagate over ``devices`` inside the block (every answer: estimate, pathways, fleet ...).
+
+    Multi-host: after ``jax.distributed.initialize()`` on every host, ``with on_devices(jax.devices()):`` splits
+    the posterior draws over the devices of all hosts; each host runs the same program and gets the same
+    summaries. Outside such a block, propagation uses this process's local devices.
+    """
+    global _DEVICES
+    before, _DEVICES = _DEVICES, list(devices)
+    try:
+        yield
+    finally:
+        _DEVICES = before
+
+
 def shard_draws(arrays: dict, devices=None) -> tuple[dict, int]:
-    """Place the per-draw arrays on a 1-D mesh of ``devices`` (all local devices by default), split along the draw
-    axis, so that the jitted propagation runs on every device and XLA sums the histograms across them. Returns the
-    arrays and the number of devices used: 1 (left as they are) with one device or when the draws do not divide
-    evenly. Random numbers do not depend on the split (JAX's partitionable threefry), so the summaries equal the
-    single-device ones."""
-    devices = list(devices if devices is not None else jax.local_devices())
+    """Place the per-draw arrays on a 1-D mesh of ``devices`` (default: those of :func:`on_devices`, else all
+    local devices), split along the draw axis, so that the jitted propagation runs on every device and XLA sums
+    the histograms across them. Returns the arrays and the number of devices used: 1 (left as they are) with one
+    device or when the draws do not divide evenly. Random numbers do not depend on the split (JAX's partitionable
+    threefry), so the summaries equal the single-device ones. ``devices`` may span several processes
+    (``jax.distributed``): each process passes the same full arrays and keeps its own devices' share."""
+    if devices is None:
+        devices = _DEVICES if _DEVICES is not None else jax.local_devices()
+    devices = list(devices)
     n = int(arrays["log_batch"].shape[0])
     if len(devices) < 2 or n % len(devices):
         return arrays, 1
@@ -203,8 +226,18 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
         jnp.float32(workload.tool_tokens), n_chunks=n_chunks, chunk=chunk, steps=workload.agent_steps,
         per_token=workload.per == "token", fixed_length=fixed)
     q = n_chunks * chunk
+    hist, sums, max_ctx, outside = (_to_host(x) for x in (hist, sums, max_ctx, outside))
     return StreamSummary(hist=np.asarray(hist, dtype=np.int64), per_draw_mean=np.asarray(sums, np.float64) / q,
                          count=n * q, max_context_tokens=float(max_ctx), out_of_range=int(outside))
+
+
+def _to_host(x) -> np.ndarray:
+    """A result as a NumPy array on this host, gathered from the other processes' devices when it spans them."""
+    if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
+        return np.asarray(x.addressable_data(0) if isinstance(x, jax.Array) and not x.is_fully_addressable else x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
 def stream_spec(draws_coords, spec: QuerySpec, workload: Workload, bundle, *, queries_per_draw: int, seed: int,

@@ -102,3 +102,17 @@ def test_block_size_follows_the_platform():
     assert propagate._max_chunk_elements(cpu_x) == propagate.MAX_CHUNK_ELEMENTS
     assert propagate.chunking(1000, 10_000, propagate.MAX_CHUNK_ELEMENTS_GPU) == (1, 10_000)
     assert propagate.chunking(1000, 10_000) == (5, 2000)
+
+
+@pytest.mark.slow
+def test_fit_benchmark_reports_ess_per_second(tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
+    proc = subprocess.run([sys.executable, str(script), "--device", "cpu", "--chains", "2", "--warmup", "30",
+                           "--draws", "30", "--json"], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(proc.stdout)
+    assert row["chains"] == 2 and row["chain_method"] == "parallel" and row["draws"] == 30
+    assert row["bulk_ess_per_s"] == pytest.approx(row["min_bulk_ess"] / row["sampling_s"])
+    assert row["leapfrog_steps_per_draw"] >= 1 and "cpu" in row["machine"]
