@@ -69,22 +69,10 @@ def select_device(requested: str = "auto", *, task: str = "propagate", cpu_devic
     if task not in AUTO_PLATFORM:
         raise ValueError(f"unknown task {task!r}; one of {', '.join(AUTO_PLATFORM)}")
     started = _backend_started()
-    if requested == "auto":
-        if os.environ.get("JAX_PLATFORMS"):
-            reason = f"JAX_PLATFORMS={os.environ['JAX_PLATFORMS']}"
-        elif AUTO_PLATFORM[task] == "cpu":
-            reason = f"auto: the {task} runs faster on CPU cores"
-            _only_cpu(started)
-        elif not cuda_jax_installed():
-            reason = "auto: no CUDA build of JAX installed"
-            _only_cpu(started)
-        else:
-            reason = "auto: GPU preferred for this task"
-    elif requested == "cpu":
-        reason = "asked for"
+    env = os.environ.get("JAX_PLATFORMS")
+    if requested == "cpu" or (requested == "auto" and not env
+                              and (AUTO_PLATFORM[task] == "cpu" or not cuda_jax_installed())):
         _only_cpu(started)
-    else:
-        reason = "asked for"
     if cpu_devices and not started:
         try:
             if jax.config.jax_num_cpu_devices < cpu_devices:
@@ -96,11 +84,22 @@ def select_device(requested: str = "auto", *, task: str = "propagate", cpu_devic
         hint = "no CUDA build of JAX is installed: pip install -e '.[gpu]'" if not cuda_jax_installed() else \
             "JAX's CUDA plugin is installed but found no usable GPU (check nvidia-smi and the CUDA driver)"
         raise ValueError(f"--device gpu: {hint}; or use --device cpu")
-    if requested == "auto" and platform == "gpu" and not reason.startswith("JAX_PLATFORMS"):
-        reason = "auto: GPU present and preferred for this task"
-    elif requested == "auto" and platform == "cpu" and reason == "auto: GPU preferred for this task":
-        reason = "auto: CUDA build of JAX installed but no GPU found"
-    return DeviceChoice(requested=requested, platform=platform, devices=jax.local_device_count(), reason=reason)
+    return DeviceChoice(requested=requested, platform=platform, devices=jax.local_device_count(),
+                        reason=_reason(requested, task, platform, env))
+
+
+def _reason(requested: str, task: str, platform: str, env: str | None) -> str:
+    """Why the command runs where it runs, in a few words."""
+    if requested != "auto":
+        return "asked for"
+    if env:
+        return f"JAX_PLATFORMS={env}"
+    if AUTO_PLATFORM[task] == "cpu":
+        return f"auto: the {task} runs faster on CPU cores"
+    if platform == "gpu":
+        return "auto: GPU present and preferred for this task"
+    return "auto: CUDA build of JAX installed but no GPU found" if cuda_jax_installed() else \
+        "auto: no CUDA build of JAX installed"
 
 
 def _only_cpu(started: bool) -> None:

@@ -191,12 +191,8 @@ def shard_draws(arrays: dict, devices=None) -> tuple[dict, int]:
 
 
 def _max_chunk_elements(x) -> int:
-    """The block size for the platform ``x`` lives on (committed arrays), else JAX's default device's."""
-    devices = x.devices() if isinstance(x, jax.Array) and x.committed else None
-    platform = next(iter(devices)).platform if devices else jax.devices()[0].platform
-    config_default = jax.config.jax_default_device
-    if not devices and config_default is not None:
-        platform = getattr(config_default, "platform", platform)
+    """The block size for the platform the array ``x`` lives on (JAX's default backend for a NumPy array)."""
+    platform = next(iter(x.devices())).platform if isinstance(x, jax.Array) else jax.default_backend()
     return MAX_CHUNK_ELEMENTS_GPU if platform == "gpu" else MAX_CHUNK_ELEMENTS
 
 
@@ -233,8 +229,10 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
 
 def _to_host(x) -> np.ndarray:
     """A result as a NumPy array on this host, gathered from the other processes' devices when it spans them."""
-    if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
-        return np.asarray(x.addressable_data(0) if isinstance(x, jax.Array) and not x.is_fully_addressable else x)
+    if not isinstance(x, jax.Array) or x.is_fully_addressable:
+        return np.asarray(x)
+    if x.is_fully_replicated:  # every process holds all of it
+        return np.asarray(x.addressable_data(0))
     from jax.experimental import multihost_utils
 
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))

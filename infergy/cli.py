@@ -366,9 +366,8 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .inference.report import write_report
-
     from .inference.fit import FitConfig
+    from .inference.report import write_report
 
     posterior = args.posterior
     if args.refit and posterior is not None:
