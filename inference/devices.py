@@ -21,7 +21,8 @@ import os
 from dataclasses import dataclass
 from importlib import metadata
 
-__all__ = ["AUTO_PLATFORM", "DEVICE_CHOICES", "DeviceChoice", "cuda_jax_installed", "select_device"]
+__all__ = ["AUTO_PLATFORM", "DEVICE_CHOICES", "DeviceChoice", "cuda_jax_installed", "select_device",
+           "use_cpu_devices"]
 
 DEVICE_CHOICES = ("auto", "cpu", "gpu")
 #: The platform ``auto`` prefers per task when a GPU is present (from the measurements above).
@@ -74,11 +75,7 @@ def select_device(requested: str = "auto", *, task: str = "propagate", cpu_devic
                               and (AUTO_PLATFORM[task] == "cpu" or not cuda_jax_installed())):
         _only_cpu(started)
     if cpu_devices and not started:
-        try:
-            if jax.config.jax_num_cpu_devices < cpu_devices:
-                jax.config.update("jax_num_cpu_devices", int(cpu_devices))
-        except RuntimeError:  # a backend started in between: keep what it has
-            pass
+        use_cpu_devices(cpu_devices)
     platform = jax.default_backend()
     if requested == "gpu" and platform != "gpu":
         hint = "no CUDA build of JAX is installed: pip install -e '.[gpu]'" if not cuda_jax_installed() else \
@@ -100,6 +97,21 @@ def _reason(requested: str, task: str, platform: str, env: str | None) -> str:
         return "auto: GPU present and preferred for this task"
     return "auto: CUDA build of JAX installed but no GPU found" if cuda_jax_installed() else \
         "auto: no CUDA build of JAX installed"
+
+
+def use_cpu_devices(n: int) -> int:
+    """Ask JAX for ``n`` CPU devices so chains run in parallel; only possible before JAX's first operation.
+
+    Returns the number of local devices JAX ends up with (unchanged if its backend had already started).
+    """
+    import jax
+
+    try:
+        if jax.config.jax_num_cpu_devices < n:
+            jax.config.update("jax_num_cpu_devices", int(n))
+    except RuntimeError:  # a backend started already: keep what it has
+        pass
+    return jax.local_device_count()
 
 
 def _only_cpu(started: bool) -> None:

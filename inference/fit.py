@@ -17,6 +17,7 @@ from ..data import DataBundle, load
 from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, infergy_model
 from ..model.pue import PUE_KINDS, exact_loo_pue
 from ..model.throughput import MODEL_CLASSES, NOISE_GROUPS
+from .devices import use_cpu_devices  # noqa: F401  (re-exported: notebooks and cv call it from here)
 from .files import atomic_path
 from .review import FitReview, review_fit
 
@@ -53,19 +54,6 @@ class FitConfig:
             raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
         if self.chain_method not in ("auto", "parallel", "sequential", "vectorized"):
             raise ValueError(f"unknown chain_method {self.chain_method!r}")
-
-
-def use_cpu_devices(n: int) -> int:
-    """Ask JAX for ``n`` CPU devices so chains run in parallel; only possible before JAX's first operation.
-
-    Returns the number of local devices JAX ends up with (unchanged if its backend had already started).
-    """
-    try:
-        if jax.config.jax_num_cpu_devices < n:
-            jax.config.update("jax_num_cpu_devices", int(n))
-    except RuntimeError:
-        pass
-    return jax.local_device_count()
 
 
 def resolve_chain_method(method: str, chains: int) -> str:
