@@ -20,7 +20,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS, Predictive
 
 from ..model.throughput import build_throughput_design, throughput_model, usable_throughput_rows
-from .fit import initial_metric, variational_start
+from .precondition import WHITENED_SITE, precondition
 
 __all__ = ["CV_MODELS", "CV_GPUS", "CvFold", "cross_validate", "cv_markdown"]
 
@@ -45,14 +45,15 @@ def _fold(design, mask: np.ndarray, *, chains: int, warmup: int, draws: int, see
     """Posterior-predictive draws of log tok/s for every row, fitted on the rows where ``mask`` is True."""
     key_init, key_fit, key_pred = jax.random.split(jax.random.PRNGKey(seed), 3)
     kwargs = {**design.sizes, "y": design.y_log_tok_s, "row_mask": jnp.asarray(mask)}
-    starts, variances, _ = variational_start(throughput_model, (design.arrays,), kwargs, key_init, chains, 2000)
-    kernel = NUTS(throughput_model, target_accept_prob=0.9, inverse_mass_matrix=initial_metric(variances))
+    pre = precondition(throughput_model, (design.arrays,), kwargs, key_init, chains, 2000)
+    kernel = NUTS(pre.model(throughput_model), target_accept_prob=0.9)
     method = "parallel" if jax.local_device_count() >= chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=method,
                 progress_bar=False)
-    mcmc.run(key_fit, design.arrays, init_params=starts if chains > 1 else jax.tree.map(lambda v: v[0], starts),
-             **kwargs)
+    init = pre.init_params if chains > 1 else jax.tree.map(lambda v: v[0], pre.init_params)
+    mcmc.run(key_fit, design.arrays, init_params=init, **kwargs)
     samples = mcmc.get_samples()
+    samples.pop(WHITENED_SITE)
     pred = Predictive(throughput_model, samples, return_sites=["tp_obs"])(key_pred, design.arrays, **design.sizes)
     return np.asarray(pred["tp_obs"])
 

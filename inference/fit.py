@@ -9,7 +9,6 @@ from pathlib import Path
 
 import arviz as az
 import jax
-import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_median
 
@@ -19,6 +18,7 @@ from ..model.pue import PUE_KINDS, exact_loo_pue
 from ..model.throughput import MODEL_CLASSES, NOISE_GROUPS
 from .devices import use_cpu_devices  # noqa: F401  (re-exported: notebooks and cv call it from here)
 from .files import atomic_path
+from .precondition import METRICS, WHITENED_SITE, precondition
 from .review import FitReview, review_fit
 
 __all__ = ["FitConfig", "FitResult", "fit", "save_fit", "load_fit"]
@@ -31,18 +31,19 @@ class FitConfig:
 
     chains: int = 4
     warmup: int = 300  # enough after the variational start
-    draws: int = 800  # 500 gave min bulk ESS 323 (tp_k_bw) of 2,000 draws
+    draws: int = 1000  # 800 gave min bulk ESS 398 (tp_tau_slope_model; pass mark 400) of 3,200 draws
     seed: int = 0
     target_accept: float = 0.9
     max_tree_depth: int = 10
     chain_method: str = "auto"
     prior_draws: int = 200
     progress_bar: bool = True
-    #: steps of a mean-field variational fit that sets every chain's start and the initial (diagonal) metric;
+    #: steps of a mean-field variational fit that sets every chain's start and the sampler's coordinates;
     #: 0: start at prior medians with a unit metric (NumPyro's default warm-up from scratch)
     init_steps: int = 2000
-    #: sites whose joint metric is adapted as one dense block (the rest diagonal); empty: all diagonal
-    dense_sites: tuple[str, ...] = ()
+    #: the coordinates NUTS samples in (see :mod:`infergy.inference.precondition`): ``hessian`` whitens by the
+    #: curvature of the log density at the variational centre, ``diagonal`` scales by the mean-field spreads
+    metric: str = "hessian"
 
     def __post_init__(self):
         for name in ("chains", "warmup", "draws", "prior_draws"):
@@ -54,6 +55,8 @@ class FitConfig:
             raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
         if self.chain_method not in ("auto", "parallel", "sequential", "vectorized"):
             raise ValueError(f"unknown chain_method {self.chain_method!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
 
 
 def resolve_chain_method(method: str, chains: int) -> str:
@@ -103,48 +106,6 @@ class FitResult:
         ])
 
 
-def variational_start(model, args: tuple, kwargs: dict, key, chains: int, steps: int):
-    """Chain starts and an initial diagonal inverse metric from a mean-field (AutoNormal) fit.
-
-    Warm-up from a unit metric spends most of its time at the maximum tree depth: the parameters' posterior
-    scales differ by ~100x. A few thousand Adam steps on the ELBO (seconds) give each parameter's location and
-    scale on the unconstrained space; each chain starts at its own draw from that approximation (dispersed, so
-    R-hat keeps its meaning) and NUTS adapts the metric onwards from the variances (the mean-field scales are
-    too small along correlated directions; the slow warm-up windows correct that).
-    Returns ``(init_params, per-site variances, final ELBO loss)``; :func:`initial_metric` turns the variances
-    into NumPyro's inverse metric.
-    """
-    import numpyro
-    from jax.flatten_util import ravel_pytree
-    from numpyro.infer import SVI, Trace_ELBO
-    from numpyro.infer.autoguide import AutoNormal
-
-    guide = AutoNormal(model, init_loc_fn=init_to_median(num_samples=15), init_scale=0.05)
-    svi = SVI(model, guide, numpyro.optim.Adam(0.01), Trace_ELBO())
-    key_svi, key_draw = jax.random.split(key)
-    result = svi.run(key_svi, steps, *args, progress_bar=False, **kwargs)
-    loc = {k[: -len("_auto_loc")]: v for k, v in result.params.items() if k.endswith("_auto_loc")}
-    scale = {k[: -len("_auto_scale")]: v for k, v in result.params.items() if k.endswith("_auto_scale")}
-    flat_loc, unravel = ravel_pytree(loc)
-    flat_scale, _ = ravel_pytree({k: scale[k] for k in loc})
-    noise = jax.random.normal(key_draw, (chains, flat_loc.size))
-    starts = jax.vmap(unravel)(flat_loc + flat_scale * noise)
-    return starts, {k: scale[k] ** 2 for k in loc}, float(result.losses[-1])
-
-
-def initial_metric(variances: dict, dense_sites: tuple[str, ...] = ()):
-    """NumPyro's initial inverse metric from per-site variances: one flat diagonal, or a dense block for
-    ``dense_sites`` (starting diagonal) plus a diagonal for the rest, keyed by site-name tuples."""
-    from jax.flatten_util import ravel_pytree
-
-    if not dense_sites:
-        return ravel_pytree(variances)[0]
-    block = tuple(s for s in dense_sites if s in variances)
-    rest = tuple(sorted(set(variances) - set(block)))
-    return {block: jnp.diag(ravel_pytree([variances[k] for k in block])[0]),
-            rest: ravel_pytree([variances[k] for k in rest])[0]}
-
-
 def _coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
     tp, pw, pue, prod = design.throughput, design.power, design.pue, design.production
     coords = {
@@ -176,6 +137,18 @@ def _coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
     return coords, dims
 
 
+def _drop_internal_sites(dt) -> None:
+    """Remove the whitened latent and the per-site density factors (names starting with ``_``) from every group,
+    with the dimensions only they used."""
+    for group in ("posterior", "log_likelihood", "observed_data"):
+        if group not in dt.children:
+            continue
+        ds = dt[group].to_dataset()
+        ds = ds.drop_vars([name for name in ds.data_vars if str(name).startswith("_")])
+        used = {dim for var in ds.data_vars.values() for dim in var.dims}
+        dt[group].dataset = ds.drop_dims([dim for dim in ds.dims if dim not in used])
+
+
 def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extra=(), thresholds=None,
         **overrides) -> FitResult:
     """Fit the joint model to ``data`` (default: the shipped tables, plus ``extra`` user CSVs).
@@ -192,26 +165,32 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     method = resolve_chain_method(cfg.chain_method, cfg.chains)
     key_fit, key_prior, key_ppc, key_init = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
     start = time.perf_counter()
-    init_params, inverse_metric = None, None
+    model_kwargs = {**design.sizes, **design.observations}
+    coordinates = {"metric": "unit (no variational start)"}
     if cfg.init_steps:
-        init_params, variances, _ = variational_start(infergy_model, design.inputs,
-                                                      {**design.sizes, **design.observations}, key_init,
-                                                      cfg.chains, cfg.init_steps)
-        inverse_metric = initial_metric(variances, tuple(cfg.dense_sites))
-    dense = [tuple(cfg.dense_sites)] if cfg.dense_sites else False
-    # without a variational start, chains start near the prior medians: NumPyro's default (uniform in [-2, 2]
-    # on the unconstrained scale) can start a chain at a residual scale of ~7 and nu ~ 7000, where it stays
-    kernel = NUTS(infergy_model, target_accept_prob=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,
-                  init_strategy=init_to_median(num_samples=15), inverse_mass_matrix=inverse_metric,
-                  dense_mass=dense)
+        pre = precondition(infergy_model, design.inputs, model_kwargs, key_init, cfg.chains, cfg.init_steps,
+                           cfg.metric)
+        init_params = pre.init_params
+        coordinates = {"metric": pre.metric, "dimension": int(pre.loc.shape[0]),
+                       "hessian_eigenvalues_floored": pre.floored, "mean_field_loss": pre.elbo_loss}
+        # the whitened coordinates have unit scale: NUTS starts from a unit metric and adapts a diagonal on them
+        kernel = NUTS(pre.model(infergy_model), target_accept_prob=cfg.target_accept,
+                      max_tree_depth=cfg.max_tree_depth)
+    else:
+        # chains start near the prior medians: NumPyro's default (uniform in [-2, 2] on the unconstrained scale)
+        # can start a chain at a residual scale of ~7 and nu ~ 7000, where it stays
+        init_params = None
+        kernel = NUTS(infergy_model, target_accept_prob=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,
+                      init_strategy=init_to_median(num_samples=15))
     mcmc = MCMC(kernel, num_warmup=cfg.warmup, num_samples=cfg.draws, num_chains=cfg.chains,
                 chain_method=method, progress_bar=cfg.progress_bar)
     if init_params is not None and cfg.chains == 1:
         init_params = jax.tree.map(lambda v: v[0], init_params)
-    mcmc.run(key_fit, *design.inputs, **design.sizes, **design.observations, init_params=init_params,
+    mcmc.run(key_fit, *design.inputs, **model_kwargs, init_params=init_params,
              extra_fields=("diverging", "energy", "num_steps"))
     # JAX dispatches asynchronously: wait for the chains before reading the clock
     by_chain = jax.device_get(jax.block_until_ready(mcmc.get_samples(group_by_chain=True)))
+    by_chain.pop(WHITENED_SITE, None)
     seconds = time.perf_counter() - start
     samples = {k: np.reshape(v, (-1, *v.shape[2:])) for k, v in by_chain.items()}
     prior = Predictive(infergy_model, num_samples=cfg.prior_draws, parallel=True)(
@@ -224,6 +203,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     # explicit pred_dims: arviz-base's dimension inference trips over numpyro >= 0.22 (no prediction group here)
     dt = az.from_numpyro(mcmc, prior=prior, posterior_predictive=ppc, log_likelihood=True, coords=coords, dims=dims,
                          pred_dims={})
+    _drop_internal_sites(dt)
     # PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable: judge those by exact refits
     review = review_fit(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, thresholds,
                         exact_loo={"pue_obs": lambda rows: exact_loo_pue(design.pue, rows, seed=cfg.seed)})
@@ -233,6 +213,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         "data_hash": bundle.content_hash,
         "fit_config": json.dumps(asdict(cfg)),
         "chain_method": method,
+        "sampler_coordinates": json.dumps(coordinates),
         "device": f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind}) x {jax.local_device_count()}",
         "fit_seconds": seconds,
         "review": review.to_json(),

@@ -42,6 +42,10 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
     assert dt.attrs["data_hash"] == report["data_hash"] and "infergy_version" in dt.attrs
     config = json.loads(dt.attrs["fit_config"])
     assert config["draws"] == 30 and config["max_tree_depth"] == 6 and config["init_steps"] == 500
+    assert config["metric"] == "hessian"
+    coordinates = json.loads(dt.attrs["sampler_coordinates"])
+    assert coordinates["metric"] == "hessian" and coordinates["dimension"] > 300
+    assert 0 <= coordinates["hessian_eigenvalues_floored"] < coordinates["dimension"]
     assert report["mean_leapfrog_steps"] <= 63 + 1e-3  # 2^6 - 1 per draw at most (a float32 mean)
     for group in ("posterior", "prior", "posterior_predictive", "log_likelihood", "observed_data", "sample_stats"):
         assert group in dt.children, group
@@ -52,6 +56,20 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
     for name in ("op_log_batch", "tp_raw_model", "tp_sigma"):
         assert np.isfinite(np.asarray(prior[name])).all(), name
     assert {"op_log_batch", "op_idle_share", "tp_a_model", "pw_peak_share", "pue_m_scope"} <= set(post.data_vars)
+    # the sampler's whitened latent and its per-site density factors stay internal: the groups hold the model's
+    # own sites, with the observed sites' log-likelihood only
+    for group in ("posterior", "log_likelihood", "observed_data"):
+        names = [str(n) for n in dt[group].data_vars] + [str(n) for n in dt[group].dims]
+        assert not [n for n in names if n.startswith("_")], (group, names)
+    assert set(dt["log_likelihood"].data_vars) == {"tp_obs", "pw_obs", "pue_obs", "prod_obs"}
+    from numpyro import handlers
+
+    from infergy.model.joint import build_design, infergy_model
+    design = build_design(d.load())
+    trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*design.inputs, **design.sizes,
+                                                                     **design.observations)
+    latent = {n for n, site in trace.items() if site["type"] == "sample" and not site["is_observed"]}
+    assert latent <= set(post.data_vars)
     # a shipped (thinned) copy only of a fit that passed its review
     assert out.with_name("thin.nc").exists() == report["ok"] == (report["thinned_posterior"] is not None)
     if not report["ok"]:  # a 30-draw fit is not expected to pass: the CLI must say so and name what failed
@@ -80,3 +98,13 @@ def test_exit_code_follows_the_review(monkeypatch, tmp_path, capsys, ok, allow, 
 def test_fit_rejects_bad_flags():
     proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--draws", "0"], capture_output=True, text=True)
     assert proc.returncode == 2 and "must be > 0" in proc.stderr
+
+
+def test_fit_rejects_an_unknown_metric():
+    from infergy.inference.fit import FitConfig
+
+    proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--metric", "dense"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and "invalid choice: 'dense'" in proc.stderr
+    with pytest.raises(ValueError, match="metric must be one of"):
+        FitConfig(metric="dense")

@@ -94,6 +94,8 @@ def test_refit_fits_then_reports_on_that_fit(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(report_mod, "write_report", lambda posterior, out, formats, **kw: calls.setdefault(
         "report", (posterior, out, formats)) and {"md": out / "report.md"})
     assert main(["report", "--refit", "--out", str(tmp_path), "--format", "md"]) == 0
-    assert calls["config"].chains == 4 and calls["config"].draws == 800  # the default fit
+    default = fit_mod.FitConfig()  # the default fit
+    for name in ("chains", "warmup", "draws", "metric", "init_steps", "seed"):
+        assert getattr(calls["config"], name) == getattr(default, name), name
     assert calls["saved"] == tmp_path / "posterior.nc"
     assert calls["report"] == (tmp_path / "posterior.nc", tmp_path, ("md",))

@@ -86,22 +86,6 @@ def test_exact_leave_one_out_agrees_with_psis_where_psis_is_reliable():
     np.testing.assert_allclose(pit_exact, pit_psis, atol=0.05)
 
 
-def test_initial_metric_layout_matches_numpyro():
-    """The variational start's variances become NumPyro's initial inverse metric: flat, or dense block + rest."""
-    import jax.numpy as jnp
-    from numpyro.infer.hmc_util import _initialize_mass_matrix
-
-    from infergy.inference.fit import initial_metric
-
-    var = {"b": jnp.array([4.0, 9.0]), "a": jnp.array(1.0), "c": jnp.array([0.25])}
-    flat = initial_metric(var)
-    np.testing.assert_allclose(flat, [1.0, 4.0, 9.0, 0.25])  # sorted by site name, as NumPyro ravels
-    blocks = initial_metric(var, ("c", "b"))
-    inv, _, _ = _initialize_mass_matrix(var, blocks, [("c", "b")])
-    np.testing.assert_allclose(inv[("c", "b")], np.diag([0.25, 4.0, 9.0]))
-    np.testing.assert_allclose(inv[("a",)], [1.0])
-
-
 def _outlier_fit(n_outliers: int):
     """A normal-mean fit with a tight predictive and ``n_outliers`` rows far out: their Pareto k is high."""
     rng = np.random.default_rng(1)
