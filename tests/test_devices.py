@@ -110,9 +110,15 @@ def test_fit_benchmark_reports_ess_per_second(tmp_path):
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
     proc = subprocess.run([sys.executable, str(script), "--device", "cpu", "--chains", "2", "--warmup", "30",
-                           "--draws", "30", "--json"], capture_output=True, text=True, timeout=1800)
+                           "--draws", "30", "--against", "diagonal", "--json"], capture_output=True, text=True,
+                          timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads(proc.stdout)
     assert row["chains"] == 2 and row["chain_method"] == "parallel" and row["draws"] == 30
     assert row["bulk_ess_per_s"] == pytest.approx(row["min_bulk_ess"] / row["sampling_s"])
     assert row["leapfrog_steps_per_draw"] >= 1 and "cpu" in row["machine"]
+    # the same fit with the diagonal metric, in the same run, and the ratios between the two
+    assert row["metric"] == "hessian" and row["against"]["metric"] == "diagonal"
+    assert row["ess_per_s_ratio"] == pytest.approx(row["bulk_ess_per_s"] / row["against"]["bulk_ess_per_s"])
+    assert row["steps_per_draw_ratio"] == pytest.approx(row["against"]["leapfrog_steps_per_draw"]
+                                                        / row["leapfrog_steps_per_draw"])
