@@ -7,9 +7,10 @@ operation. ``auto`` picks per task what the benchmarks (``make bench``; README, 
   Carlo of the energy equation is wide and memory-light: on one H100 it ran 1.7x (1e6 query-samples), 14x (1e7)
   and 47x (1e8) faster than the same JAX computation on 14 CPU cores, 9.3e9 query-samples/s at 1e9.
 - **fit**: the CPU. NUTS is a long chain of small sequential operations (one gradient per leapfrog step), and
-  vectorized chains wait for the longest trajectory among them: on one H100, 128 vectorized chains did not finish
-  the default fit's 300 + 100 iterations in 7 minutes, while 4 parallel chains on 2 CPU cores finished 300 + 800
-  in 5.2 minutes. ``--device gpu`` still runs the fit there (vectorized chains) for whoever wants to measure it.
+  vectorized chains wait for the longest trajectory among them: on one H100, 128 vectorized chains (diagonal
+  metric) did not finish 300 + 100 iterations in 7 minutes, while 4 parallel chains on 2 CPU cores finished
+  300 + 800 in 5.2 minutes (now 300 + 1,000 in 2.5 minutes, Hessian-whitened). ``--device gpu`` still runs the
+  fit there (vectorized chains) for whoever wants to measure it.
 
 A GPU counts as present only when a CUDA build of JAX is installed (``pip install -e '.[gpu]'``) and JAX finds a
 device. ``gpu`` fails with one clear line when it does not; ``auto`` falls back to the CPU.

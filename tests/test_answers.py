@@ -106,7 +106,9 @@ def test_per_token_is_the_per_query_energy_over_its_tokens(source):
 
 def test_fixed_length_stream_matches_numpy_exactly(source):
     """Fixed output length: no randomness, so the streamed summary must match NumPy on the same arrays -- means to
-    float32 precision, quantiles to the histogram's resolution."""
+    float32 precision, quantiles to the histogram's resolution (0.23% per bin). The histogram inverts the
+    empirical CDF (the smallest value whose CDF reaches q), so that is the NumPy quantile to compare with: NumPy's
+    default interpolates between order statistics, which differs by a whole gap between draws in a sparse tail."""
     spec = QuerySpec(model="Mixtral 8x22B", output_tokens=900.0, input_tokens=2000.0, boundary="facility+idle")
     arrays, _ = prepare(source.draws_coords, spec, source.bundle, 0)
     s = stream(arrays, spec, Workload.of(spec), queries_per_draw=3, seed=0)
@@ -114,7 +116,7 @@ def test_fixed_length_stream_matches_numpy_exactly(source):
     exact = energy_wh_numpy(arrays, math.log(2.0), np.full((source.n_draws, 1), 900.0), flags)[:, 0]
     np.testing.assert_allclose(s.per_draw_mean, exact, rtol=2e-5)
     qs = [0.05, 0.25, 0.5, 0.75, 0.95]
-    np.testing.assert_allclose(s.quantiles(qs), np.quantile(exact, qs), rtol=5e-3)
+    np.testing.assert_allclose(s.quantiles(qs), np.quantile(exact, qs, method="inverted_cdf"), rtol=5e-3)
 
 
 def test_agent_steps_grow_the_context_as_documented(source):
