@@ -129,3 +129,18 @@ def test_hessian_coordinates_take_fewer_steps_on_a_ridge(pre):
         total = draws["a"] + draws["b"] + draws["z"].sum(-1)
         assert abs(float(total.mean()) - float(Y.mean())) < 0.03
         assert 2.0 < float(jnp.std(draws["a"] - draws["b"])) < 6.5  # prior: sd of a - b is 3 sqrt(2) = 4.2
+
+
+def test_hessian_in_batches_matches_all_at_once(monkeypatch):
+    """Above 8 x HVP_BATCH dimensions the Hessian is built in batches: the same matrix."""
+    import infergy.inference.precondition as pc
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(12, 12))
+    precision = jnp.asarray(a @ a.T + 12 * np.eye(12), jnp.float32)
+    potential = lambda x: 0.5 * x @ precision @ x + 0.1 * jnp.sum(x**4)  # noqa: E731
+    at = jnp.asarray(rng.normal(size=12), jnp.float32)
+    whole, _ = pc.inverse_sqrt_hessian(potential, at)
+    monkeypatch.setattr(pc, "HVP_BATCH", 1)  # 12 > 8 x 1: batches of one
+    batched, _ = pc.inverse_sqrt_hessian(potential, at)
+    np.testing.assert_allclose(batched, whole, rtol=1e-5, atol=1e-6)
