@@ -125,7 +125,7 @@ def mean_field(potential: Callable, x0: jax.Array, key: jax.Array, steps: int, *
         params, m, v = carry
         t, noise = inputs
         value, g = grad(params, noise)
-        ok = jnp.isfinite(value) & jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in g]))
+        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(g[0])) & jnp.all(jnp.isfinite(g[1]))
         m_new = jax.tree.map(lambda a, b: b1 * a + (1 - b1) * b, m, g)
         v_new = jax.tree.map(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
         p_new = jax.tree.map(lambda p, a, b: p - learning_rate * (a / (1 - b1**t)) / (jnp.sqrt(b / (1 - b2**t)) + eps),
@@ -199,7 +199,8 @@ def precondition(model: Callable, args: tuple, kwargs: dict, key: jax.Array, cha
     if steps < 1:
         raise ValueError(f"the variational start needs >= 1 step, got {steps}")
     key_init, key_fit, key_draw = jax.random.split(key, 3)
-    x0, unravel = ravel_pytree(unconstrained_start(model, args, kwargs, key_init))
+    start = unconstrained_start(model, args, kwargs, key_init)
+    x0, unravel = ravel_pytree(start)
     potential = jax.jit(lambda x: potential_energy(model, args, kwargs, unravel(x)))
     loc, sd, elbo_loss = mean_field(potential, x0, key_fit, steps)
     if metric == "hessian":
@@ -211,6 +212,6 @@ def precondition(model: Callable, args: tuple, kwargs: dict, key: jax.Array, cha
     starts_u = (np.asarray(starts, np.float64) - np.asarray(loc, np.float64)) @ scale_inv.T
     dtype = loc.dtype
     return Preconditioner(loc=loc, scale=jnp.asarray(scale, dtype), unravel=unravel,
-                          sites=tuple(sorted(unravel(x0))), starts=jnp.asarray(starts_u, dtype), metric=metric,
+                          sites=tuple(sorted(start)), starts=jnp.asarray(starts_u, dtype), metric=metric,
                           elbo_loss=elbo_loss, floored=floored, mean_field_sd=sd,
                           potential=potential)
