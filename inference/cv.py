@@ -50,8 +50,7 @@ def _fold(design, mask: np.ndarray, *, chains: int, warmup: int, draws: int, see
     method = "parallel" if jax.local_device_count() >= chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=method,
                 progress_bar=False)
-    init = pre.init_params if chains > 1 else jax.tree.map(lambda v: v[0], pre.init_params)
-    mcmc.run(key_fit, design.arrays, init_params=init, **kwargs)
+    mcmc.run(key_fit, design.arrays, init_params=pre.init_params, **kwargs)
     samples = mcmc.get_samples()
     samples.pop(WHITENED_SITE)
     pred = Predictive(throughput_model, samples, return_sites=["tp_obs"])(key_pred, design.arrays, **design.sizes)

@@ -184,8 +184,6 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
                       init_strategy=init_to_median(num_samples=15))
     mcmc = MCMC(kernel, num_warmup=cfg.warmup, num_samples=cfg.draws, num_chains=cfg.chains,
                 chain_method=method, progress_bar=cfg.progress_bar)
-    if init_params is not None and cfg.chains == 1:
-        init_params = jax.tree.map(lambda v: v[0], init_params)
     mcmc.run(key_fit, *design.inputs, **model_kwargs, init_params=init_params,
              extra_fields=("diverging", "energy", "num_steps"))
     # JAX dispatches asynchronously: wait for the chains before reading the clock

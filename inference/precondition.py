@@ -60,13 +60,13 @@ class Preconditioner:
     metric: str
     elbo_loss: float  # mean negative ELBO over the last tenth of the variational steps
     floored: int  # Hessian eigenvalues raised to the floor (0 for the diagonal metric)
-    mean_field_sd: jax.Array  # (D,) mean-field standard deviations on the unconstrained scale
     potential: Callable  # negative log density of a flat unconstrained vector (jitted)
 
     @property
     def init_params(self) -> dict:
-        """NumPyro ``init_params`` for :meth:`model` (one start per chain)."""
-        return {WHITENED_SITE: self.starts}
+        """NumPyro ``init_params`` for :meth:`model`: one start per chain (no chain axis for a single chain, as
+        NumPyro expects)."""
+        return {WHITENED_SITE: self.starts if self.starts.shape[0] > 1 else self.starts[0]}
 
     def unconstrained(self, u: jax.Array) -> dict:
         """Per-site unconstrained values at whitened coordinates ``u`` (one point)."""
@@ -213,5 +213,4 @@ def precondition(model: Callable, args: tuple, kwargs: dict, key: jax.Array, cha
     dtype = loc.dtype
     return Preconditioner(loc=loc, scale=jnp.asarray(scale, dtype), unravel=unravel,
                           sites=tuple(sorted(start)), starts=jnp.asarray(starts_u, dtype), metric=metric,
-                          elbo_loss=elbo_loss, floored=floored, mean_field_sd=sd,
-                          potential=potential)
+                          elbo_loss=elbo_loss, floored=floored, potential=potential)

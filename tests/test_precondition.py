@@ -144,3 +144,8 @@ def test_hessian_in_batches_matches_all_at_once(monkeypatch):
     monkeypatch.setattr(pc, "HVP_BATCH", 1)  # 12 > 8 x 1: batches of one
     batched, _ = pc.inverse_sqrt_hessian(potential, at)
     np.testing.assert_allclose(batched, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_one_chain_gets_a_start_without_a_chain_axis():
+    one = precondition(ridge_model, (), {"y": Y}, jax.random.PRNGKey(0), chains=1, steps=200)
+    assert one.init_params[WHITENED_SITE].shape == (one.loc.shape[0],)
