@@ -115,13 +115,25 @@ def exact_loo_pue(design: PueDesign, rows, *, draws: int = 500, seed: int = 0) -
                 progress_bar=False, jit_model_args=True)
     kind = np.asarray(PUE_SCOPE_KIND)[np.asarray(x.scope_idx)]
     pit, elpd = [], []
-    for j, i in enumerate(np.atleast_1d(rows)):
-        keep = np.ones(len(y), bool)
-        keep[i] = False
-        mcmc.run(jax.random.PRNGKey(seed + j), x, y=y, row_mask=jnp.asarray(keep))
-        s = mcmc.get_samples()
-        mu = s["pue_m_scope"][:, x.scope_idx[i]] + s["pue_e_operator"][:, x.operator_idx[i]]
-        sd = s["pue_sigma"][:, kind[i]]
-        pit.append(float(jnp.mean(norm.cdf((y[i] - mu) / sd))))
-        elpd.append(float(jax.scipy.special.logsumexp(norm.logpdf(y[i], mu, sd)) - np.log(len(mu))))
+    # one chain of a ~20-parameter model is a chain of tiny sequential steps: on the CPU even when the fit ran on a GPU
+    with jax.default_device(_cpu_device()):
+        for j, i in enumerate(np.atleast_1d(rows)):
+            keep = np.ones(len(y), bool)
+            keep[i] = False
+            mcmc.run(jax.random.PRNGKey(seed + j), x, y=y, row_mask=jnp.asarray(keep))
+            s = mcmc.get_samples()
+            mu = s["pue_m_scope"][:, x.scope_idx[i]] + s["pue_e_operator"][:, x.operator_idx[i]]
+            sd = s["pue_sigma"][:, kind[i]]
+            pit.append(float(jnp.mean(norm.cdf((y[i] - mu) / sd))))
+            elpd.append(float(jax.scipy.special.logsumexp(norm.logpdf(y[i], mu, sd)) - np.log(len(mu))))
     return np.array(pit), np.array(elpd)
+
+
+def _cpu_device():
+    """The first CPU device, or ``None`` (JAX's default) where the CPU platform is not loaded."""
+    import jax
+
+    try:
+        return jax.devices("cpu")[0]
+    except RuntimeError:
+        return None
