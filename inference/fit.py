@@ -1,4 +1,5 @@
-"""Fit the joint model with NUTS and return an ArviZ DataTree with an automatic review in its attributes."""
+"""Fit the joint model (NUTS, or ChEES-HMC for many chains on a GPU) and return an ArviZ DataTree with an automatic
+review in its attributes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 
 import arviz as az
 import jax
+import jax.numpy as jnp
 import numpy as np
+from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_median
+from numpyro.infer.util import constrain_fn, log_likelihood
 
 from ..data import DataBundle, load
 from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, infergy_model
@@ -21,13 +25,17 @@ from .files import atomic_path
 from .precondition import METRICS, WHITENED_SITE, precondition
 from .review import FitReview, review_fit
 
-__all__ = ["FitConfig", "FitResult", "fit", "save_fit", "load_fit"]
+__all__ = ["SAMPLERS", "FitConfig", "FitResult", "fit", "save_fit", "load_fit"]
+
+#: ``nuts``: NumPyro's NUTS (the CPU default); ``chees``: ChEES-HMC, all chains in lock step (many chains on a GPU)
+SAMPLERS = ("nuts", "chees")
 
 
 @dataclass(frozen=True)
 class FitConfig:
     """Sampler settings. ``chain_method`` ``auto``: parallel when there are enough devices, vectorized on a single
-    GPU (many chains in one batched computation), else sequential."""
+    GPU (many chains in one batched computation), else sequential. :meth:`for_sampler` gives each sampler's
+    defaults."""
 
     chains: int = 4
     warmup: int = 300  # enough after the variational start
@@ -44,9 +52,22 @@ class FitConfig:
     #: the coordinates NUTS samples in (see :mod:`infergy.inference.precondition`): ``hessian`` whitens by the
     #: curvature of the log density at the variational centre, ``diagonal`` scales by the mean-field spreads
     metric: str = "hessian"
+    #: ``nuts`` or ``chees`` (see :data:`SAMPLERS`; ``chees`` ignores ``max_tree_depth`` and ``chain_method``)
+    sampler: str = "nuts"
+    #: keep every ``thin``-th draw (``chees`` only; divergences and BFMI still count every transition)
+    thin: int = 1
+
+    @classmethod
+    def for_sampler(cls, sampler: str, **overrides) -> "FitConfig":
+        """The defaults for ``sampler``: ``nuts`` as above; ``chees`` 128 chains x (800 warm-up + 1,000 draws), every
+        20th kept (6,400 draws), step size adapted to BlackJAX's 0.651 acceptance (docs/scaling.md)."""
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        base = {"chees": {"chains": 128, "warmup": 800, "draws": 1000, "thin": 20, "target_accept": 0.651}}
+        return cls(**{"sampler": sampler, **base.get(sampler, {}), **overrides})
 
     def __post_init__(self):
-        for name in ("chains", "warmup", "draws", "prior_draws"):
+        for name in ("chains", "warmup", "draws", "prior_draws", "thin"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if int(self.init_steps) < 0:
@@ -57,6 +78,17 @@ class FitConfig:
             raise ValueError(f"unknown chain_method {self.chain_method!r}")
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.sampler == "nuts" and self.thin != 1:
+            raise ValueError("thin applies to the chees sampler only (NUTS keeps every draw)")
+        if self.sampler == "chees":
+            if self.chains < 2:
+                raise ValueError(f"the chees sampler adapts over an ensemble: chains must be >= 2, got {self.chains}")
+            if self.init_steps < 1:
+                raise ValueError("the chees sampler starts from the variational fit: init_steps must be >= 1")
+            if self.draws % self.thin:
+                raise ValueError(f"draws ({self.draws}) must be a multiple of thin ({self.thin})")
 
 
 def resolve_chain_method(method: str, chains: int) -> str:
@@ -89,15 +121,16 @@ class FitResult:
 
     @property
     def mean_leapfrog_steps(self) -> float:
-        """Mean NUTS trajectory length (gradient evaluations) per kept draw."""
+        """Mean trajectory length (gradient evaluations) per draw."""
         stats = self.datatree["sample_stats"]
         return float(stats["n_steps"].mean()) if "n_steps" in stats else float("nan")
 
     def summary_text(self) -> str:
         cfg = self.config
         return "\n".join([
-            f"infergy fit: {cfg.chains} chains x ({cfg.warmup} warm-up + {cfg.draws} draws), seed {cfg.seed}, "
-            f"{self.datatree.attrs.get('chain_method', '?')} chains",
+            f"infergy fit ({cfg.sampler}): {cfg.chains} chains x ({cfg.warmup} warm-up + {cfg.draws} draws"
+            + (f", every {cfg.thin}th kept" if cfg.thin > 1 else "")
+            + f"), seed {cfg.seed}, {self.datatree.attrs.get('chain_method', '?')} chains",
             f"sampling {self.seconds:.1f} s, total {self.total_seconds:.1f} s, "
             f"min bulk ESS per second of sampling {self.min_ess_per_second:.2f}, "
             f"{self.mean_leapfrog_steps:.0f} leapfrog steps per draw",
@@ -149,6 +182,58 @@ def _drop_internal_sites(dt) -> None:
         dt[group].dataset = ds.drop_dims([dim for dim in ds.dims if dim not in used])
 
 
+def _sample_chees(pre, args: tuple, model_kwargs: dict, key: jax.Array, cfg: FitConfig) -> tuple[dict, dict]:
+    """ChEES-HMC in the whitened coordinates; the kept draws as the model's sites (latent and deterministic, by
+    chain) and the sampler statistics (``attrs``: what goes into the fit's ``sampler_coordinates``)."""
+    from .chees import sample_chees
+
+    loc, scale = pre.loc, pre.scale
+    out = sample_chees(lambda u: -pre.potential(loc + scale @ u), pre.starts, key, warmup=cfg.warmup,
+                       draws=cfg.draws, thin=cfg.thin, target_accept=cfg.target_accept)
+    chains, kept, dim = out.positions.shape
+    sites = _sites_at(pre, args, model_kwargs, out.positions.reshape(-1, dim))
+    by_chain = {name: np.reshape(v, (chains, kept, *v.shape[1:])) for name, v in sites.items()}
+    stats = {"diverging": out.divergent > 0, "n_divergent": out.divergent, "n_steps": out.steps,
+             "acceptance_rate": out.acceptance, "bfmi": out.bfmi,
+             "attrs": {"sampler": "chees", "step_size": out.step_size, "trajectory_steps": out.trajectory_steps,
+                       "warmup_gradients_per_chain": out.warmup_gradients, "thin": cfg.thin}}
+    return by_chain, stats
+
+
+def _sites_at(pre, args: tuple, model_kwargs: dict, u) -> dict:
+    """The model's latent and deterministic sites (constrained) at whitened points ``u`` (``(n, D)``): the values
+    NUTS records through :meth:`Preconditioner.model`, computed directly."""
+    x = pre.loc + jnp.asarray(u, pre.loc.dtype) @ pre.scale.T
+    sites = jax.jit(jax.vmap(lambda xi: constrain_fn(infergy_model, args, model_kwargs, pre.unravel(xi),
+                                                     return_deterministic=True)))(x)
+    return {name: np.asarray(v) for name, v in sites.items() if not name.startswith("_")}
+
+
+def _datatree_from_draws(by_chain: dict, samples: dict, stats: dict, prior: dict, ppc: dict, args: tuple,
+                         model_kwargs: dict, coords: dict, dims: dict):
+    """The DataTree of a fit not run by NumPyro's MCMC: the same groups, variables and dimensions as
+    ``az.from_numpyro`` gives the NUTS fit."""
+    chains, kept = next(iter(by_chain.values())).shape[:2]
+    loglik = log_likelihood(infergy_model, samples, *args, **model_kwargs)
+    trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*args, **model_kwargs)
+    observed = {name: np.asarray(site["value"]) for name, site in trace.items()
+                if site["type"] == "sample" and site["is_observed"] and not name.startswith("_")}
+    by_draw = lambda d: {k: np.reshape(np.asarray(v), (chains, kept, *np.shape(v)[1:])) for k, v in d.items()}
+    stats = dict(stats)
+    bfmi = stats.pop("bfmi")
+    dt = az.from_dict({"posterior": by_chain, "sample_stats": stats,
+                       "log_likelihood": by_draw({k: v for k, v in loglik.items() if k in observed}),
+                       "posterior_predictive": by_draw(ppc), "observed_data": observed,
+                       "prior": {k: v for k, v in prior.items() if k not in observed},
+                       "prior_predictive": {k: v for k, v in prior.items() if k in observed}},
+                      coords=coords, dims=dims)
+    # the energy BFMI over every transition (the kept draws are thinned): one value per chain
+    ds = dt["sample_stats"].to_dataset()
+    ds["bfmi"] = ("chain", np.asarray(bfmi))
+    dt["sample_stats"].dataset = ds
+    return dt
+
+
 def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extra=(), thresholds=None,
         **overrides) -> FitResult:
     """Fit the joint model to ``data`` (default: the shipped tables, plus ``extra`` user CSVs).
@@ -162,33 +247,39 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     cfg = FitConfig(**{**asdict(config or FitConfig()), **overrides})
     bundle = data if data is not None else load(extra=extra)
     design = build_design(bundle)
-    method = resolve_chain_method(cfg.chain_method, cfg.chains)
+    method = "vectorized" if cfg.sampler == "chees" else resolve_chain_method(cfg.chain_method, cfg.chains)
     key_fit, key_prior, key_ppc, key_init = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
     start = time.perf_counter()
     model_kwargs = {**design.sizes, **design.observations}
     coordinates = {"metric": "unit (no variational start)"}
+    mcmc = stats = None
     if cfg.init_steps:
         pre = precondition(infergy_model, design.inputs, model_kwargs, key_init, cfg.chains, cfg.init_steps,
                            cfg.metric)
-        init_params = pre.init_params
         coordinates = {"metric": pre.metric, "dimension": int(pre.loc.shape[0]),
                        "hessian_eigenvalues_floored": pre.floored, "mean_field_loss": pre.elbo_loss}
-        # the whitened coordinates have unit scale: NUTS starts from a unit metric and adapts a diagonal on them
-        kernel = NUTS(pre.model(infergy_model), target_accept_prob=cfg.target_accept,
-                      max_tree_depth=cfg.max_tree_depth)
+    if cfg.sampler == "chees":
+        by_chain, stats = _sample_chees(pre, design.inputs, model_kwargs, key_fit, cfg)
+        coordinates.update(stats.pop("attrs"))
     else:
-        # chains start near the prior medians: NumPyro's default (uniform in [-2, 2] on the unconstrained scale)
-        # can start a chain at a residual scale of ~7 and nu ~ 7000, where it stays
-        init_params = None
-        kernel = NUTS(infergy_model, target_accept_prob=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,
-                      init_strategy=init_to_median(num_samples=15))
-    mcmc = MCMC(kernel, num_warmup=cfg.warmup, num_samples=cfg.draws, num_chains=cfg.chains,
-                chain_method=method, progress_bar=cfg.progress_bar)
-    mcmc.run(key_fit, *design.inputs, **model_kwargs, init_params=init_params,
-             extra_fields=("diverging", "energy", "num_steps"))
-    # JAX dispatches asynchronously: wait for the chains before reading the clock
-    by_chain = jax.device_get(jax.block_until_ready(mcmc.get_samples(group_by_chain=True)))
-    by_chain.pop(WHITENED_SITE, None)
+        if cfg.init_steps:
+            init_params = pre.init_params
+            # the whitened coordinates have unit scale: NUTS starts from a unit metric and adapts a diagonal on them
+            kernel = NUTS(pre.model(infergy_model), target_accept_prob=cfg.target_accept,
+                          max_tree_depth=cfg.max_tree_depth)
+        else:
+            # chains start near the prior medians: NumPyro's default (uniform in [-2, 2] on the unconstrained
+            # scale) can start a chain at a residual scale of ~7 and nu ~ 7000, where it stays
+            init_params = None
+            kernel = NUTS(infergy_model, target_accept_prob=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,
+                          init_strategy=init_to_median(num_samples=15))
+        mcmc = MCMC(kernel, num_warmup=cfg.warmup, num_samples=cfg.draws, num_chains=cfg.chains,
+                    chain_method=method, progress_bar=cfg.progress_bar)
+        mcmc.run(key_fit, *design.inputs, **model_kwargs, init_params=init_params,
+                 extra_fields=("diverging", "energy", "num_steps"))
+        # JAX dispatches asynchronously: wait for the chains before reading the clock
+        by_chain = jax.device_get(jax.block_until_ready(mcmc.get_samples(group_by_chain=True)))
+        by_chain.pop(WHITENED_SITE, None)
     seconds = time.perf_counter() - start
     samples = {k: np.reshape(v, (-1, *v.shape[2:])) for k, v in by_chain.items()}
     prior = Predictive(infergy_model, num_samples=cfg.prior_draws, parallel=True)(
@@ -198,9 +289,12 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     ppc = Predictive(infergy_model, samples, return_sites=list(OBSERVED_SITES), parallel=True)(
         key_ppc, *design.inputs, **design.sizes)
     coords, dims = _coords_dims(design)
-    # explicit pred_dims: arviz-base's dimension inference trips over numpyro >= 0.22 (no prediction group here)
-    dt = az.from_numpyro(mcmc, prior=prior, posterior_predictive=ppc, log_likelihood=True, coords=coords, dims=dims,
-                         pred_dims={})
+    if mcmc is not None:
+        # explicit pred_dims: arviz-base's dimension inference trips over numpyro >= 0.22 (no prediction group)
+        dt = az.from_numpyro(mcmc, prior=prior, posterior_predictive=ppc, log_likelihood=True, coords=coords,
+                             dims=dims, pred_dims={})
+    else:
+        dt = _datatree_from_draws(by_chain, samples, stats, prior, ppc, design.inputs, model_kwargs, coords, dims)
     _drop_internal_sites(dt)
     # PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable: judge those by exact refits
     review = review_fit(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, thresholds,

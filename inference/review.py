@@ -116,10 +116,12 @@ def review_fit(dt, observed_sites: dict[str, str], thresholds: ReviewThresholds 
         ess, where = _worst(az.ess(params, method=method), np.nanargmin)
         checks.append(ReviewCheck(f"min {method} ESS", ess, f">= {limit:g}", ess >= limit, where))
     stats = dt["sample_stats"].to_dataset()
-    n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    # a thinned fit (ChEES) counts the divergent transitions between kept draws in n_divergent
+    n_div = int(stats["n_divergent" if "n_divergent" in stats else "diverging"].sum()) if "diverging" in stats else 0
     checks.append(ReviewCheck("divergences", n_div, f"<= {th.max_divergences}", n_div <= th.max_divergences))
-    if "energy" in stats:
-        bfmi = np.asarray(az.bfmi(dt)["energy"]).ravel()
+    if "energy" in stats or "bfmi" in stats:
+        # per chain; a thinned fit stores it computed over every transition
+        bfmi = np.asarray(stats["bfmi"] if "bfmi" in stats else az.bfmi(dt)["energy"]).ravel()
         checks.append(ReviewCheck("min energy BFMI", float(bfmi.min()), f">= {th.min_bfmi}", bfmi.min() >= th.min_bfmi))
     for site, label in observed_sites.items():
         y = np.asarray(dt["observed_data"][site])

@@ -48,8 +48,10 @@ def test_auto_fits_on_the_cpu_whatever_is_installed():
 
 
 @pytest.mark.skipif(HAS_GPU, reason="a GPU is present")
-def test_auto_propagation_without_a_gpu_runs_on_the_cpu():
-    res = _choose("auto", "propagate")
+@pytest.mark.parametrize("task", ["propagate", "fit_chees"])
+def test_auto_gpu_tasks_without_a_gpu_run_on_the_cpu(task):
+    assert devices.AUTO_PLATFORM[task] == "gpu"  # propagation and the ChEES fit prefer a GPU (docs/scaling.md)
+    res = _choose("auto", task)
     assert res["jax_platform"] == "cpu"
     if not devices.cuda_jax_installed():
         assert res["reason"] == "auto: no CUDA build of JAX installed"
@@ -122,3 +124,18 @@ def test_fit_benchmark_reports_ess_per_second(tmp_path):
     assert row["ess_per_s_ratio"] == pytest.approx(row["bulk_ess_per_s"] / row["against"]["bulk_ess_per_s"])
     assert row["steps_per_draw_ratio"] == pytest.approx(row["against"]["leapfrog_steps_per_draw"]
                                                         / row["leapfrog_steps_per_draw"])
+
+
+@pytest.mark.slow
+def test_fit_benchmark_measures_the_chees_fit(tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
+    proc = subprocess.run([sys.executable, str(script), "--device", "cpu", "--sampler", "chees", "--chains", "4",
+                           "--warmup", "30", "--draws", "40", "--thin", "2", "--json"], capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(proc.stdout)
+    assert (row["sampler"], row["chains"], row["thin"], row["chain_method"]) == ("chees", 4, 2, "vectorized")
+    assert row["bulk_ess_per_s"] == pytest.approx(row["min_bulk_ess"] / row["sampling_s"])
+    assert row["leapfrog_steps_per_draw"] >= 1 and "device: cpu" in row["device"]

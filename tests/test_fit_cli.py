@@ -108,3 +108,60 @@ def test_fit_rejects_an_unknown_metric():
     assert proc.returncode == 2 and "invalid choice: 'dense'" in proc.stderr
     with pytest.raises(ValueError, match="metric must be one of"):
         FitConfig(metric="dense")
+
+
+@pytest.fixture(scope="module")
+def tiny_chees_fit(tmp_path_factory):
+    out = tmp_path_factory.mktemp("chees") / "posterior.nc"
+    proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--sampler", "chees", "--chains", "4",
+                           "--warmup", "30", "--draws", "40", "--thin", "2", "--seed", "1", "--init-steps", "300",
+                           "--out", str(out), "--allow-bad-fit", "--no-progress", "--json"],
+                          capture_output=True, text=True, timeout=1200)
+    return proc, out
+
+
+def test_chees_fit_saves_what_a_nuts_fit_saves(tiny_fit, tiny_chees_fit):
+    """Everything downstream (estimate, report, review, thinning) reads the same groups, variables and dimensions
+    whichever sampler ran."""
+    from infergy.inference.fit import load_fit
+
+    proc, out = tiny_chees_fit
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert {"divergences", "min energy BFMI", "max R-hat"} <= {c["name"] for c in report["checks"]}
+    chees, nuts = load_fit(out), load_fit(tiny_fit[1])
+    assert set(chees.children) == set(nuts.children)
+    for group in nuts.children:
+        if group == "sample_stats":
+            continue
+        a, b = nuts[group].to_dataset(), chees[group].to_dataset()
+        assert set(a.data_vars) == set(b.data_vars), group
+        for name in a.data_vars:
+            assert a[name].dims == b[name].dims, (group, name)
+            if group != "posterior" or a[name].dtype.kind == "f":
+                assert a[name].dtype == b[name].dtype, (group, name)
+    post = chees["posterior"]
+    assert post.sizes["chain"] == 4 and post.sizes["draw"] == 20  # 40 draws, every 2nd kept
+    assert np.isfinite(post["tp_sigma"]).all() and (post["tp_sigma"] > 0).all()
+    stats = chees["sample_stats"]
+    assert {"diverging", "n_divergent", "n_steps", "acceptance_rate", "bfmi"} <= set(stats.data_vars)
+    assert stats["bfmi"].dims == ("chain",) and stats["n_divergent"].sizes["draw"] == 20
+    config = json.loads(chees.attrs["fit_config"])
+    assert (config["sampler"], config["thin"], config["chains"]) == ("chees", 2, 4)
+    coordinates = json.loads(chees.attrs["sampler_coordinates"])
+    assert coordinates["sampler"] == "chees" and coordinates["step_size"] > 0 and coordinates["metric"] == "hessian"
+    assert chees.attrs["chain_method"] == "vectorized"
+    assert "device: cpu" in proc.stderr  # auto: no usable GPU here, and it says where it ran
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--thin", "2"], "thin applies to the chees sampler only"),
+    (["--sampler", "chees", "--chains", "1"], "chains must be >= 2"),
+    (["--sampler", "chees", "--draws", "100", "--thin", "30"], r"draws \(100\) must be a multiple of thin \(30\)"),
+    (["--sampler", "chees", "--init-steps", "0"], "init_steps must be >= 1"),
+])
+def test_fit_rejects_bad_sampler_settings(flags, message):
+    import re
+
+    proc = subprocess.run([sys.executable, "-m", "infergy", "fit", *flags], capture_output=True, text=True)
+    assert proc.returncode == 2 and re.search(message, proc.stderr), proc.stderr

@@ -118,3 +118,19 @@ def test_high_pareto_k_rows_are_refitted_exactly_when_a_refit_is_available():
     calls.clear()
     many = review_fit(_outlier_fit(8), {"obs": "y"}, exact_loo={"obs": exact})
     assert calls == [] and not next(c for c in many.checks if "Pareto" in c.name).passed
+
+
+def test_a_thinned_fit_counts_every_divergent_transition_and_uses_its_own_bfmi():
+    """ChEES keeps every k-th draw: ``n_divergent`` counts the divergent transitions between kept draws (two in one
+    gap count twice), and a per-chain ``bfmi`` over every transition replaces the kept draws' energy."""
+    dt = _normal_fit(50, model_sd=1.0)
+    ds = dt["sample_stats"].to_dataset()
+    n_div = np.zeros((4, 500), np.int32)
+    n_div[1, 7] = 2
+    ds["n_divergent"] = (("chain", "draw"), n_div)
+    ds["diverging"] = (("chain", "draw"), n_div > 0)
+    ds["bfmi"] = ("chain", np.array([0.9, 0.25, 0.8, 0.7]))
+    dt["sample_stats"].dataset = ds
+    checks = {c.name: c for c in review_fit(dt, {"obs": "y"}).checks}
+    assert checks["divergences"].value == 2 and not checks["divergences"].passed
+    assert checks["min energy BFMI"].value == pytest.approx(0.25) and not checks["min energy BFMI"].passed

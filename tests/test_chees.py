@@ -1,0 +1,98 @@
+"""ChEES-HMC (``infergy fit --sampler chees``): the sampler on a known target, its bad inputs, the whitened draws
+mapped back to the model's sites, and the sampler's configuration."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from infergy.inference.chees import sample_chees
+from infergy.inference.fit import FitConfig
+
+MU = jnp.array([1.0, -2.0, 0.5, 3.0, 0.0])
+SD = jnp.array([1.0, 2.0, 0.5, 1.0, 3.0])
+
+
+def _gaussian(x):
+    return -0.5 * jnp.sum(((x - MU) / SD) ** 2)
+
+
+@pytest.fixture(scope="module")
+def gaussian_draws():
+    starts = jax.random.normal(jax.random.PRNGKey(1), (16, 5)) * 3.0
+    return sample_chees(_gaussian, starts, jax.random.PRNGKey(0), warmup=300, draws=400, thin=2)
+
+
+def test_chees_recovers_a_gaussian(gaussian_draws):
+    d = gaussian_draws
+    assert d.positions.shape == (16, 200, 5)
+    x = d.positions.reshape(-1, 5)
+    # 3,200 kept draws, nearly independent: 5 standard errors of the mean and 10% on the spread
+    np.testing.assert_allclose(x.mean(0), MU, atol=float(5 * SD.max() / np.sqrt(3200 / 2)))
+    np.testing.assert_allclose(x.std(0), SD, rtol=0.1)
+    assert d.divergent.shape == d.steps.shape == d.acceptance.shape == (16, 200)
+    assert d.divergent.sum() == 0 and d.bfmi.shape == (16,) and (d.bfmi > 0.3).all()
+    assert 0.3 < d.acceptance.mean() <= 1.0 and d.step_size > 0 and d.warmup_gradients >= 300
+    # every chain takes the same (jittered) number of leapfrog steps at each iteration: the batch moves in lock step
+    assert (d.steps == d.steps[:1]).all()
+
+
+def test_chees_is_reproducible_with_its_key(gaussian_draws):
+    starts = jax.random.normal(jax.random.PRNGKey(1), (16, 5)) * 3.0
+    again = sample_chees(_gaussian, starts, jax.random.PRNGKey(0), warmup=300, draws=400, thin=2)
+    np.testing.assert_array_equal(again.positions, gaussian_draws.positions)
+    other = sample_chees(_gaussian, starts, jax.random.PRNGKey(5), warmup=300, draws=400, thin=2)
+    assert not np.array_equal(other.positions, gaussian_draws.positions)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"starts": jnp.zeros((1, 5))}, "chains >= 2"),
+    ({"starts": jnp.zeros(5)}, "chains >= 2"),
+    ({"draws": 10, "thin": 3}, r"draws \(10\) must be a multiple of thin \(3\)"),
+    ({"warmup": 0}, "warmup must be >= 1"),
+    ({"target_accept": 1.0}, r"target_accept must be in \(0, 1\)"),
+])
+def test_chees_rejects_bad_settings(kwargs, message):
+    args = {"starts": jnp.zeros((4, 5)), "warmup": 10, "draws": 10, "thin": 1, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        sample_chees(_gaussian, args.pop("starts"), jax.random.PRNGKey(0), **args)
+
+
+def test_sampler_defaults_and_bad_configs():
+    c = FitConfig.for_sampler("chees")
+    assert (c.sampler, c.chains, c.warmup, c.draws, c.thin, c.target_accept) == ("chees", 128, 800, 1000, 20, 0.651)
+    assert FitConfig.for_sampler("nuts") == FitConfig()
+    assert FitConfig.for_sampler("chees", chains=8).chains == 8
+    for kwargs, message in (({"sampler": "hmc"}, "sampler must be one of"),
+                            ({"thin": 2}, "thin applies to the chees sampler only"),
+                            ({"sampler": "chees", "chains": 1}, "chains must be >= 2"),
+                            ({"sampler": "chees", "init_steps": 0}, "init_steps must be >= 1"),
+                            ({"sampler": "chees", "draws": 100, "thin": 16}, "must be a multiple of thin")):
+        with pytest.raises(ValueError, match=message):
+            FitConfig(**kwargs)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        FitConfig.for_sampler("hmc")
+
+
+def test_whitened_draws_map_to_the_sites_nuts_records():
+    """The ChEES fit maps its whitened draws to the model's sites directly; NUTS records them through the
+    whitened model. Both must give the same values at the same points."""
+    from numpyro.infer import Predictive
+
+    from infergy.data import load
+    from infergy.inference.fit import _sites_at
+    from infergy.inference.precondition import WHITENED_SITE, precondition
+    from infergy.model.joint import build_design, infergy_model
+
+    design = build_design(load())
+    kwargs = {**design.sizes, **design.observations}
+    pre = precondition(infergy_model, design.inputs, kwargs, jax.random.PRNGKey(0), 3, 50)
+    direct = _sites_at(pre, design.inputs, kwargs, pre.starts)
+    recorded = Predictive(pre.model(infergy_model), posterior_samples={WHITENED_SITE: pre.starts},
+                          return_sites=list(direct))(jax.random.PRNGKey(1), *design.inputs, **kwargs)
+    assert set(direct) == set(recorded) and len(direct) > 20
+    for name, value in direct.items():
+        np.testing.assert_allclose(value, np.asarray(recorded[name]), rtol=1e-5, atol=1e-6, err_msg=name)
+    assert not [n for n in direct if n.startswith("_")]
