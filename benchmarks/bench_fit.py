@@ -1,14 +1,15 @@
 """Fit speed: bulk ESS per second of the default model's fit, on the CPU or a GPU, measured in this run.
 
-    python benchmarks/bench_fit.py [--device auto|cpu|gpu] [--chains 4] [--warmup 300] [--draws 1000]
-                                   [--metric hessian|diagonal] [--against diagonal] [--json]
+    python benchmarks/bench_fit.py [--device auto|cpu|gpu] [--sampler nuts|chees] [--chains 4] [--warmup 300]
+                                   [--draws 1000] [--metric hessian|diagonal] [--against diagonal] [--json]
 
 One row per run: chains and how they ran (parallel over CPU devices, vectorized on a GPU), sampling seconds (the
 variational start, warm-up, draws and compilation: the wall time a user waits for the chains), the smallest bulk
 and tail ESS over the parameters, ESS per second, leapfrog steps per draw, and whether the automatic review passed.
 ``--against diagonal`` fits a second time in the same run with the diagonal metric (the sampler's coordinates
 before the Hessian whitening) and prints the ratios; ``make bench`` does that. Run it again with other
-``--device``/``--chains`` for the ratio between two machines.
+``--device``/``--chains`` for the ratio between two machines. ``--sampler chees`` measures ChEES-HMC with its own
+defaults (128 chains x (800 + 1,000), every 20th draw kept: ``FitConfig.for_sampler``), the GPU's sampler.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import time
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--sampler", choices=("nuts", "chees"), default="nuts")
+    ap.add_argument("--chains", type=int, default=None, help="[the sampler's default]")
     ap.add_argument("--chain-method", default="auto", choices=("auto", "parallel", "sequential", "vectorized"))
     ap.add_argument("--warmup", type=int, default=None, help="[the default fit's]")
     ap.add_argument("--draws", type=int, default=None, help="[the default fit's]")
     ap.add_argument("--max-tree-depth", type=int, default=None)
+    ap.add_argument("--thin", type=int, default=None, help="keep every THIN-th draw (chees) [the sampler's default]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--metric", choices=("hessian", "diagonal"), default="hessian")
     ap.add_argument("--against", choices=("hessian", "diagonal"), default=None,
@@ -37,25 +40,30 @@ def main(argv=None) -> dict:
 
     sys.path.insert(0, os.path.dirname(__file__))
     from infergy.inference.devices import select_device
+    from infergy.inference.fit import FitConfig
 
-    choice = select_device(args.device, task="fit", cpu_devices=args.chains)
+    given = {k: v for k, v in (("chains", args.chains), ("warmup", args.warmup), ("draws", args.draws),
+                               ("max_tree_depth", args.max_tree_depth), ("thin", args.thin)) if v is not None}
+    base = FitConfig.for_sampler(args.sampler, seed=args.seed, chain_method=args.chain_method, progress_bar=False,
+                                 **given)
+    choice = select_device(args.device, task="fit" if args.sampler == "nuts" else "fit_chees",
+                           cpu_devices=base.chains if args.sampler == "nuts" else None)
     import jax
 
-    from _machine import machine_name
-    from infergy.inference.fit import FitConfig, fit
+    from dataclasses import replace
 
-    base = FitConfig()
+    from _machine import machine_name
+    from infergy.inference.fit import fit
 
     def run(metric: str) -> dict:
-        cfg = FitConfig(chains=args.chains, warmup=args.warmup or base.warmup, draws=args.draws or base.draws,
-                        seed=args.seed, chain_method=args.chain_method, progress_bar=False,
-                        max_tree_depth=args.max_tree_depth or base.max_tree_depth, metric=metric)
+        cfg = replace(base, metric=metric)
         t0 = time.perf_counter()
         result = fit(config=cfg)
         total = time.perf_counter() - t0
         checks = {c.name: c for c in result.review.checks}
         row = {
-            "machine": machine_name(), "device": choice.line(), "jax": jax.__version__, "metric": metric,
+            "machine": machine_name(), "device": choice.line(), "jax": jax.__version__, "sampler": cfg.sampler,
+            "metric": metric, "thin": cfg.thin,
             "chains": cfg.chains, "chain_method": result.datatree.attrs["chain_method"], "warmup": cfg.warmup,
             "draws": cfg.draws, "sampling_s": result.seconds, "total_s": total,
             "min_bulk_ess": checks["min bulk ESS"].value, "min_tail_ess": checks["min tail ESS"].value,
@@ -64,7 +72,7 @@ def main(argv=None) -> dict:
             "leapfrog_steps_per_draw": result.mean_leapfrog_steps, "review_passed": result.review.ok,
         }
         if not args.json:
-            print(f"fit, {row['machine']}; {row['device']}; jax {row['jax']}; metric {metric}")
+            print(f"fit ({cfg.sampler}), {row['machine']}; {row['device']}; jax {row['jax']}; metric {metric}")
             print(f"{cfg.chains} chains ({row['chain_method']}) x ({cfg.warmup} warm-up + {cfg.draws} draws): "
                   f"sampling {row['sampling_s']:.1f} s (total {total:.1f} s), min bulk ESS "
                   f"{row['min_bulk_ess']:.0f}, {row['bulk_ess_per_s']:.2f} ESS/s, "
