@@ -58,13 +58,9 @@ def main(argv=None) -> dict:
     # the same start and coordinates as `infergy fit` (see infergy/inference/precondition.py)
     pre = precondition(infergy_model, design.inputs, kwargs, key_init, args.chains, FitConfig().init_steps,
                        args.metric)
-
-    def logdensity(u):
-        return -pre.potential(pre.loc + pre.scale @ u)
-
     start_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    out = sample_chees(logdensity, pre.starts, key_warm, warmup=args.warmup, draws=args.draws,
+    out = sample_chees(pre.log_density, pre.starts, key_warm, warmup=args.warmup, draws=args.draws,
                        target_accept=args.target_accept)
     run_s = time.perf_counter() - t1
     # diagnostics on the model's unconstrained parameters, not on the whitened coordinates

@@ -187,9 +187,8 @@ def _sample_chees(pre, args: tuple, model_kwargs: dict, key: jax.Array, cfg: Fit
     chain) and the sampler statistics (``attrs``: what goes into the fit's ``sampler_coordinates``)."""
     from .chees import sample_chees
 
-    loc, scale = pre.loc, pre.scale
-    out = sample_chees(lambda u: -pre.potential(loc + scale @ u), pre.starts, key, warmup=cfg.warmup,
-                       draws=cfg.draws, thin=cfg.thin, target_accept=cfg.target_accept)
+    out = sample_chees(pre.log_density, pre.starts, key, warmup=cfg.warmup, draws=cfg.draws, thin=cfg.thin,
+                       target_accept=cfg.target_accept)
     chains, kept, dim = out.positions.shape
     sites = _sites_at(pre, args, model_kwargs, out.positions.reshape(-1, dim))
     by_chain = {name: np.reshape(v, (chains, kept, *v.shape[1:])) for name, v in sites.items()}

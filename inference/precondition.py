@@ -68,6 +68,11 @@ class Preconditioner:
         NumPyro expects)."""
         return {WHITENED_SITE: self.starts if self.starts.shape[0] > 1 else self.starts[0]}
 
+    def log_density(self, u: jax.Array) -> jax.Array:
+        """The posterior's log density at whitened coordinates ``u`` (one point), up to a constant: what a sampler
+        other than NumPyro's (ChEES) moves on."""
+        return -self.potential(self.loc + self.scale @ u)
+
     def unconstrained(self, u: jax.Array) -> dict:
         """Per-site unconstrained values at whitened coordinates ``u`` (one point)."""
         return self.unravel(self.loc + self.scale @ u)
