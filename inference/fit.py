@@ -182,21 +182,16 @@ def _drop_internal_sites(dt) -> None:
         dt[group].dataset = ds.drop_dims([dim for dim in ds.dims if dim not in used])
 
 
-def _sample_chees(pre, args: tuple, model_kwargs: dict, key: jax.Array, cfg: FitConfig) -> tuple[dict, dict]:
-    """ChEES-HMC in the whitened coordinates; the kept draws as the model's sites (latent and deterministic, by
-    chain) and the sampler statistics (``attrs``: what goes into the fit's ``sampler_coordinates``)."""
+def _sample_chees(pre, args: tuple, model_kwargs: dict, key: jax.Array, cfg: FitConfig):
+    """ChEES-HMC in the whitened coordinates: the kept draws as the model's sites (latent and deterministic, by
+    chain), and the sampler's own output (:class:`~infergy.inference.chees.CheesDraws`: statistics, step size)."""
     from .chees import sample_chees
 
     out = sample_chees(pre.log_density, pre.starts, key, warmup=cfg.warmup, draws=cfg.draws, thin=cfg.thin,
                        target_accept=cfg.target_accept)
     chains, kept, dim = out.positions.shape
     sites = _sites_at(pre, args, model_kwargs, out.positions.reshape(-1, dim))
-    by_chain = {name: np.reshape(v, (chains, kept, *v.shape[1:])) for name, v in sites.items()}
-    stats = {"diverging": out.divergent > 0, "n_divergent": out.divergent, "n_steps": out.steps,
-             "acceptance_rate": out.acceptance, "bfmi": out.bfmi,
-             "attrs": {"sampler": "chees", "step_size": out.step_size, "trajectory_steps": out.trajectory_steps,
-                       "warmup_gradients_per_chain": out.warmup_gradients, "thin": cfg.thin}}
-    return by_chain, stats
+    return {name: np.reshape(v, (chains, kept, *v.shape[1:])) for name, v in sites.items()}, out
 
 
 def _sites_at(pre, args: tuple, model_kwargs: dict, u) -> dict:
@@ -208,7 +203,7 @@ def _sites_at(pre, args: tuple, model_kwargs: dict, u) -> dict:
     return {name: np.asarray(v) for name, v in sites.items() if not name.startswith("_")}
 
 
-def _datatree_from_draws(by_chain: dict, samples: dict, stats: dict, prior: dict, ppc: dict, args: tuple,
+def _datatree_from_draws(by_chain: dict, samples: dict, chees, prior: dict, ppc: dict, args: tuple,
                          model_kwargs: dict, coords: dict, dims: dict):
     """The DataTree of a fit not run by NumPyro's MCMC: the same groups, variables and dimensions as
     ``az.from_numpyro`` gives the NUTS fit."""
@@ -218,8 +213,8 @@ def _datatree_from_draws(by_chain: dict, samples: dict, stats: dict, prior: dict
     observed = {name: np.asarray(site["value"]) for name, site in trace.items()
                 if site["type"] == "sample" and site["is_observed"] and not name.startswith("_")}
     by_draw = lambda d: {k: np.reshape(np.asarray(v), (chains, kept, *np.shape(v)[1:])) for k, v in d.items()}
-    stats = dict(stats)
-    bfmi = stats.pop("bfmi")
+    stats = {"diverging": chees.divergent > 0, "n_divergent": chees.divergent, "n_steps": chees.steps,
+             "acceptance_rate": chees.acceptance}
     dt = az.from_dict({"posterior": by_chain, "sample_stats": stats,
                        "log_likelihood": by_draw({k: v for k, v in loglik.items() if k in observed}),
                        "posterior_predictive": by_draw(ppc), "observed_data": observed,
@@ -228,7 +223,7 @@ def _datatree_from_draws(by_chain: dict, samples: dict, stats: dict, prior: dict
                       coords=coords, dims=dims)
     # the energy BFMI over every transition (the kept draws are thinned): one value per chain
     ds = dt["sample_stats"].to_dataset()
-    ds["bfmi"] = ("chain", np.asarray(bfmi))
+    ds["bfmi"] = ("chain", np.asarray(chees.bfmi))
     dt["sample_stats"].dataset = ds
     return dt
 
@@ -251,15 +246,17 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     start = time.perf_counter()
     model_kwargs = {**design.sizes, **design.observations}
     coordinates = {"metric": "unit (no variational start)"}
-    mcmc = stats = None
+    mcmc = chees = None
     if cfg.init_steps:
         pre = precondition(infergy_model, design.inputs, model_kwargs, key_init, cfg.chains, cfg.init_steps,
                            cfg.metric)
         coordinates = {"metric": pre.metric, "dimension": int(pre.loc.shape[0]),
                        "hessian_eigenvalues_floored": pre.floored, "mean_field_loss": pre.elbo_loss}
     if cfg.sampler == "chees":
-        by_chain, stats = _sample_chees(pre, design.inputs, model_kwargs, key_fit, cfg)
-        coordinates.update(stats.pop("attrs"))
+        by_chain, chees = _sample_chees(pre, design.inputs, model_kwargs, key_fit, cfg)
+        coordinates.update({"sampler": "chees", "step_size": chees.step_size, "thin": cfg.thin,
+                            "trajectory_steps": chees.trajectory_steps,
+                            "warmup_gradients_per_chain": chees.warmup_gradients})
     else:
         if cfg.init_steps:
             init_params = pre.init_params
@@ -293,7 +290,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         dt = az.from_numpyro(mcmc, prior=prior, posterior_predictive=ppc, log_likelihood=True, coords=coords,
                              dims=dims, pred_dims={})
     else:
-        dt = _datatree_from_draws(by_chain, samples, stats, prior, ppc, design.inputs, model_kwargs, coords, dims)
+        dt = _datatree_from_draws(by_chain, samples, chees, prior, ppc, design.inputs, model_kwargs, coords, dims)
     _drop_internal_sites(dt)
     # PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable: judge those by exact refits
     review = review_fit(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, thresholds,
