@@ -9,6 +9,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .data import DataBundle, load as load_data, load_paper_throughput
 from .inference import FitConfig, FitResult, PaperReplication, fit, load_fit, replicate_paper, save_fit
+from .inference.compile_cache import enable_compile_cache
 from .inference.estimate import Estimate, estimate, open_posterior
 from .inference.fleet import fleet
 from .inference.pathways import pathways
@@ -36,6 +37,7 @@ __all__ = [
     "PaperConfig",
     "PaperReplication",
     "__version__",
+    "enable_compile_cache",
     "energy_per_query_wh",
     "estimate",
     "fleet",

@@ -96,6 +96,21 @@ def _add_device_option(p: argparse.ArgumentParser, what: str) -> None:
                    "picks what the benchmarks showed faster [auto]")
 
 
+def _compile_cache() -> None:
+    """Turn on the persistent compile cache (``INFERGY_COMPILE_CACHE``; ``off`` for none) before any JAX work.
+    A default folder that cannot be written only costs the speed-up; a folder the user named must work."""
+    import os
+
+    from .inference.compile_cache import ENV_VAR, enable_compile_cache
+
+    try:
+        enable_compile_cache()
+    except ValueError as exc:
+        if os.environ.get(ENV_VAR, "").strip():
+            raise
+        print(f"infergy: note: {exc}; running without it", file=sys.stderr)
+
+
 def _select_device(args: argparse.Namespace, task: str, cpu_devices: int | None = None):
     """Fix JAX's platform for this command (before its first JAX operation); say so on stderr unless auto/CPU."""
     from .inference.devices import select_device
@@ -721,6 +736,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _compile_cache()
         return args.func(args)
     except (ValueError, FileNotFoundError) as exc:  # bad input: one clear line, no traceback
         print(f"infergy: error: {exc}", file=sys.stderr)

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One compile cache per test session, empty at its start (CI's timings are a cold start), shared by the xdist
+# workers and the command lines the tests run (they inherit the environment): what the CLI does by default.
+_SESSION_CACHE = None
+if "INFERGY_COMPILE_CACHE" not in os.environ:
+    _SESSION_CACHE = tempfile.mkdtemp(prefix="infergy-test-compile-cache-")
+    os.environ["INFERGY_COMPILE_CACHE"] = _SESSION_CACHE
 
 import pytest  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from infergy.inference.compile_cache import enable_compile_cache
+
+    enable_compile_cache()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SESSION_CACHE is not None:  # the process that made the folder (the xdist controller) removes it
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
