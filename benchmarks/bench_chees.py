@@ -2,7 +2,8 @@
 every draw kept, for comparison with the NUTS fit.
 
     python benchmarks/bench_chees.py [--device auto|cpu|gpu] [--chains 128] [--warmup 800] [--draws 1000]
-                                     [--metric hessian|diagonal] [--target-accept 0.651] [--json]
+                                     [--metric hessian|diagonal] [--target-accept 0.651]
+                                     [--initial-step-size 0.1] [--json]
 
 All chains take the same number of leapfrog steps per iteration, so a vectorized batch never waits for its
 longest trajectory, which is what held NUTS back on the GPU (docs/scaling.md). The chains start as the NUTS fit
@@ -10,7 +11,8 @@ starts: from the mean-field variational fit, one draw each, and sample in the sa
 (``--metric``, see infergy/inference/precondition.py). ChEES adapts the step size, the trajectory length and a
 diagonal metric over the ensemble. Prints the smallest bulk ESS and the largest R-hat over the model's
 unconstrained parameters, and the ESS per 1,000 chain-gradients (warm-up included). That last figure is the
-sampler's efficiency whatever the hardware: compare it with NUTS's (bench_fit.py).
+sampler's efficiency whatever the hardware: compare it with NUTS's (bench_fit.py). For each divergent transition
+it names the model parameters that were most extreme where the transition started.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main(argv=None) -> dict:
                     help="the coordinates the chains move in (as `infergy fit --metric`)")
     ap.add_argument("--target-accept", type=float, default=0.651,
                     help="the acceptance rate ChEES adapts the shared step size to [BlackJAX's 0.651]")
+    ap.add_argument("--initial-step-size", type=float, default=0.1,
+                    help="the step size warm-up starts from, in the whitened coordinates [0.1]")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -61,7 +65,7 @@ def main(argv=None) -> dict:
     start_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     out = sample_chees(pre.log_density, pre.starts, key_warm, warmup=args.warmup, draws=args.draws,
-                       target_accept=args.target_accept)
+                       target_accept=args.target_accept, initial_step_size=args.initial_step_size)
     run_s = time.perf_counter() - t1
     # diagnostics on the model's unconstrained parameters, not on the whitened coordinates
     x = np.asarray(pre.loc) + out.positions @ np.asarray(pre.scale).T
@@ -87,6 +91,7 @@ def main(argv=None) -> dict:
            "most_divergences_in_one_chain": int(per_chain_div.max()),
            "bulk_ess_per_s": min_ess / (start_s + run_s),
            "ess_per_1000_chain_gradients": 1000.0 * min_ess / (args.chains * grads_per_chain)}
+    row["divergence_starts"] = _where_divergent(out, pre, design.inputs, kwargs)
     if args.json:
         print(json.dumps(row, indent=2))
     else:
@@ -97,7 +102,46 @@ def main(argv=None) -> dict:
               f"{row['chains_with_divergences']} chains, {row['mean_steps']:.0f} leapfrog steps per draw; "
               f"{row['bulk_ess_per_s']:.2f} ESS/s, {row['ess_per_1000_chain_gradients']:.2f} ESS per 1,000 "
               "chain-gradients")
+        for d in row["divergence_starts"]:
+            print(f"divergence in chain {d['chain']} before kept draw {d['kept_draw']}: " + ", ".join(
+                f"{e['site']} = {e['value']:.3g} (rank {e['rank']:.4f})" for e in d["most_extreme"]))
     return row
+
+
+def _where_divergent(out, pre, inputs, kwargs, top: int = 5) -> list[dict]:
+    """Each divergent transition's start (the last in its thinning block) in the model's terms: the ``top``
+    elements of the model's sites (up to 64 elements each) whose values there are the most extreme, each with its
+    mid-rank among the kept draws (0: below every kept draw, 1: above every one)."""
+    import numpy as np
+
+    from infergy.inference.fit import _sites_at
+
+    chains, kept = np.nonzero(out.divergent > 0)
+    if not len(chains):
+        return []
+    dim = out.positions.shape[-1]
+    flat = out.positions.reshape(-1, dim)
+    sub = flat[np.unique(np.linspace(0, len(flat) - 1, min(len(flat), 4000)).astype(int))]
+    ref = _sites_at(pre, inputs, kwargs, sub)
+    at = _sites_at(pre, inputs, kwargs, out.divergent_start[chains, kept])
+    names, refs, vals = [], [], []
+    for name, r in ref.items():
+        r = r.reshape(len(sub), -1)
+        if r.shape[1] > 64:
+            continue
+        names += [f"{name}[{j}]" if r.shape[1] > 1 else name for j in range(r.shape[1])]
+        refs.append(r)
+        vals.append(at[name].reshape(len(chains), -1))
+    refs, vals = np.concatenate(refs, axis=1), np.concatenate(vals, axis=1)
+    # mid-ranks (divergences, elements): an element every draw shares (a structural zero) ranks 0.5, not extreme
+    rank = (refs[None] < vals[:, None]).mean(axis=1) + 0.5 * (refs[None] == vals[:, None]).mean(axis=1)
+    rows = []
+    for i in range(len(chains)):
+        order = np.argsort(np.minimum(rank[i], 1.0 - rank[i]), kind="stable")[:top]
+        rows.append({"chain": int(chains[i]), "kept_draw": int(kept[i]),
+                     "most_extreme": [{"site": names[j], "value": float(vals[i, j]), "rank": float(rank[i, j])}
+                                      for j in order]})
+    return rows
 
 
 if __name__ == "__main__":

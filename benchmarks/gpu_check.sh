@@ -11,6 +11,9 @@
 #   fit_cpu2.json      the default fit (4 parallel chains, Hessian-whitened) pinned to 2 CPU cores: the baseline
 #   fit_chees.json     `infergy fit --sampler chees` on the GPU: 128 chains x (800 + 1,000), every 20th kept, with
 #                      the predictive draws and the review (cut at ${CHEES_S:-300} s)
+#   chees_sampler.json the ChEES sampler alone at the same settings, every draw kept, naming the model parameters
+#                      most extreme where each divergent transition started (DIVERGE=0 skips it); with
+#                      VARIANTS=1 also chees_w1500_t080.json: 1,500 warm-up iterations, acceptance target 0.8
 #   fit_gpu128.json    NUTS, 128 vectorized chains on the GPU, same coordinates (NUTS=1; cut at ${NUTS_S:-270} s:
 #                      it did not finish on an H200, 2026-11-27)
 #   prop.json          propagation query-samples/s on the GPU, on the CPU (JAX) and NumPy, 1e6 .. 1e9 samples
@@ -38,6 +41,16 @@ G="taskset -c 2-$(($(nproc) - 1))"
 timeout "${CHEES_S:-300}" $G $PY benchmarks/bench_fit.py --device gpu --sampler chees --json \
     >"$OUT/fit_chees.json" 2>"$OUT/fit_chees.log"
 echo "gpu fit --sampler chees rc $? (124: cut)"; cat "$OUT/fit_chees.json"; tail -3 "$OUT/fit_chees.log"
+if [ "${DIVERGE:-1}" != 0 ]; then  # where the rare divergences start (2 in 128,000 transitions on an H200)
+    timeout "${CHEES_S:-300}" $G $PY benchmarks/bench_chees.py --device gpu --json >"$OUT/chees_sampler.json" \
+        2>"$OUT/chees_sampler.log"
+    echo "gpu ChEES sampler rc $?"; cat "$OUT/chees_sampler.json"
+fi
+if [ "${VARIANTS:-0}" != 0 ]; then
+    timeout "${CHEES_S:-300}" $G $PY benchmarks/bench_chees.py --device gpu --warmup 1500 --target-accept 0.8 \
+        --json >"$OUT/chees_w1500_t080.json" 2>"$OUT/chees_w1500_t080.log"
+    echo "gpu ChEES sampler, 1,500 warm-up, target 0.8: rc $?"; cat "$OUT/chees_w1500_t080.json"
+fi
 if [ "${NUTS:-0}" != 0 ]; then  # NUTS waits for the longest trajectory among the vectorized chains
     timeout "${NUTS_S:-270}" $G $PY benchmarks/bench_fit.py --device gpu --chains 128 --warmup 300 --draws 200 \
         --json >"$OUT/fit_gpu128.json" 2>"$OUT/fit_gpu128.log"

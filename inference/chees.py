@@ -34,6 +34,9 @@ class CheesDraws:
 
     positions: np.ndarray  # (chains, kept, D) whitened coordinates
     divergent: np.ndarray  # (chains, kept) divergent transitions since the previous kept draw
+    #: (chains, kept, D) where the last divergent transition since the previous kept draw started (whitened
+    #: coordinates), NaN where there was none: the kept draw itself may be up to ``thin`` transitions further on
+    divergent_start: np.ndarray
     steps: np.ndarray  # (chains, kept) mean leapfrog steps per transition since the previous kept draw
     acceptance: np.ndarray  # (chains, kept) mean acceptance probability since the previous kept draw
     bfmi: np.ndarray  # (chains,) energy Bayesian fraction of missing information over every transition
@@ -79,21 +82,30 @@ def sample_chees(logdensity, starts: jax.Array, key: jax.Array, *, warmup: int, 
         # when the proposal was rejected): what the energy BFMI is defined on
         start_energy = -states.logdensity + 0.5 * jnp.sum(info.momentum ** 2 * inverse_mass, axis=-1)
         energy = jnp.where(info.is_accepted, info.energy, start_energy)
-        return new, (energy, info.is_divergent, info.num_integration_steps, info.acceptance_rate)
+        return new, (energy, info.is_divergent, info.num_integration_steps, info.acceptance_rate, states.position)
 
     def block(states, key):
-        states, (energy, divergent, steps, accept) = jax.lax.scan(transition, states, jax.random.split(key, thin))
-        return states, (states.position, energy, divergent.sum(0), steps.mean(0), accept.mean(0))
+        def step(carry, key):
+            states, last = carry
+            new, (energy, divergent, steps, accept, start) = transition(states, key)
+            last = jnp.where(divergent[:, None], start, last)
+            return (new, last), (energy, divergent, steps, accept)
+
+        nowhere = jnp.full_like(states.position, jnp.nan)
+        (states, last), (energy, divergent, steps, accept) = jax.lax.scan(step, (states, nowhere),
+                                                                          jax.random.split(key, thin))
+        return states, (states.position, energy, divergent.sum(0), steps.mean(0), accept.mean(0), last)
 
     @jax.jit
     def run(states, key):
         return jax.lax.scan(block, states, jax.random.split(key, draws // thin))[1]
 
-    positions, energy, divergent, steps, accept = jax.device_get(run(state, key_draw))
+    positions, energy, divergent, steps, accept, starts = jax.device_get(run(state, key_draw))
     energy = np.swapaxes(np.asarray(energy, np.float64).reshape(draws, chains), 0, 1)  # (chains, draws)
     # arviz's definition: mean squared change between transitions over the energy's variance, per chain
     bfmi = np.mean(np.diff(energy, axis=1) ** 2, axis=1) / np.var(energy, axis=1)
     return CheesDraws(positions=np.swapaxes(positions, 0, 1), divergent=np.swapaxes(divergent, 0, 1),
+                      divergent_start=np.swapaxes(starts, 0, 1),
                       steps=np.swapaxes(steps, 0, 1).astype(np.float64),
                       acceptance=np.swapaxes(accept, 0, 1).astype(np.float64), bfmi=bfmi,
                       step_size=float(params["step_size"]), trajectory_steps=float(np.mean(steps)),

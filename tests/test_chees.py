@@ -34,9 +34,27 @@ def test_chees_recovers_a_gaussian(gaussian_draws):
     np.testing.assert_allclose(x.std(0), SD, rtol=0.1)
     assert d.divergent.shape == d.steps.shape == d.acceptance.shape == (16, 200)
     assert d.divergent.sum() == 0 and d.bfmi.shape == (16,) and (d.bfmi > 0.3).all()
+    assert d.divergent_start.shape == (16, 200, 5) and np.isnan(d.divergent_start).all()
     assert 0.3 < d.acceptance.mean() <= 1.0 and d.step_size > 0 and d.warmup_gradients >= 300
     # every chain takes the same (jittered) number of leapfrog steps at each iteration: the batch moves in lock step
     assert (d.steps == d.steps[:1]).all()
+
+
+def _funnel(x):
+    """Neal's funnel: v ~ N(0, 3), each x_i | v ~ N(0, exp(v / 2)); a fixed step size diverges in its neck."""
+    v, z = x[0], x[1:]
+    return -0.5 * v ** 2 / 9.0 - 0.5 * jnp.sum(z ** 2) * jnp.exp(-v) - 0.5 * z.shape[0] * v
+
+
+def test_divergent_transitions_are_located_where_they_start():
+    starts = jax.random.normal(jax.random.PRNGKey(10), (8, 6))
+    d = sample_chees(_funnel, starts, jax.random.PRNGKey(0), warmup=200, draws=400, thin=4)
+    had = d.divergent > 0
+    assert had.sum() >= 3
+    # a start for every kept draw after a divergence, and only there
+    assert np.isfinite(d.divergent_start[had]).all() and np.isnan(d.divergent_start[~had]).all()
+    # in the funnel's neck: the median start's v below the lower quartile of the kept draws' v
+    assert np.median(d.divergent_start[had][:, 0]) < np.quantile(d.positions[..., 0], 0.25)
 
 
 def test_chees_is_reproducible_with_its_key(gaussian_draws):

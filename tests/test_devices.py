@@ -139,3 +139,26 @@ def test_fit_benchmark_measures_the_chees_fit(tmp_path):
     assert (row["sampler"], row["chains"], row["thin"], row["chain_method"]) == ("chees", 4, 2, "vectorized")
     assert row["bulk_ess_per_s"] == pytest.approx(row["min_bulk_ess"] / row["sampling_s"])
     assert row["leapfrog_steps_per_draw"] >= 1 and "device: cpu" in row["device"]
+
+
+@pytest.mark.slow
+def test_chees_sampler_benchmark_names_where_its_divergences_started(tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_chees.py"
+    # a step size far too long, hardly adapted: divergences to locate
+    proc = subprocess.run([sys.executable, str(script), "--device", "cpu", "--chains", "4", "--warmup", "3",
+                           "--draws", "40", "--initial-step-size", "1.5", "--json"], capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(proc.stdout)
+    starts = row["divergence_starts"]
+    assert row["divergences"] >= len(starts) >= 1 and row["chains"] == 4
+    for d in starts:
+        assert 0 <= d["chain"] < 4 and 0 <= d["kept_draw"] < 40 and len(d["most_extreme"]) == 5
+        ranks = [e["rank"] for e in d["most_extreme"]]
+        assert all(0.0 <= r <= 1.0 for r in ranks)
+        extremeness = [min(r, 1 - r) for r in ranks]
+        assert extremeness == sorted(extremeness)  # most extreme first
+        # an element that is the same in every draw (a structural zero) ranks in the middle, never at an end
+        assert not [e for e in d["most_extreme"] if e["value"] == 0.0 and e["rank"] in (0.0, 1.0)]
