@@ -2,8 +2,8 @@
 
 Most of a small fit's time is XLA compiling the joint model in each form the fit needs (the variational start,
 the Hessian, the sampler, the prior and posterior predictive, the log-likelihood, the exact leave-one-out refits):
-``infergy fit --chains 2 --warmup 20 --draws 30`` took 112 s with an empty cache and 39 s with a warm one on
-2 CPU cores, with every saved array bit-for-bit the same (docs/scaling.md, "Compile cache"). A refit on new
+the tests' ``infergy fit --chains 2 --warmup 20 --draws 30 ...`` took 126 s with an empty cache and 38 s with a
+warm one on 2 CPU cores (the default fit: 271 s and 200 s), with every saved array bit-for-bit the same (docs/scaling.md, "Compile cache"). A refit on new
 telemetry has the same shapes as the last one whenever the tables keep their row counts, and every
 ``estimate``/``fleet``/``report`` reuses its programs outright.
 
