@@ -34,7 +34,7 @@ run: $(STAMP)
 	$(VENV)/bin/infergy report --out $(REPORT)
 	@echo "open $(REPORT)/index.html (or read $(REPORT)/report.md)"
 
-# Two workers, one test file each at a time (module fixtures such as the small fit run once): about 12 minutes
+# Two workers, one test file each at a time (module fixtures such as the small fit run once): about 10 minutes
 # on 2 cores instead of 17 in one process. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
