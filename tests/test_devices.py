@@ -106,16 +106,20 @@ def test_block_size_follows_the_platform():
     assert propagate.chunking(1000, 10_000) == (5, 2000)
 
 
-@pytest.mark.slow
-def test_fit_benchmark_reports_ess_per_second(tmp_path):
+def _run_bench(script: str, *args: str) -> dict:
+    """Run ``benchmarks/<script>`` with ``args`` (and ``--json``); its JSON row."""
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
-    proc = subprocess.run([sys.executable, str(script), "--device", "cpu", "--chains", "2", "--warmup", "30",
-                           "--draws", "30", "--against", "diagonal", "--json"], capture_output=True, text=True,
-                          timeout=1800)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    proc = subprocess.run([sys.executable, str(path), *args, "--json"], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    row = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_fit_benchmark_reports_ess_per_second(tmp_path):
+    row = _run_bench("bench_fit.py", "--device", "cpu", "--chains", "2", "--warmup", "30", "--draws", "30",
+                     "--against", "diagonal")
     assert row["chains"] == 2 and row["chain_method"] == "parallel" and row["draws"] == 30
     assert row["bulk_ess_per_s"] == pytest.approx(row["min_bulk_ess"] / row["sampling_s"])
     assert row["leapfrog_steps_per_draw"] >= 1 and "cpu" in row["machine"]
@@ -128,14 +132,8 @@ def test_fit_benchmark_reports_ess_per_second(tmp_path):
 
 @pytest.mark.slow
 def test_fit_benchmark_measures_the_chees_fit(tmp_path):
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
-    proc = subprocess.run([sys.executable, str(script), "--device", "cpu", "--sampler", "chees", "--chains", "4",
-                           "--warmup", "30", "--draws", "40", "--thin", "2", "--json"], capture_output=True,
-                          text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    row = json.loads(proc.stdout)
+    row = _run_bench("bench_fit.py", "--device", "cpu", "--sampler", "chees", "--chains", "4", "--warmup", "30",
+                     "--draws", "40", "--thin", "2")
     assert (row["sampler"], row["chains"], row["thin"], row["chain_method"]) == ("chees", 4, 2, "vectorized")
     assert row["bulk_ess_per_s"] == pytest.approx(row["min_bulk_ess"] / row["sampling_s"])
     assert row["leapfrog_steps_per_draw"] >= 1 and "device: cpu" in row["device"]
@@ -143,15 +141,9 @@ def test_fit_benchmark_measures_the_chees_fit(tmp_path):
 
 @pytest.mark.slow
 def test_chees_sampler_benchmark_names_where_its_divergences_started(tmp_path):
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_chees.py"
     # a step size far too long, hardly adapted: divergences to locate
-    proc = subprocess.run([sys.executable, str(script), "--device", "cpu", "--chains", "4", "--warmup", "3",
-                           "--draws", "40", "--initial-step-size", "1.5", "--json"], capture_output=True, text=True,
-                          timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    row = json.loads(proc.stdout)
+    row = _run_bench("bench_chees.py", "--device", "cpu", "--chains", "4", "--warmup", "3", "--draws", "40",
+                     "--initial-step-size", "1.5")
     starts = row["divergence_starts"]
     assert row["divergences"] >= len(starts) >= 1 and row["chains"] == 4
     for d in starts:
