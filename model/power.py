@@ -21,6 +21,8 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
+from .student_t import StudentT
+
 __all__ = ["PowerArrays", "PowerDesign", "build_power_design", "power_model", "usable_power_rows"]
 
 TEXT_TASKS = ("lm-arena-chat", "sourcegraph-fim", "llm_text_generation/chat", "llm_text_generation/code")
@@ -98,6 +100,6 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None):
     sigma = numpyro.sample("pw_sigma", dist.HalfNormal(0.3))
     nu = numpyro.sample("pw_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("power_rows", mu.shape[0]):
-        numpyro.sample("pw_obs", dist.StudentT(nu, mu, sigma), obs=y)
+        numpyro.sample("pw_obs", StudentT(nu, mu, sigma), obs=y)
     return {"idle": idle, "peak": peak, "log_batch50": log_b50, "beta_ngpu": beta_ngpu, "beta_size": beta_size,
             "mu": mu}

@@ -38,6 +38,8 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
+from .student_t import StudentT
+
 __all__ = [
     "MODEL_CLASSES",
     "NOISE_GROUPS",
@@ -405,7 +407,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     nu = numpyro.sample("tp_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("throughput_rows", mu.shape[0]), \
             numpyro.handlers.mask(mask=True if row_mask is None else row_mask):
-        numpyro.sample("tp_obs", dist.StudentT(nu, mu, sigma[x.noise_idx]), obs=y)
+        numpyro.sample("tp_obs", StudentT(nu, mu, sigma[x.noise_idx]), obs=y)
     return {"g0": g0, "g_active": g_active, "g_moe": g_moe, "g_sparsity": g_sparsity, "tau_model": tau_model,
             "a_model": a_model, "b_gpu": b_gpu, "c_precision": c_precision, "beta_isl": beta_isl,
             "beta_osl": beta_osl, "beta_isl_model": beta_isl_m, "beta_osl_model": beta_osl_m, "beta_io": beta_io,
