@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import arviz as az
@@ -203,29 +204,66 @@ def _sites_at(pre, args: tuple, model_kwargs: dict, u) -> dict:
     return {name: np.asarray(v) for name, v in sites.items() if not name.startswith("_")}
 
 
-def _datatree_from_draws(by_chain: dict, samples: dict, chees, prior: dict, ppc: dict, args: tuple,
-                         model_kwargs: dict, coords: dict, dims: dict):
-    """The DataTree of a fit not run by NumPyro's MCMC: the same groups, variables and dimensions as
-    ``az.from_numpyro`` gives the NUTS fit."""
+def predictive_draws(model, key: jax.Array, args: tuple, kwargs: dict, *, samples: dict | None = None,
+                     num_samples: int | None = None, return_sites=None) -> dict:
+    """NumPyro's :class:`~numpyro.infer.Predictive` (all draws at once) as one compiled program: prior draws
+    (``num_samples``) or draws given ``samples``. Run eagerly, it dispatches the model op by op and compiles each
+    op separately."""
+    def draw(key, samples):
+        return Predictive(model, samples, num_samples=num_samples, return_sites=return_sites, parallel=True)(
+            key, *args, **kwargs)
+
+    return {name: np.asarray(v) for name, v in jax.device_get(jax.jit(draw)(key, samples)).items()}
+
+
+def model_datatree(model, args: tuple, model_kwargs: dict, by_chain: dict, stats: dict, prior: dict, ppc: dict, *,
+                   coords: dict, dims: dict, attrs: dict):
+    """The DataTree of a fit: the groups, variables and dimensions ``az.from_numpyro`` gives (posterior,
+    sample_stats, log_likelihood, posterior_predictive, observed_data, prior, prior_predictive), with the
+    log-likelihood and the observed values from one compiled trace of ``model`` (``az.from_numpyro`` traces it op
+    by op). ``by_chain``: the draws ``(chains, draws, ...)``; ``prior``: prior draws with a leading chain axis;
+    ``ppc``: posterior predictive draws ``(chains x draws, ...)``. Sites named ``_...`` stay internal.
+    """
     chains, kept = next(iter(by_chain.values())).shape[:2]
-    loglik = log_likelihood(infergy_model, samples, *args, **model_kwargs)
-    trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*args, **model_kwargs)
-    observed = {name: np.asarray(site["value"]) for name, site in trace.items()
-                if site["type"] == "sample" and site["is_observed"] and not name.startswith("_")}
+    samples = {k: np.reshape(v, (chains * kept, *np.shape(v)[2:])) for k, v in by_chain.items()}
+
+    given = {}
+
+    def traced(samples):
+        trace = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **model_kwargs)
+        observed = {name: site["value"] for name, site in trace.items()
+                    if site["type"] == "sample" and site["is_observed"]}
+        # observed values the model takes as given stay as they are (float64 stays float64); values it computes
+        # (traced here) come out of the compiled program
+        given.update({name: v for name, v in observed.items() if not isinstance(v, jax.core.Tracer)})
+        loglik = log_likelihood(model, samples, *args, **model_kwargs)
+        return ({name: v for name, v in observed.items() if name not in given},
+                {name: loglik[name] for name in observed if not name.startswith("_")})
+
+    computed, loglik = jax.device_get(jax.jit(traced)(samples))
+    observed = {name: np.asarray(given[name] if name in given else computed[name]) for name in loglik}
     by_draw = lambda d: {k: np.reshape(np.asarray(v), (chains, kept, *np.shape(v)[1:])) for k, v in d.items()}
-    stats = {"diverging": chees.divergent > 0, "n_divergent": chees.divergent, "n_steps": chees.steps,
-             "acceptance_rate": chees.acceptance}
-    dt = az.from_dict({"posterior": by_chain, "sample_stats": stats,
-                       "log_likelihood": by_draw({k: v for k, v in loglik.items() if k in observed}),
-                       "posterior_predictive": by_draw(ppc), "observed_data": observed,
-                       "prior": {k: v for k, v in prior.items() if k not in observed},
-                       "prior_predictive": {k: v for k, v in prior.items() if k in observed}},
-                      coords=coords, dims=dims)
-    # the energy BFMI over every transition (the kept draws are thinned): one value per chain
-    ds = dt["sample_stats"].to_dataset()
-    ds["bfmi"] = ("chain", np.asarray(chees.bfmi))
-    dt["sample_stats"].dataset = ds
-    return dt
+    groups = {"posterior": by_chain, "sample_stats": stats, "log_likelihood": by_draw(loglik),
+              "posterior_predictive": by_draw(ppc), "observed_data": observed,
+              "prior": {k: v for k, v in prior.items()
+                        if k not in given and k not in computed and not k.startswith("_")},
+              "prior_predictive": {k: v for k, v in prior.items() if k in loglik}}
+    return az.from_dict(groups, coords=coords, dims=dims, attrs={group: dict(attrs) for group in groups})
+
+
+def _nuts_stats(mcmc: MCMC, max_tree_depth: int) -> dict:
+    """NUTS's per-draw statistics, named and derived as ``az.from_numpyro`` names and derives them."""
+    extra = jax.device_get(mcmc.get_extra_fields(group_by_chain=True))
+    n_steps = np.asarray(extra["num_steps"])
+    tree_depth = np.log2(n_steps).astype(int) + 1
+    return {"diverging": np.asarray(extra["diverging"]), "energy": np.asarray(extra["energy"]), "n_steps": n_steps,
+            "tree_depth": tree_depth, "reached_max_tree_depth": tree_depth >= max_tree_depth}
+
+
+def _chees_stats(chees) -> dict:
+    """ChEES's per-kept-draw statistics (a thinned fit counts the divergent transitions between kept draws)."""
+    return {"diverging": chees.divergent > 0, "n_divergent": chees.divergent, "n_steps": chees.steps,
+            "acceptance_rate": chees.acceptance}
 
 
 def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extra=(), thresholds=None,
@@ -278,19 +316,22 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         by_chain.pop(WHITENED_SITE, None)
     seconds = time.perf_counter() - start
     samples = {k: np.reshape(v, (-1, *v.shape[2:])) for k, v in by_chain.items()}
-    prior = Predictive(infergy_model, num_samples=cfg.prior_draws, parallel=True)(
-        key_prior, *design.inputs, **design.sizes)
     # one chain of prior draws: without the leading axis ArviZ reads an undeclared vector site's draws as chains
-    prior = {name: np.asarray(v)[None] for name, v in prior.items()}
-    ppc = Predictive(infergy_model, samples, return_sites=list(OBSERVED_SITES), parallel=True)(
-        key_ppc, *design.inputs, **design.sizes)
+    prior = {name: v[None] for name, v in predictive_draws(infergy_model, key_prior, design.inputs, design.sizes,
+                                                            num_samples=cfg.prior_draws).items()}
+    ppc = predictive_draws(infergy_model, key_ppc, design.inputs, design.sizes, samples=samples,
+                           return_sites=list(OBSERVED_SITES))
     coords, dims = _coords_dims(design)
-    if mcmc is not None:
-        # explicit pred_dims: arviz-base's dimension inference trips over numpyro >= 0.22 (no prediction group)
-        dt = az.from_numpyro(mcmc, prior=prior, posterior_predictive=ppc, log_likelihood=True, coords=coords,
-                             dims=dims, pred_dims={})
-    else:
-        dt = _datatree_from_draws(by_chain, samples, chees, prior, ppc, design.inputs, model_kwargs, coords, dims)
+    library = "numpyro" if mcmc is not None else "blackjax"
+    dt = model_datatree(infergy_model, design.inputs, model_kwargs, by_chain,
+                        _nuts_stats(mcmc, cfg.max_tree_depth) if mcmc is not None else _chees_stats(chees),
+                        prior, ppc, coords=coords, dims=dims,
+                        attrs={"inference_library": library, "inference_library_version": version(library)})
+    if chees is not None:
+        # the energy BFMI over every transition (the kept draws are thinned): one value per chain
+        ds = dt["sample_stats"].to_dataset()
+        ds["bfmi"] = ("chain", np.asarray(chees.bfmi))
+        dt["sample_stats"].dataset = ds
     _drop_internal_sites(dt)
     # PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable: judge those by exact refits
     review = review_fit(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, thresholds,

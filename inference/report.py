@@ -87,17 +87,16 @@ def _answer(source, rep, seed: int) -> tuple[list[dict], dict]:
 
 def _predictive(dt, bundle, seed: int, prior_draws: int = 1000):
     """Prior draws and posterior predictive draws of every table, from the (thinned) posterior."""
-    from numpyro.infer import Predictive
-
     from ..model.joint import OBSERVED_SITES, build_design, infergy_model
+    from .fit import predictive_draws
 
     design = build_design(bundle)
     draws, _ = posterior_draws(dt)
     k_prior, k_ppc = jax.random.split(jax.random.PRNGKey(seed))
-    prior = Predictive(infergy_model, num_samples=prior_draws, return_sites=PRIOR_SITES)(k_prior, *design.inputs,
-                                                                                        **design.sizes)
-    ppc = Predictive(infergy_model, posterior_samples={k: np.asarray(v) for k, v in draws.items()},
-                     return_sites=list(OBSERVED_SITES), parallel=True)(k_ppc, *design.inputs, **design.sizes)
+    prior = predictive_draws(infergy_model, k_prior, design.inputs, design.sizes, num_samples=prior_draws,
+                             return_sites=PRIOR_SITES)
+    ppc = predictive_draws(infergy_model, k_ppc, design.inputs, design.sizes,
+                           samples={k: np.asarray(v) for k, v in draws.items()}, return_sites=list(OBSERVED_SITES))
     obs = {"tp_obs": design.throughput.y_log_tok_s, "pw_obs": design.power.y_log_power_share,
            "pue_obs": design.pue.y_log_pue_minus_1, "prod_obs": design.production.y_log_wh}
     return design, {k: np.asarray(v) for k, v in prior.items()}, {k: np.asarray(v) for k, v in ppc.items()}, obs
