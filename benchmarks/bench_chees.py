@@ -3,7 +3,7 @@ every draw kept, for comparison with the NUTS fit.
 
     python benchmarks/bench_chees.py [--device auto|cpu|gpu] [--chains 128] [--warmup 800] [--draws 1000]
                                      [--metric hessian|diagonal] [--target-accept 0.651]
-                                     [--initial-step-size 0.1] [--json]
+                                     [--initial-step-size 0.1] [--step-scale 1.0] [--json]
 
 All chains take the same number of leapfrog steps per iteration, so a vectorized batch never waits for its
 longest trajectory, which is what held NUTS back on the GPU (docs/scaling.md). The chains start as the NUTS fit
@@ -37,6 +37,9 @@ def main(argv=None) -> dict:
                     help="the acceptance rate ChEES adapts the shared step size to [BlackJAX's 0.651]")
     ap.add_argument("--initial-step-size", type=float, default=0.1,
                     help="the step size warm-up starts from, in the whitened coordinates [0.1]")
+    ap.add_argument("--step-scale", type=float, default=1.0,
+                    help="after warm-up, the adapted step times this, with proportionally more leapfrog steps "
+                         "(the same trajectory length) [1.0]")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -65,7 +68,8 @@ def main(argv=None) -> dict:
     start_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     out = sample_chees(pre.log_density, pre.starts, key_warm, warmup=args.warmup, draws=args.draws,
-                       target_accept=args.target_accept, initial_step_size=args.initial_step_size)
+                       target_accept=args.target_accept, initial_step_size=args.initial_step_size,
+                       step_scale=args.step_scale)
     run_s = time.perf_counter() - t1
     # diagnostics on the model's unconstrained parameters, not on the whitened coordinates
     x = np.asarray(pre.loc) + out.positions @ np.asarray(pre.scale).T
@@ -80,7 +84,7 @@ def main(argv=None) -> dict:
     per_chain_div = out.divergent.sum(axis=1)
     grads_per_chain = out.warmup_gradients + float(out.steps.sum(axis=1).mean())
     row = {"machine": machine_name(), "device": choice.line(), "metric": args.metric, "chains": args.chains,
-           "warmup": args.warmup, "target_accept": args.target_accept,
+           "warmup": args.warmup, "target_accept": args.target_accept, "step_scale": args.step_scale,
            "draws": args.draws, "start_s": start_s, "warmup_and_draws_s": run_s,
            "step_size": out.step_size, "mean_steps": out.trajectory_steps,
            "acceptance": float(out.acceptance.mean()), "divergences": int(out.divergent.sum()),

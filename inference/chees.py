@@ -47,12 +47,15 @@ class CheesDraws:
 
 def sample_chees(logdensity, starts: jax.Array, key: jax.Array, *, warmup: int, draws: int, thin: int = 1,
                  target_accept: float = 0.651, initial_step_size: float = 0.1,
-                 learning_rate: float = 0.025) -> CheesDraws:
+                 learning_rate: float = 0.025, step_scale: float = 1.0) -> CheesDraws:
     """Run ChEES-HMC from ``starts`` (``(chains, D)``, chains >= 2) on ``logdensity`` (one point -> scalar).
 
     ``warmup`` adaptation iterations, then ``draws`` iterations of which every ``thin``-th is kept
     (``draws`` must be a multiple of ``thin``). ``target_accept``: the acceptance rate the shared step size is
-    adapted to (BlackJAX's default 0.651). Deterministic for a given ``key`` and platform.
+    adapted to (BlackJAX's default 0.651). ``step_scale``: after warm-up, multiply the adapted step size by this
+    and divide the number of leapfrog steps by it, so each trajectory keeps its adapted length with a finer
+    integrator (the acceptance adaptation ignores divergent transitions). Deterministic for a given ``key`` and
+    platform.
     """
     import blackjax
     import optax
@@ -67,12 +70,18 @@ def sample_chees(logdensity, starts: jax.Array, key: jax.Array, *, warmup: int, 
         raise ValueError(f"draws ({draws}) must be a multiple of thin ({thin})")
     if not 0.0 < target_accept < 1.0:
         raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
+    if not 0.0 < step_scale <= 1.0:
+        raise ValueError(f"step_scale must be in (0, 1], got {step_scale}")
     key_warm, key_draw = jax.random.split(key)
     adaptation = blackjax.chees_adaptation(logdensity, chains, mass_matrix_estimation="diagonal",
                                            target_acceptance_rate=target_accept,
                                            max_leapfrog_steps=MAX_LEAPFROG_STEPS)
     (state, params), warm = adaptation.run(key_warm, starts, initial_step_size, optax.adam(learning_rate), warmup,
                                            max_sampling_steps=MAX_LEAPFROG_STEPS)
+    if step_scale != 1.0:
+        (n_steps,) = params["integration_steps_params"]
+        params = {**params, "step_size": params["step_size"] * step_scale,
+                  "integration_steps_params": (n_steps / step_scale,)}
     kernel = blackjax.dynamic_hmc(logdensity, **params)
     inverse_mass = jnp.asarray(params["inverse_mass_matrix"])
 

@@ -57,6 +57,21 @@ def test_divergent_transitions_are_located_where_they_start():
     assert np.median(d.divergent_start[had][:, 0]) < np.quantile(d.positions[..., 0], 0.25)
 
 
+def test_a_finer_step_after_warm_up_keeps_the_trajectory_length():
+    starts = jax.random.normal(jax.random.PRNGKey(10), (8, 6))
+    kw = {"warmup": 200, "draws": 400, "thin": 4}
+    base = sample_chees(_funnel, starts, jax.random.PRNGKey(0), **kw)
+    fine = sample_chees(_funnel, starts, jax.random.PRNGKey(0), step_scale=0.5, **kw)
+    # the same warm-up, then half the step and twice the leapfrog steps: each transition's jittered count is
+    # rounded up, so ~ (2n + 1/2) / (n + 1/2) for a mean of n + 1/2 steps (1.9 for n = 4.4)
+    assert fine.step_size == pytest.approx(0.5 * base.step_size, rel=1e-6)
+    assert fine.warmup_gradients == base.warmup_gradients
+    n = base.trajectory_steps - 0.5
+    assert fine.trajectory_steps == pytest.approx(2 * n + 0.5, rel=0.05)
+    # in the funnel's neck a finer integrator diverges less often
+    assert fine.divergent.sum() < base.divergent.sum()
+
+
 def test_chees_is_reproducible_with_its_key(gaussian_draws):
     starts = jax.random.normal(jax.random.PRNGKey(1), (16, 5)) * 3.0
     again = sample_chees(_gaussian, starts, jax.random.PRNGKey(0), warmup=300, draws=400, thin=2)
@@ -71,6 +86,8 @@ def test_chees_is_reproducible_with_its_key(gaussian_draws):
     ({"draws": 10, "thin": 3}, r"draws \(10\) must be a multiple of thin \(3\)"),
     ({"warmup": 0}, "warmup must be >= 1"),
     ({"target_accept": 1.0}, r"target_accept must be in \(0, 1\)"),
+    ({"step_scale": 0.0}, r"step_scale must be in \(0, 1\]"),
+    ({"step_scale": 1.5}, r"step_scale must be in \(0, 1\]"),
 ])
 def test_chees_rejects_bad_settings(kwargs, message):
     args = {"starts": jnp.zeros((4, 5)), "warmup": 10, "draws": 10, "thin": 1, **kwargs}
