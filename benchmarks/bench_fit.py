@@ -31,6 +31,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--draws", type=int, default=None, help="[the default fit's]")
     ap.add_argument("--max-tree-depth", type=int, default=None)
     ap.add_argument("--thin", type=int, default=None, help="keep every THIN-th draw (chees) [the sampler's default]")
+    ap.add_argument("--step-scale", type=float, default=None,
+                    help="chees: the adapted step times this after warm-up (as `infergy fit --step-scale`) [1.0]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--metric", choices=("hessian", "diagonal"), default="hessian")
     ap.add_argument("--against", choices=("hessian", "diagonal"), default=None,
@@ -43,7 +45,8 @@ def main(argv=None) -> dict:
     from infergy.inference.fit import FitConfig
 
     given = {k: v for k, v in (("chains", args.chains), ("warmup", args.warmup), ("draws", args.draws),
-                               ("max_tree_depth", args.max_tree_depth), ("thin", args.thin)) if v is not None}
+                               ("max_tree_depth", args.max_tree_depth), ("thin", args.thin),
+                               ("step_scale", args.step_scale)) if v is not None}
     base = FitConfig.for_sampler(args.sampler, seed=args.seed, chain_method=args.chain_method, progress_bar=False,
                                  **given)
     choice = select_device(args.device, task="fit" if args.sampler == "nuts" else "fit_chees",

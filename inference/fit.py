@@ -57,6 +57,9 @@ class FitConfig:
     sampler: str = "nuts"
     #: keep every ``thin``-th draw (``chees`` only; divergences and BFMI still count every transition)
     thin: int = 1
+    #: ``chees`` only: after warm-up, the adapted step size times this, with proportionally more leapfrog steps
+    #: (the same trajectory length; see :func:`~infergy.inference.chees.sample_chees`)
+    step_scale: float = 1.0
 
     @classmethod
     def for_sampler(cls, sampler: str, **overrides) -> "FitConfig":
@@ -83,6 +86,10 @@ class FitConfig:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.sampler == "nuts" and self.thin != 1:
             raise ValueError("thin applies to the chees sampler only (NUTS keeps every draw)")
+        if not 0.0 < self.step_scale <= 1.0:
+            raise ValueError(f"step_scale must be in (0, 1], got {self.step_scale}")
+        if self.sampler == "nuts" and self.step_scale != 1.0:
+            raise ValueError("step_scale applies to the chees sampler only (NUTS adapts its own step)")
         if self.sampler == "chees":
             if self.chains < 2:
                 raise ValueError(f"the chees sampler adapts over an ensemble: chains must be >= 2, got {self.chains}")
@@ -189,7 +196,7 @@ def _sample_chees(pre, args: tuple, model_kwargs: dict, key: jax.Array, cfg: Fit
     from .chees import sample_chees
 
     out = sample_chees(pre.log_density, pre.starts, key, warmup=cfg.warmup, draws=cfg.draws, thin=cfg.thin,
-                       target_accept=cfg.target_accept)
+                       target_accept=cfg.target_accept, step_scale=cfg.step_scale)
     chains, kept, dim = out.positions.shape
     sites = _sites_at(pre, args, model_kwargs, out.positions.reshape(-1, dim))
     return {name: np.reshape(v, (chains, kept, *v.shape[1:])) for name, v in sites.items()}, out

@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep every THIN-th draw (chees only; divergences and BFMI count every draw) [chees 20]")
     fp.add_argument("--target-accept", type=float, default=None, metavar="P",
                     help="acceptance rate the step size is adapted to [nuts 0.9, chees 0.651]")
+    fp.add_argument("--step-scale", type=float, default=None, metavar="F",
+                    help="chees only: after warm-up, the adapted step times F, with 1/F as many leapfrog steps "
+                    "(the same trajectory length) [1.0]")
     fp.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
     fp.add_argument("--max-tree-depth", type=_positive_int, default=None, metavar="D",
                     help="NUTS tree depth limit: at most 2^D - 1 leapfrog steps per draw [10]")
@@ -509,7 +512,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .data import DataValidationError
 
     given = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws, "thin": args.thin,
-             "target_accept": args.target_accept, "max_tree_depth": args.max_tree_depth, "init_steps": args.init_steps}
+             "target_accept": args.target_accept, "max_tree_depth": args.max_tree_depth, "init_steps": args.init_steps,
+             "step_scale": args.step_scale}
     cfg = FitConfig.for_sampler(args.sampler, seed=args.seed, progress_bar=not args.no_progress,
                                 chain_method=args.chain_method, metric=args.metric,
                                 **{k: v for k, v in given.items() if v is not None})

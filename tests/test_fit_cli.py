@@ -115,7 +115,7 @@ def tiny_chees_fit(tmp_path_factory):
     out = tmp_path_factory.mktemp("chees") / "posterior.nc"
     proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--sampler", "chees", "--chains", "4",
                            "--warmup", "30", "--draws", "40", "--thin", "2", "--seed", "1", "--init-steps", "300",
-                           "--out", str(out), "--allow-bad-fit", "--no-progress", "--json"],
+                           "--step-scale", "0.5", "--out", str(out), "--allow-bad-fit", "--no-progress", "--json"],
                           capture_output=True, text=True, timeout=1200)
     return proc, out
 
@@ -147,7 +147,7 @@ def test_chees_fit_saves_what_a_nuts_fit_saves(tiny_fit, tiny_chees_fit):
     assert {"diverging", "n_divergent", "n_steps", "acceptance_rate", "bfmi"} <= set(stats.data_vars)
     assert stats["bfmi"].dims == ("chain",) and stats["n_divergent"].sizes["draw"] == 20
     config = json.loads(chees.attrs["fit_config"])
-    assert (config["sampler"], config["thin"], config["chains"]) == ("chees", 2, 4)
+    assert (config["sampler"], config["thin"], config["chains"], config["step_scale"]) == ("chees", 2, 4, 0.5)
     coordinates = json.loads(chees.attrs["sampler_coordinates"])
     assert coordinates["sampler"] == "chees" and coordinates["step_size"] > 0 and coordinates["metric"] == "hessian"
     assert chees.attrs["chain_method"] == "vectorized"
@@ -159,6 +159,8 @@ def test_chees_fit_saves_what_a_nuts_fit_saves(tiny_fit, tiny_chees_fit):
     (["--sampler", "chees", "--chains", "1"], "chains must be >= 2"),
     (["--sampler", "chees", "--draws", "100", "--thin", "30"], r"draws \(100\) must be a multiple of thin \(30\)"),
     (["--sampler", "chees", "--init-steps", "0"], "init_steps must be >= 1"),
+    (["--step-scale", "0.5"], "step_scale applies to the chees sampler only"),
+    (["--sampler", "chees", "--step-scale", "1.5"], r"step_scale must be in \(0, 1\]"),
 ])
 def test_fit_rejects_bad_sampler_settings(flags, message):
     import re
