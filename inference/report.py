@@ -99,7 +99,7 @@ def _predictive(dt, bundle, seed: int, prior_draws: int = 1000):
                            samples={k: np.asarray(v) for k, v in draws.items()}, return_sites=list(OBSERVED_SITES))
     obs = {"tp_obs": design.throughput.y_log_tok_s, "pw_obs": design.power.y_log_power_share,
            "pue_obs": design.pue.y_log_pue_minus_1, "prod_obs": design.production.y_log_wh}
-    return design, {k: np.asarray(v) for k, v in prior.items()}, {k: np.asarray(v) for k, v in ppc.items()}, obs
+    return design, prior, ppc, obs
 
 
 def _calibration(ppc: dict, obs: dict) -> list[dict]:
