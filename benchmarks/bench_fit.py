@@ -9,7 +9,8 @@ and tail ESS over the parameters, ESS per second, leapfrog steps per draw, and w
 ``--against diagonal`` fits a second time in the same run with the diagonal metric (the sampler's coordinates
 before the Hessian whitening) and prints the ratios; ``make bench`` does that. Run it again with other
 ``--device``/``--chains`` for the ratio between two machines. ``--sampler chees`` measures ChEES-HMC with its own
-defaults (128 chains x (800 + 1,000), every 20th draw kept: ``FitConfig.for_sampler``), the GPU's sampler.
+defaults (128 chains x (800 + 2,000), the step halved after warm-up, every 40th draw kept:
+``FitConfig.for_sampler``), the GPU's sampler.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-tree-depth", type=int, default=None)
     ap.add_argument("--thin", type=int, default=None, help="keep every THIN-th draw (chees) [the sampler's default]")
     ap.add_argument("--step-scale", type=float, default=None,
-                    help="chees: the adapted step times this after warm-up (as `infergy fit --step-scale`) [1.0]")
+                    help="chees: the adapted step times this after warm-up (as `infergy fit --step-scale`) [0.5]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--metric", choices=("hessian", "diagonal"), default="hessian")
     ap.add_argument("--against", choices=("hessian", "diagonal"), default=None,

@@ -248,8 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="add your own rows (CSV in a table's schema; repeatable)")
     fp.add_argument("--sampler", choices=("nuts", "chees"), default="nuts",
                     help="nuts: NUTS, chains in parallel on CPU cores (the fastest on a CPU); chees: ChEES-HMC, "
-                    "many chains in lock step, on a GPU where one is usable (33x the ESS/s of 2-core NUTS on one "
-                    "H200; docs/scaling.md) [nuts]")
+                    "many chains in lock step, on a GPU where one is usable (its sampler: 33x the ESS/s of 2-core NUTS "
+                    "on one H200; docs/scaling.md) [nuts]")
     fp.add_argument("--chains", type=_positive_int, default=None,
                     help="Markov chains: parallel on CPU cores, vectorized on a GPU [nuts 4, chees 128]")
     fp.add_argument("--chain-method", choices=("auto", "parallel", "sequential", "vectorized"), default="auto",
@@ -258,14 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--warmup", type=_positive_int, default=None,
                     help="warm-up iterations per chain [nuts 300, chees 800]")
     fp.add_argument("--draws", type=_positive_int, default=None,
-                    help="draws per chain after warm-up (before --thin) [1000]")
+                    help="draws per chain after warm-up (before --thin) [nuts 1000, chees 2000]")
     fp.add_argument("--thin", type=_positive_int, default=None,
-                    help="keep every THIN-th draw (chees only; divergences and BFMI count every draw) [chees 20]")
+                    help="keep every THIN-th draw (chees only; divergences and BFMI count every draw) [chees 40]")
     fp.add_argument("--target-accept", type=float, default=None, metavar="P",
                     help="acceptance rate the step size is adapted to [nuts 0.9, chees 0.651]")
     fp.add_argument("--step-scale", type=float, default=None, metavar="F",
                     help="chees only: after warm-up, the adapted step times F, with 1/F as many leapfrog steps "
-                    "(the same trajectory length) [1.0]")
+                    "(the same trajectory length) [chees 0.5]")
     fp.add_argument("--seed", type=_seed, default=0, help="random seed [0]")
     fp.add_argument("--max-tree-depth", type=_positive_int, default=None, metavar="D",
                     help="NUTS tree depth limit: at most 2^D - 1 leapfrog steps per draw [10]")

@@ -115,7 +115,7 @@ def tiny_chees_fit(tmp_path_factory):
     out = tmp_path_factory.mktemp("chees") / "posterior.nc"
     proc = subprocess.run([sys.executable, "-m", "infergy", "fit", "--sampler", "chees", "--chains", "4",
                            "--warmup", "30", "--draws", "40", "--thin", "2", "--seed", "1", "--init-steps", "300",
-                           "--step-scale", "0.5", "--out", str(out), "--allow-bad-fit", "--no-progress", "--json"],
+                           "--out", str(out), "--allow-bad-fit", "--no-progress", "--json"],
                           capture_output=True, text=True, timeout=1200)
     return proc, out
 
@@ -147,6 +147,7 @@ def test_chees_fit_saves_what_a_nuts_fit_saves(tiny_fit, tiny_chees_fit):
     assert {"diverging", "n_divergent", "n_steps", "acceptance_rate", "bfmi"} <= set(stats.data_vars)
     assert stats["bfmi"].dims == ("chain",) and stats["n_divergent"].sizes["draw"] == 20
     config = json.loads(chees.attrs["fit_config"])
+    # the step halved after warm-up: --sampler chees's default
     assert (config["sampler"], config["thin"], config["chains"], config["step_scale"]) == ("chees", 2, 4, 0.5)
     coordinates = json.loads(chees.attrs["sampler_coordinates"])
     assert coordinates["sampler"] == "chees" and coordinates["step_size"] > 0 and coordinates["metric"] == "hessian"
