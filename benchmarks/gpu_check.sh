@@ -13,8 +13,8 @@
 #                      review (cut at ${CHEES_FIT_S:-420} s), with its defaults (128 x (800 + 2,000), the step
 #                      halved after warm-up, every 40th draw kept: on 2 CPU cores that passed its review;
 #                      docs/scaling.md) and any flags in ${CHEES_FIT_ARGS}
-#   chees_sampler.json the ChEES sampler alone at the same settings, every draw kept, naming the model parameters
-#                      most extreme where each divergent transition started (DIVERGE=0 skips it); with
+#   chees_sampler.json the ChEES sampler alone (bench_chees.py's defaults), every draw kept, naming the parameters
+#                      most extreme where each divergent transition started (only with DIVERGE=1); with
 #                      VARIANTS=1 also chees_w1500_t080.json: 1,500 warm-up iterations, acceptance target 0.8
 #   fit_gpu128.json    NUTS, 128 vectorized chains on the GPU, same coordinates (NUTS=1; cut at ${NUTS_S:-270} s:
 #                      it did not finish on an H200, 2026-11-27)
@@ -44,7 +44,7 @@ G="taskset -c 2-$(($(nproc) - 1))"
 timeout "${CHEES_FIT_S:-420}" $G $PY benchmarks/bench_fit.py --device gpu --sampler chees \
     ${CHEES_FIT_ARGS-} --json >"$OUT/fit_chees.json" 2>"$OUT/fit_chees.log"
 echo "gpu fit --sampler chees rc $? (124: cut)"; cat "$OUT/fit_chees.json"; tail -3 "$OUT/fit_chees.log"
-if [ "${DIVERGE:-1}" != 0 ]; then  # where the rare divergences start (2 in 128,000 transitions on an H200)
+if [ "${DIVERGE:-0}" != 0 ]; then  # where the rare divergences start (2 in 128,000 on an H200, old defaults)
     timeout "${CHEES_S:-300}" $G $PY benchmarks/bench_chees.py --device gpu --json >"$OUT/chees_sampler.json" \
         2>"$OUT/chees_sampler.log"
     echo "gpu ChEES sampler rc $?"; cat "$OUT/chees_sampler.json"
