@@ -40,36 +40,56 @@ def test_chees_recovers_a_gaussian(gaussian_draws):
     assert (d.steps == d.steps[:1]).all()
 
 
-def _funnel(x):
-    """Neal's funnel: v ~ N(0, 3), each x_i | v ~ N(0, exp(v / 2)); a fixed step size diverges in its neck."""
-    v, z = x[0], x[1:]
-    return -0.5 * v ** 2 / 9.0 - 0.5 * jnp.sum(z ** 2) * jnp.exp(-v) - 0.5 * z.shape[0] * v
+def _cliff(x):
+    """A unit Gaussian behind a wall of stiffness 1e6 at x0 = -1: a leapfrog step that lands beyond the wall gets a
+    momentum kick of ~1e6 x its depth there, so its transition diverges whatever the adapted step size."""
+    wall = jnp.minimum(x[0] + 1.0, 0.0)
+    return -0.5 * jnp.sum(x ** 2) - 0.5e6 * wall ** 2
 
 
 def test_divergent_transitions_are_located_where_they_start():
-    starts = jax.random.normal(jax.random.PRNGKey(10), (8, 6))
-    d = sample_chees(_funnel, starts, jax.random.PRNGKey(0), warmup=200, draws=400, thin=4)
+    # chains start in front of the wall; one transition per kept draw, so each divergent one's start is known
+    starts = jnp.abs(jax.random.normal(jax.random.PRNGKey(10), (8, 6)))
+    d = sample_chees(_cliff, starts, jax.random.PRNGKey(0), warmup=200, draws=400, thin=1)
     had = d.divergent > 0
-    assert had.sum() >= 3
+    # ~13% of the 3,200 transitions diverge (395-430 on three floating-point paths): 100 is > 15 Poisson sd below
+    assert had.sum() >= 100
     # a start for every kept draw after a divergence, and only there
     assert np.isfinite(d.divergent_start[had]).all() and np.isnan(d.divergent_start[~had]).all()
-    # in the funnel's neck: the median start's v below the lower quartile of the kept draws' v
-    assert np.median(d.divergent_start[had][:, 0]) < np.quantile(d.positions[..., 0], 0.25)
+    # exact by construction: a divergent transition starts at the previous draw and is rejected, so stays there
+    after = had[:, 1:]
+    np.testing.assert_array_equal(d.divergent_start[:, 1:][after], d.positions[:, :-1][after])
+    np.testing.assert_array_equal(d.positions[:, 1:][after], d.positions[:, :-1][after])
+    # nearer the wall than the draws are: median x0 -0.20 to -0.09 against 0.21-0.22 on three floating-point paths
+    # (the starts' median has an sd of ~0.06)
+    assert np.median(d.divergent_start[had][:, 0]) < np.median(d.positions[..., 0]) - 0.1
+
+
+def _soft_wall(x):
+    """A unit Gaussian with an exponential wall beyond x0 = -2. Its curvature grows as exp(4 x depth), so leapfrog
+    steps of size h run away (diverge) past the depth where the curvature reaches 4 / h^2; half the step moves that
+    depth to 4x the curvature, further than the chains' energy carries them."""
+    depth = jnp.maximum(-(x[0] + 2.0), 0.0)
+    return -0.5 * jnp.sum(x ** 2) - (jnp.expm1(4.0 * depth) - 4.0 * depth)
 
 
 def test_a_finer_step_after_warm_up_keeps_the_trajectory_length():
-    starts = jax.random.normal(jax.random.PRNGKey(10), (8, 6))
-    kw = {"warmup": 200, "draws": 400, "thin": 4}
-    base = sample_chees(_funnel, starts, jax.random.PRNGKey(0), **kw)
-    fine = sample_chees(_funnel, starts, jax.random.PRNGKey(0), step_scale=0.5, **kw)
+    starts = jnp.abs(jax.random.normal(jax.random.PRNGKey(10), (32, 6)))
+    kw = {"warmup": 200, "draws": 2000, "thin": 4}
+    base = sample_chees(_soft_wall, starts, jax.random.PRNGKey(0), **kw)
+    fine = sample_chees(_soft_wall, starts, jax.random.PRNGKey(0), step_scale=0.5, **kw)
     # the same warm-up, then half the step and twice the leapfrog steps: each transition's jittered count is
-    # rounded up, so ~ (2n + 1/2) / (n + 1/2) for a mean of n + 1/2 steps (1.9 for n = 4.4)
+    # rounded up, so ~ (2n + 1/2) / (n + 1/2) for a mean of n + 1/2 steps
     assert fine.step_size == pytest.approx(0.5 * base.step_size, rel=1e-6)
     assert fine.warmup_gradients == base.warmup_gradients
     n = base.trajectory_steps - 0.5
     assert fine.trajectory_steps == pytest.approx(2 * n + 0.5, rel=0.05)
-    # in the funnel's neck a finer integrator diverges less often
-    assert fine.divergent.sum() < base.divergent.sum()
+    # a finer integrator makes smaller energy errors: acceptance 0.92-0.93 -> 0.98 (the mean's sd over 64,000
+    # transitions is ~0.001)
+    assert fine.acceptance.mean() > base.acceptance.mean() + 0.02
+    # and it stays stable where the base step runs away: 39-70 of 64,000 transitions diverge, spread over 20-26
+    # chains, against none with half the step (three floating-point paths)
+    assert base.divergent.sum() >= 15 and 4 * fine.divergent.sum() <= base.divergent.sum()
 
 
 def test_chees_is_reproducible_with_its_key(gaussian_draws):
@@ -159,7 +179,11 @@ def test_chees_fit_agrees_with_the_shipped_nuts_posterior():
     z, ratio = np.concatenate(z), np.concatenate(ratio)
     z, ratio = z[np.isfinite(z)], ratio[np.isfinite(ratio)]
     assert z.size > 700
-    # N(0, 1) z-scores: 4.6% beyond 2, 0.27% beyond 3. Measured on 2 AMD cores: 7.3% and 0.26%, max 3.25 (the step
-    # not halved: 3.6% and 0.13%, max 3.2; the full defaults, 128 x (800 + 2,000): 6.6% and 0.13%, max 3.2)
-    assert np.mean(np.abs(z) > 2) < 0.08 and np.mean(np.abs(z) > 3) < 0.01 and np.abs(z).max() < 5
+    # Two correct samplers give z-scores near N(0, 1), a little wider as the standard errors are themselves
+    # estimated: measured 7.3% beyond 2 and max 3.25 on 2 AMD cores (a scale of ~1.1; the full defaults,
+    # 128 x (800 + 2,000): 6.6%, max 3.2). Their scale, robustly (median |z| / 0.674), and the largest, rather
+    # than a count of rare tail events, which moves with the processor's rounding; a biased sampler shifts the
+    # many weakly correlated means by several standard errors at once.
+    scale = np.median(np.abs(z)) / 0.6745
+    assert scale < 1.25 and np.abs(z).max() < 5, (scale, np.abs(z).max())
     assert abs(np.median(ratio) - 1) < 0.03 and np.percentile(ratio, 5) > 0.9 and np.percentile(ratio, 95) < 1.1
