@@ -44,6 +44,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="--only-slow"))
 
 
+def xla_flags(*extra: str) -> str:
+    """This process's ``XLA_FLAGS`` without a forced host device count, plus ``extra``: what a test's subprocess
+    gets, so that a run under other code-generation flags (``make test-fp-path``) reaches every process."""
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split()
+            if not f.startswith("--xla_force_host_platform_device_count")]
+    return " ".join([*kept, *extra])
+
+
+@pytest.fixture
+def subprocess_env():
+    """The environment for a test's Python subprocess: this one's, with :func:`xla_flags` (``*extra`` added)."""
+    def env(*extra: str, **overrides: str) -> dict:
+        return {**os.environ, "XLA_FLAGS": xla_flags(*extra), **overrides}
+
+    return env
+
+
 @pytest.fixture(scope="session")
 def rep_v2():
     from infergy.inference import replicate_paper

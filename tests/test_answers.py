@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -323,9 +322,9 @@ print(json.dumps({"devices": jax.local_device_count(), "used": n,
 """
 
 
-def test_propagation_sharded_over_two_devices_equals_one_device():
+def test_propagation_sharded_over_two_devices_equals_one_device(subprocess_env):
     """The draws split over 2 (forced host) devices: the same histogram and per-draw means as on one device."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    env = subprocess_env("--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])

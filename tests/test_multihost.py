@@ -4,7 +4,6 @@ collectives) split the posterior draws between them and get exactly the single-p
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -38,9 +37,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_split_the_draws_and_agree_with_one():
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
+def test_two_processes_split_the_draws_and_agree_with_one(subprocess_env):
+    env = subprocess_env(JAX_PLATFORMS="cpu")
     port = str(_free_port())
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, port, str(i), "2"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
