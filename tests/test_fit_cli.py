@@ -120,9 +120,11 @@ def tiny_chees_fit(tmp_path_factory):
     return proc, out
 
 
+@pytest.mark.slow
 def test_chees_fit_saves_what_a_nuts_fit_saves(tiny_fit, tiny_chees_fit):
     """Everything downstream (estimate, report, review, thinning) reads the same groups, variables and dimensions
-    whichever sampler ran."""
+    whichever sampler ran. Slow tier: a second whole fit (~100 s on 2 cores, mostly compiling); the fast tier runs
+    the ChEES sampler itself (test_chees.py) and maps its draws to the model's sites."""
     from infergy.inference.fit import load_fit
 
     proc, out = tiny_chees_fit
