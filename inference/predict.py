@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model.power import power_share
+from ..model import equations as eq
 from ..model.pue import PUE_SCOPE_KIND, PUE_SCOPES
 from ..model.throughput import (
     INTERACTION_SCALE,
@@ -203,14 +203,15 @@ def _resolve(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[st
         + draws["op_log_engine_eff"],
         "beta_isl": b_isl, "beta_osl": b_osl, "beta_io": draws["tp_beta_io"],
         "log_batch50": draws["tp_log_batch50"][:, cls],
-        "log_kv_mb": (draws["tp_log_kv_mb_per_token"] - math.log(2.0) + math.log(KV_BYTES[spec.precision])
-                      + draws["tp_kv_slope"] * math.log(total / 10.0)),
+        "log_kv_mb": eq.log_kv_mb_per_token(draws["tp_log_kv_mb_per_token"], draws["tp_kv_slope"],
+                                            math.log(KV_BYTES[spec.precision]), math.log(total / 10.0)),
         "log_headroom_gb": np.full(n, math.log(headroom_gb)),
         "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"])
         + math.log(spec.batch_scale),
         "idle": draws["pw_idle_share"][:, pg], "peak": draws["pw_peak_share"][:, pg],
         "pw_log_batch50": draws["pw_log_batch50"][:, pg],
-        "log_power_adj": draws["pw_beta_ngpu"] * math.log(n_gpus) + draws["pw_beta_size"] * log_active_c,
+        "log_power_adj": eq.log_power_adjustment(draws["pw_beta_ngpu"], math.log(n_gpus), draws["pw_beta_size"],
+                                                 log_active_c),
         "tdp_w": np.full(n, float(hw.loc[gpu, "tdp_w"])),
         "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
         "_n_gpus": n_gpus, "_gpu": gpu, "_model": name, "_total": total, "_active": active, "_moe": moe,
@@ -227,24 +228,20 @@ def _log_tps_and_power(p: dict, log_in_c, out_tokens):
     col = lambda v: v[:, None]  # noqa: E731  (per-draw values against the query axis)
     log_out_c = jnp.log(jnp.maximum(out_tokens, 1.0) / 1000.0)
     log_seq = jnp.log(jnp.exp(log_in_c) * 1000.0 + out_tokens)
-    # the batch actually running: the smaller of the load and what the KV cache holds at this sequence length
-    log_b_kv = jnp.log(1000.0) + col(p["log_headroom_gb"]) - col(p["log_kv_mb"]) - log_seq
-    log_b_eff = -jnp.logaddexp(-log_b_kv, -col(p["log_batch"]))
-    log_load = -jax.nn.softplus(col(p["log_batch50"]) - log_b_eff)
-    log_tps = (col(p["log_tps_fixed"]) + col(p["beta_isl"]) * log_in_c + col(p["beta_osl"]) * log_out_c
-               + col(p["beta_io"]) * log_in_c * log_out_c + log_load)
-    share = power_share(p["idle"], p["peak"], p["pw_log_batch50"], p["log_batch"])
-    return log_tps, jnp.log(p["tdp_w"] * share) + p["log_power_adj"]
+    log_b_kv = eq.log_kv_capacity(col(p["log_headroom_gb"]), col(p["log_kv_mb"]), log_seq)
+    log_b_eff = eq.log_effective_batch(log_b_kv, col(p["log_batch"]))
+    log_tps = eq.log_tps_per_gpu(col(p["log_tps_fixed"]), col(p["beta_isl"]), col(p["beta_osl"]), col(p["beta_io"]),
+                                 log_in_c, log_out_c, eq.log_load(col(p["log_batch50"]), log_b_eff))
+    share = eq.power_share(p["idle"], p["peak"], p["pw_log_batch50"], p["log_batch"])
+    return log_tps, eq.log_gpu_power_w(p["tdp_w"], share, p["log_power_adj"])
 
 
 def energy_wh(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_flags: jnp.ndarray):
     """Wh per query for (draws x queries): ``out_tokens`` has shape (draws, queries), ``log_in_c``
     (log(input tokens / 1000)) is a scalar or has that shape too; ``boundary_flags`` from :func:`boundary_flags`."""
     log_tps, log_power_w = _log_tps_and_power(p, log_in_c, out_tokens)
-    wh = jnp.exp(log_power_w[:, None] + jnp.log(jnp.maximum(out_tokens, 1.0)) - log_tps) / 3600.0
-    host, pue, idle = boundary_flags[0], boundary_flags[1], boundary_flags[2]
-    factor = (1.0 + host * p["host_ratio"]) * jnp.where(pue > 0, p["pue"], 1.0) / (1.0 - idle * p["idle_share"])
-    return wh * factor[:, None]
+    wh = jnp.exp(eq.log_gpu_energy_j(log_power_w[:, None], jnp.log(jnp.maximum(out_tokens, 1.0)), log_tps)) / 3600.0
+    return wh * eq.boundary_factor(p["host_ratio"], p["pue"], p["idle_share"], boundary_flags)[:, None]
 
 
 _energy_kernel = jax.jit(energy_wh)

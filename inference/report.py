@@ -116,7 +116,7 @@ def _calibration(ppc: dict, obs: dict) -> list[dict]:
 
 def _learned(draws: dict, coords: dict, prior: dict) -> dict:
     """Prior vs posterior for throughput per GPU, the power curve, fleet PUE and the production load."""
-    from ..model.power import power_share
+    from ..model.equations import power_share
 
     rng = np.random.default_rng(0)
     gpus = coords["gpu"]

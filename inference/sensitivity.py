@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model.power import power_share
+from ..model.equations import power_share
 from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, provenance_line
 from .pathways import Baseline, paper_setting
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, check_spec, energy_wh, prepare

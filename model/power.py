@@ -21,6 +21,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
+from . import equations as eq
 from .student_t import StudentT
 
 __all__ = ["PowerArrays", "PowerDesign", "build_power_design", "power_model", "usable_power_rows"]
@@ -79,11 +80,6 @@ def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observat
     return PowerDesign(arrays, y, gpus, tdp.loc[list(gpus)].to_numpy(), rows.reset_index(drop=True))
 
 
-def power_share(idle: jnp.ndarray, peak: jnp.ndarray, log_batch50: jnp.ndarray, log_batch: jnp.ndarray) -> jnp.ndarray:
-    """Share of TDP drawn at a batch size: ``idle + (peak - idle) * B / (B + B50)``."""
-    return idle + (peak - idle) * jax.nn.sigmoid(log_batch - log_batch50)
-
-
 def power_model(x: PowerArrays, n_power_gpus: int, y=None):
     """NumPyro model of log(average GPU power / TDP) (observations last)."""
     with numpyro.plate("power_gpus", n_power_gpus):
@@ -95,8 +91,9 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None):
     peak = numpyro.deterministic("pw_peak_share", idle + (1.2 - idle) * jax.nn.sigmoid(logit_peak))
     beta_ngpu = numpyro.sample("pw_beta_ngpu", dist.Normal(0.0, 0.3))
     beta_size = numpyro.sample("pw_beta_size", dist.Normal(0.0, 0.3))
-    share = power_share(idle[x.gpu_idx], peak[x.gpu_idx], log_b50[x.gpu_idx], x.log_batch)
-    mu = jnp.log(share) + beta_ngpu * x.log_ngpu + beta_size * x.log_active_c
+    share = eq.power_share(idle[x.gpu_idx], peak[x.gpu_idx], log_b50[x.gpu_idx], x.log_batch)
+    # log(power / TDP): the log W per GPU of a 1 W TDP
+    mu = eq.log_gpu_power_w(1.0, share, eq.log_power_adjustment(beta_ngpu, x.log_ngpu, beta_size, x.log_active_c))
     sigma = numpyro.sample("pw_sigma", dist.HalfNormal(0.3))
     nu = numpyro.sample("pw_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("power_rows", mu.shape[0]):

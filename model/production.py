@@ -26,14 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from .power import power_share
+from . import equations as eq
 from .throughput import MODEL_CLASSES, PRECISION_LEVELS, REF_GPU, REF_SPARSITY
 
 __all__ = [
@@ -226,25 +225,27 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
     known_gpu = x.pop_gpu_idx >= 0
     b = jnp.where(known_gpu, tp["b_gpu"][jnp.maximum(x.pop_gpu_idx, 0)], tp["b_gpu"][x.ref_gpu_idx] + hw)
     li, lo = log_in - jnp.log(1000.0), log_out - jnp.log(1000.0)
-    log_tps_gpu = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + beta_isl * li + beta_osl * lo
-                   + tp["beta_io"] * li * lo + tp["beta_ngpu"] * jnp.log(float(PRODUCTION_PRIORS["n_gpus"]))
-                   - jax.nn.softplus(tp["log_batch50"][x.pop_class_idx] - op["log_batch"]) + op["log_engine_eff"])
-    share = power_share(pw["idle"][x.power_ref_idx], pw["peak"][x.power_ref_idx], pw["log_batch50"][x.power_ref_idx],
-                        op["log_batch"])
-    log_p_gpu_w = (jnp.log(x.power_tdp_w * share) + pw["beta_ngpu"] * jnp.log(float(PRODUCTION_PRIORS["n_gpus"]))
-                   + pw["beta_size"] * log_active_c)
-    log_e_gpu_wh = log_p_gpu_w + log_out - log_tps_gpu - jnp.log(3600.0)
+    log_ngpu = jnp.log(float(PRODUCTION_PRIORS["n_gpus"]))
+    # production's batch is far below the KV cache's capacity at these lengths: the load is the batch itself
+    log_tps_fixed = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * log_ngpu
+                     + op["log_engine_eff"])
+    log_tps_gpu = eq.log_tps_per_gpu(log_tps_fixed, beta_isl, beta_osl, tp["beta_io"], li, lo,
+                                     eq.log_load(tp["log_batch50"][x.pop_class_idx], op["log_batch"]))
+    share = eq.power_share(pw["idle"][x.power_ref_idx], pw["peak"][x.power_ref_idx],
+                           pw["log_batch50"][x.power_ref_idx], op["log_batch"])
+    log_p_gpu_w = eq.log_gpu_power_w(x.power_tdp_w, share,
+                                     eq.log_power_adjustment(pw["beta_ngpu"], log_ngpu, pw["beta_size"], log_active_c))
+    log_e_gpu_wh = eq.log_gpu_energy_j(log_p_gpu_w, log_out, log_tps_gpu) - jnp.log(3600.0)
     known_op = x.pop_operator_idx >= 0
     log_pue_m1 = pue["m_scope"][0] + jnp.where(known_op, pue["e_operator"][jnp.maximum(x.pop_operator_idx, 0)],
                                                pue["tau_operator"] * z_operator)
-    log_host = jnp.log1p(op["host_ratio"])
-    log_pue = jnp.log1p(jnp.exp(log_pue_m1))
-    log_idle = -jnp.log1p(-op["idle_share"])
     p = x.pop_idx
     with numpyro.plate("production_rows", x.pop_idx.shape[0]):
         u = numpyro.sample("op_boundary_share", dist.Uniform(0.0, 1.0))
-        factor = jnp.where(x.boundary_unknown > 0, u * (log_host + log_pue[p] + log_idle),
-                           x.boundary_host * log_host + x.boundary_pue * log_pue[p] + x.boundary_idle * log_idle)
+        unknown = x.boundary_unknown > 0  # an undisclosed boundary includes an unknown share of each factor
+        factor = eq.log_boundary_factor(op["host_ratio"], 1.0 + jnp.exp(log_pue_m1[p]), op["idle_share"],
+                                        jnp.where(unknown, u, x.boundary_host), jnp.where(unknown, u, x.boundary_pue),
+                                        jnp.where(unknown, u, x.boundary_idle))
         mu = numpyro.deterministic("op_log_wh", log_e_gpu_wh[p] + factor)
         numpyro.sample("prod_obs", dist.Normal(mu, REPORTING_SD), obs=y)
     return {**op, "mu": mu}

@@ -31,13 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
+from . import equations as eq
 from .student_t import StudentT
 
 __all__ = [
@@ -389,19 +389,16 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     # KV-cache capacity: how many sequences of this length fit in the memory left after the weights
     kv0 = numpyro.sample("tp_log_kv_mb_per_token", dist.Normal(jnp.log(0.15), 0.7))  # 16-bit, 10B model
     kv_slope = numpyro.sample("tp_kv_slope", dist.Normal(0.4, 0.3))
-    log_kv_mb = kv0 - jnp.log(2.0) + x.log_kv_bytes + kv_slope * x.model_log_total_c[x.model_idx]
-    log_b_kv = jnp.log(1000.0) + x.log_headroom_gb - log_kv_mb - x.log_seq_tokens
-    # effective batch: the KV capacity at saturation, else the smaller of the batch run and the capacity
-    log_b_eff = jnp.where(jnp.isinf(x.batch), log_b_kv,
-                          -jnp.logaddexp(-log_b_kv, -jnp.log(jnp.where(jnp.isinf(x.batch), 1.0, x.batch))))
-    # saturating load curve: log(B / (B + B50))
-    log_load = -jax.nn.softplus(log_batch50[x.class_idx] - log_b_eff)
-    mu = (
-        a_model[x.model_idx] + b_gpu[x.gpu_idx] + c_precision[x.precision_idx] + d_setup[x.setup_idx]
-        + e_gp[x.gpu_precision_idx] + e_mg[x.model_gpu_idx]
-        + beta_isl_m[x.model_idx] * x.log_isl_c + beta_osl_m[x.model_idx] * x.log_osl_c
-        + beta_io * x.log_isl_c * x.log_osl_c + beta_ngpu * x.log_ngpu + log_load
-    )
+    log_kv_mb = eq.log_kv_mb_per_token(kv0, kv_slope, x.log_kv_bytes, x.model_log_total_c[x.model_idx])
+    log_b_kv = eq.log_kv_capacity(x.log_headroom_gb, log_kv_mb, x.log_seq_tokens)
+    # effective batch: the KV capacity at saturation (batch inf), else the smaller of the batch run and the capacity
+    saturated = jnp.isinf(x.batch)
+    log_b_eff = jnp.where(saturated, log_b_kv,
+                          eq.log_effective_batch(log_b_kv, jnp.log(jnp.where(saturated, 1.0, x.batch))))
+    log_tps_fixed = (a_model[x.model_idx] + b_gpu[x.gpu_idx] + c_precision[x.precision_idx] + d_setup[x.setup_idx]
+                     + e_gp[x.gpu_precision_idx] + e_mg[x.model_gpu_idx] + beta_ngpu * x.log_ngpu)
+    mu = eq.log_tps_per_gpu(log_tps_fixed, beta_isl_m[x.model_idx], beta_osl_m[x.model_idx], beta_io, x.log_isl_c,
+                            x.log_osl_c, eq.log_load(log_batch50[x.class_idx], log_b_eff))
     with numpyro.plate("noise_groups", len(NOISE_GROUPS)):
         sigma = numpyro.sample("tp_sigma", dist.HalfNormal(0.5))
     nu = numpyro.sample("tp_nu", dist.Gamma(2.0, 0.1))
