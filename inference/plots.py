@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from .files import atomic_path  # noqa: E402
-from .paper_mc import PaperReplication  # noqa: E402
+from .files import atomic_path
+from .paper_mc import PaperReplication
 
 __all__ = ["WEB_SEARCH_GWH_PER_DAY", "DATACENTER_30MW_GWH_PER_DAY", "plot_energy_violins", "plot_pathways",
            "plot_fleet", "write_paper_figures"]
@@ -26,13 +24,11 @@ _REGIME_TITLES = {"traditional": "Traditional queries (median 300 output tokens)
                   "reasoning": "Test-time scaling (median 5,000 output tokens)"}
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    """Write the PNG atomically (never a half-written file) and close the figure."""
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
-    finally:
-        plt.close(fig)
+def _save(fig: Figure, path: Path) -> Path:
+    """Write the PNG atomically (never a half-written file). Figures are made without pyplot, so drawing them
+    neither needs nor changes the program's matplotlib backend."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
     return path
 
 
@@ -41,7 +37,7 @@ def _trim_5_95(x: np.ndarray) -> np.ndarray:
     return x[(x >= lo) & (x <= hi)]
 
 
-def _log_violins(ax: plt.Axes, samples: Sequence[np.ndarray], labels: Sequence[str], colors: Sequence[str]) -> None:
+def _log_violins(ax: Axes, samples: Sequence[np.ndarray], labels: Sequence[str], colors: Sequence[str]) -> None:
     """Violins of log10(samples) (trimmed to P5-P95 for display), with the untrimmed median marked."""
     logs = [np.log10(_trim_5_95(np.asarray(s))) for s in samples]
     parts = ax.violinplot(logs, showextrema=False, widths=0.8)
@@ -65,7 +61,8 @@ def _log_violins(ax: plt.Axes, samples: Sequence[np.ndarray], labels: Sequence[s
 
 def plot_energy_violins(rep: PaperReplication, path: str | Path) -> Path:
     """Per-model and blended (>200B) energy per query, one panel per regime."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    fig = Figure(figsize=(13, 5))
+    axes = fig.subplots(1, 2)
     for ax, regime in zip(axes, ("traditional", "reasoning")):
         energy = rep.energy_wh[regime]
         order = np.argsort(-np.median(energy, axis=1))
@@ -82,7 +79,8 @@ def plot_energy_violins(rep: PaperReplication, path: str | Path) -> Path:
 
 def plot_pathways(rep: PaperReplication, path: str | Path) -> Path:
     """The blended baseline and each efficiency lever, one panel per regime."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig = Figure(figsize=(12, 5))
+    axes = fig.subplots(1, 2)
     levers = list(rep.pathways_wh)
     for ax, regime in zip(axes, ("traditional", "reasoning")):
         base = rep.blended_wh[regime]
@@ -108,7 +106,8 @@ def plot_fleet(rep: PaperReplication, path: str | Path) -> Path:
     est = [rep.fleet[k] for k in names]
     med = np.array([e.median for e in est])
     err = np.array([[e.median - e.p5 for e in est], [e.p95 - e.median for e in est]])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     ax.bar(list(names.values()), med, yerr=err, capsize=6, color=["#7fa7d9", "#e8a33d", "#6cb58a"])
     for i, v in enumerate(med):
         ax.annotate(f"{v:.3f}", (i, v), xytext=(0, 6), textcoords="offset points", ha="center")

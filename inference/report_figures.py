@@ -7,14 +7,13 @@ import warnings
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
-
-from .files import atomic_path  # noqa: E402
-from .plots import _log_violins, _save  # noqa: E402
+from .files import atomic_path
+from .plots import _log_violins, _save
 
 __all__ = ["plot_answer", "plot_calibration", "plot_learned", "plot_forest", "plot_per_query", "plot_pathways",
            "plot_fleet", "plot_estimates", "plot_rank", "plot_ppc", "BOUNDARY_COLORS"]
@@ -35,7 +34,8 @@ def _log_axis(ax, axis: str = "x") -> None:
 def plot_answer(rows: list[dict], path: str | Path) -> Path:
     """One row per answer: median, 50% and 90% intervals where known, coloured by boundary, log scale.
     ``rows``: dicts with label, boundary, median and optional p05/p25/p75/p95."""
-    fig, ax = plt.subplots(figsize=(9.5, 0.48 * len(rows) + 1.6))
+    fig = Figure(figsize=(9.5, 0.48 * len(rows) + 1.6))
+    ax = fig.subplots()
     for i, r in enumerate(rows[::-1]):
         c = BOUNDARY_COLORS.get(r["boundary"], "black")
         if "p05" in r:
@@ -48,7 +48,7 @@ def plot_answer(rows: list[dict], path: str | Path) -> Path:
     ax.set_yticks(range(len(rows)), [f"{r['label']}  [{r['boundary']}]" for r in rows[::-1]], fontsize=8.5)
     _log_axis(ax)
     ax.set_xlabel("Wh per query (log scale); thick: 50% interval, thin: 90% interval, dot: median")
-    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=b) for b, c in BOUNDARY_COLORS.items()]
+    handles = [Line2D([], [], color=c, marker="o", ls="", label=b) for b, c in BOUNDARY_COLORS.items()]
     ax.legend(handles=handles, title="boundary", fontsize=8, title_fontsize=8, loc="lower right")
     ax.set_title("Energy per query: infergy's posterior, paper mode and the operators' disclosures", fontsize=10)
     fig.tight_layout()
@@ -58,7 +58,8 @@ def plot_answer(rows: list[dict], path: str | Path) -> Path:
 def plot_calibration(panels: list[dict], path: str | Path) -> Path:
     """Observed vs posterior-predictive median with 90% intervals, one panel per table. ``panels``: dicts with
     title, unit, observed, median, p05, p95 (arrays) and coverage (share of rows inside the 90% interval)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
+    fig = Figure(figsize=(4.2 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels))
     for ax, p in zip(np.atleast_1d(axes), panels):
         obs, med = np.asarray(p["observed"]), np.asarray(p["median"])
         alpha = 0.25 if len(obs) > 500 else 0.6
@@ -82,7 +83,8 @@ def plot_calibration(panels: list[dict], path: str | Path) -> Path:
 def plot_learned(panels: dict, path: str | Path) -> Path:
     """Prior vs posterior for the key quantities: 2 x 2 panels (GPU throughput effects, power share vs load,
     fleet PUE, production load)."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    fig = Figure(figsize=(11, 8))
+    axes = fig.subplots(2, 2)
     prior_c, post_c = "#bbbbbb", "#1f77b4"
     # GPU throughput effects
     ax = axes[0, 0]
@@ -139,7 +141,8 @@ def plot_forest(labels: list[str], draws: np.ndarray, path: str | Path, *, title
     med = np.median(draws, axis=0)
     order = np.argsort(med)
     q = np.quantile(draws[:, order], [0.05, 0.25, 0.75, 0.95], axis=0)
-    fig, ax = plt.subplots(figsize=(8, 0.2 * len(labels) + 1.4))
+    fig = Figure(figsize=(8, 0.2 * len(labels) + 1.4))
+    ax = fig.subplots()
     y = np.arange(len(labels))
     ax.hlines(y, q[0], q[3], color="#1f77b4", lw=1)
     ax.hlines(y, q[1], q[2], color="#1f77b4", lw=3.5)
@@ -156,8 +159,9 @@ def plot_forest(labels: list[str], draws: np.ndarray, path: str | Path, *, title
 def plot_per_query(samples: dict[str, dict[str, np.ndarray]], path: str | Path) -> Path:
     """Violins of Wh per query per model, one panel per regime (log scale), as the paper's figures."""
     regimes = list(next(iter(samples.values())))
-    fig, axes = plt.subplots(1, len(regimes), figsize=(6 * len(regimes), 4.8))
-    colors = plt.cm.tab10(np.arange(len(samples)))
+    fig = Figure(figsize=(6 * len(regimes), 4.8))
+    axes = fig.subplots(1, len(regimes))
+    colors = matplotlib.colormaps["tab10"](np.arange(len(samples)))
     for ax, regime in zip(np.atleast_1d(axes), regimes):
         _log_violins(ax, [samples[m][regime] for m in samples], list(samples), colors)
         ax.set_ylabel("Wh per query (log scale)", fontsize=8)
@@ -169,7 +173,8 @@ def plot_per_query(samples: dict[str, dict[str, np.ndarray]], path: str | Path) 
 def plot_pathways(res: dict, path: str | Path) -> Path:
     """Reduction factor per lever (median, 90% interval), one panel per regime; paper vs fitted levers."""
     regimes = list(res["regimes"])
-    fig, axes = plt.subplots(1, len(regimes), figsize=(6.5 * len(regimes), 5), sharey=True)
+    fig = Figure(figsize=(6.5 * len(regimes), 5))
+    axes = fig.subplots(1, len(regimes), sharey=True)
     for ax, regime in zip(np.atleast_1d(axes), regimes):
         rows = res["regimes"][regime]["rows"]
         labels = list(rows)[::-1]
@@ -195,7 +200,8 @@ def plot_fleet(res: dict, path: str | Path) -> Path:
     """GWh/day bars with 90% intervals, infergy next to paper mode, with the reference lines."""
     names = list(res["fleet"])
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(8, 4.6))
+    fig = Figure(figsize=(8, 4.6))
+    ax = fig.subplots()
     ours = [res["fleet"][n] for n in names]
     ax.bar(x - 0.2, [o["median"] for o in ours], 0.4, color="#1f77b4", label=f"infergy [{res['boundary']}]",
            yerr=[[o["median"] - o["p05"] for o in ours], [o["p95"] - o["median"] for o in ours]], capsize=4)
@@ -216,7 +222,8 @@ def plot_fleet(res: dict, path: str | Path) -> Path:
 
 def plot_estimates(rows: list[dict], path: str | Path) -> Path:
     """Public estimate / infergy posterior, with the posterior's 90% interval, per estimate (log scale)."""
-    fig, ax = plt.subplots(figsize=(9.5, 0.22 * len(rows) + 1.8))
+    fig = Figure(figsize=(9.5, 0.22 * len(rows) + 1.8))
+    ax = fig.subplots()
     for i, r in enumerate(rows[::-1]):
         c = BOUNDARY_COLORS.get(r["boundary"], "black")
         ax.hlines(i, r["factor_p05"], r["factor_p95"], color=c, lw=1.2)
@@ -236,6 +243,7 @@ def plot_estimates(rows: list[dict], path: str | Path) -> Path:
 def plot_rank(dt, var_names: list[str], path: str | Path) -> Path:
     """ArviZ rank plots (fractional-rank ECDF differences with envelopes) per chain."""
     import arviz_plots as azp
+    import matplotlib.pyplot as plt  # arviz-plots draws through pyplot
 
     pc = azp.plot_rank(dt, var_names=var_names, backend="matplotlib")
     fig = plt.gcf()
@@ -250,6 +258,7 @@ def plot_rank(dt, var_names: list[str], path: str | Path) -> Path:
 def plot_ppc(dt, var_names: list[str], path: str | Path) -> Path:
     """ArviZ posterior predictive check: observed density vs densities of predictive draws, per table."""
     import arviz_plots as azp
+    import matplotlib.pyplot as plt  # arviz-plots draws through pyplot
 
     with warnings.catch_warnings():  # arviz-plots' own use of a pandas call pandas has deprecated
         warnings.filterwarnings("ignore", message="Deleting a single level of a MultiIndex", category=FutureWarning)

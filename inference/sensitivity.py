@@ -140,16 +140,14 @@ def sensitivity_markdown(res: dict) -> str:
 
 def write_sensitivity_figure(res: dict, path: str | Path) -> Path:
     """A horizontal bar chart of the first-order shares."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .files import atomic_path
 
     names = list(res["first_order"])[::-1]
     values = [res["first_order"][k] for k in names]
-    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(names) + 1.8))
+    fig = Figure(figsize=(8.5, 0.45 * len(names) + 1.8))
+    ax = fig.subplots()
     ax.barh(names, values, color="#3b6ea5")
     for i, v in enumerate(values):
         ax.text(v + 0.01, i, f"{v:.2f}", va="center", fontsize=9)
@@ -164,5 +162,4 @@ def write_sensitivity_figure(res: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=130, format="png")
-    plt.close(fig)
     return path

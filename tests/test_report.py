@@ -99,3 +99,18 @@ def test_refit_fits_then_reports_on_that_fit(monkeypatch, tmp_path, capsys):
         assert getattr(calls["config"], name) == getattr(default, name), name
     assert calls["saved"] == tmp_path / "posterior.nc"
     assert calls["report"] == (tmp_path / "posterior.nc", tmp_path, ("md",))
+
+
+def test_importing_infergy_leaves_the_matplotlib_backend_alone(tmp_path):
+    """The figures are drawn without pyplot: a program that imports infergy (and draws its figures) keeps the
+    backend it chose."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg')\n"
+            "import infergy, infergy.inference.plots, infergy.inference.report_figures as rf\n"
+            f"rf.plot_answer([{{'label': 'x', 'boundary': 'gpu', 'median': 0.3}}], {str(tmp_path / 'a.png')!r})\n"
+            "print(matplotlib.get_backend())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "svg" and (tmp_path / "a.png").stat().st_size > 1000
