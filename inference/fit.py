@@ -23,6 +23,7 @@ from ..model.pue import PUE_KINDS, exact_loo_pue
 from ..model.throughput import MODEL_CLASSES, NOISE_GROUPS
 from .devices import use_cpu_devices  # noqa: F401  (re-exported: notebooks and cv call it from here)
 from .files import atomic_path
+from .posterior import package_version
 from .precondition import METRICS, WHITENED_SITE, precondition
 from .review import FitReview, review_fit
 
@@ -286,8 +287,6 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     DataTree (posterior, prior, posterior_predictive, log_likelihood, observed_data, sample_stats) with the data
     hash, data version, config, package version and review in its attributes.
     """
-    from .. import __version__
-
     cfg = FitConfig(**{**asdict(config or FitConfig()), **overrides})
     bundle = data if data is not None else load(extra=extra)
     design = build_design(bundle)
@@ -349,7 +348,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     review = review_fit(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, thresholds,
                         exact_loo={"pue_obs": lambda rows: exact_loo_pue(design.pue, rows, seed=cfg.seed)})
     dt.attrs.update({
-        "infergy_version": __version__,
+        "infergy_version": package_version(),
         "data_version": bundle.version,
         "data_hash": bundle.content_hash,
         "fit_config": json.dumps(asdict(cfg)),

@@ -16,12 +16,22 @@ import numpy as np
 from .files import atomic_path
 
 __all__ = ["DEFAULT_POSTERIOR", "SHIPPED_DRAWS", "PosteriorMismatchError", "check_posterior", "load_posterior",
-           "review_of", "thin_posterior", "write_shipped_posterior"]
+           "package_version", "review_of", "thin_posterior", "write_shipped_posterior"]
 
 #: Where the package keeps its default posterior (package data of ``infergy.inference``).
 DEFAULT_POSTERIOR = Path(__file__).with_name("default_posterior.nc")
 #: Draws kept in the shipped posterior (over all chains).
 SHIPPED_DRAWS = 1000
+
+
+def package_version() -> str:
+    """infergy's version from the installed package's metadata (stamped on fits and reports)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("infergy")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "0.0.0+unknown"
 
 
 class PosteriorMismatchError(ValueError):

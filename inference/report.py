@@ -237,13 +237,12 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
                  bundle=None, progress=None) -> dict[str, Path]:
     """Compute every section from ``posterior`` (the shipped default unless given) and write ``report.md`` and/or
     ``index.html`` (figures embedded) under ``out_dir``, figures under ``out_dir/figures``. Returns the paths."""
-    from .. import __version__
     from ..data import load
     from . import report_figures as rf
     from .fleet import fleet
     from .paper_mc import replicate_paper
     from .pathways import pathways
-    from .posterior import DEFAULT_POSTERIOR, load_posterior
+    from .posterior import DEFAULT_POSTERIOR, load_posterior, package_version
     from .sensitivity import sensitivity, write_sensitivity_figure
 
     formats = tuple(formats)
@@ -304,7 +303,7 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     md = _markdown(answer=answer, answer_rows=answer_rows, rep=rep, review=review, panels=panels, learned=learned,
                    per_query=per_query, pw=pw, fl=fl, sens=sens, checked=checked, skipped=skipped, source=source,
                    dt=dt,
-                   version=__version__, seconds=time.perf_counter() - t0)
+                   version=package_version(), seconds=time.perf_counter() - t0)
     written = {}
     if "md" in formats:
         written["md"] = write_text_atomic(out / "report.md", md)

@@ -1,11 +1,8 @@
 """infergy: calibrated energy per LLM query, with honest uncertainty."""
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from .inference.posterior import package_version
 
-try:
-    __version__ = _version("infergy")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+__version__ = package_version()
 
 from .data import DataBundle, load as load_data, load_paper_throughput
 from .inference import FitConfig, FitResult, PaperReplication, fit, load_fit, replicate_paper, save_fit
