@@ -79,10 +79,6 @@ class PredictiveEnergy:
     spec: QuerySpec
     inputs: dict = field(default_factory=dict)
 
-    def quantiles(self, qs=(0.05, 0.25, 0.5, 0.75, 0.95)) -> dict[float, float]:
-        flat = self.wh.ravel()
-        return dict(zip(qs, np.quantile(flat, qs).tolist()))
-
     @property
     def mean_per_draw(self) -> np.ndarray:
         """Posterior of the mean Wh per query (the per-query spread averaged out)."""
