@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 __all__ = [
     "BOUNDARIES",
+    "BOUNDARY_TABLE",
+    "Boundary",
     "GPU_ALIASES",
     "GPU_IDS",
     "PRECISIONS",
@@ -54,8 +57,30 @@ GPU_ALIASES: dict[str, tuple[str, bool]] = {
 
 PRECISIONS = frozenset({"fp4", "fp8", "fp16", "bf16", "mixed", "unknown"})
 
-#: Measurement boundaries, narrowest first. ``+idle`` adds provisioned-but-idle capacity.
-BOUNDARIES = frozenset({"gpu", "node", "node+idle", "facility", "facility+idle", "lifecycle", "undisclosed"})
+@dataclass(frozen=True)
+class Boundary:
+    """A measurement boundary: what it adds to the accelerators' energy (``None``: not stated, or not an energy
+    boundary of one query), and what it includes in words."""
+
+    host: bool | None
+    pue: bool | None
+    idle: bool | None  # provisioned-but-idle capacity
+    description: str
+
+
+#: Measurement boundaries, narrowest first: the one table the data checks, the likelihoods and the answers read.
+BOUNDARY_TABLE: dict[str, Boundary] = {
+    "gpu": Boundary(False, False, False, "accelerators only"),
+    "node": Boundary(True, False, False, "accelerators + host (CPU, memory, network, fans)"),
+    "node+idle": Boundary(True, False, True, "accelerators + host, plus the provisioned-but-idle capacity"),
+    "facility": Boundary(True, True, False,
+                         "node x PUE (cooling, power delivery); provisioned-but-idle capacity excluded"),
+    "facility+idle": Boundary(True, True, True,
+                              "node x PUE, plus the provisioned-but-idle capacity production fleets carry"),
+    "lifecycle": Boundary(None, None, None, "a life-cycle total: manufacturing and other shares beside operation"),
+    "undisclosed": Boundary(None, None, None, "not stated by the source"),
+}
+BOUNDARIES = frozenset(BOUNDARY_TABLE)
 
 
 def canonical_gpu(label: str) -> str:

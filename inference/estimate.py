@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec, posterior_draws
+from ..data.vocab import BOUNDARY_TABLE
+from .predict import PREDICT_BOUNDARIES, REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec, posterior_draws
 from .propagate import QUANTILE_KEYS, StreamSummary, Workload, stream_spec
 
 __all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDARY_DESCRIPTIONS",
@@ -21,12 +22,7 @@ __all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDAR
 
 #: Query-samples of an estimate unless told otherwise (1,000 draws x 1,000 queries).
 DEFAULT_SAMPLES = 1_000_000
-BOUNDARY_DESCRIPTIONS = {
-    "gpu": "accelerators only",
-    "node": "accelerators + host (CPU, memory, network, fans)",
-    "facility": "node x PUE (cooling, power delivery); provisioned-but-idle capacity excluded",
-    "facility+idle": "node x PUE, plus the provisioned-but-idle capacity production fleets carry",
-}
+BOUNDARY_DESCRIPTIONS = {name: BOUNDARY_TABLE[name].description for name in PREDICT_BOUNDARIES}
 
 
 @dataclass

@@ -10,6 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from ..model.paper import REGIMES
 from .files import atomic_path
 from .paper_mc import PaperReplication
 
@@ -20,8 +21,8 @@ __all__ = ["WEB_SEARCH_GWH_PER_DAY", "DATACENTER_30MW_GWH_PER_DAY", "plot_energy
 WEB_SEARCH_GWH_PER_DAY = 1e9 * 0.3 / 1e9
 #: A 30 MW data center at 80% load for 24 h, in GWh/day.
 DATACENTER_30MW_GWH_PER_DAY = 30.0 * 0.8 * 24 / 1000
-_REGIME_TITLES = {"traditional": "Traditional queries (median 300 output tokens)",
-                  "reasoning": "Test-time scaling (median 5,000 output tokens)"}
+_REGIME_TITLES = {"traditional": f"Traditional queries (median {REGIMES['traditional']:,.0f} output tokens)",
+                  "reasoning": f"Test-time scaling (median {REGIMES['reasoning']:,.0f} output tokens)"}
 
 
 def _save(fig: Figure, path: Path) -> Path:

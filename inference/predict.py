@@ -23,7 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..data.vocab import BOUNDARY_TABLE
 from ..model import equations as eq
+from ..model.paper import REGIMES
 from ..model.pue import PUE_SCOPE_KIND, PUE_SCOPES
 from ..model.throughput import (
     INTERACTION_SCALE,
@@ -44,7 +46,8 @@ __all__ = ["QuerySpec", "PredictiveEnergy", "posterior_draws", "predict_energy_w
 
 #: Boundaries of a prediction, narrowest first; "+idle" adds the provisioned-but-idle capacity.
 PREDICT_BOUNDARIES = ("gpu", "node", "facility", "facility+idle")
-REGIME_MEDIAN_OUTPUT_TOKENS = {"traditional": 300.0, "reasoning": 5000.0}
+#: Output-length regimes (median output tokens): the paper's, until the workload model learns them from traces.
+REGIME_MEDIAN_OUTPUT_TOKENS = REGIMES
 _NORMAL_TAGS = ("model", "isl", "osl", "gpu", "gpu_precision", "model_gpu", "pue_operator", "pue_site")
 
 
@@ -243,8 +246,8 @@ def energy_wh(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_
 _energy_kernel = jax.jit(energy_wh)
 
 #: What each boundary adds to the accelerators' energy: (host, PUE, idle capacity).
-_BOUNDARY_FLAGS = {"gpu": (0.0, 0.0, 0.0), "node": (1.0, 0.0, 0.0), "facility": (1.0, 1.0, 0.0),
-                   "facility+idle": (1.0, 1.0, 1.0)}
+_BOUNDARY_FLAGS = {name: tuple(float(f) for f in (BOUNDARY_TABLE[name].host, BOUNDARY_TABLE[name].pue,
+                                                  BOUNDARY_TABLE[name].idle)) for name in PREDICT_BOUNDARIES}
 
 
 def boundary_flags(boundary: str) -> jnp.ndarray:

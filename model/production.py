@@ -32,6 +32,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
+from ..data.vocab import BOUNDARY_TABLE
 from . import equations as eq
 from .throughput import MODEL_CLASSES, PRECISION_LEVELS, REF_GPU, REF_SPARSITY
 
@@ -45,15 +46,11 @@ __all__ = [
     "usable_production_rows",
 ]
 
-#: Boundary -> (host included, PUE included, idle capacity included); None: undisclosed (latent share).
+#: Boundary -> (host included, PUE included, idle capacity included); None: undisclosed (latent share). A
+#: life-cycle total is not an operational measurement: no row of it calibrates the operating point.
 PRODUCTION_BOUNDARIES: dict[str, tuple[bool, bool, bool] | None] = {
-    "gpu": (False, False, False),
-    "node": (True, False, False),
-    "node+idle": (True, False, True),
-    "facility": (True, True, False),
-    "facility+idle": (True, True, True),
-    "undisclosed": None,
-}
+    name: None if b.host is None else (b.host, b.pue, b.idle)
+    for name, b in BOUNDARY_TABLE.items() if name != "lifecycle"}
 #: Priors for what a disclosure leaves out (log-normal: median, sd of the log).
 PRODUCTION_PRIORS = {
     "active_params_b": (50.0, 1.0),  # frontier chat default: ~10-260B active (90%)
