@@ -41,7 +41,7 @@ class FitConfig:
 
     chains: int = 4
     warmup: int = 300  # enough after the variational start
-    draws: int = 1000  # 800 gave min bulk ESS 398 (tp_tau_slope_model; pass mark 400) of 3,200 draws
+    draws: int = 1000  # per chain: enough for the review's bulk ESS >= 400 on the slowest parameter (docs/scaling.md)
     seed: int = 0
     target_accept: float = 0.9
     max_tree_depth: int = 10

@@ -1,0 +1,181 @@
+"""A query and the model's parameters for it: what is asked, and how one posterior draw answers it.
+
+:class:`QuerySpec` describes a query (a model by name or size, hardware, lengths, load, boundary).
+:func:`resolve_parameters` turns posterior draws into the per-draw arrays the equations
+(:mod:`infergy.model.equations`) take for that query: the fitted effect of a benchmarked model, GPU or pairing,
+or a new one drawn from its hierarchy (the size regression, the bandwidth line, the interactions' spread) with
+its own random stream, so two queries with the same seed share draws (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import jax
+import numpy as np
+
+from . import equations as eq
+from .pue import PUE_SCOPE_KIND, PUE_SCOPES
+from .throughput import (
+    INTERACTION_SCALE,
+    KV_BYTES,
+    MODEL_CLASSES,
+    PRECISION_LEVELS,
+    REF_BANDWIDTH_TB_S,
+    REF_GPU,
+    REF_SPARSITY,
+    USABLE_MEMORY,
+    WEIGHT_BYTES,
+    model_class,
+)
+
+__all__ = ["QuerySpec", "default_gpu_count", "resolve_parameters"]
+
+_NORMAL_TAGS = ("model", "isl", "osl", "gpu", "gpu_precision", "model_gpu", "pue_operator", "pue_site")
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """What is asked: a model (by name, or by size), hardware, query shape, load and boundary."""
+
+    model: str | None = None
+    total_params_b: float | None = None
+    active_params_b: float | None = None
+    moe: bool | None = None
+    gpu: str = REF_GPU
+    n_gpus: int | None = None  # GPUs per serving replica; None: whole 8-GPU servers, as many as the weights need
+    precision: str = "fp8"
+    input_tokens: float = 500.0
+    output_tokens: float | None = None  # fixed length; else drawn from the regime
+    regime: str = "traditional"
+    batch_size: float | None = None  # None: the fitted production operating point
+    batch_scale: float = 1.0  # multiplies the load (a "higher load" lever on the production operating point)
+    boundary: str = "facility"
+    pue: float | None = None  # None: a hyperscale operator's fleet PUE from the posterior
+
+    def resolved(self) -> dict:
+        return asdict(self)
+
+
+
+def default_gpu_count(total_params_b: float, precision: str, memory_gb: float) -> int:
+    """GPUs of one serving replica: whole 8-GPU servers, as many as hold the weights with a quarter of them again
+    left for the KV cache (DeepSeek-R1 in fp8 on H100s: 16). Eight is what the production operating point was
+    calibrated with and what the paper assumes; pass ``n_gpus`` for smaller replicas."""
+    weights_gb = total_params_b * WEIGHT_BYTES[precision]
+    n = 8
+    while n * memory_gb * USABLE_MEMORY < 1.25 * weights_gb:
+        n += 8
+    return n
+
+
+def _cell(coords: list[str], a: str, b: str) -> int:
+    label = f"{a} | {b}"
+    return coords.index(label) if label in coords else -1
+
+
+def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[str, np.ndarray]:
+    """Per-draw arrays for the query's model, GPU, precision, power curve and PUE, from posterior ``draws``
+    (flattened over chains) and their ``coords``: a fitted group's effect where the data had it, else a new
+    group drawn from its hierarchy (``key``). Keys starting with ``_`` describe what was resolved."""
+    from ..data.vocab import canonical_gpu, model_name
+
+    n = len(draws["tp_g0"])
+
+    def normal(tag: str) -> np.ndarray:
+        # one stream per random effect: two specs with the same seed share each draw (common random numbers), so
+        # the ratio of their energies shows what differs between them, not Monte Carlo noise
+        return np.asarray(jax.random.normal(jax.random.fold_in(key, _NORMAL_TAGS.index(tag)), (n,)))
+
+    if spec.precision not in PRECISION_LEVELS or spec.precision == "mixed":
+        raise ValueError(f"unknown precision {spec.precision!r}; choose one of fp4, fp8, fp16, bf16")
+    # --- model: fitted effect, or drawn from the size regression
+    sizes = bundle.models.set_index("model")
+    name = model_name(spec.model) if spec.model else None
+    if name is not None and name not in sizes.index and spec.total_params_b is None:
+        raise ValueError(f"unknown model {spec.model!r}: give its size with total/active parameters")
+    total = spec.total_params_b if spec.total_params_b is not None else (
+        float(sizes.loc[name, "total_params_b"]) if name else None)
+    if total is None:
+        raise ValueError("describe the model: a known model name, or its total (and active) parameters")
+    active = spec.active_params_b if spec.active_params_b is not None else (
+        float(sizes.loc[name, "active_params_b"]) if name in sizes.index and spec.total_params_b is None else total)
+    moe = bool(spec.moe) if spec.moe is not None else (bool(sizes.loc[name, "moe"]) if name in sizes.index else
+                                                      active < total)
+    if not (total > 0 and 0 < active <= total):
+        raise ValueError(f"parameters must satisfy 0 < active <= total, got total {total}, active {active}")
+    cls = MODEL_CLASSES.index(model_class(total, active, moe))
+    is_moe = float(moe and active < total)
+    log_active_c = math.log(active / 10.0)
+    models = coords.get("model", [])
+    if name in models:
+        m = models.index(name)
+        a = draws["tp_a_model"][:, m]
+        b_isl, b_osl = draws["tp_beta_isl_model"][:, m], draws["tp_beta_osl_model"][:, m]
+    else:
+        sparsity = math.log(total / active / REF_SPARSITY) if is_moe else 0.0
+        a = (draws["tp_g0"] + draws["tp_g_active"] * log_active_c + draws["tp_g_moe"] * is_moe
+             + draws["tp_g_sparsity"] * sparsity + draws["tp_tau_model"] * normal("model"))
+        b_isl = draws["tp_beta_isl"][:, cls] + draws["tp_tau_slope_model"] * normal("isl")
+        b_osl = draws["tp_beta_osl"][:, cls] + draws["tp_tau_slope_model"] * normal("osl")
+    # --- GPU: fitted effect, or drawn from the bandwidth line
+    gpu = canonical_gpu(spec.gpu)
+    hw = bundle.hardware[bundle.hardware["kind"] == "gpu"].set_index("gpu")
+    if gpu not in hw.index or not np.isfinite(float(hw.loc[gpu, "tdp_w"])):
+        raise ValueError(f"no specification (memory, bandwidth, TDP) for GPU {spec.gpu!r}")
+    gpus = coords.get("gpu", [])
+    if gpu in gpus:
+        b = draws["tp_b_gpu"][:, gpus.index(gpu)]
+    else:
+        bw = float(hw.loc[gpu, "memory_bw_tb_s"])
+        if not np.isfinite(bw):
+            raise ValueError(f"GPU {gpu} was not benchmarked and has no published memory bandwidth")
+        b = draws["tp_k_bw"] * math.log(bw / REF_BANDWIDTH_TB_S) + draws["tp_tau_gpu"] * normal("gpu")
+    memory_gb = float(hw.loc[gpu, "memory_gb"])
+    n_gpus = spec.n_gpus or default_gpu_count(total, spec.precision, memory_gb)
+    # --- precision and the two interactions
+    c = draws["tp_c_precision"][:, PRECISION_LEVELS.index(spec.precision)]
+    gp = _cell(coords.get("gpu_precision_cell", []), gpu, spec.precision)
+    e_gp = draws["tp_e_gpu_precision"][:, gp] if gp >= 0 else INTERACTION_SCALE * normal("gpu_precision")
+    mg = _cell(coords.get("model_gpu_cell", []), name or "", gpu)
+    tau_mg = draws.get("tp_tau_model_gpu", np.full(n, INTERACTION_SCALE))
+    e_mg = draws["tp_e_model_gpu"][:, mg] if mg >= 0 else tau_mg * normal("model_gpu")
+    # --- power curve: the GPU's own where measured, else the reference GPU's shares at this GPU's TDP
+    power_gpus = coords.get("power_gpu", [])
+    pg = power_gpus.index(gpu) if gpu in power_gpus else power_gpus.index(REF_GPU)
+    # --- PUE: fixed, or a hyperscale operator's fleet average (a new operator draw)
+    if spec.pue is not None:
+        if spec.pue < 1.0:
+            raise ValueError(f"PUE must be >= 1, got {spec.pue}")
+        pue = np.full(n, float(spec.pue))
+    else:
+        fleet = PUE_SCOPES.index("fleet")
+        log_m1 = (draws["pue_m_scope"][:, fleet] + draws["pue_tau_operator"] * normal("pue_operator")
+                  + draws["pue_sigma"][:, PUE_SCOPE_KIND[fleet]] * normal("pue_site"))
+        pue = 1.0 + np.exp(log_m1)
+    weights_gb = total * WEIGHT_BYTES[spec.precision]
+    headroom_gb = max(n_gpus * memory_gb * USABLE_MEMORY - weights_gb, 1.0)
+    return {
+        "log_tps_fixed": a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * math.log(n_gpus)
+        + draws["op_log_engine_eff"],
+        "beta_isl": b_isl, "beta_osl": b_osl, "beta_io": draws["tp_beta_io"],
+        "log_batch50": draws["tp_log_batch50"][:, cls],
+        "log_kv_mb": eq.log_kv_mb_per_token(draws["tp_log_kv_mb_per_token"], draws["tp_kv_slope"],
+                                            math.log(KV_BYTES[spec.precision]), math.log(total / 10.0)),
+        "log_headroom_gb": np.full(n, math.log(headroom_gb)),
+        "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"])
+        + math.log(spec.batch_scale),
+        "idle": draws["pw_idle_share"][:, pg], "peak": draws["pw_peak_share"][:, pg],
+        "pw_log_batch50": draws["pw_log_batch50"][:, pg],
+        "log_power_adj": eq.log_power_adjustment(draws["pw_beta_ngpu"], math.log(n_gpus), draws["pw_beta_size"],
+                                                 log_active_c),
+        "tdp_w": np.full(n, float(hw.loc[gpu, "tdp_w"])),
+        "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
+        "_n_gpus": n_gpus, "_gpu": gpu, "_model": name, "_total": total, "_active": active, "_moe": moe,
+        "_model_fitted": name in models, "_gpu_fitted": gpu in gpus, "_gpu_precision_fitted": gp >= 0,
+        "_model_gpu_fitted": mg >= 0, "_power_curve_gpu": power_gpus[pg],
+        "_batch_median": float(np.exp(np.median(draws["op_log_batch"]))) * spec.batch_scale
+        if not spec.batch_size else spec.batch_size * spec.batch_scale,
+        "_pue_median": float(np.median(pue)),
+    }
