@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["main", "build_parser", "format_replication"]
+__all__ = ["main", "build_parser"]
 
 
 def _positive_int(text: str) -> int:
@@ -571,37 +571,9 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def data_summary(bundle) -> dict:
-    """Counts of what the data holds (rows per table, GPU, model, source, boundary)."""
-    t = bundle.tables
-    thr, ge, prod = t["throughput"], t["gpu_energy"], t["production"]
-    flagged = thr["quality_flags"].notna() & thr["quality_flags"].astype(str).ne("")
-
-    def counts(series) -> dict:
-        return {str(k): int(v) for k, v in series.value_counts().items()}
-
-    return {
-        "data_version": bundle.version,
-        "content_hash": bundle.content_hash,
-        "rows": {name: len(df) for name, df in t.items()},
-        "throughput": {
-            "flagged_rows": int(flagged.sum()),
-            "by_source": counts(thr["source_table"]),
-            "by_gpu": counts(thr["gpu"]),
-            "by_precision": counts(thr["precision"]),
-            "by_model": counts(thr["model"]),
-        },
-        "gpu_energy": {"by_source": counts(ge["source_table"]), "by_gpu": counts(ge["gpu"])},
-        "production": {
-            "by_kind_and_boundary": {f"{k}/{b}": int(n) for (k, b), n in prod.groupby(["kind", "boundary"]).size().items()},
-        },
-        "pue": {"by_scope": counts(t["pue"]["scope"])},
-        "models": {"count": len(t["models"]), "moe": int(t["models"]["moe"].sum())},
-    }
-
-
 def _cmd_data_summary(args: argparse.Namespace) -> int:
     from .data import DataValidationError, load
+    from .data.summary import data_summary
 
     try:
         bundle = load(extra=args.data_add)
@@ -638,69 +610,6 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 100 else f"{x:,.0f}"
-
-
-def _diff(ours: float, ref: float) -> str:
-    return f"{100.0 * (ours / ref - 1.0):+.1f}%"
-
-
-def format_replication(rep) -> str:
-    """A readable table of a :class:`~infergy.inference.PaperReplication`, with the published values beside it."""
-    from .model import PUBLISHED
-
-    published = PUBLISHED.get(rep.version, {})
-    d = rep.to_dict()
-    lines = [
-        f"infergy paper mode {rep.version}: {rep.samples_per_model:,} samples per model and regime, "
-        f"seed {rep.seed}, rng {rep.rng}, {rep.sampling} sampling",
-        "Wh per query at the facility boundary (node power x PUE; idle capacity not included)",
-        "",
-    ]
-    header = f"{'':34s} {'regime':12s} {'median':>8s} {'IQR':>17s} {'mean':>8s}   {'published (source)':s}"
-
-    def row(label: str, regime: str, q: dict, key: tuple) -> str:
-        iqr = f"{_fmt(q['p25'])}-{_fmt(q['p75'])}"
-        text = f"{label:34s} {regime:12s} {_fmt(q['median']):>8s} {iqr:>17s} {_fmt(q['mean']):>8s}"
-        if key in published:
-            ref, source = published[key]
-            ref_text = _fmt(ref["median"])
-            if "p25" in ref:
-                ref_text += f" ({_fmt(ref['p25'])}-{_fmt(ref['p75'])})"
-            text += f"   {ref_text} [{source}] {_diff(q['median'], ref['median'])}"
-        return text
-
-    lines += ["Per model", header]
-    for model, by_regime in d["per_model"].items():
-        for regime, q in by_regime.items():
-            lines.append(row(model, regime, q, ("per_model", model, regime)))
-    lines += ["", "Blended >200B (top models by median; each trimmed to P5-P95, then P10-P90)", header]
-    for regime, q in d["blended"].items():
-        members = ", ".join(rep.blended_models[regime])
-        lines.append(row(f"blended ({len(rep.blended_models[regime])} models)", regime, q, ("blended", regime)))
-        lines.append(f"{'':34s}   of: {members}")
-    lines += ["", "Efficiency pathways (blended baseline / log-normal multiplier, P5-P95)", header]
-    for lever, by_regime in d["pathways"].items():
-        p5, p95 = rep.config.pathways_p5_p95[lever]
-        for regime, q in by_regime.items():
-            lines.append(row(f"{lever} ({p5:g}-{p95:g}x)", regime, q, ("pathways", lever, regime)))
-    cfg = rep.config
-    lines += [
-        "",
-        f"Fleet: {cfg.fleet_queries_per_day:,.0f} queries/day, x{cfg.fleet_overhead:.4f} overhead, "
-        f"{cfg.fleet_long_share:.0%} long queries; GWh/day, bootstrap median (P5-P95 of the mean)",
-    ]
-    for name, est in rep.fleet.items():
-        text = f"{name:34s} {_fmt(est.median):>8s} ({_fmt(est.p5)}-{_fmt(est.p95)})"
-        key = ("fleet_gwh_per_day", name)
-        if key in published:
-            ref, source = published[key]
-            text += f"   published {_fmt(ref)} [{source}] {_diff(est.median, ref)}"
-        lines.append(text)
-    return "\n".join(lines)
-
-
 def _cmd_replicate_paper(args: argparse.Namespace) -> int:
     from . import __version__
     from .inference import replicate_paper
@@ -731,6 +640,8 @@ def _cmd_replicate_paper(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
+        from .text import format_replication
+
         print(format_replication(rep))
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
     return 0

@@ -25,7 +25,7 @@ hand-set assumptions: throughput from one benchmark configuration per model, nod
 PUE 1.05-1.6, output lengths exponential with median 300 (traditional) or 5,000 (reasoning) tokens. Boundary:
 facility (node x PUE), idle capacity excluded. Then the fitted posterior answers the same question."""),
     new_code_cell(SETUP + '''import infergy
-from infergy.cli import format_replication
+from infergy.text import format_replication
 
 samples = 2_000 if QUICK else 10_000  # the paper uses 10,000 per model and regime
 rep = infergy.replicate_paper("v2", samples=samples, seed=42)
