@@ -67,6 +67,11 @@ class Boundary:
     idle: bool | None  # provisioned-but-idle capacity
     description: str
 
+    @property
+    def switches(self) -> tuple[bool, bool, bool] | None:
+        """(host, PUE, idle capacity) included, or ``None`` where the boundary does not say."""
+        return None if self.host is None else (self.host, self.pue, self.idle)
+
 
 #: Measurement boundaries, narrowest first: the one table the data checks, the likelihoods and the answers read.
 BOUNDARY_TABLE: dict[str, Boundary] = {

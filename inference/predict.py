@@ -80,8 +80,7 @@ def energy_wh(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_
 _energy_kernel = jax.jit(energy_wh)
 
 #: What each boundary adds to the accelerators' energy: (host, PUE, idle capacity).
-_BOUNDARY_FLAGS = {name: tuple(float(f) for f in (BOUNDARY_TABLE[name].host, BOUNDARY_TABLE[name].pue,
-                                                  BOUNDARY_TABLE[name].idle)) for name in PREDICT_BOUNDARIES}
+_BOUNDARY_FLAGS = {name: tuple(map(float, BOUNDARY_TABLE[name].switches)) for name in PREDICT_BOUNDARIES}
 
 
 def boundary_flags(boundary: str) -> jnp.ndarray:

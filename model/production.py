@@ -49,8 +49,7 @@ __all__ = [
 #: Boundary -> (host included, PUE included, idle capacity included); None: undisclosed (latent share). A
 #: life-cycle total is not an operational measurement: no row of it calibrates the operating point.
 PRODUCTION_BOUNDARIES: dict[str, tuple[bool, bool, bool] | None] = {
-    name: None if b.host is None else (b.host, b.pue, b.idle)
-    for name, b in BOUNDARY_TABLE.items() if name != "lifecycle"}
+    name: b.switches for name, b in BOUNDARY_TABLE.items() if name != "lifecycle"}
 #: Priors for what a disclosure leaves out (log-normal: median, sd of the log).
 PRODUCTION_PRIORS = {
     "active_params_b": (50.0, 1.0),  # frontier chat default: ~10-260B active (90%)

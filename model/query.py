@@ -58,7 +58,6 @@ class QuerySpec:
         return asdict(self)
 
 
-
 def default_gpu_count(total_params_b: float, precision: str, memory_gb: float) -> int:
     """GPUs of one serving replica: whole 8-GPU servers, as many as hold the weights with a quarter of them again
     left for the KV cache (DeepSeek-R1 in fp8 on H100s: 16). Eight is what the production operating point was
