@@ -44,7 +44,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, os.path.dirname(__file__))
-    from infergy.inference.devices import select_device
+    from infergy.devices import select_device
 
     choice = select_device(args.device, task="fit_chees")  # many chains: the GPU where one is usable
     import arviz as az

@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, os.path.dirname(__file__))
-    from infergy.inference.devices import select_device
+    from infergy.devices import select_device
     from infergy.inference.fit import FitConfig
 
     given = {k: v for k, v in (("chains", args.chains), ("warmup", args.warmup), ("draws", args.draws),

@@ -49,16 +49,16 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, os.path.dirname(__file__))
-    from infergy.inference.devices import select_device
+    from infergy.devices import select_device
 
     choice = select_device(args.device, task="propagate")
     import jax
 
     from _machine import machine_name
-    from infergy.inference.estimate import open_posterior
-    from infergy.inference.numpy_reference import stream_numpy
-    from infergy.inference.predict import QuerySpec, boundary_flags, prepare
-    from infergy.inference.propagate import Workload, stream
+    from infergy.analysis.estimate import open_posterior
+    from infergy.analysis.numpy_reference import stream_numpy
+    from infergy.analysis.predict import QuerySpec, boundary_flags, prepare
+    from infergy.analysis.propagate import Workload, stream
 
     source = open_posterior()
     spec = QuerySpec(model="Llama 3.1 405B", gpu="H100-SXM-80GB", regime="traditional", boundary="facility")

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 from numpyro.infer import MCMC, NUTS, Predictive
 
 from ..model.throughput import build_throughput_design, throughput_model, usable_throughput_rows
 from .precondition import WHITENED_SITE, precondition
 
-__all__ = ["CV_MODELS", "CV_GPUS", "CvFold", "cross_validate", "cv_markdown"]
+__all__ = ["CV_MODELS", "CV_GPUS", "CvFold", "cross_validate"]
 
 #: Default folds: models of every class and size, GPUs of every generation.
 CV_MODELS = ("Llama 3.1 8B", "gemma-2-27b", "Llama 3.1 405B", "Mixtral 8x7B", "Qwen3-235B-A22B", "DeepSeek-R1")
@@ -95,16 +94,3 @@ def cross_validate(bundle=None, by: str = "model", groups=None, *, chains: int =
     return folds
 
 
-def cv_markdown(folds: list[CvFold]) -> str:
-    """The folds as a Markdown table, with the row-weighted and the fold-averaged coverage."""
-    df = pd.DataFrame([f.__dict__ for f in folds])
-    lines = ["| left out | rows | 50% coverage | 90% coverage | 90% interval width (x) | median error (x) |",
-             "|---|---|---|---|---|---|"]
-    for f in folds:
-        lines.append(f"| {f.by} {f.left_out} | {f.rows} | {f.coverage_50:.2f} | {f.coverage_90:.2f} | "
-                     f"{f.width_90:.2f} | {f.median_abs_error:.2f} |")
-    w = df["rows"] / df["rows"].sum()
-    lines.append(f"| **all rows** | {int(df['rows'].sum())} | {float((w * df['coverage_50']).sum()):.2f} | "
-                 f"{float((w * df['coverage_90']).sum()):.2f} | | |")
-    lines.append(f"| **mean of folds** | | {df['coverage_50'].mean():.2f} | {df['coverage_90'].mean():.2f} | | |")
-    return "\n".join(lines) + "\n"

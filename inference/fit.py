@@ -21,7 +21,6 @@ from ..data import DataBundle, load
 from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, infergy_model
 from ..model.pue import PUE_KINDS, exact_loo_pue
 from ..model.throughput import MODEL_CLASSES, NOISE_GROUPS
-from .devices import use_cpu_devices  # noqa: F401  (re-exported: notebooks and cv call it from here)
 from .files import atomic_path
 from .posterior import package_version
 from .precondition import METRICS, WHITENED_SITE, precondition

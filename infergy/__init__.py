@@ -5,13 +5,10 @@ from .inference.posterior import package_version
 __version__ = package_version()
 
 from .data import DataBundle, load as load_data, load_paper_throughput
-from .inference import FitConfig, FitResult, PaperReplication, fit, load_fit, replicate_paper, save_fit
-from .inference.compile_cache import enable_compile_cache
-from .inference.estimate import Estimate, estimate, open_posterior
-from .inference.fleet import fleet
-from .inference.pathways import pathways
-from .inference.predict import QuerySpec
-from .inference.sensitivity import sensitivity
+from .inference import FitConfig, FitResult, fit, load_fit, save_fit
+from .analysis import Estimate, PaperReplication, QuerySpec, estimate, fleet, open_posterior, pathways, \
+    replicate_paper, sensitivity
+from .compile_cache import enable_compile_cache
 from .model import (
     BOUNDARIES,
     PAPER_CONFIGS,

@@ -67,7 +67,7 @@ def _pue(text: str) -> float:
 
 
 def _levers(text: str) -> tuple[str, ...]:
-    from .inference.pathways import LEVERS
+    from .analysis.pathways import LEVERS
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if names == ("none",):
@@ -101,7 +101,7 @@ def _compile_cache() -> None:
     A default folder that cannot be written only costs the speed-up; a folder the user named must work."""
     import os
 
-    from .inference.compile_cache import ENV_VAR, enable_compile_cache
+    from .compile_cache import ENV_VAR, enable_compile_cache
 
     try:
         enable_compile_cache()
@@ -113,7 +113,7 @@ def _compile_cache() -> None:
 
 def _select_device(args: argparse.Namespace, task: str, cpu_devices: int | None = None):
     """Fix JAX's platform for this command (before its first JAX operation); say so on stderr unless auto/CPU."""
-    from .inference.devices import select_device
+    from .devices import select_device
 
     choice = select_device(args.device, task=task, cpu_devices=cpu_devices)
     if task.startswith("fit") or choice.platform != "cpu" or args.device != "auto":
@@ -123,7 +123,7 @@ def _select_device(args: argparse.Namespace, task: str, cpu_devices: int | None 
 
 def _add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, boundary: str = "facility",
                        regime: bool = True) -> None:
-    from .inference.predict import PREDICT_BOUNDARIES
+    from .analysis.predict import PREDICT_BOUNDARIES
 
     what = ("[the paper's >200B blend: DeepSeek-R1, Llama 3.1 405B, Nemotron Ultra 253B]" if blend_default
             else "(or give its size)")
@@ -157,7 +157,7 @@ def _add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bound
 
 
 def _query_spec(args: argparse.Namespace, regime: str | None = None):
-    from .inference.predict import QuerySpec
+    from .analysis.predict import QuerySpec
 
     return QuerySpec(model=args.model, total_params_b=args.total_params_b, active_params_b=args.active_params_b,
                      moe=args.moe, gpu=args.gpu, n_gpus=args.gpus, precision=args.precision,
@@ -171,7 +171,7 @@ def _baseline(args: argparse.Namespace):
     given hardware and query shape."""
     from dataclasses import replace
 
-    from .inference.pathways import Baseline, paper_setting
+    from .analysis.pathways import Baseline, paper_setting
 
     spec = _query_spec(args)
     if args.model is None and args.total_params_b is None:
@@ -194,7 +194,7 @@ def _paper_version(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .inference import RNG_BACKENDS, SAMPLING
+    from .analysis.paper_mc import RNG_BACKENDS, SAMPLING
     from .model import PAPER_CONFIGS
 
     parser = _Parser(prog="infergy", description="Energy per LLM query, with calibrated uncertainty.")
@@ -400,7 +400,7 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from .inference.fit import FitConfig
-    from .inference.report import write_report
+    from .report import write_report
 
     posterior = args.posterior
     if args.refit and posterior is not None:
@@ -421,7 +421,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from .inference.estimate import DEFAULT_SAMPLES, estimate
+    from .analysis.estimate import DEFAULT_SAMPLES, estimate
+    from .text import estimate_text
 
     if args.tool_tokens < 0:
         raise ValueError(f"tool tokens must be >= 0, got {args.tool_tokens:g}")
@@ -430,12 +431,13 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     _select_device(args, "propagate")
     est = estimate(spec=_query_spec(args), per=args.per, agent_steps=args.agent_steps, tool_tokens=args.tool_tokens,
                    posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES, seed=args.seed)
-    print(json.dumps(est.to_dict(), indent=2) if args.json else est.text())
+    print(json.dumps(est.to_dict(), indent=2) if args.json else estimate_text(est))
     return 0
 
 
 def _cmd_pathways(args: argparse.Namespace) -> int:
-    from .inference.pathways import DEFAULT_COMBINATIONS, DEFAULT_SINGLE, pathways, pathways_markdown
+    from .analysis.pathways import DEFAULT_COMBINATIONS, DEFAULT_SINGLE, pathways
+    from .text import pathways_markdown
 
     _select_device(args, "propagate")
     combos = DEFAULT_COMBINATIONS if args.combine is None else {
@@ -447,7 +449,8 @@ def _cmd_pathways(args: argparse.Namespace) -> int:
 
 
 def _cmd_fleet(args: argparse.Namespace) -> int:
-    from .inference.fleet import DEFAULT_FLEET_LEVERS, fleet, fleet_markdown
+    from .analysis.fleet import DEFAULT_FLEET_LEVERS, fleet
+    from .text import fleet_markdown
 
     _select_device(args, "propagate")
     res = fleet(args.queries_per_day, long_share=args.long_share,
@@ -459,14 +462,16 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
 
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from .inference.files import write_text_atomic
-    from .inference.sensitivity import sensitivity, sensitivity_markdown, write_sensitivity_figure
+    from .analysis.sensitivity import sensitivity
+    from .figures import plot_sensitivity
+    from .text import sensitivity_markdown
 
     _select_device(args, "propagate")
     res = sensitivity(_baseline(args), posterior=args.posterior, queries=args.queries, seed=args.seed)
     text = sensitivity_markdown(res)
     if args.out is not None:
         write_text_atomic(args.out / "sensitivity.md", text)
-        fig = write_sensitivity_figure(res, args.out / "sensitivity.png")
+        fig = plot_sensitivity(res, args.out / "sensitivity.png")
         print(f"wrote {args.out / 'sensitivity.md'} and {fig}", file=sys.stderr)
     print(json.dumps(res, indent=2) if args.json else text)
     return 0
@@ -483,12 +488,13 @@ def _emit(args: argparse.Namespace, result, text: str) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from .inference.fit import use_cpu_devices
+    from .devices import use_cpu_devices
 
     use_cpu_devices(args.chains)
     from dataclasses import asdict
 
-    from .inference.cv import cross_validate, cv_markdown
+    from .inference.cv import cross_validate
+    from .text import cv_markdown
 
     folds = cross_validate(by=args.by, groups=args.groups, chains=args.chains, warmup=args.warmup,
                            draws=args.draws, seed=args.seed)
@@ -497,7 +503,8 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 def _cmd_compare_paper(args: argparse.Namespace) -> int:
     from .data import load
-    from .inference.compare import compare_with_paper, comparison_markdown
+    from .analysis.compare import compare_with_paper
+    from .text import comparison_markdown
     from .inference.posterior import check_posterior, load_posterior
 
     dt = load_posterior(args.posterior)
@@ -612,7 +619,7 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
 
 def _cmd_replicate_paper(args: argparse.Namespace) -> int:
     from . import __version__
-    from .inference import replicate_paper
+    from .analysis.paper_mc import replicate_paper
     from .inference.files import write_text_atomic
 
     rep = replicate_paper(
@@ -634,7 +641,7 @@ def _cmd_replicate_paper(args: argparse.Namespace) -> int:
     write_text_atomic(out / "summary.json", json.dumps({**summary, "meta": meta}, indent=2) + "\n")
     written = [out / "summary.json"]
     if not args.no_figures:
-        from .inference.plots import write_paper_figures
+        from .figures import write_paper_figures
 
         written += write_paper_figures(rep, out)
     if args.json:

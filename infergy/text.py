@@ -1,20 +1,65 @@
-"""Answers as text for a terminal: the paper replication's table next to the published values."""
+"""The answers as text: terminal tables and the Markdown of the CLI, the notebooks and the report. The analysis
+returns plain data; only this module turns it into prose."""
 
 from __future__ import annotations
 
-__all__ = ["format_replication"]
+import numpy as np
+import pandas as pd
+
+from .analysis.estimate import BOUNDARY_DESCRIPTIONS
+
+__all__ = ["fmt", "interquartile", "provenance_line", "estimate_text", "format_replication", "pathways_markdown",
+           "fleet_markdown", "sensitivity_markdown", "comparison_markdown", "cv_markdown"]
 
 
-def _fmt(x: float) -> str:
+def fmt(x: float) -> str:
+    """A number for a reader: three significant figures, or a grouped integer from 100 up (1,234 not 1.23e+03)."""
     return f"{x:.3g}" if abs(x) < 100 else f"{x:,.0f}"
+
+
+def interquartile(q: dict) -> str:
+    """``median (p25-p75)`` of a quantile summary."""
+    return f"{fmt(q['median'])} ({fmt(q['p25'])}-{fmt(q['p75'])})"
 
 
 def _diff(ours: float, ref: float) -> str:
     return f"{100.0 * (ours / ref - 1.0):+.1f}%"
 
 
+def provenance_line(res: dict) -> str:
+    """Where an answer came from: the posterior's package version and data hash, and the seed."""
+    post = res["posterior"]
+    return (f"Posterior: infergy {post['version']}, fitted to data {post['data_hash'][:12]}; seed {res['seed']}; "
+            f"{res.get('samples', res.get('samples_per_member', 0)):,} query-samples"
+            + (" per model" if "samples_per_member" in res else "") + ".")
+
+
+def estimate_text(est) -> str:
+    """A readable answer: an :class:`~infergy.analysis.estimate.Estimate` for a terminal."""
+    v, i = est.value, est.inputs
+    model = i["model"] or f"an unseen {i['total_params_b']:g}B-parameter model ({i['active_params_b']:g}B active)"
+    if i["output_tokens"] is not None:
+        length = f"{i['output_tokens']:g} output tokens"
+    else:
+        length = f"{i['regime']} regime (exponential output length, median {i['output_tokens_median']:g} tokens)"
+    steps = f", {i['agent_steps']} sequential agent calls" if i["agent_steps"] > 1 else ""
+    lines = [
+        f"{model} on {i['n_gpus']} x {i['gpu']} ({i['precision']}), {i['input_tokens']:g} input tokens, "
+        f"{length}{steps}",
+        f"  {fmt(v['median'])} {est.unit} (median); 50% interval {fmt(v['p25'])}-{fmt(v['p75'])}, "
+        f"90% interval {fmt(v['p05'])}-{fmt(v['p95'])}; mean {fmt(v['mean'])}",
+        f"  boundary: {est.boundary} ({BOUNDARY_DESCRIPTIONS[est.boundary]})",
+        f"  load: {i['batch_size']}; PUE: {i['pue']}",
+        f"  {i['samples']:,} query-samples ({i['posterior_draws']} posterior draws x {i['queries_per_draw']:,} "
+        f"queries), seed {i['seed']}; posterior infergy {est.posterior['version']}, data "
+        f"{est.posterior['data_hash'][:12]}",
+    ]
+    lines += [f"  note: {w}" for w in i["warnings"]]
+    return "\n".join(lines)
+
+
 def format_replication(rep) -> str:
-    """A readable table of a :class:`~infergy.inference.PaperReplication`, with the published values beside it."""
+    """A readable table of a :class:`~infergy.analysis.paper_mc.PaperReplication`, with the published values beside it."""
     from .model import PUBLISHED
 
     published = PUBLISHED.get(rep.version, {})
@@ -28,13 +73,13 @@ def format_replication(rep) -> str:
     header = f"{'':34s} {'regime':12s} {'median':>8s} {'IQR':>17s} {'mean':>8s}   {'published (source)':s}"
 
     def row(label: str, regime: str, q: dict, key: tuple) -> str:
-        iqr = f"{_fmt(q['p25'])}-{_fmt(q['p75'])}"
-        text = f"{label:34s} {regime:12s} {_fmt(q['median']):>8s} {iqr:>17s} {_fmt(q['mean']):>8s}"
+        iqr = f"{fmt(q['p25'])}-{fmt(q['p75'])}"
+        text = f"{label:34s} {regime:12s} {fmt(q['median']):>8s} {iqr:>17s} {fmt(q['mean']):>8s}"
         if key in published:
             ref, source = published[key]
-            ref_text = _fmt(ref["median"])
+            ref_text = fmt(ref["median"])
             if "p25" in ref:
-                ref_text += f" ({_fmt(ref['p25'])}-{_fmt(ref['p75'])})"
+                ref_text += f" ({fmt(ref['p25'])}-{fmt(ref['p75'])})"
             text += f"   {ref_text} [{source}] {_diff(q['median'], ref['median'])}"
         return text
 
@@ -59,10 +104,105 @@ def format_replication(rep) -> str:
         f"{cfg.fleet_long_share:.0%} long queries; GWh/day, bootstrap median (P5-P95 of the mean)",
     ]
     for name, est in rep.fleet.items():
-        text = f"{name:34s} {_fmt(est.median):>8s} ({_fmt(est.p5)}-{_fmt(est.p95)})"
+        text = f"{name:34s} {fmt(est.median):>8s} ({fmt(est.p5)}-{fmt(est.p95)})"
         key = ("fleet_gwh_per_day", name)
         if key in published:
             ref, source = published[key]
-            text += f"   published {_fmt(ref)} [{source}] {_diff(est.median, ref)}"
+            text += f"   published {fmt(ref)} [{source}] {_diff(est.median, ref)}"
         lines.append(text)
     return "\n".join(lines)
+
+
+def pathways_markdown(res: dict) -> str:
+    """The pathways as Markdown tables, one per regime."""
+    lines = [f"Efficiency pathways for {res['baseline']}; Wh per query at the {res['boundary']} boundary "
+             f"({res['boundary_description']}).", ""]
+    for regime, block in res["regimes"].items():
+        b = block["baseline_wh_per_query"]
+        lines += [f"**{regime}**: baseline {fmt(b['median'])} Wh/query (50% {fmt(b['p25'])}-{fmt(b['p75'])}, "
+                  f"90% {fmt(b['p05'])}-{fmt(b['p95'])})", "",
+                  "| lever | reduction factor, median (90%) | reduction | Wh/query, median (50%) |",
+                  "|---|---|---|---|"]
+        for label, row in block["rows"].items():
+            r, w = row["reduction_factor"], row["wh_per_query"]
+            if label in res["levers"]:
+                name = res["levers"][label]["label"]
+            else:
+                name = label if "+" in label else f"{label} ({' + '.join(row['levers'])})"
+            lines.append(f"| {name} | {fmt(r['median'])}x ({fmt(r['p05'])}-{fmt(r['p95'])}) | "
+                         f"{row['reduction_pct_median']:.0f}% | {fmt(w['median'])} ({fmt(w['p25'])}-{fmt(w['p75'])}) |")
+        lines.append("")
+    lines.append(provenance_line(res))
+    return "\n".join(lines) + "\n"
+
+
+def fleet_markdown(res: dict) -> str:
+    """The fleet table (ours, paper mode, reference lines) as Markdown."""
+    lines = [f"Fleet energy for {res['queries_per_day']:.3g} queries/day ({res['long_share']:.0%} long queries), "
+             f"{res['baseline_setting']}; boundary {res['boundary']} ({res['boundary_description']})"
+             + (f", x{res['overhead']:g} overhead" if res["overhead"] != 1.0 else "")
+             + f"; improved = {' + '.join(res['levers']) or 'no levers'}.", "",
+             "| scenario | infergy GWh/day, median (90%) | paper mode GWh/day (bootstrap 90%) |", "|---|---|---|"]
+    paper = res.get("paper_mode", {}).get("fleet", {})
+    for name, row in res["fleet"].items():
+        p = paper.get(name)
+        ptxt = f"{fmt(p['median'])} ({fmt(p['p05'])}-{fmt(p['p95'])})" if p else "-"
+        interval = f"{fmt(row['median'])} ({fmt(row['p05'])}-{fmt(row['p95'])})"
+        lines.append(f"| {name.replace('_', ' ')} | {interval} | {ptxt} |")
+    for label, value in res["reference_lines"].items():
+        lines.append(f"| reference: {label} | {fmt(value)} | |")
+    lines += ["", provenance_line(res)]
+    return "\n".join(lines) + "\n"
+
+
+def sensitivity_markdown(res: dict) -> str:
+    """The first-order shares and the law-of-total-variance split as Markdown."""
+    lines = [f"What drives the spread of {res['target']} for {res['setting']} ({res['regime']}, boundary "
+             f"{res['boundary']}); variance {res['variance_log_wh']:.3g} over {res['samples']:,} samples.", "",
+             "| input | first-order share of variance |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in res["first_order"].items()]
+    lines += [f"| (sum; the rest is interaction and dependence) | {res['sum_first_order']:.2f} |", "",
+              "Law of total variance: " + ", ".join(f"{k} {v:.0%}" for k, v in res["split"].items()) + ".",
+              "", provenance_line(res)]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(cmp: dict) -> str:
+    """The comparison as Markdown tables (numbers only; the explanation lives in the docs page)."""
+    lines = [f"Paper mode ({cmp['version']}) vs the posterior: Wh per query, median (IQR), boundary: {cmp['boundary']}; "
+             f"{cmp['gpu']}, {cmp['input_tokens']:.0f} input tokens, FP8.", "",
+             "| setting | regime | paper mode | infergy posterior | posterior / paper |", "|---|---|---|---|---|"]
+    for regime, row in cmp["blended"].items():
+        lines.append(f"| >200B blend ({', '.join(row['models'])}) | {regime} | {interquartile(row['paper'])} | "
+                     f"{interquartile(row['bayes'])} | {row['ratio_of_medians']:.2f}x |")
+    for model, regimes in cmp["models"].items():
+        for regime, row in regimes.items():
+            lines.append(f"| {model} | {regime} | {interquartile(row['paper'])} | {interquartile(row['bayes'])} | "
+                         f"{row['ratio_of_medians']:.2f}x |")
+    lines += ["", "Factors at the regime's median output length (paper value -> posterior median), traditional regime:",
+              "", "| model | output tok/s per GPU | W per GPU incl. host | PUE | GPUs per replica | concurrent queries |",
+              "|---|---|---|---|---|---|"]
+    for model, regimes in cmp["models"].items():
+        f = regimes["traditional"]["factors"]
+        cells = []
+        for name in ("output tok/s per GPU", "W per GPU (node power / GPUs)", "PUE", "GPUs per replica",
+                     "concurrent queries per replica"):
+            a, b = f[name]
+            cells.append(f"{b:.3g}" if not np.isfinite(a) else f"{a:.3g} -> {b:.3g}")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cv_markdown(folds: list) -> str:
+    """The folds as a Markdown table, with the row-weighted and the fold-averaged coverage."""
+    df = pd.DataFrame([f.__dict__ for f in folds])
+    lines = ["| left out | rows | 50% coverage | 90% coverage | 90% interval width (x) | median error (x) |",
+             "|---|---|---|---|---|---|"]
+    for f in folds:
+        lines.append(f"| {f.by} {f.left_out} | {f.rows} | {f.coverage_50:.2f} | {f.coverage_90:.2f} | "
+                     f"{f.width_90:.2f} | {f.median_abs_error:.2f} |")
+    w = df["rows"] / df["rows"].sum()
+    lines.append(f"| **all rows** | {int(df['rows'].sum())} | {float((w * df['coverage_50']).sum()):.2f} | "
+                 f"{float((w * df['coverage_90']).sum()):.2f} | | |")
+    lines.append(f"| **mean of folds** | | {df['coverage_50'].mean():.2f} | {df['coverage_90'].mean():.2f} | | |")
+    return "\n".join(lines) + "\n"

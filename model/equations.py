@@ -2,7 +2,7 @@
 
 Pure functions of arrays (NumPy or JAX: only operators where a caller passes NumPy, ``jax.numpy`` where the
 function is only traced), jit-able and vectorised by broadcasting. The likelihoods (:mod:`.throughput`,
-:mod:`.power`, :mod:`.production`) and every prediction (:mod:`infergy.inference.predict`) call these, so a term
+:mod:`.power`, :mod:`.production`) and every prediction (:mod:`infergy.analysis.predict`) call these, so a term
 changed here changes the fit and the answers together.
 
 Units: throughput in output tokens/s per GPU, power in W per GPU, energy in J or Wh per query, memory in GB and

@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from infergy.inference.compile_cache import enable_compile_cache
+    from infergy.compile_cache import enable_compile_cache
 
     enable_compile_cache()
 
@@ -63,20 +63,20 @@ def subprocess_env():
 
 @pytest.fixture(scope="session")
 def rep_v2():
-    from infergy.inference import replicate_paper
+    from infergy.analysis import replicate_paper
 
     return replicate_paper("v2")
 
 
 @pytest.fixture(scope="session")
 def rep_v2_10x():
-    from infergy.inference import replicate_paper
+    from infergy.analysis import replicate_paper
 
     return replicate_paper("v2", samples=100_000)
 
 
 @pytest.fixture(scope="session")
 def rep_v1():
-    from infergy.inference import replicate_paper
+    from infergy.analysis import replicate_paper
 
     return replicate_paper("v1")

@@ -15,13 +15,13 @@ import pytest
 import infergy
 import infergy.data as d
 from infergy.cli import main
-from infergy.inference import propagate
-from infergy.inference.estimate import open_posterior
-from infergy.inference.numpy_reference import energy_wh_numpy, stream_numpy
-from infergy.inference.pathways import PAPER_BLEND_MODELS, Baseline, pathways
-from infergy.inference.predict import QuerySpec, boundary_flags, prepare
-from infergy.inference.propagate import Workload, stream
-from infergy.inference.sensitivity import first_order_index
+from infergy.analysis import propagate
+from infergy.analysis.estimate import open_posterior
+from infergy.analysis.numpy_reference import energy_wh_numpy, stream_numpy
+from infergy.analysis.pathways import PAPER_BLEND_MODELS, Baseline, pathways
+from infergy.analysis.predict import QuerySpec, boundary_flags, prepare
+from infergy.analysis.propagate import Workload, stream
+from infergy.analysis.sensitivity import first_order_index
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = 20_000  # query-samples: 1,000 draws x 20 queries
@@ -303,9 +303,9 @@ def test_extrapolation_beyond_the_benchmarked_lengths_is_flagged(source):
 
 SHARDED = """
 import json, numpy as np, jax
-from infergy.inference.estimate import open_posterior
-from infergy.inference.predict import QuerySpec, prepare
-from infergy.inference.propagate import Workload, shard_draws, stream
+from infergy.analysis.estimate import open_posterior
+from infergy.analysis.predict import QuerySpec, prepare
+from infergy.analysis.propagate import Workload, shard_draws, stream
 src = open_posterior()
 spec = QuerySpec(model="Llama 3.1 405B", regime="reasoning")
 arrays, _ = prepare(src.draws_coords, spec, src.bundle, 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infergy.inference.compile_cache import ENV_VAR, compile_cache_dir, enable_compile_cache
+from infergy.compile_cache import ENV_VAR, compile_cache_dir, enable_compile_cache
 
 
 @pytest.mark.parametrize("value", ["off", "OFF", "0", "none", " false "])
@@ -37,7 +37,7 @@ def test_a_folder_that_cannot_be_made_is_one_clear_error(tmp_path):
 _PROGRAM = """
 import json, sys
 import jax, jax.numpy as jnp
-from infergy.inference.compile_cache import enable_compile_cache
+from infergy.compile_cache import enable_compile_cache
 hits = []
 jax.monitoring.register_event_listener(lambda event, **kw: hits.append(event)
                                        if event == "/jax/compilation_cache/cache_hits" else None)
@@ -106,7 +106,7 @@ def test_the_cli_refuses_a_named_folder_it_cannot_write_but_runs_without_a_defau
 
 
 def test_prune_keeps_the_folder_under_its_cap_deleting_the_oldest_first(tmp_path):
-    from infergy.inference.compile_cache import prune
+    from infergy.compile_cache import prune
 
     for i in range(10):  # file i is 100 bytes, written at time 1000 + i
         path = tmp_path / f"entry-{i}"

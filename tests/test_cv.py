@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import infergy.data as d
-from infergy.inference.cv import cross_validate, cv_markdown
+from infergy.inference.cv import cross_validate
+from infergy.text import cv_markdown
 
 
 def _small_bundle(models: tuple[str, ...]):

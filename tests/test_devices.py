@@ -10,7 +10,8 @@ import sys
 import jax
 import pytest
 
-from infergy.inference import devices, propagate
+from infergy import devices
+from infergy.analysis import propagate
 from infergy.inference.fit import resolve_chain_method
 
 HAS_GPU = any(d.platform == "gpu" for d in jax.devices())
@@ -18,7 +19,7 @@ HAS_GPU = any(d.platform == "gpu" for d in jax.devices())
 
 CHOOSE = """
 import json, os, sys
-from infergy.inference.devices import select_device
+from infergy.devices import select_device
 c = select_device(sys.argv[1], task=sys.argv[2], cpu_devices=int(sys.argv[3]))
 import jax
 print(json.dumps({"platform": c.platform, "devices": c.devices, "reason": c.reason,

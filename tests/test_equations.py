@@ -12,7 +12,7 @@ from numpyro import handlers
 
 from infergy.data import load
 from infergy.inference.posterior import load_posterior
-from infergy.inference.predict import QuerySpec, _log_tps_and_power, posterior_draws, prepare
+from infergy.analysis.predict import QuerySpec, _log_tps_and_power, posterior_draws, prepare
 from infergy.model.joint import build_design
 from infergy.model.power import power_model
 from infergy.model.throughput import throughput_model

@@ -17,9 +17,9 @@ if nproc > 1:
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=nproc, process_id=pid)
 import numpy as np
 import infergy
-from infergy.inference.estimate import open_posterior
-from infergy.inference.predict import QuerySpec, prepare
-from infergy.inference.propagate import on_devices, shard_draws
+from infergy.analysis.estimate import open_posterior
+from infergy.analysis.predict import QuerySpec, prepare
+from infergy.analysis.propagate import on_devices, shard_draws
 source = open_posterior()
 with on_devices(jax.devices()):
     arrays, _ = prepare(source.draws_coords, QuerySpec(model="Llama 3.1 70B"), source.bundle, 0)

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from infergy.inference import bootstrap_mean, replicate_paper
+from infergy.analysis.paper_mc import bootstrap_mean, replicate_paper
 from infergy.model import fit_tps_regressions
 from infergy.data import load_paper_throughput
 

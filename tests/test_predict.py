@@ -11,7 +11,7 @@ import pytest
 
 import infergy.data as d
 from infergy.inference.posterior import load_posterior
-from infergy.inference.predict import QuerySpec, default_gpu_count, predict_components, predict_energy_wh
+from infergy.analysis.predict import QuerySpec, default_gpu_count, predict_components, predict_energy_wh
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from infergy.cli import main
-from infergy.inference.report import REPORT_FIGURES, REPORT_SECTIONS, _comparable
+from infergy.report import REPORT_FIGURES, REPORT_SECTIONS, _comparable
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_refit_fits_then_reports_on_that_fit(monkeypatch, tmp_path, capsys):
     from types import SimpleNamespace
 
     fit_mod = importlib.import_module("infergy.inference.fit")
-    report_mod = importlib.import_module("infergy.inference.report")
+    report_mod = importlib.import_module("infergy.report")
     calls = {}
     monkeypatch.setattr(fit_mod, "fit", lambda config: calls.setdefault("config", config) and SimpleNamespace(
         summary_text=lambda: "fit summary"))
@@ -108,7 +108,7 @@ def test_importing_infergy_leaves_the_matplotlib_backend_alone(tmp_path):
     import sys
 
     code = ("import matplotlib; matplotlib.use('svg')\n"
-            "import infergy, infergy.inference.plots, infergy.inference.report_figures as rf\n"
+            "import infergy, infergy.figures, infergy.figures as rf\n"
             f"rf.plot_answer([{{'label': 'x', 'boundary': 'gpu', 'median': 0.3}}], {str(tmp_path / 'a.png')!r})\n"
             "print(matplotlib.get_backend())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

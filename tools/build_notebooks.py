@@ -40,7 +40,7 @@ for regime in ("traditional", "reasoning"):
           f"{100 * (ours / published['median'] - 1):+.1f}%")'''),
     new_code_cell('''from pathlib import Path
 from IPython.display import Image, display
-from infergy.inference.plots import write_paper_figures
+from infergy.figures import write_paper_figures
 
 for path in write_paper_figures(rep, Path("notebook-figures") / "paper-v2"):
     display(Image(filename=str(path), width=720))'''),
@@ -55,7 +55,8 @@ for regime in ("traditional", "reasoning"):
 The Bayesian model learns throughput, power, PUE and the production load from data instead. Same models, H100,
 FP8, 500 input tokens, same boundary (docs/bayes-vs-paper.md explains the differences):"""),
     new_code_cell('''from IPython.display import Markdown
-from infergy.inference.compare import compare_with_paper, comparison_markdown
+from infergy.analysis.compare import compare_with_paper
+from infergy.text import comparison_markdown
 from infergy.inference.posterior import load_posterior
 
 cmp = compare_with_paper(load_posterior(), "v2", queries=50 if QUICK else 200)
@@ -68,7 +69,7 @@ NB2 = [
 An operator with production telemetry adds it to the data and refits: the posterior then describes *their*
 service. **The CSV below is a made-up EXAMPLE** (values invented for this notebook, not a measurement of any real
 service); replace it with your own rows. Templates of every table are in `data/templates/`."""),
-    new_code_cell(SETUP + '''from infergy.inference.fit import use_cpu_devices
+    new_code_cell(SETUP + '''from infergy.devices import use_cpu_devices
 
 use_cpu_devices(2)  # parallel chains on 2 CPU cores: must run before JAX starts'''),
     new_code_cell('''import tempfile
@@ -111,12 +112,14 @@ for name, dt in (("shipped posterior", shipped), ("with the example rows", resul
     print(f"{name:24s} concurrent queries per replica: median {np.median(batch):.0f} "
           f"(90% {np.quantile(batch, 0.05):.0f}-{np.quantile(batch, 0.95):.0f})")'''),
     new_markdown_cell("And the answer for a query of the example service, from the refitted posterior:"),
-    new_code_cell('''samples = 20_000 if QUICK else 1_000_000
+    new_code_cell('''from infergy.text import estimate_text
+
+samples = 20_000 if QUICK else 1_000_000
 before = infergy.estimate("Llama 3.1 70B", input_tokens=900, output_tokens=350, boundary="node", samples=samples)
 after = infergy.estimate("Llama 3.1 70B", input_tokens=900, output_tokens=350, boundary="node", samples=samples,
                          posterior=result.datatree, bundle=bundle)
-print("shipped posterior:    ", before.text().splitlines()[1])
-print("with the example rows:", after.text().splitlines()[1])'''),
+print("shipped posterior:    ", estimate_text(before).splitlines()[1])
+print("with the example rows:", estimate_text(after).splitlines()[1])'''),
     new_markdown_cell("""From the command line the same is:
 
 ```sh
@@ -134,8 +137,7 @@ Daily energy for a fleet of queries, and how much the efficiency levers take off
 uncertainty. Boundary for the fleet: facility + idle capacity (what a fleet really draws), unless changed."""),
     new_code_cell(SETUP + '''import infergy
 from IPython.display import Markdown
-from infergy.inference.fleet import fleet_markdown
-from infergy.inference.pathways import pathways_markdown
+from infergy.text import fleet_markdown, pathways_markdown
 
 per_member = 20_000 if QUICK else 1_000_000
 source = infergy.open_posterior()  # open the shipped posterior once, reuse it below'''),
@@ -157,12 +159,12 @@ fitted model (docs/answers.md explains each, and why B200 alone does not save en
 Markdown(pathways_markdown(pw))'''),
     new_code_cell('''from pathlib import Path
 from IPython.display import Image
-from infergy.inference.report_figures import plot_pathways
+from infergy.figures import plot_pathways
 
 Image(filename=str(plot_pathways(pw, Path("notebook-figures") / "pathways.png")), width=900)'''),
     new_markdown_cell("A fleet of your own: a 70B model on H200s, at a known load of 64 concurrent queries per replica:"),
-    new_code_cell('''from infergy.inference.pathways import Baseline
-from infergy.inference.predict import QuerySpec
+    new_code_cell('''from infergy.analysis.pathways import Baseline
+from infergy.analysis.predict import QuerySpec
 
 mine = Baseline("Llama 3.1 70B on H200", (QuerySpec(model="Llama 3.1 70B", gpu="H200", batch_size=64,
                                                      boundary="facility+idle"),))
@@ -170,7 +172,7 @@ r = infergy.fleet(5e8, long_share=0.2, baseline=mine, levers=("fp4", "load-x2"),
                   samples_per_member=per_member, paper_version=None)
 Markdown(fleet_markdown(r))'''),
     new_markdown_cell("What drives the spread of a single query's energy:"),
-    new_code_cell('''from infergy.inference.sensitivity import sensitivity_markdown
+    new_code_cell('''from infergy.text import sensitivity_markdown
 
 Markdown(sensitivity_markdown(infergy.sensitivity(posterior=source, queries=20 if QUICK else 200)))'''),
 ]
@@ -184,6 +186,8 @@ def main() -> None:
         nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                 "language": "python"},
                                                  "language_info": {"name": "python"}})
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"{name[:2]}-{i:02d}"  # stable ids: a rebuild changes only what the cells say
         nbformat.validate(nb)
         nbformat.write(nb, out / name)
         print(f"wrote {out / name}")

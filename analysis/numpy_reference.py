@@ -1,4 +1,4 @@
-"""The propagation in plain NumPy: the same computation as :mod:`infergy.inference.propagate`, written the obvious
+"""The propagation in plain NumPy: the same computation as :mod:`infergy.analysis.propagate`, written the obvious
 way (chunks of float64 arrays, ``np.bincount`` for the histogram). It is the baseline the benchmarks measure the
 JAX path against, and an independent check of the JAX kernel in the tests."""
 
@@ -23,7 +23,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def energy_wh_numpy(p: dict, log_in_c, out_tokens: np.ndarray, flags) -> np.ndarray:
-    """Wh per query (draws x queries), as :func:`infergy.inference.predict.energy_wh`."""
+    """Wh per query (draws x queries), as :func:`infergy.analysis.predict.energy_wh`."""
     p = {k: np.asarray(v, np.float64) for k, v in p.items()}
     col = lambda v: v[:, None]  # noqa: E731
     out = np.asarray(out_tokens, np.float64)
@@ -43,7 +43,7 @@ def energy_wh_numpy(p: dict, log_in_c, out_tokens: np.ndarray, flags) -> np.ndar
 
 
 def stream_numpy(arrays: dict, flags, workload: Workload, *, queries_per_draw: int, seed: int) -> StreamSummary:
-    """:func:`infergy.inference.propagate.stream` in NumPy (its own random numbers: equal in distribution)."""
+    """:func:`infergy.analysis.propagate.stream` in NumPy (its own random numbers: equal in distribution)."""
     rng = np.random.default_rng(seed)
     n = int(np.asarray(arrays["log_batch"]).shape[0])
     n_chunks, chunk = chunking(n, queries_per_draw)

@@ -24,12 +24,12 @@ import numpy as np
 
 from ..model.paper import PATHWAYS, get_paper_config
 from ..model.throughput import REF_GPU
-from .estimate import BOUNDARY_DESCRIPTIONS, PosteriorSource, open_posterior, provenance_line, queries_per_draw
+from .estimate import BOUNDARY_DESCRIPTIONS, PosteriorSource, open_posterior, queries_per_draw
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec
 from .propagate import StreamSummary, Workload, pool, stream_spec
 
 __all__ = ["BlendStreams", "check_levers", "Lever", "LEVERS", "PAPER_BLEND_MODELS", "DEFAULT_COMBINATIONS",
-           "paper_setting", "pathways", "reduction_per_draw", "pathways_markdown", "Baseline", "summarize"]
+           "paper_setting", "pathways", "reduction_per_draw", "Baseline", "summarize"]
 
 #: The paper's >200B blend: its top three >200B models by median energy, in both regimes (paper mode picks them;
 #: a test checks that it still does).
@@ -260,28 +260,3 @@ def pathways(baseline: Baseline | None = None, *, levers=DEFAULT_SINGLE, combina
     return out
 
 
-def _f(x: float) -> str:
-    return f"{x:.3g}"
-
-
-def pathways_markdown(res: dict) -> str:
-    """The pathways as Markdown tables, one per regime."""
-    lines = [f"Efficiency pathways for {res['baseline']}; Wh per query at the {res['boundary']} boundary "
-             f"({res['boundary_description']}).", ""]
-    for regime, block in res["regimes"].items():
-        b = block["baseline_wh_per_query"]
-        lines += [f"**{regime}**: baseline {_f(b['median'])} Wh/query (50% {_f(b['p25'])}-{_f(b['p75'])}, "
-                  f"90% {_f(b['p05'])}-{_f(b['p95'])})", "",
-                  "| lever | reduction factor, median (90%) | reduction | Wh/query, median (50%) |",
-                  "|---|---|---|---|"]
-        for label, row in block["rows"].items():
-            r, w = row["reduction_factor"], row["wh_per_query"]
-            if label in res["levers"]:
-                name = res["levers"][label]["label"]
-            else:
-                name = label if "+" in label else f"{label} ({' + '.join(row['levers'])})"
-            lines.append(f"| {name} | {_f(r['median'])}x ({_f(r['p05'])}-{_f(r['p95'])}) | "
-                         f"{row['reduction_pct_median']:.0f}% | {_f(w['median'])} ({_f(w['p25'])}-{_f(w['p75'])}) |")
-        lines.append("")
-    lines.append(provenance_line(res))
-    return "\n".join(lines) + "\n"

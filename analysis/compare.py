@@ -9,7 +9,7 @@ from ..model.paper import REGIMES, get_paper_config
 from .paper_mc import replicate_paper
 from .predict import QuerySpec, posterior_draws, predict_components, predict_energy_wh
 
-__all__ = ["compare_with_paper", "comparison_markdown"]
+__all__ = ["compare_with_paper"]
 
 PAPER_GPU = "H100-SXM-80GB"
 PAPER_GPUS_PER_NODE = 8
@@ -73,31 +73,3 @@ def compare_with_paper(dt, version: str = "v2", *, queries: int = 200, seed: int
     return out
 
 
-def _fmt(q: dict) -> str:
-    return f"{q['median']:.3g} ({q['p25']:.3g}-{q['p75']:.3g})"
-
-
-def comparison_markdown(cmp: dict) -> str:
-    """The comparison as Markdown tables (numbers only; the explanation lives in the docs page)."""
-    lines = [f"Paper mode ({cmp['version']}) vs the posterior: Wh per query, median (IQR), boundary: {cmp['boundary']}; "
-             f"{cmp['gpu']}, {cmp['input_tokens']:.0f} input tokens, FP8.", "",
-             "| setting | regime | paper mode | infergy posterior | posterior / paper |", "|---|---|---|---|---|"]
-    for regime, row in cmp["blended"].items():
-        lines.append(f"| >200B blend ({', '.join(row['models'])}) | {regime} | {_fmt(row['paper'])} | "
-                     f"{_fmt(row['bayes'])} | {row['ratio_of_medians']:.2f}x |")
-    for model, regimes in cmp["models"].items():
-        for regime, row in regimes.items():
-            lines.append(f"| {model} | {regime} | {_fmt(row['paper'])} | {_fmt(row['bayes'])} | "
-                         f"{row['ratio_of_medians']:.2f}x |")
-    lines += ["", "Factors at the regime's median output length (paper value -> posterior median), traditional regime:",
-              "", "| model | output tok/s per GPU | W per GPU incl. host | PUE | GPUs per replica | concurrent queries |",
-              "|---|---|---|---|---|---|"]
-    for model, regimes in cmp["models"].items():
-        f = regimes["traditional"]["factors"]
-        cells = []
-        for name in ("output tok/s per GPU", "W per GPU (node power / GPUs)", "PUE", "GPUs per replica",
-                     "concurrent queries per replica"):
-            a, b = f[name]
-            cells.append(f"{b:.3g}" if not np.isfinite(a) else f"{a:.3g} -> {b:.3g}")
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

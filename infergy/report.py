@@ -18,12 +18,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ..model.pue import PUE_SCOPE_KIND, PUE_SCOPES
-from .estimate import open_posterior
-from .files import write_text_atomic
-from .pathways import PAPER_BLEND_MODELS, PAPER_GPU, BlendStreams, paper_setting, summarize
-from .predict import PREDICT_BOUNDARIES, QuerySpec, posterior_draws, predict_energy_wh
-from .propagate import Workload, pool
+from .analysis.estimate import open_posterior
+from .analysis.pathways import PAPER_BLEND_MODELS, PAPER_GPU, BlendStreams, paper_setting, summarize
+from .analysis.predict import PREDICT_BOUNDARIES, QuerySpec, posterior_draws, predict_energy_wh
+from .analysis.propagate import Workload, pool
+from .inference.files import write_text_atomic
+from .model.pue import PUE_SCOPE_KIND, PUE_SCOPES
 
 __all__ = ["write_report", "REPORT_SECTIONS", "REPORT_FIGURES", "estimates_checked"]
 
@@ -87,8 +87,8 @@ def _answer(source, rep, seed: int) -> tuple[list[dict], dict]:
 
 def _predictive(dt, bundle, seed: int, prior_draws: int = 1000):
     """Prior draws and posterior predictive draws of every table, from the (thinned) posterior."""
-    from ..model.joint import OBSERVED_SITES, build_design, infergy_model
-    from .fit import predictive_draws
+    from .model.joint import OBSERVED_SITES, build_design, infergy_model
+    from .inference.fit import predictive_draws
 
     design = build_design(bundle)
     draws, _ = posterior_draws(dt)
@@ -116,7 +116,7 @@ def _calibration(ppc: dict, obs: dict) -> list[dict]:
 
 def _learned(draws: dict, coords: dict, prior: dict) -> dict:
     """Prior vs posterior for throughput per GPU, the power curve, fleet PUE and the production load."""
-    from ..model.equations import power_share
+    from .model.equations import power_share
 
     rng = np.random.default_rng(0)
     gpus = coords["gpu"]
@@ -155,7 +155,7 @@ _TOTAL = re.compile(r"(\d+(?:\.\d+)?)\s*B total", re.I)
 def _comparable(row, models) -> tuple[list[QuerySpec], str]:
     """The query infergy compares a published estimate with: its model (by name, by size in its description, or
     the >200B blend as a stand-in), tokens, hardware and boundary; and a note of what was assumed."""
-    from ..data.vocab import model_name, params_from_name
+    from .data.vocab import model_name, params_from_name
 
     notes = []
     text = str(row["model_or_system"])
@@ -237,13 +237,13 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
                  bundle=None, progress=None) -> dict[str, Path]:
     """Compute every section from ``posterior`` (the shipped default unless given) and write ``report.md`` and/or
     ``index.html`` (figures embedded) under ``out_dir``, figures under ``out_dir/figures``. Returns the paths."""
-    from ..data import load
-    from . import report_figures as rf
-    from .fleet import fleet
-    from .paper_mc import replicate_paper
-    from .pathways import pathways
-    from .posterior import DEFAULT_POSTERIOR, load_posterior, package_version
-    from .sensitivity import sensitivity, write_sensitivity_figure
+    from . import figures as rf
+    from .analysis.fleet import fleet
+    from .analysis.paper_mc import replicate_paper
+    from .analysis.pathways import pathways
+    from .analysis.sensitivity import sensitivity
+    from .data import load
+    from .inference.posterior import DEFAULT_POSTERIOR, load_posterior, package_version
 
     formats = tuple(formats)
     bad = [f for f in formats if f not in ("html", "md")]
@@ -296,7 +296,7 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     fl = fleet(posterior=source, samples_per_member=200_000, seed=seed, paper_replication=rep)
     rf.plot_fleet(fl, figs / "fleet.png")
     sens = sensitivity(posterior=source, queries=100, seed=seed)
-    write_sensitivity_figure(sens, figs / "sensitivity.png")
+    rf.plot_sensitivity(sens, figs / "sensitivity.png")
     say("public estimates")
     checked, skipped = estimates_checked(source, seed=seed)
     rf.plot_estimates(checked, figs / "estimates.png")
@@ -316,7 +316,7 @@ def _ppc_figure(dt, ppc: dict, obs: dict, path: Path) -> Path:
     """ArviZ's posterior predictive check on a DataTree of the predictive draws (by chain) and the observations."""
     import arviz as az
 
-    from .report_figures import plot_ppc
+    from .figures import plot_ppc
 
     n_chain = dt["posterior"].sizes["chain"]
     groups = {"posterior_predictive": {k: np.asarray(v).reshape(n_chain, -1, len(obs[k])) for k, v in ppc.items()},
@@ -333,9 +333,7 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 def _markdown(*, answer, answer_rows, rep, review, panels, learned, per_query, pw, fl, sens, checked, skipped, source,
               dt, version, seconds) -> str:
-    from .fleet import fleet_markdown
-    from .pathways import pathways_markdown
-    from .sensitivity import sensitivity_markdown
+    from .text import fleet_markdown, pathways_markdown, sensitivity_markdown
 
     info = source.info
     L: list[str] = [

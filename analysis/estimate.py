@@ -2,7 +2,7 @@
 
 The answer is the posterior predictive distribution over (posterior draw x simulated query): a random query of the
 stated shape, served as production serves it (the fitted operating point, unless a batch size is given), with the
-parameters' uncertainty included. Summaries are streamed (:mod:`infergy.inference.propagate`).
+parameters' uncertainty included. Summaries are streamed (:mod:`infergy.analysis.propagate`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .predict import PREDICT_BOUNDARIES, REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec,
 from .propagate import QUANTILE_KEYS, StreamSummary, Workload, stream_spec
 
 __all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDARY_DESCRIPTIONS",
-           "DEFAULT_SAMPLES", "describe_inputs", "provenance_line"]
+           "DEFAULT_SAMPLES", "describe_inputs"]
 
 #: Query-samples of an estimate unless told otherwise (1,000 draws x 1,000 queries).
 DEFAULT_SAMPLES = 1_000_000
@@ -46,7 +46,7 @@ def open_posterior(posterior=None, bundle=None) -> PosteriorSource:
     if isinstance(posterior, PosteriorSource):
         return posterior
     from ..data import load
-    from .posterior import DEFAULT_POSTERIOR, check_posterior, load_posterior
+    from ..inference.posterior import DEFAULT_POSTERIOR, check_posterior, load_posterior
 
     bundle = bundle if bundle is not None else load()
     if posterior is None or isinstance(posterior, (str, Path)):
@@ -75,41 +75,6 @@ class Estimate:
         """The JSON shape of ``infergy estimate --json``."""
         return {"value": dict(self.value), "unit": self.unit, "boundary": self.boundary, "inputs": self.inputs,
                 "posterior": dict(self.posterior)}
-
-    def text(self) -> str:
-        """A readable answer."""
-        v, i = self.value, self.inputs
-        model = i["model"] or f"an unseen {i['total_params_b']:g}B-parameter model ({i['active_params_b']:g}B active)"
-        if i["output_tokens"] is not None:
-            length = f"{i['output_tokens']:g} output tokens"
-        else:
-            length = f"{i['regime']} regime (exponential output length, median {i['output_tokens_median']:g} tokens)"
-        steps = f", {i['agent_steps']} sequential agent calls" if i["agent_steps"] > 1 else ""
-        lines = [
-            f"{model} on {i['n_gpus']} x {i['gpu']} ({i['precision']}), {i['input_tokens']:g} input tokens, "
-            f"{length}{steps}",
-            f"  {_fmt(v['median'])} {self.unit} (median); 50% interval {_fmt(v['p25'])}-{_fmt(v['p75'])}, "
-            f"90% interval {_fmt(v['p05'])}-{_fmt(v['p95'])}; mean {_fmt(v['mean'])}",
-            f"  boundary: {self.boundary} ({BOUNDARY_DESCRIPTIONS[self.boundary]})",
-            f"  load: {i['batch_size']}; PUE: {i['pue']}",
-            f"  {i['samples']:,} query-samples ({i['posterior_draws']} posterior draws x {i['queries_per_draw']:,} "
-            f"queries), seed {i['seed']}; posterior infergy {self.posterior['version']}, data "
-            f"{self.posterior['data_hash'][:12]}",
-        ]
-        lines += [f"  note: {w}" for w in i["warnings"]]
-        return "\n".join(lines)
-
-
-def provenance_line(res: dict) -> str:
-    """Where an answer came from: the posterior's package version and data hash, and the seed."""
-    post = res["posterior"]
-    return (f"Posterior: infergy {post['version']}, fitted to data {post['data_hash'][:12]}; seed {res['seed']}; "
-            f"{res.get('samples', res.get('samples_per_member', 0)):,} query-samples"
-            + (" per model" if "samples_per_member" in res else "") + ".")
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
 def queries_per_draw(samples: int, n_draws: int) -> int:

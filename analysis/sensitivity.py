@@ -16,18 +16,17 @@ decompositions:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..model.equations import power_share
-from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, provenance_line
+from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior
 from .pathways import Baseline, paper_setting
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, check_spec, energy_wh, prepare
 
-__all__ = ["sensitivity", "first_order_index", "sensitivity_markdown", "write_sensitivity_figure"]
+__all__ = ["sensitivity", "first_order_index"]
 
 BINS = 50
 
@@ -127,39 +126,3 @@ def sensitivity(baseline: Baseline | QuerySpec | None = None, *, posterior=None,
     }
 
 
-def sensitivity_markdown(res: dict) -> str:
-    lines = [f"What drives the spread of {res['target']} for {res['setting']} ({res['regime']}, boundary "
-             f"{res['boundary']}); variance {res['variance_log_wh']:.3g} over {res['samples']:,} samples.", "",
-             "| input | first-order share of variance |", "|---|---|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in res["first_order"].items()]
-    lines += [f"| (sum; the rest is interaction and dependence) | {res['sum_first_order']:.2f} |", "",
-              "Law of total variance: " + ", ".join(f"{k} {v:.0%}" for k, v in res["split"].items()) + ".",
-              "", provenance_line(res)]
-    return "\n".join(lines) + "\n"
-
-
-def write_sensitivity_figure(res: dict, path: str | Path) -> Path:
-    """A horizontal bar chart of the first-order shares."""
-    from matplotlib.figure import Figure
-
-    from .files import atomic_path
-
-    names = list(res["first_order"])[::-1]
-    values = [res["first_order"][k] for k in names]
-    fig = Figure(figsize=(8.5, 0.45 * len(names) + 1.8))
-    ax = fig.subplots()
-    ax.barh(names, values, color="#3b6ea5")
-    for i, v in enumerate(values):
-        ax.text(v + 0.01, i, f"{v:.2f}", va="center", fontsize=9)
-    ax.set_xlim(0, max(1.0, max(values) + 0.1))
-    ax.set_xlabel("first-order share of the variance of log Wh/query")
-    split = res["split"]
-    ax.set_title(f"What drives the spread of Wh/query: {res['regime']} queries, {res['boundary']} boundary\n"
-                 f"variance from the posterior {split['posterior (between draws)']:.0%}, from the query "
-                 f"{split['query (within draws)']:.0%}", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, format="png")
-    return path

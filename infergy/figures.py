@@ -1,25 +1,142 @@
-"""Figures of the report (PNG, written atomically): the answer, fit health, what was learned, per-query energy,
-pathways, fleet and the public estimates. Each takes plain arrays or the JSON-ready results, and a path."""
+"""Every figure infergy draws, in one style (PNG, written atomically): paper mode (per-model and blended violins,
+pathways, fleet) and the report (the answer, fit health, what was learned, per-query energy, pathways, fleet,
+sensitivity, public estimates). Each takes plain arrays or the JSON-ready results, and a path. Figures are made
+without pyplot, so drawing them neither needs nor changes the program's matplotlib backend (ArviZ's rank and
+predictive plots draw through pyplot, imported only when they are drawn)."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
+from typing import Sequence
+
+import warnings
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from .files import atomic_path
-from .plots import _log_violins, _save
+from .analysis.fleet import REFERENCE_LINES_GWH_PER_DAY
+from .analysis.paper_mc import PaperReplication
+from .inference.files import atomic_path
+from .model.paper import REGIMES
 
-__all__ = ["plot_answer", "plot_calibration", "plot_learned", "plot_forest", "plot_per_query", "plot_pathways",
-           "plot_fleet", "plot_estimates", "plot_rank", "plot_ppc", "BOUNDARY_COLORS"]
+__all__ = ["BOUNDARY_COLORS", "plot_paper_energy", "plot_paper_pathways", "plot_paper_fleet", "write_paper_figures",
+           "plot_answer", "plot_calibration", "plot_learned", "plot_forest", "plot_per_query", "plot_pathways",
+           "plot_fleet", "plot_estimates", "plot_sensitivity", "plot_rank", "plot_ppc"]
 
 BOUNDARY_COLORS = {"gpu": "#7f7f7f", "node": "#8c564b", "facility": "#1f77b4", "facility+idle": "#2ca02c",
                    "undisclosed": "#d62728"}
+_REGIME_TITLES = {"traditional": f"Traditional queries (median {REGIMES['traditional']:,.0f} output tokens)",
+                  "reasoning": f"Test-time scaling (median {REGIMES['reasoning']:,.0f} output tokens)"}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write the PNG atomically (never a half-written file)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
+    return path
+
+
+def _trim_5_95(x: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(x, [5, 95])
+    return x[(x >= lo) & (x <= hi)]
+
+
+def _log_violins(ax: Axes, samples: Sequence[np.ndarray], labels: Sequence[str], colors: Sequence[str]) -> None:
+    """Violins of log10(samples) (trimmed to P5-P95 for display), with the untrimmed median marked."""
+    logs = [np.log10(_trim_5_95(np.asarray(s))) for s in samples]
+    parts = ax.violinplot(logs, showextrema=False, widths=0.8)
+    for body, color in zip(parts["bodies"], colors):
+        body.set_facecolor(color)
+        body.set_edgecolor("black")
+        body.set_alpha(0.75)
+    for i, s in enumerate(samples, start=1):
+        q25, med, q75 = np.log10(np.percentile(s, [25, 50, 75]))
+        ax.vlines(i, q25, q75, color="black", lw=3)
+        ax.scatter([i], [med], color="white", edgecolor="black", zorder=3, s=25)
+        ax.annotate(f"{10 ** med:.3g}", (i, med), xytext=(8, 0), textcoords="offset points", fontsize=8,
+                    va="center")
+    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=20, ha="right", fontsize=8)
+    lo, hi = ax.get_ylim()
+    ticks = [np.log10(m * 10.0**k) for k in range(int(np.floor(lo)) - 1, int(np.ceil(hi)) + 1) for m in (1, 3)]
+    ax.set_yticks([t for t in ticks if lo <= t <= hi])
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.3g}"))
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_paper_energy(rep: PaperReplication, path: str | Path) -> Path:
+    """Per-model and blended (>200B) energy per query, one panel per regime."""
+    fig = Figure(figsize=(13, 5))
+    axes = fig.subplots(1, 2)
+    for ax, regime in zip(axes, ("traditional", "reasoning")):
+        energy = rep.energy_wh[regime]
+        order = np.argsort(-np.median(energy, axis=1))
+        samples = [energy[i] for i in order] + [rep.blended_wh[regime]]
+        labels = [rep.models[i] for i in order] + [f"Blended >200B\n(top {len(rep.blended_models[regime])})"]
+        colors = ["#7fa7d9"] * len(order) + ["#e8a33d"]
+        _log_violins(ax, samples, labels, colors)
+        ax.set_title(_REGIME_TITLES[regime], fontsize=10)
+        ax.set_ylabel("Wh per query (facility boundary, log scale)")
+    fig.suptitle(f"Paper mode {rep.version}: energy per query, {rep.samples_per_model:,} samples per model "
+                 "(violins P5-P95; bar = IQR; dot = median)", fontsize=11)
+    return _save(fig, Path(path))
+
+
+def plot_paper_pathways(rep: PaperReplication, path: str | Path) -> Path:
+    """The blended baseline and each efficiency lever, one panel per regime."""
+    fig = Figure(figsize=(12, 5))
+    axes = fig.subplots(1, 2)
+    levers = list(rep.pathways_wh)
+    for ax, regime in zip(axes, ("traditional", "reasoning")):
+        base = rep.blended_wh[regime]
+        samples = [base] + [rep.pathways_wh[lv][regime] for lv in levers]
+        base_med = np.median(base)
+        labels = ["Baseline >200B"] + [
+            f"{lv.capitalize()} ({100 * (np.median(rep.pathways_wh[lv][regime]) / base_med - 1):+.0f}%)"
+            for lv in levers
+        ]
+        _log_violins(ax, samples, labels, ["#e8a33d"] + ["#6cb58a"] * len(levers))
+        ax.set_title(_REGIME_TITLES[regime], fontsize=10)
+        ax.set_ylabel("Wh per query (facility boundary, log scale)")
+    fig.suptitle(f"Paper mode {rep.version}: efficiency pathways (each lever alone; % = change of the median)",
+                 fontsize=11)
+    return _save(fig, Path(path))
+
+
+def plot_paper_fleet(rep: PaperReplication, path: str | Path) -> Path:
+    """Fleet GWh/day at the configured query volume, with reference lines."""
+    cfg = rep.config
+    names = {"baseline": "Traditional only", "with_long_queries": f"{cfg.fleet_long_share:.0%} long queries",
+             "improved": f"{cfg.fleet_long_share:.0%} long, improved"}
+    est = [rep.fleet[k] for k in names]
+    med = np.array([e.median for e in est])
+    err = np.array([[e.median - e.p5 for e in est], [e.p95 - e.median for e in est]])
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    ax.bar(list(names.values()), med, yerr=err, capsize=6, color=["#7fa7d9", "#e8a33d", "#6cb58a"])
+    for i, v in enumerate(med):
+        ax.annotate(f"{v:.3f}", (i, v), xytext=(0, 6), textcoords="offset points", ha="center")
+    for (label, gwh), color, style in zip(REFERENCE_LINES_GWH_PER_DAY.items(), ("gray", "firebrick"), ("--", ":")):
+        ax.axhline(gwh, color=color, ls=style, lw=1)
+        ax.text(2.45, gwh, f"{label}: {gwh:g} GWh", ha="right", va="bottom", fontsize=8)
+    ax.set_ylabel("GWh per day")
+    ax.set_title(f"Paper mode {rep.version}: {cfg.fleet_queries_per_day:,.0f} queries/day "
+                 f"(x{cfg.fleet_overhead:.4f} overhead; bars: bootstrap P5-P95)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, Path(path))
+
+
+def write_paper_figures(rep: PaperReplication, out_dir: str | Path) -> list[Path]:
+    """All paper-mode figures into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    return [
+        plot_paper_energy(rep, out / "energy_per_query.png"),
+        plot_paper_pathways(rep, out / "pathways.png"),
+        plot_paper_fleet(rep, out / "fleet.png"),
+    ]
 
 
 def _log_axis(ax, axis: str = "x") -> None:
@@ -267,3 +384,22 @@ def plot_ppc(dt, var_names: list[str], path: str | Path) -> Path:
         pc.savefig(str(tmp), dpi=110, bbox_inches="tight", format="png")
     plt.close("all")
     return Path(path)
+
+
+def plot_sensitivity(res: dict, path: str | Path) -> Path:
+    """A horizontal bar chart of the first-order shares."""
+    names = list(res["first_order"])[::-1]
+    values = [res["first_order"][k] for k in names]
+    fig = Figure(figsize=(8.5, 0.45 * len(names) + 1.8))
+    ax = fig.subplots()
+    ax.barh(names, values, color="#3b6ea5")
+    for i, v in enumerate(values):
+        ax.text(v + 0.01, i, f"{v:.2f}", va="center", fontsize=9)
+    ax.set_xlim(0, max(1.0, max(values) + 0.1))
+    ax.set_xlabel("first-order share of the variance of log Wh/query")
+    split = res["split"]
+    ax.set_title(f"What drives the spread of Wh/query: {res['regime']} queries, {res['boundary']} boundary\n"
+                 f"variance from the posterior {split['posterior (between draws)']:.0%}, from the query "
+                 f"{split['query (within draws)']:.0%}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))

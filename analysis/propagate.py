@@ -1,7 +1,7 @@
 """Streaming propagation of the posterior: energy over (posterior draw x simulated query) without holding the array.
 
 One jitted JAX computation walks over chunks of simulated queries (``lax.scan``), and for each chunk evaluates the
-energy kernel of :mod:`infergy.inference.predict` for every draw, then folds the values into summaries of fixed
+energy kernel of :mod:`infergy.analysis.predict` for every draw, then folds the values into summaries of fixed
 size: a histogram of log10(value) on a fine fixed grid (for quantiles), the sum per draw (for the mean, and the
 posterior of the mean per query that fleet totals need), and the largest context reached. Memory is
 O(draws x chunk + bins) whatever the number of query-samples, so 1e8-1e9 samples need a few arrays.

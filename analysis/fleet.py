@@ -6,7 +6,7 @@ scaled to GWh/day, so the intervals are posterior intervals of the daily total. 
 
 - baseline: every query traditional;
 - with long queries: a share ``long_share`` of reasoning queries (median 5,000 output tokens);
-- improved: the mix after the chosen efficiency levers (:mod:`infergy.inference.pathways`), per regime.
+- improved: the mix after the chosen efficiency levers (:mod:`infergy.analysis.pathways`), per regime.
 
 Default boundary ``facility+idle``: a fleet's daily energy includes the provisioned-but-idle capacity it keeps
 (fitted from production disclosures); ``overhead`` multiplies on top (the paper uses 1.3256 for orchestration and
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, provenance_line, queries_per_draw
+from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, queries_per_draw
 from .pathways import Baseline, check_levers, BlendStreams, paper_setting, reduction_per_draw
 from .predict import check_spec
 from .propagate import Workload, pool
 
-__all__ = ["fleet", "fleet_markdown", "REFERENCE_LINES_GWH_PER_DAY", "DEFAULT_FLEET_LEVERS"]
+__all__ = ["fleet", "REFERENCE_LINES_GWH_PER_DAY", "DEFAULT_FLEET_LEVERS"]
 
 #: The paper's reference lines (GWh/day): 1e9 web searches at 0.3 Wh, and a 30 MW data center at 80% for 24 h.
 REFERENCE_LINES_GWH_PER_DAY = {"1e9 web searches (0.3 Wh each)": 0.3,
@@ -89,7 +89,7 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
 
 def _paper_fleet(version_or_rep, queries_per_day: float, long_share: float, seed: int) -> dict:
     """Paper mode's fleet rows (its own overhead and boundary), rescaled to these queries and mix; pass a
-    :class:`~infergy.inference.paper_mc.PaperReplication` to reuse one."""
+    :class:`~infergy.analysis.paper_mc.PaperReplication` to reuse one."""
     from .paper_mc import replicate_paper
 
     rep = replicate_paper(version_or_rep, seed=seed) if isinstance(version_or_rep, str) else version_or_rep
@@ -110,20 +110,3 @@ def _paper_fleet(version_or_rep, queries_per_day: float, long_share: float, seed
                       "improved": mix("improved", long_share)}}
 
 
-def fleet_markdown(res: dict) -> str:
-    """The fleet table (ours, paper mode, reference lines) as Markdown."""
-    f = lambda x: f"{x:.3g}"  # noqa: E731
-    lines = [f"Fleet energy for {res['queries_per_day']:.3g} queries/day ({res['long_share']:.0%} long queries), "
-             f"{res['baseline_setting']}; boundary {res['boundary']} ({res['boundary_description']})"
-             + (f", x{res['overhead']:g} overhead" if res["overhead"] != 1.0 else "")
-             + f"; improved = {' + '.join(res['levers']) or 'no levers'}.", "",
-             "| scenario | infergy GWh/day, median (90%) | paper mode GWh/day (bootstrap 90%) |", "|---|---|---|"]
-    paper = res.get("paper_mode", {}).get("fleet", {})
-    for name, row in res["fleet"].items():
-        p = paper.get(name)
-        ptxt = f"{f(p['median'])} ({f(p['p05'])}-{f(p['p95'])})" if p else "-"
-        lines.append(f"| {name.replace('_', ' ')} | {f(row['median'])} ({f(row['p05'])}-{f(row['p95'])}) | {ptxt} |")
-    for label, value in res["reference_lines"].items():
-        lines.append(f"| reference: {label} | {f(value)} | |")
-    lines += ["", provenance_line(res)]
-    return "\n".join(lines) + "\n"
