@@ -7,17 +7,14 @@ import numpy as np
 
 from ..model.paper import REGIMES, get_paper_config
 from .paper_mc import replicate_paper
+from .quantiles import summarize
 from .predict import QuerySpec, posterior_draws, predict_components, predict_energy_wh
 
 __all__ = ["compare_with_paper"]
 
 PAPER_GPU = "H100-SXM-80GB"
 PAPER_GPUS_PER_NODE = 8
-
-
-def _q(x: np.ndarray) -> dict[str, float]:
-    p05, p25, p50, p75, p95 = np.quantile(np.asarray(x).ravel(), [0.05, 0.25, 0.5, 0.75, 0.95])
-    return {"median": float(p50), "p25": float(p25), "p75": float(p75), "p05": float(p05), "p95": float(p95)}
+_IQR = ("median", "p25", "p75", "p05", "p95")
 
 
 def compare_with_paper(dt, version: str = "v2", *, queries: int = 200, seed: int = 0, bundle=None) -> dict:
@@ -47,8 +44,8 @@ def compare_with_paper(dt, version: str = "v2", *, queries: int = 200, seed: int
             paper_tps_gpu = float(rep.regressions[model].predict_tok_s(cfg.input_tokens, osl)) / PAPER_GPUS_PER_NODE
             out["models"][model][regime] = {
                 "paper": {"median": float(paper_stats[0]), "p25": float(paper_stats[1]), "p75": float(paper_stats[2])},
-                "bayes": _q(pred.wh),
-                "bayes_mean_per_query": _q(pred.mean_per_draw),
+                "bayes": summarize(pred.wh, _IQR),
+                "bayes_mean_per_query": summarize(pred.mean_per_draw, _IQR),
                 "ratio_of_medians": float(np.median(pred.wh) / paper_stats[0]),
                 "factors": {
                     "output tok/s per GPU": (paper_tps_gpu, float(np.median(comp["tps_gpu_tok_s"]))),
@@ -66,7 +63,7 @@ def compare_with_paper(dt, version: str = "v2", *, queries: int = 200, seed: int
         out["blended"][regime] = {
             "models": list(top),
             "paper": {"median": float(stats[0]), "p25": float(stats[1]), "p75": float(stats[2])},
-            "bayes": _q(pooled),
+            "bayes": summarize(pooled, _IQR),
             "ratio_of_medians": float(np.median(pooled) / stats[0]),
         }
     out["posterior"] = {"data_hash": dt.attrs.get("data_hash", ""), "version": dt.attrs.get("infergy_version", "")}

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.vocab import BOUNDARY_TABLE
+from ..model.throughput import n_draws
 from .predict import PREDICT_BOUNDARIES, REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec, posterior_draws
 from .propagate import QUANTILE_KEYS, StreamSummary, Workload, stream_spec
 
@@ -37,7 +38,7 @@ class PosteriorSource:
 
     @property
     def n_draws(self) -> int:
-        return len(self.draws_coords[0]["tp_g0"])
+        return n_draws(self.draws_coords[0])
 
 
 def open_posterior(posterior=None, bundle=None) -> PosteriorSource:

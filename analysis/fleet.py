@@ -21,6 +21,7 @@ from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, queries_per_draw
 from .pathways import Baseline, check_levers, BlendStreams, paper_setting, reduction_per_draw
 from .predict import check_spec
 from .propagate import Workload, pool
+from .quantiles import summarize
 
 __all__ = ["fleet", "REFERENCE_LINES_GWH_PER_DAY", "DEFAULT_FLEET_LEVERS"]
 
@@ -28,12 +29,8 @@ __all__ = ["fleet", "REFERENCE_LINES_GWH_PER_DAY", "DEFAULT_FLEET_LEVERS"]
 REFERENCE_LINES_GWH_PER_DAY = {"1e9 web searches (0.3 Wh each)": 0.3,
                                "30 MW H100 data center (80% load, 24 h)": 0.576}
 #: The improved fleet: same models, newer GPUs with FP4, at twice the load.
+_INTERVAL = ("median", "mean", "p05", "p95")
 DEFAULT_FLEET_LEVERS = ("b200", "fp4", "load-x2")
-
-
-def _interval(x: np.ndarray) -> dict[str, float]:
-    p05, p50, p95 = np.quantile(x, [0.05, 0.5, 0.95])
-    return {"median": float(p50), "mean": float(np.mean(x)), "p05": float(p05), "p95": float(p95)}
 
 
 def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAULT_FLEET_LEVERS,
@@ -65,8 +62,8 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
         mean_wh[regime] = summary.per_draw_mean
         r = reduction_per_draw(lever_objs, base, streams, regime) if lever_objs else np.ones(source.n_draws)
         improved_wh[regime] = summary.per_draw_mean / r
-        per_query[regime] = {"mean_wh_per_query": _interval(summary.per_draw_mean),
-                             "reduction_factor": _interval(r)}
+        per_query[regime] = {"mean_wh_per_query": summarize(summary.per_draw_mean, _INTERVAL),
+                             "reduction_factor": summarize(r, _INTERVAL)}
     mixed = (1.0 - long_share) * mean_wh["traditional"] + long_share * mean_wh["reasoning"]
     improved = (1.0 - long_share) * improved_wh["traditional"] + long_share * improved_wh["reasoning"]
     out = {
@@ -75,9 +72,9 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
         "boundary_description": BOUNDARY_DESCRIPTIONS[baseline.members[0].boundary],
         "baseline_setting": baseline.name, "levers": list(levers),
         "interval": "posterior median and 90% interval of the daily total (per-query spread averaged out)",
-        "fleet": {"baseline": _interval(scale * mean_wh["traditional"]),
-                  "with_long_queries": _interval(scale * mixed),
-                  "improved": _interval(scale * improved)},
+        "fleet": {"baseline": summarize(scale * mean_wh["traditional"], _INTERVAL),
+                  "with_long_queries": summarize(scale * mixed, _INTERVAL),
+                  "improved": summarize(scale * improved, _INTERVAL)},
         "per_regime": per_query,
         "reference_lines": dict(REFERENCE_LINES_GWH_PER_DAY),
         "samples_per_member": source.n_draws * q, "seed": seed, "posterior": source.info,

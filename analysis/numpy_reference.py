@@ -34,7 +34,7 @@ def energy_wh_numpy(p: dict, log_in_c, out_tokens: np.ndarray, flags) -> np.ndar
     log_load = -_softplus(col(p["log_batch50"]) - log_b_eff)
     log_tps = (col(p["log_tps_fixed"]) + col(p["beta_isl"]) * log_in_c + col(p["beta_osl"]) * log_out_c
                + col(p["beta_io"]) * log_in_c * log_out_c + log_load)
-    share = p["idle"] + (p["peak"] - p["idle"]) * _sigmoid(p["log_batch"] - p["pw_log_batch50"])
+    share = p["idle"] + (p["peak"] - p["idle"]) * _sigmoid(p["log_batch"] - p["power_log_batch50"])
     log_power_w = np.log(p["tdp_w"] * share) + p["log_power_adj"]
     wh = np.exp(log_power_w[:, None] + np.log(np.maximum(out, 1.0)) - log_tps) / 3600.0
     host, pue, idle = (float(f) for f in flags)

@@ -22,21 +22,23 @@ from typing import Callable
 import jax
 import numpy as np
 
+from ..data.vocab import canonical_gpu, gpus_supporting
 from ..model.paper import PATHWAYS, get_paper_config
 from ..model.throughput import REF_GPU
 from .estimate import BOUNDARY_DESCRIPTIONS, PosteriorSource, open_posterior, queries_per_draw
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec
 from .propagate import StreamSummary, Workload, pool, stream_spec
+from .quantiles import summarize
 
 __all__ = ["BlendStreams", "check_levers", "Lever", "LEVERS", "PAPER_BLEND_MODELS", "DEFAULT_COMBINATIONS",
-           "paper_setting", "pathways", "reduction_per_draw", "Baseline", "summarize"]
+           "paper_setting", "pathways", "reduction_per_draw", "Baseline"]
 
 #: The paper's >200B blend: its top three >200B models by median energy, in both regimes (paper mode picks them;
 #: a test checks that it still does).
 PAPER_BLEND_MODELS = ("DeepSeek-R1", "Llama 3.1 405B", "Llama-3.1 Nemotron Ultra 253B")
 PAPER_GPU = REF_GPU
-#: GPUs with FP4 tensor cores (Blackwell; AMD MI355X).
-FP4_GPUS = frozenset({"B200", "GB200", "B300", "GB300", "RTX-PRO-6000-SE", "MI355X"})
+#: Where a GPU lacks FP4 tensor cores (the hardware table has no FP4 figure for it), FP4 moves to this GPU.
+FP4_FALLBACK_GPU = "B200"
 DEFAULT_LOAD_FACTOR = 2.0
 SMALLER_MODEL_FACTOR = 4.0
 MOE_ACTIVE_SHARE = 1.0 / 16.0
@@ -60,32 +62,32 @@ def paper_setting(regime: str = "traditional", boundary: str = "facility") -> Ba
                                     boundary=boundary) for m in PAPER_BLEND_MODELS))
 
 
-def _on_gpu(gpu: str) -> Callable[[QuerySpec], QuerySpec]:
-    return lambda s: replace(s, gpu=gpu)
+def _on_gpu(gpu: str) -> Callable[[QuerySpec, object], QuerySpec]:
+    return lambda s, bundle: replace(s, gpu=gpu)
 
 
-def _fp4(s: QuerySpec) -> QuerySpec:
-    from ..data.vocab import canonical_gpu
-
-    return replace(s, precision="fp4", gpu=s.gpu if canonical_gpu(s.gpu) in FP4_GPUS else "B200")
+def _has_fp4(s: QuerySpec, bundle) -> bool:
+    return canonical_gpu(s.gpu) in gpus_supporting(bundle.hardware, "fp4")
 
 
-def _fp8_on_fp4_gpu(s: QuerySpec) -> QuerySpec:
-    from ..data.vocab import canonical_gpu
-
-    return s if canonical_gpu(s.gpu) in FP4_GPUS else replace(s, gpu="B200")
+def _fp4(s: QuerySpec, bundle) -> QuerySpec:
+    return replace(s, precision="fp4", gpu=s.gpu if _has_fp4(s, bundle) else FP4_FALLBACK_GPU)
 
 
-def _more_load(s: QuerySpec) -> QuerySpec:
+def _fp8_on_fp4_gpu(s: QuerySpec, bundle) -> QuerySpec:
+    return s if _has_fp4(s, bundle) else replace(s, gpu=FP4_FALLBACK_GPU)
+
+
+def _more_load(s: QuerySpec, bundle) -> QuerySpec:
     return replace(s, batch_scale=s.batch_scale * DEFAULT_LOAD_FACTOR)
 
 
-def _smaller(s: QuerySpec) -> QuerySpec:
+def _smaller(s: QuerySpec, bundle) -> QuerySpec:
     return replace(s, total_params_b=s.total_params_b / SMALLER_MODEL_FACTOR,
                    active_params_b=s.active_params_b / SMALLER_MODEL_FACTOR)
 
 
-def _moe(s: QuerySpec) -> QuerySpec:
+def _moe(s: QuerySpec, bundle) -> QuerySpec:
     if s.moe:  # already sparse: unchanged
         return s
     return replace(s, moe=True, active_params_b=s.total_params_b * MOE_ACTIVE_SHARE)
@@ -102,8 +104,8 @@ class Lever:
     kind: str
     description: str
     p5_p95: dict | None = None
-    change: Callable[[QuerySpec], QuerySpec] | None = None
-    base_change: Callable[[QuerySpec], QuerySpec] | None = None
+    change: Callable[[QuerySpec, object], QuerySpec] | None = None  # (query, data bundle) -> changed query
+    base_change: Callable[[QuerySpec, object], QuerySpec] | None = None
     sized: bool = False
 
 
@@ -201,24 +203,18 @@ def reduction_per_draw(levers: list[Lever], baseline: Baseline, streams: BlendSt
     if fitted:
         sized = any(lv.sized for lv in fitted)
         base_mean, lever_mean = np.zeros(n), np.zeros(n)
+        bundle = streams.source.bundle
         for i, member in enumerate(baseline.members):
-            base = _sized(member, streams.source.bundle) if sized else member
+            base = _sized(member, bundle) if sized else member
             if len(fitted) == 1 and fitted[0].base_change is not None:
-                base = fitted[0].base_change(base)
+                base = fitted[0].base_change(base, bundle)
             changed = base
             for lv in fitted:
-                changed = lv.change(changed)
+                changed = lv.change(changed, bundle)
             base_mean += streams(base, i).per_draw_mean
             lever_mean += streams(changed, i).per_draw_mean
         r = r * base_mean / lever_mean
     return r
-
-
-def summarize(x) -> dict[str, float]:
-    """median, mean, p05, p25, p75, p95 of samples (the keys of every answer's ``value``)."""
-    p05, p25, p50, p75, p95 = np.quantile(np.asarray(x, np.float64), [0.05, 0.25, 0.5, 0.75, 0.95])
-    return {"median": float(p50), "mean": float(np.mean(x)), "p05": float(p05), "p25": float(p25),
-            "p75": float(p75), "p95": float(p95)}
 
 
 def pathways(baseline: Baseline | None = None, *, levers=DEFAULT_SINGLE, combinations: dict | None = None,

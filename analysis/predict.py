@@ -19,6 +19,7 @@ from ..data.vocab import BOUNDARY_TABLE
 from ..model import equations as eq
 from ..model.paper import REGIMES
 from ..model.query import QuerySpec, default_gpu_count, resolve_parameters
+from ..model.throughput import n_draws
 
 __all__ = ["QuerySpec", "PredictiveEnergy", "posterior_draws", "predict_energy_wh", "predict_components",
            "default_gpu_count", "PREDICT_BOUNDARIES", "REGIME_MEDIAN_OUTPUT_TOKENS", "boundary_flags", "check_spec",
@@ -65,7 +66,7 @@ def _log_tps_and_power(p: dict, log_in_c, out_tokens):
     log_b_eff = eq.log_effective_batch(log_b_kv, col(p["log_batch"]))
     log_tps = eq.log_tps_per_gpu(col(p["log_tps_fixed"]), col(p["beta_isl"]), col(p["beta_osl"]), col(p["beta_io"]),
                                  log_in_c, log_out_c, eq.log_load(col(p["log_batch50"]), log_b_eff))
-    share = eq.power_share(p["idle"], p["peak"], p["pw_log_batch50"], p["log_batch"])
+    share = eq.power_share(p["idle"], p["peak"], p["power_log_batch50"], p["log_batch"])
     return log_tps, eq.log_gpu_power_w(p["tdp_w"], share, p["log_power_adj"])
 
 
@@ -122,7 +123,7 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
     draws, coords = _as_draws(dt)
     key_tokens = jax.random.split(jax.random.PRNGKey(seed))[1]
     arrays, meta = prepare((draws, coords), spec, bundle, seed)
-    n = len(draws["tp_g0"])
+    n = n_draws(draws)
     if spec.output_tokens is not None:
         out = jnp.full((n, queries), float(spec.output_tokens))
     else:  # exponential output lengths with the regime's median, as the paper draws them

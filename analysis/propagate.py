@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .quantiles import QUANTILE_KEYS
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, energy_wh, prepare
 
 __all__ = ["Workload", "StreamSummary", "stream", "shard_draws", "on_devices", "HIST_LOG10_RANGE", "HIST_BINS",
@@ -33,8 +34,6 @@ HIST_BINS = 16384
 MAX_CHUNK_ELEMENTS = 1 << 21
 #: The same on a GPU (64 MiB per array): a block must fill the device, and memory is plentiful.
 MAX_CHUNK_ELEMENTS_GPU = 1 << 24
-#: The summary every answer reports, in this order.
-QUANTILE_KEYS = ("median", "mean", "p05", "p25", "p75", "p95")
 
 
 @dataclass(frozen=True)

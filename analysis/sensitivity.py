@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.equations import power_share
+from ..model.production import engine_log_efficiency
 from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior
 from .pathways import Baseline, paper_setting
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, check_spec, energy_wh, prepare
@@ -63,9 +64,9 @@ def _samples(source, spec: QuerySpec, queries: int, seed: int) -> tuple[np.ndarr
     wh = jax.jit(energy_wh)(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)), out, flags)
     a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
     typical_batch = float(np.median(a["log_batch"]))
-    curve = np.log(np.asarray(power_share(arrays["idle"], arrays["peak"], arrays["pw_log_batch50"],
+    curve = np.log(np.asarray(power_share(arrays["idle"], arrays["peak"], arrays["power_log_batch50"],
                                           jnp.float32(typical_batch))))
-    engine = np.asarray(source.draws_coords[0]["op_log_engine_eff"], np.float64)
+    engine = engine_log_efficiency(source.draws_coords[0])
     per_draw = {
         "benchmark throughput (model, GPU, precision)": a["log_tps_fixed"] - engine,
         "production engine efficiency": engine,

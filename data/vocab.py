@@ -12,6 +12,10 @@ __all__ = [
     "GPU_ALIASES",
     "GPU_IDS",
     "PRECISIONS",
+    "PRECISION_TABLE",
+    "Precision",
+    "SERVABLE_PRECISIONS",
+    "gpus_supporting",
     "canonical_gpu",
     "model_name",
     "params_from_name",
@@ -55,7 +59,33 @@ GPU_ALIASES: dict[str, tuple[str, bool]] = {
     "RTX PRO 6000 Blackwell Server Edition": ("RTX-PRO-6000-SE", False),
 }
 
-PRECISIONS = frozenset({"fp4", "fp8", "fp16", "bf16", "mixed", "unknown"})
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A number format of weights and compute: bytes per weight and per KV-cache element, whether a query can be
+    served in it (``mixed`` and ``unknown`` only describe benchmark rows), and the hardware table's column of the
+    GPU's dense tensor throughput in it (a GPU supports the format where that column has a figure)."""
+
+    weight_bytes: float | None
+    kv_bytes: float | None
+    servable: bool
+    hardware_column: str | None
+
+
+#: Every precision a row or a query may name. The KV cache is held in 8 bits at FP4 (engines do not store it in
+#: 4 bits), in 16 bits for 16-bit and mixed runs.
+PRECISION_TABLE: dict[str, Precision] = {
+    "fp4": Precision(0.5, 1.0, True, "fp4_dense_tflops"),
+    "fp8": Precision(1.0, 1.0, True, "fp8_dense_tflops"),
+    "bf16": Precision(2.0, 2.0, True, "bf16_dense_tflops"),
+    "fp16": Precision(2.0, 2.0, True, "bf16_dense_tflops"),
+    "mixed": Precision(2.0, 2.0, False, None),
+    "unknown": Precision(None, None, False, None),
+}
+PRECISIONS = frozenset(PRECISION_TABLE)
+#: What a query may ask for, in the order the command line lists them.
+SERVABLE_PRECISIONS = tuple(name for name, p in PRECISION_TABLE.items() if p.servable)
 
 @dataclass(frozen=True)
 class Boundary:
@@ -143,3 +173,12 @@ def params_from_name(name: str) -> float | None:
     """Parameter count in billions when the name states it (``"vicuna-13B"`` -> 13.0), else ``None``."""
     m = _SIZE.search(str(name))
     return float(m.group(1)) if m else None
+
+
+def gpus_supporting(hardware, precision: str) -> frozenset[str]:
+    """The GPUs of the hardware table with a dense tensor-throughput figure in ``precision``."""
+    column = PRECISION_TABLE[precision].hardware_column
+    if column is None:
+        return frozenset()
+    gpus = hardware[hardware["kind"] == "gpu"]
+    return frozenset(gpus.loc[gpus[column].notna(), "gpu"])

@@ -9,17 +9,17 @@ intervals are. Honest intervals cover close to nominal without being wide for no
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, NUTS, Predictive
+from numpyro.infer import Predictive
 
 from ..model.throughput import build_throughput_design, throughput_model, usable_throughput_rows
 from .precondition import WHITENED_SITE, precondition
+from .samplers import nuts
 
 __all__ = ["CV_MODELS", "CV_GPUS", "CvFold", "cross_validate"]
 
@@ -45,10 +45,7 @@ def _fold(design, mask: np.ndarray, *, chains: int, warmup: int, draws: int, see
     key_init, key_fit, key_pred = jax.random.split(jax.random.PRNGKey(seed), 3)
     kwargs = {**design.sizes, "y": design.y_log_tok_s, "row_mask": jnp.asarray(mask)}
     pre = precondition(throughput_model, (design.arrays,), kwargs, key_init, chains, 2000)
-    kernel = NUTS(pre.model(throughput_model), target_accept_prob=0.9)
-    method = "parallel" if jax.local_device_count() >= chains else "sequential"
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=method,
-                progress_bar=False)
+    mcmc = nuts(pre.model(throughput_model), warmup=warmup, draws=draws, chains=chains)
     mcmc.run(key_fit, design.arrays, init_params=pre.init_params, **kwargs)
     samples = mcmc.get_samples()
     samples.pop(WHITENED_SITE)
@@ -57,9 +54,9 @@ def _fold(design, mask: np.ndarray, *, chains: int, warmup: int, draws: int, see
 
 
 def cross_validate(bundle=None, by: str = "model", groups=None, *, chains: int = 2, warmup: int = 400,
-                   draws: int = 400, seed: int = 0) -> list[CvFold]:
+                   draws: int = 400, seed: int = 0, progress=None) -> list[CvFold]:
     """Leave-one-``by``-out folds (``by`` = "model" or "gpu") over ``groups`` (default: :data:`CV_MODELS` or
-    :data:`CV_GPUS`, those present in the data)."""
+    :data:`CV_GPUS`, those present in the data). ``progress`` is called with a line after each fold."""
     from ..data import load
 
     if by not in ("model", "gpu"):
@@ -89,8 +86,9 @@ def cross_validate(bundle=None, by: str = "model", groups=None, *, chains: int =
             seconds=time.perf_counter() - start,
         ))
         f = folds[-1]
-        print(f"cv fold {i + 1}/{len(groups)}: {by} {group}: {f.rows} rows, coverage {f.coverage_50:.2f} / "
-              f"{f.coverage_90:.2f}, {f.seconds:.0f} s", file=sys.stderr, flush=True)
+        if progress is not None:
+            progress(f"cv fold {i + 1}/{len(groups)}: {by} {group}: {f.rows} rows, coverage {f.coverage_50:.2f} / "
+                     f"{f.coverage_90:.2f}, {f.seconds:.0f} s")
     return folds
 
 

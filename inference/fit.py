@@ -14,17 +14,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
-from numpyro.infer import MCMC, NUTS, Predictive, init_to_median
+from numpyro.infer import MCMC, Predictive, init_to_median
 from numpyro.infer.util import constrain_fn, log_likelihood
 
 from ..data import DataBundle, load
 from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, infergy_model
-from ..model.pue import PUE_KINDS, exact_loo_pue
+from ..model.pue import PUE_KINDS
 from ..model.throughput import MODEL_CLASSES, NOISE_GROUPS
 from .files import atomic_path
+from .loo import exact_loo_pue
 from .posterior import package_version
 from .precondition import METRICS, WHITENED_SITE, precondition
 from .review import FitReview, review_fit
+from .samplers import nuts, resolve_chain_method
 
 __all__ = ["SAMPLERS", "FitConfig", "FitResult", "fit", "save_fit", "load_fit"]
 
@@ -102,17 +104,6 @@ class FitConfig:
                 raise ValueError("the chees sampler starts from the variational fit: init_steps must be >= 1")
             if self.draws % self.thin:
                 raise ValueError(f"draws ({self.draws}) must be a multiple of thin ({self.thin})")
-
-
-def resolve_chain_method(method: str, chains: int) -> str:
-    """``auto`` -> ``parallel`` (a device per chain), ``vectorized`` (on a GPU) or ``sequential`` (CPU)."""
-    if method != "auto":
-        return method
-    if chains == 1:
-        return "sequential"
-    if jax.local_device_count() >= chains:
-        return "parallel"
-    return "vectorized" if jax.default_backend() == "gpu" else "sequential"
 
 
 @dataclass
@@ -309,16 +300,15 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         if cfg.init_steps:
             init_params = pre.init_params
             # the whitened coordinates have unit scale: NUTS starts from a unit metric and adapts a diagonal on them
-            kernel = NUTS(pre.model(infergy_model), target_accept_prob=cfg.target_accept,
-                          max_tree_depth=cfg.max_tree_depth)
+            model, kernel = pre.model(infergy_model), {}
         else:
             # chains start near the prior medians: NumPyro's default (uniform in [-2, 2] on the unconstrained
             # scale) can start a chain at a residual scale of ~7 and nu ~ 7000, where it stays
             init_params = None
-            kernel = NUTS(infergy_model, target_accept_prob=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,
-                          init_strategy=init_to_median(num_samples=15))
-        mcmc = MCMC(kernel, num_warmup=cfg.warmup, num_samples=cfg.draws, num_chains=cfg.chains,
-                    chain_method=method, progress_bar=cfg.progress_bar)
+            model, kernel = infergy_model, {"init_strategy": init_to_median(num_samples=15)}
+        mcmc = nuts(model, warmup=cfg.warmup, draws=cfg.draws, chains=cfg.chains, chain_method=method,
+                    target_accept=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,
+                    progress_bar=cfg.progress_bar, **kernel)
         mcmc.run(key_fit, *design.inputs, **model_kwargs, init_params=init_params,
                  extra_fields=("diverging", "energy", "num_steps"))
         # JAX dispatches asynchronously: wait for the chains before reading the clock

@@ -25,8 +25,10 @@ from .model.paper import REGIMES
 
 __all__ = ["BOUNDARY_COLORS", "plot_paper_energy", "plot_paper_pathways", "plot_paper_fleet", "write_paper_figures",
            "plot_answer", "plot_calibration", "plot_learned", "plot_forest", "plot_per_query", "plot_pathways",
-           "plot_fleet", "plot_estimates", "plot_sensitivity", "plot_rank", "plot_ppc"]
+           "plot_fleet", "plot_estimates", "plot_sensitivity", "plot_rank", "plot_ppc", "PPC_DRAWS"]
 
+#: Predictive draws the posterior predictive check overlays on each observed density.
+PPC_DRAWS = 40
 BOUNDARY_COLORS = {"gpu": "#7f7f7f", "node": "#8c564b", "facility": "#1f77b4", "facility+idle": "#2ca02c",
                    "undisclosed": "#d62728"}
 _REGIME_TITLES = {"traditional": f"Traditional queries (median {REGIMES['traditional']:,.0f} output tokens)",
@@ -372,14 +374,20 @@ def plot_rank(dt, var_names: list[str], path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_ppc(dt, var_names: list[str], path: str | Path) -> Path:
-    """ArviZ posterior predictive check: observed density vs densities of predictive draws, per table."""
+def plot_ppc(ppc: dict, observed: dict, n_chain: int, path: str | Path) -> Path:
+    """ArviZ posterior predictive check: observed density vs densities of :data:`PPC_DRAWS` predictive draws, per
+    observed site (``ppc``: site -> draws x rows, draws chain-major; ``observed``: site -> rows)."""
+    import arviz as az
     import arviz_plots as azp
     import matplotlib.pyplot as plt  # arviz-plots draws through pyplot
 
+    groups = {"posterior_predictive": {k: np.asarray(v).reshape(n_chain, -1, len(observed[k]))
+                                       for k, v in ppc.items()},
+              "observed_data": {k: np.asarray(v) for k, v in observed.items()}}
+    dt = az.from_dict(groups, dims={k: [f"{k}_row"] for k in observed})
     with warnings.catch_warnings():  # arviz-plots' own use of a pandas call pandas has deprecated
         warnings.filterwarnings("ignore", message="Deleting a single level of a MultiIndex", category=FutureWarning)
-        pc = azp.plot_ppc_dist(dt, var_names=var_names, backend="matplotlib", num_samples=40)
+        pc = azp.plot_ppc_dist(dt, var_names=list(observed), backend="matplotlib", num_samples=PPC_DRAWS)
     with atomic_path(path) as tmp:
         pc.savefig(str(tmp), dpi=110, bbox_inches="tight", format="png")
     plt.close("all")

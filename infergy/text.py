@@ -59,7 +59,8 @@ def estimate_text(est) -> str:
 
 
 def format_replication(rep) -> str:
-    """A readable table of a :class:`~infergy.analysis.paper_mc.PaperReplication`, with the published values beside it."""
+    """A readable table of a :class:`~infergy.analysis.paper_mc.PaperReplication`, the published values beside
+    it."""
     from .model import PUBLISHED
 
     published = PUBLISHED.get(rep.version, {})
@@ -169,7 +170,8 @@ def sensitivity_markdown(res: dict) -> str:
 
 def comparison_markdown(cmp: dict) -> str:
     """The comparison as Markdown tables (numbers only; the explanation lives in the docs page)."""
-    lines = [f"Paper mode ({cmp['version']}) vs the posterior: Wh per query, median (IQR), boundary: {cmp['boundary']}; "
+    lines = [f"Paper mode ({cmp['version']}) vs the posterior: Wh per query, median (IQR), boundary: "
+             f"{cmp['boundary']}; "
              f"{cmp['gpu']}, {cmp['input_tokens']:.0f} input tokens, FP8.", "",
              "| setting | regime | paper mode | infergy posterior | posterior / paper |", "|---|---|---|---|---|"]
     for regime, row in cmp["blended"].items():
@@ -180,7 +182,8 @@ def comparison_markdown(cmp: dict) -> str:
             lines.append(f"| {model} | {regime} | {interquartile(row['paper'])} | {interquartile(row['bayes'])} | "
                          f"{row['ratio_of_medians']:.2f}x |")
     lines += ["", "Factors at the regime's median output length (paper value -> posterior median), traditional regime:",
-              "", "| model | output tok/s per GPU | W per GPU incl. host | PUE | GPUs per replica | concurrent queries |",
+              "",
+              "| model | output tok/s per GPU | W per GPU incl. host | PUE | GPUs per replica | concurrent queries |",
               "|---|---|---|---|---|---|"]
     for model, regimes in cmp["models"].items():
         f = regimes["traditional"]["factors"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -17,7 +18,8 @@ from .production import (
 from .pue import PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
 from .throughput import ThroughputArrays, ThroughputDesign, build_throughput_design, throughput_model, usable_throughput_rows
 
-__all__ = ["OBSERVED_SITES", "InfergyDesign", "build_design", "infergy_model"]
+__all__ = ["OBSERVED_SITES", "OBSERVATION_VIEWS", "KEY_SITES", "LEARNED_SITES", "ObservationView", "InfergyDesign",
+           "build_design", "infergy_model"]
 
 #: Observed sites -> (table, what is observed).
 OBSERVED_SITES = {
@@ -26,6 +28,31 @@ OBSERVED_SITES = {
     "pue_obs": ("pue", "log(PUE - 1)"),
     "prod_obs": ("production", "log Wh per query (operators' disclosures)"),
 }
+
+
+@dataclass(frozen=True)
+class ObservationView:
+    """How to show an observed site: its title, the natural unit and the map from the model's scale to it."""
+
+    title: str
+    unit: str
+    natural: Callable[[np.ndarray], np.ndarray]
+    log_axis: bool
+
+
+OBSERVATION_VIEWS = {
+    "tp_obs": ObservationView("Throughput (benchmarks)", "output tok/s per GPU", np.exp, True),
+    "pw_obs": ObservationView("GPU power (ML.ENERGY v3)", "power / TDP", np.exp, False),
+    "pue_obs": ObservationView("PUE (operators, surveys)", "PUE", lambda v: 1.0 + np.exp(v), False),
+    "prod_obs": ObservationView("Production disclosures", "Wh per query", np.exp, True),
+}
+#: The parameters whose chains the report's rank plots show: the production operating point and the throughput and
+#: power terms it trades off against (the slowest to mix).
+KEY_SITES = ("op_log_batch", "op_log_engine_eff", "op_host_ratio", "op_idle_share", "tp_g0", "tp_k_bw",
+             "pw_beta_ngpu", "pw_beta_size")
+#: The sites whose prior draws the prior-vs-posterior panels need (the accessors of each sub-model read them).
+LEARNED_SITES = ("tp_b_gpu", "pw_idle_share", "pw_peak_share", "pw_log_batch50", "pue_m_scope", "pue_tau_operator",
+                 "pue_sigma", "op_log_batch")
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,11 @@ class InfergyDesign:
     def observations(self) -> dict[str, np.ndarray | None]:
         return {"y_tp": self.throughput.y_log_tok_s, "y_pw": self.power.y_log_power_share,
                 "y_pue": self.pue.y_log_pue_minus_1, "y_prod": self.production.y_log_wh}
+
+    @property
+    def observed(self) -> dict[str, np.ndarray | None]:
+        """The observations by observed site."""
+        return dict(zip(OBSERVED_SITES, self.observations.values()))
 
     @property
     def n_rows(self) -> dict[str, int]:

@@ -24,7 +24,7 @@ import pandas as pd
 from . import equations as eq
 from .student_t import StudentT
 
-__all__ = ["PowerArrays", "PowerDesign", "build_power_design", "power_model", "usable_power_rows"]
+__all__ = ["PowerArrays", "PowerDesign", "build_power_design", "power_curve", "power_model", "usable_power_rows"]
 
 TEXT_TASKS = ("lm-arena-chat", "sourcegraph-fim", "llm_text_generation/chat", "llm_text_generation/code")
 
@@ -100,3 +100,11 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None):
         numpyro.sample("pw_obs", StudentT(nu, mu, sigma), obs=y)
     return {"idle": idle, "peak": peak, "log_batch50": log_b50, "beta_ngpu": beta_ngpu, "beta_size": beta_size,
             "mu": mu}
+
+
+def power_curve(draws: dict, log_batch: np.ndarray, gpu: int | slice = slice(None)) -> np.ndarray:
+    """GPU power as a share of TDP at each ``log_batch`` (draws x power-curve GPU x batch; one GPU when ``gpu`` is
+    an index) from posterior or prior ``draws``."""
+    idle, peak, b50 = (np.asarray(draws[k])[:, gpu, None] for k in ("pw_idle_share", "pw_peak_share",
+                                                                      "pw_log_batch50"))
+    return np.asarray(eq.power_share(idle, peak, b50, np.asarray(log_batch)))

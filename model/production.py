@@ -42,6 +42,8 @@ __all__ = [
     "ProductionArrays",
     "ProductionDesign",
     "build_production_design",
+    "engine_log_efficiency",
+    "production_load",
     "production_model",
     "usable_production_rows",
 ]
@@ -245,3 +247,13 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
         mu = numpyro.deterministic("op_log_wh", log_e_gpu_wh[p] + factor)
         numpyro.sample("prod_obs", dist.Normal(mu, REPORTING_SD), obs=y)
     return {**op, "mu": mu}
+
+
+def production_load(draws: dict) -> np.ndarray:
+    """Concurrent queries per replica at the production operating point, per draw."""
+    return np.exp(np.asarray(draws["op_log_batch"])).ravel()
+
+
+def engine_log_efficiency(draws: dict) -> np.ndarray:
+    """log throughput of production engines relative to the benchmark setups, per draw."""
+    return np.asarray(draws["op_log_engine_eff"], np.float64)

@@ -23,7 +23,8 @@ import pandas as pd
 
 from .throughput import partially_centred
 
-__all__ = ["exact_loo_pue", "PUE_KINDS", "PUE_SCOPES", "PUE_SCOPE_KIND", "PueArrays", "PueDesign", "build_pue_design", "pue_model", "usable_pue_rows"]
+__all__ = ["fleet_pue", "PUE_KINDS", "PUE_SCOPES", "PUE_SCOPE_KIND", "PueArrays", "PueDesign", "build_pue_design",
+           "pue_model", "usable_pue_rows"]
 
 PUE_SCOPES = ("fleet", "site", "design", "industry")
 #: Noise kind of each scope: 0 = one site (or a design target), 1 = an average over many sites.
@@ -95,45 +96,11 @@ def pue_model(x: PueArrays, n_operators: int, y=None, row_mask=None):
     return {"m_scope": m_scope, "tau_operator": tau_op, "e_operator": e_op, "sigma": sigma, "mu": mu}
 
 
-def exact_loo_pue(design: PueDesign, rows, *, draws: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Exact leave-one-out for ``rows`` of the PUE table: refit the PUE model without each row.
-
-    For rows whose PSIS-LOO is unreliable (Pareto k > 0.7: a row that alone pins down an operator or a scale).
-    Returns ``(pit, elpd)``: the probability integral transform of each left-out row under the predictive fitted
-    without it, and its log predictive density. The PUE parameters are informed by this table alone up to the three
-    production disclosures, which this refit leaves out.
-    """
-    import functools
-
-    import jax
-    from jax.scipy.stats import norm
-    from numpyro.infer import MCMC, NUTS
-
-    x, y = design.arrays, np.asarray(design.y_log_pue_minus_1)
-    model = functools.partial(pue_model, n_operators=len(design.operators))  # sizes stay static
-    mcmc = MCMC(NUTS(model, target_accept_prob=0.95), num_warmup=draws, num_samples=draws, num_chains=1,
-                progress_bar=False, jit_model_args=True)
-    kind = np.asarray(PUE_SCOPE_KIND)[np.asarray(x.scope_idx)]
-    pit, elpd = [], []
-    # one chain of a ~20-parameter model is a chain of tiny sequential steps: on the CPU even when the fit ran on a GPU
-    with jax.default_device(_cpu_device()):
-        for j, i in enumerate(np.atleast_1d(rows)):
-            keep = np.ones(len(y), bool)
-            keep[i] = False
-            mcmc.run(jax.random.PRNGKey(seed + j), x, y=y, row_mask=jnp.asarray(keep))
-            s = mcmc.get_samples()
-            mu = s["pue_m_scope"][:, x.scope_idx[i]] + s["pue_e_operator"][:, x.operator_idx[i]]
-            sd = s["pue_sigma"][:, kind[i]]
-            pit.append(float(jnp.mean(norm.cdf((y[i] - mu) / sd))))
-            elpd.append(float(jax.scipy.special.logsumexp(norm.logpdf(y[i], mu, sd)) - np.log(len(mu))))
-    return np.array(pit), np.array(elpd)
-
-
-def _cpu_device():
-    """The first CPU device, or ``None`` (JAX's default) where the CPU platform is not loaded."""
-    import jax
-
-    try:
-        return jax.devices("cpu")[0]
-    except RuntimeError:
-        return None
+def fleet_pue(draws: dict, z_operator: np.ndarray, z_site: np.ndarray) -> np.ndarray:
+    """A hyperscale operator's fleet-average PUE per draw: a new operator (``z_operator``) and a new fleet
+    (``z_site``), standard-normal draws one per posterior draw."""
+    fleet = PUE_SCOPES.index("fleet")
+    n = len(draws["pue_m_scope"])
+    log_m1 = (np.asarray(draws["pue_m_scope"])[:, fleet] + np.asarray(draws["pue_tau_operator"]).reshape(n) * z_operator
+              + np.asarray(draws["pue_sigma"])[:, PUE_SCOPE_KIND[fleet]] * z_site)
+    return 1.0 + np.exp(log_m1)

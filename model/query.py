@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from . import equations as eq
-from .pue import PUE_SCOPE_KIND, PUE_SCOPES
+from .pue import fleet_pue
 from .throughput import (
     INTERACTION_SCALE,
     KV_BYTES,
@@ -28,6 +28,7 @@ from .throughput import (
     USABLE_MEMORY,
     WEIGHT_BYTES,
     model_class,
+    n_draws,
 )
 
 __all__ = ["QuerySpec", "default_gpu_count", "resolve_parameters"]
@@ -78,17 +79,17 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     """Per-draw arrays for the query's model, GPU, precision, power curve and PUE, from posterior ``draws``
     (flattened over chains) and their ``coords``: a fitted group's effect where the data had it, else a new
     group drawn from its hierarchy (``key``). Keys starting with ``_`` describe what was resolved."""
-    from ..data.vocab import canonical_gpu, model_name
+    from ..data.vocab import SERVABLE_PRECISIONS, canonical_gpu, model_name
 
-    n = len(draws["tp_g0"])
+    n = n_draws(draws)
 
     def normal(tag: str) -> np.ndarray:
         # one stream per random effect: two specs with the same seed share each draw (common random numbers), so
         # the ratio of their energies shows what differs between them, not Monte Carlo noise
         return np.asarray(jax.random.normal(jax.random.fold_in(key, _NORMAL_TAGS.index(tag)), (n,)))
 
-    if spec.precision not in PRECISION_LEVELS or spec.precision == "mixed":
-        raise ValueError(f"unknown precision {spec.precision!r}; choose one of fp4, fp8, fp16, bf16")
+    if spec.precision not in SERVABLE_PRECISIONS:
+        raise ValueError(f"unknown precision {spec.precision!r}; choose one of {', '.join(SERVABLE_PRECISIONS)}")
     # --- model: fitted effect, or drawn from the size regression
     sizes = bundle.models.set_index("model")
     name = model_name(spec.model) if spec.model else None
@@ -149,10 +150,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
             raise ValueError(f"PUE must be >= 1, got {spec.pue}")
         pue = np.full(n, float(spec.pue))
     else:
-        fleet = PUE_SCOPES.index("fleet")
-        log_m1 = (draws["pue_m_scope"][:, fleet] + draws["pue_tau_operator"] * normal("pue_operator")
-                  + draws["pue_sigma"][:, PUE_SCOPE_KIND[fleet]] * normal("pue_site"))
-        pue = 1.0 + np.exp(log_m1)
+        pue = fleet_pue(draws, normal("pue_operator"), normal("pue_site"))
     weights_gb = total * WEIGHT_BYTES[spec.precision]
     headroom_gb = max(n_gpus * memory_gb * USABLE_MEMORY - weights_gb, 1.0)
     return {
@@ -166,7 +164,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"])
         + math.log(spec.batch_scale),
         "idle": draws["pw_idle_share"][:, pg], "peak": draws["pw_peak_share"][:, pg],
-        "pw_log_batch50": draws["pw_log_batch50"][:, pg],
+        "power_log_batch50": draws["pw_log_batch50"][:, pg],
         "log_power_adj": eq.log_power_adjustment(draws["pw_beta_ngpu"], math.log(n_gpus), draws["pw_beta_size"],
                                                  log_active_c),
         "tdp_w": np.full(n, float(hw.loc[gpu, "tdp_w"])),

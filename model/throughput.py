@@ -37,6 +37,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
+from ..data.vocab import PRECISION_TABLE
 from . import equations as eq
 from .student_t import StudentT
 
@@ -47,6 +48,9 @@ __all__ = [
     "ThroughputArrays",
     "ThroughputDesign",
     "build_throughput_design",
+    "gpu_effects",
+    "model_effects",
+    "n_draws",
     "throughput_model",
     "usable_throughput_rows",
 ]
@@ -65,8 +69,8 @@ MODEL_CLASSES = ("dense_small", "dense_large", "moe")  # dense <= 20B, dense > 2
 REF_BANDWIDTH_TB_S = 3.35  # H100 SXM
 REF_GPU = "H100-SXM-80GB"
 REF_SPARSITY = 10.0  # total / active parameters of a typical mixture of experts
-WEIGHT_BYTES = {"fp4": 0.5, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "mixed": 2.0}
-KV_BYTES = {"fp4": 1.0, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "mixed": 2.0}
+WEIGHT_BYTES = {p: PRECISION_TABLE[p].weight_bytes for p in PRECISION_LEVELS}
+KV_BYTES = {p: PRECISION_TABLE[p].kv_bytes for p in PRECISION_LEVELS}
 USABLE_MEMORY = 0.9  # share of GPU memory an engine gives to weights + KV cache
 #: Measurement-noise groups: benchmark suites differ in how repeatable their numbers are (TensorRT-LLM's
 #: tables are tight, ML.ENERGY's runs scatter more), so each suite gets its own residual scale.
@@ -409,3 +413,21 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
             "a_model": a_model, "b_gpu": b_gpu, "c_precision": c_precision, "beta_isl": beta_isl,
             "beta_osl": beta_osl, "beta_isl_model": beta_isl_m, "beta_osl_model": beta_osl_m, "beta_io": beta_io,
             "beta_ngpu": beta_ngpu, "log_batch50": log_batch50, "tau_gpu": tau_gpu, "k_bw": k_bw, "mu": mu}
+
+
+# --- reading a posterior: the only place outside the likelihood that names this model's sites ---------------------
+
+def n_draws(draws: dict) -> int:
+    """The number of draws in flattened posterior ``draws``."""
+    return len(draws["tp_g0"])
+
+
+def gpu_effects(draws: dict) -> np.ndarray:
+    """Throughput of each fitted GPU relative to the reference GPU (draws x GPU)."""
+    return np.exp(np.asarray(draws["tp_b_gpu"]))
+
+
+def model_effects(draws: dict) -> np.ndarray:
+    """Throughput of each fitted model relative to the median model (draws x model)."""
+    a = np.asarray(draws["tp_a_model"])
+    return np.exp(a - np.median(a))

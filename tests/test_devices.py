@@ -12,7 +12,7 @@ import pytest
 
 from infergy import devices
 from infergy.analysis import propagate
-from infergy.inference.fit import resolve_chain_method
+from infergy.inference.samplers import resolve_chain_method
 
 HAS_GPU = any(d.platform == "gpu" for d in jax.devices())
 

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from infergy.cli import main
-from infergy.report import REPORT_FIGURES, REPORT_SECTIONS, _comparable
+from infergy.analysis.headline import comparable_query
+from infergy.report import REPORT_FIGURES, REPORT_SECTIONS
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +55,14 @@ def test_comparable_query_for_a_published_estimate(report):
 
     bundle = d.load()
     prod = bundle.tables["production"].set_index("id")
-    specs, note = _comparable(prod.loc["PQ-074"].rename(None), bundle.models)  # Jegham, Llama 3.1 405B
+    specs, note = comparable_query(prod.loc["PQ-074"].rename(None), bundle.models)  # Jegham, Llama 3.1 405B
     assert len(specs) == 1 and specs[0].model == "Llama 3.1 405B"
     assert specs[0].input_tokens == 100 and specs[0].output_tokens == 300 and specs[0].boundary == "facility"
-    specs, note = _comparable(prod.loc["PQ-016"].rename(None), bundle.models)  # Epoch: GPT-4o, sized
+    specs, note = comparable_query(prod.loc["PQ-016"].rename(None), bundle.models)  # Epoch: GPT-4o, sized
     assert specs[0].total_params_b == 400 and specs[0].active_params_b == 100 and "sized" in note
-    specs, note = _comparable(prod.loc["PQ-108"].rename(None), bundle.models)  # AI Energy Score, reasoning
+    specs, note = comparable_query(prod.loc["PQ-108"].rename(None), bundle.models)  # AI Energy Score, reasoning
     assert specs[0].regime == "reasoning" and specs[0].boundary == "gpu"
-    specs, note = _comparable(prod.loc["PQ-099"].rename(None), bundle.models)  # node+idle
+    specs, note = comparable_query(prod.loc["PQ-099"].rename(None), bundle.models)  # node+idle
     assert specs[0].boundary == "facility+idle" and specs[0].pue == 1.0
 
 
@@ -108,9 +109,31 @@ def test_importing_infergy_leaves_the_matplotlib_backend_alone(tmp_path):
     import sys
 
     code = ("import matplotlib; matplotlib.use('svg')\n"
-            "import infergy, infergy.figures, infergy.figures as rf\n"
+            "import infergy, infergy.report, infergy.figures as rf\n"
             f"rf.plot_answer([{{'label': 'x', 'boundary': 'gpu', 'median': 0.3}}], {str(tmp_path / 'a.png')!r})\n"
             "print(matplotlib.get_backend())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "svg" and (tmp_path / "a.png").stat().st_size > 1000
+
+
+def test_the_report_template_types_no_data_number():
+    """The prose is a template; every count, setting and result comes from the context. What digits the template
+    itself holds are fixed wording (interval levels, the paper's quoted 4-20x, the 8-GPU server), listed here."""
+    from importlib.resources import files
+
+    text = (files("infergy") / "templates" / "report.md.j2").read_text()
+    prose = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", " ", text, flags=re.S)
+    allowed = {"200", "50", "90", "4", "20", "8", "1e9", "2", "3", "1"}
+    digits = set(re.findall(r"\d+(?:\.\d+)?(?:e\d+)?", prose)) - allowed
+    assert not digits, f"numbers typed into the report template: {sorted(digits)}"
+
+
+def test_the_report_reads_its_counts_from_the_data(report):
+    _, out = report
+    from infergy.data import load
+    from infergy.model.joint import build_design
+
+    md = (out / "report.md").read_text()
+    rows = build_design(load()).throughput.n_rows
+    assert f"hierarchical regression on {rows:,} benchmark rows" in md

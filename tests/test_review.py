@@ -59,7 +59,8 @@ def test_exact_leave_one_out_agrees_with_psis_where_psis_is_reliable():
     from scipy.stats import norm
 
     import infergy.data as d
-    from infergy.model.pue import PUE_SCOPES, build_pue_design, exact_loo_pue, pue_model, usable_pue_rows
+    from infergy.inference.loo import exact_loo_pue
+    from infergy.model.pue import PUE_SCOPES, build_pue_design, pue_model, usable_pue_rows
 
     des = build_pue_design(usable_pue_rows(d.load().tables["pue"]))
     x, y = des.arrays, des.y_log_pue_minus_1

@@ -1,0 +1,132 @@
+"""``infergy estimate``, ``pathways``, ``fleet`` and ``sensitivity``: answers from the posterior."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import options as opt
+
+
+def register(sub) -> None:
+    ep = sub.add_parser("estimate", help="energy per query (or per token) for a model and hardware, with intervals",
+                        description="Wh per query (or J per output token) from the fitted posterior: a random query "
+                        "of the given shape served as production serves it, parameter uncertainty included. "
+                        "Give a model by name (--model) or by size (--total-params-b, --active-params-b).")
+    opt.add_query_options(ep, blend_default=False)
+    ep.add_argument("--per", choices=("query", "token"), default="query",
+                    help="query: Wh per query (per workflow with --agent-steps); token: J per output token [query]")
+    ep.add_argument("--agent-steps", type=opt.positive_int, default=1, metavar="K",
+                    help="K sequential calls, each reading the input and all previous outputs [1]")
+    ep.add_argument("--tool-tokens", type=float, default=0.0, metavar="T",
+                    help="tokens of tool results added to the context at each agent step [0]")
+    ep.add_argument("--samples", type=opt.count, default=None, metavar="N",
+                    help="query-samples (posterior draws x simulated queries), e.g. 1e8 [1e6]")
+    opt.add_device_option(ep, "the propagation")
+    ep.set_defaults(func=_cmd_estimate)
+
+    pp = sub.add_parser("pathways", help="efficiency levers: reduction factors and the resulting Wh per query",
+                        description="Efficiency pathways per regime: the paper's multipliers (model 1.5-10x, "
+                        "serving 1.5-5x, hardware 1.5-2.5x) and levers evaluated through the fitted model (H100 -> "
+                        "H200/B200, FP8 -> FP4, twice the load, a 4x smaller model, a mixture of experts), each "
+                        "alone and combined, as distributions over the posterior.")
+    opt.add_query_options(pp, blend_default=True, regime=False)
+    pp.add_argument("--regime", choices=("traditional", "reasoning"), default=None, help="one regime [both]")
+    pp.add_argument("--levers", type=opt.levers, default=None, metavar="A,B,...",
+                    help="single levers to report [model,serving,hardware,h200,b200,fp4,load-x2,smaller-model,moe]")
+    pp.add_argument("--combine", type=opt.levers, action="append", default=None, metavar="A,B,...",
+                    help="a combination to report (repeatable) [paper: model,serving,hardware; "
+                    "fitted: b200,fp4,load-x2,smaller-model]")
+    pp.add_argument("--samples", type=opt.count, default=200_000, metavar="N",
+                    help="query-samples per model and lever [200000]")
+    pp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the tables as Markdown")
+    opt.add_device_option(pp, "the propagation")
+    pp.set_defaults(func=_cmd_pathways)
+
+    fl = sub.add_parser("fleet", help="GWh/day for a number of queries per day, with posterior intervals",
+                        description="Fleet energy: queries/day x mean Wh/query -> GWh/day for the baseline (all "
+                        "traditional), with a share of long (reasoning) queries, and improved by efficiency levers; "
+                        "posterior median and 90%% interval, next to paper mode and the reference lines.")
+    opt.add_query_options(fl, blend_default=True, boundary="facility+idle", regime=False)
+    fl.add_argument("--queries-per-day", type=opt.positive_float, default=1e9, metavar="Q", help="[1e9]")
+    fl.add_argument("--long-share", type=opt.share, default=0.1, metavar="S", help="share of reasoning queries [0.1]")
+    fl.add_argument("--pathways", type=opt.levers, default=None, metavar="A,B,...",
+                    help="levers of the improved fleet, or none [b200,fp4,load-x2]; paper-fleet: the paper's")
+    fl.add_argument("--overhead", type=opt.pue, default=1.0, metavar="X",
+                    help="multiplier on top of the boundary (the paper: 1.3256) [1]")
+    fl.add_argument("--paper-version", type=opt.paper_version, default="v2", help="paper mode beside it [v2]")
+    fl.add_argument("--no-paper", action="store_true", help="skip paper mode")
+    fl.add_argument("--samples", type=opt.count, default=1_000_000, metavar="N",
+                    help="query-samples per model and regime [1e6]")
+    fl.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
+    opt.add_device_option(fl, "the propagation")
+    fl.set_defaults(func=_cmd_fleet)
+
+    sp = sub.add_parser("sensitivity", help="which input drives the spread of Wh per query",
+                        description="Variance decomposition of log Wh/query over the posterior and the simulated "
+                        "queries: first-order (Sobol) shares per input, and posterior vs query variance.")
+    opt.add_query_options(sp, blend_default=True)
+    sp.add_argument("--queries", type=opt.count, default=200, metavar="N", help="simulated queries per draw [200]")
+    sp.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="write sensitivity.md and sensitivity.png there")
+    opt.add_device_option(sp, "the propagation")
+    sp.set_defaults(func=_cmd_sensitivity)
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from ..analysis.estimate import DEFAULT_SAMPLES, estimate
+    from ..text import estimate_text
+
+    if args.tool_tokens < 0:
+        raise ValueError(f"tool tokens must be >= 0, got {args.tool_tokens:g}")
+    if args.tool_tokens and args.agent_steps == 1:
+        raise ValueError("--tool-tokens adds context between agent steps: give --agent-steps K > 1")
+    opt.select_device(args, "propagate")
+    est = estimate(spec=opt.query_spec(args), per=args.per, agent_steps=args.agent_steps, tool_tokens=args.tool_tokens,
+                   posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES, seed=args.seed)
+    print(json.dumps(est.to_dict(), indent=2) if args.json else estimate_text(est))
+    return 0
+
+
+def _cmd_pathways(args: argparse.Namespace) -> int:
+    from ..analysis.pathways import DEFAULT_COMBINATIONS, DEFAULT_SINGLE, pathways
+    from ..text import pathways_markdown
+
+    opt.select_device(args, "propagate")
+    combos = DEFAULT_COMBINATIONS if args.combine is None else {
+        "combined: " + " + ".join(c): c for c in args.combine if c}
+    res = pathways(opt.baseline(args), levers=DEFAULT_SINGLE if args.levers is None else args.levers,
+                   combinations=combos, regimes=(args.regime,) if args.regime else ("traditional", "reasoning"),
+                   posterior=args.posterior, samples_per_member=args.samples, seed=args.seed)
+    return opt.emit(args, res, pathways_markdown(res))
+
+
+def _cmd_fleet(args: argparse.Namespace) -> int:
+    from ..analysis.fleet import DEFAULT_FLEET_LEVERS, fleet
+    from ..text import fleet_markdown
+
+    opt.select_device(args, "propagate")
+    res = fleet(args.queries_per_day, long_share=args.long_share,
+                levers=DEFAULT_FLEET_LEVERS if args.pathways is None else args.pathways, overhead=args.overhead,
+                baseline=opt.baseline(args), posterior=args.posterior, samples_per_member=args.samples,
+                seed=args.seed, paper_version=None if args.no_paper else args.paper_version)
+    return opt.emit(args, res, fleet_markdown(res))
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from ..inference.files import write_text_atomic
+    from ..analysis.sensitivity import sensitivity
+    from ..figures import plot_sensitivity
+    from ..text import sensitivity_markdown
+
+    opt.select_device(args, "propagate")
+    res = sensitivity(opt.baseline(args), posterior=args.posterior, queries=args.queries, seed=args.seed)
+    text = sensitivity_markdown(res)
+    if args.out is not None:
+        write_text_atomic(args.out / "sensitivity.md", text)
+        fig = plot_sensitivity(res, args.out / "sensitivity.png")
+        print(f"wrote {args.out / 'sensitivity.md'} and {fig}", file=sys.stderr)
+    print(json.dumps(res, indent=2) if args.json else text)
+    return 0

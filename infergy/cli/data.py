@@ -1,0 +1,80 @@
+"""``infergy data``: inspect the curated tables and validate users' rows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import options as opt
+
+
+def register(sub) -> None:
+    dp = sub.add_parser("data", help="inspect and validate the data tables",
+                        description="The curated tables infergy learns from, and users' own rows.")
+    dsub = dp.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    dv = dsub.add_parser("validate", help="check a CSV of your own rows against a table's schema",
+                         description="Validate a CSV against a table's schema (inferred from its columns unless "
+                         "--table is given). Exit 0 if valid, 1 with one line per problem if not.")
+    dv.add_argument("file", type=Path, help="CSV file with a header row")
+    dv.add_argument("--table", default=None, help="table to check against: " + ", ".join(opt.table_names()))
+    dv.set_defaults(func=_cmd_data_validate)
+    ds = dsub.add_parser("summary", help="what is in the data: rows per table, GPU, model and source")
+    ds.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
+                    help="add your own rows (CSV in a table's schema; repeatable)")
+    ds.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ds.set_defaults(func=_cmd_data_summary)
+
+
+def _cmd_data_validate(args: argparse.Namespace) -> int:
+    from ..data import DataValidationError, validate_file
+
+    try:
+        table, df = validate_file(args.file, args.table)
+    except DataValidationError as exc:
+        print(f"{args.file}: INVALID ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''})")
+        for line in exc.problems:
+            print(f"  {line}")
+        return 1
+    print(f"{args.file}: valid '{table}' table, {len(df)} row{'s' if len(df) != 1 else ''}")
+    return 0
+
+
+def _cmd_data_summary(args: argparse.Namespace) -> int:
+    from ..data import DataValidationError, load
+    from ..data.summary import data_summary
+
+    try:
+        bundle = load(extra=args.data_add)
+    except DataValidationError as exc:
+        print("infergy: error: the data did not validate:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    summary = data_summary(bundle)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    lines = [f"infergy data {summary['data_version']} (content hash {summary['content_hash'][:16]})"]
+    if args.data_add:
+        lines.append("with your rows from: " + ", ".join(str(p) for p in args.data_add))
+    lines += ["", f"{'table':16s} {'rows':>6s}"] + [f"{k:16s} {v:6d}" for k, v in summary["rows"].items()]
+
+    def block(title: str, d: dict, limit: int = 12) -> None:
+        lines.extend(["", title])
+        items = list(d.items())
+        lines.extend(f"  {k:38s} {v:6d}" for k, v in items[:limit])
+        if len(items) > limit:
+            lines.append(f"  ... and {len(items) - limit} more")
+
+    thr = summary["throughput"]
+    block(f"throughput rows by source ({thr['flagged_rows']} carry quality flags)", thr["by_source"])
+    block("throughput rows by GPU", thr["by_gpu"], 20)
+    block("throughput rows by precision", thr["by_precision"])
+    block(f"throughput rows by model ({len(thr['by_model'])} models)", thr["by_model"])
+    block("gpu_energy rows by GPU (boundary: gpu)", summary["gpu_energy"]["by_gpu"])
+    block("production rows by kind/boundary", summary["production"]["by_kind_and_boundary"])
+    block("pue rows by scope", summary["pue"]["by_scope"])
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,134 @@
+"""``infergy fit`` and ``infergy cv``: the fit with its review, and cross-validation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import options as opt
+
+
+def register_fit(sub) -> None:
+    fp = sub.add_parser("fit", help="fit the hierarchical model to the data and review the fit",
+                        description="Fit the Bayesian model (NUTS, or ChEES-HMC on a GPU) to the shipped data plus "
+                        "your rows, print the "
+                        "automatic review (R-hat, ESS, divergences, BFMI, LOO, predictive coverage) and save the "
+                        "posterior as netCDF. Exits 1 if the review fails, unless --allow-bad-fit.")
+    fp.add_argument("--out", type=Path, default=Path("report") / "posterior.nc",
+                    help="where to write the posterior (netCDF) [report/posterior.nc]")
+    fp.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
+                    help="add your own rows (CSV in a table's schema; repeatable)")
+    fp.add_argument("--sampler", choices=("nuts", "chees"), default="nuts",
+                    help="nuts: NUTS, chains in parallel on CPU cores (the fastest on a CPU); chees: ChEES-HMC, "
+                    "many chains in lock step, on a GPU where one is usable (its sampler: 33x the ESS/s of 2-core NUTS "
+                    "on one H200; docs/scaling.md) [nuts]")
+    fp.add_argument("--chains", type=opt.positive_int, default=None,
+                    help="Markov chains: parallel on CPU cores, vectorized on a GPU [nuts 4, chees 128]")
+    fp.add_argument("--chain-method", choices=("auto", "parallel", "sequential", "vectorized"), default="auto",
+                    help="auto: parallel over devices when there are enough, vectorized on a GPU, else "
+                    "sequential [auto]")
+    fp.add_argument("--warmup", type=opt.positive_int, default=None,
+                    help="warm-up iterations per chain [nuts 300, chees 800]")
+    fp.add_argument("--draws", type=opt.positive_int, default=None,
+                    help="draws per chain after warm-up (before --thin) [nuts 1000, chees 2000]")
+    fp.add_argument("--thin", type=opt.positive_int, default=None,
+                    help="keep every THIN-th draw (chees only; divergences and BFMI count every draw) [chees 40]")
+    fp.add_argument("--target-accept", type=float, default=None, metavar="P",
+                    help="acceptance rate the step size is adapted to [nuts 0.9, chees 0.651]")
+    fp.add_argument("--step-scale", type=float, default=None, metavar="F",
+                    help="chees only: after warm-up, the adapted step times F, with 1/F as many leapfrog steps "
+                    "(the same trajectory length) [chees 0.5]")
+    fp.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
+    fp.add_argument("--max-tree-depth", type=opt.positive_int, default=None, metavar="D",
+                    help="NUTS tree depth limit: at most 2^D - 1 leapfrog steps per draw [10]")
+    fp.add_argument("--init-steps", type=opt.seed, default=None, metavar="N",
+                    help="steps of the variational fit that starts the chains and sets their metric; 0: start at "
+                    "prior medians with a unit metric [2000]")
+    fp.add_argument("--metric", choices=("hessian", "diagonal"), default="hessian",
+                    help="the coordinates NUTS samples in: hessian whitens by the curvature of the log density at "
+                    "the variational centre (about 4x fewer leapfrog steps here), diagonal scales each parameter "
+                    "by its variational spread [hessian]")
+    fp.add_argument("--allow-bad-fit", action="store_true", help="save and exit 0 even if the review fails")
+    fp.add_argument("--thin-out", type=Path, default=None, metavar="FILE",
+                    help="also write a thinned, posterior-only copy (what the package ships; `make posterior` "
+                    "writes the default) -- only when the review passes")
+    fp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fp.add_argument("--json", action="store_true", help="print the review as JSON")
+    opt.add_device_option(fp, "the sampler (a GPU pays only with many chains)")
+    fp.set_defaults(func=_cmd_fit)
+
+def register_cv(sub) -> None:
+    vp = sub.add_parser("cv", help="cross-validation: predict a left-out model or GPU type from the rest",
+                        description="Leave one model (or GPU type) out, fit the throughput model to the rest, and "
+                        "report the coverage of the 50%% and 90%% predictive intervals for the left-out rows.")
+    vp.add_argument("--by", choices=("model", "gpu"), default="model", help="what to leave out [model]")
+    vp.add_argument("--groups", nargs="+", default=None, metavar="NAME",
+                    help="models (or GPU ids) to leave out, one per fold [a spread of sizes / generations]")
+    vp.add_argument("--chains", type=opt.positive_int, default=2, help="chains per fold [2]")
+    vp.add_argument("--warmup", type=opt.positive_int, default=300, help="warm-up iterations per chain [300]")
+    vp.add_argument("--draws", type=opt.positive_int, default=300, help="draws per chain [300]")
+    vp.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
+    vp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
+    vp.add_argument("--json", action="store_true", help="print the folds as JSON")
+    vp.set_defaults(func=_cmd_cv)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from ..inference.fit import FitConfig, fit, save_fit
+    from ..data import DataValidationError
+
+    given = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws, "thin": args.thin,
+             "target_accept": args.target_accept, "max_tree_depth": args.max_tree_depth, "init_steps": args.init_steps,
+             "step_scale": args.step_scale}
+    cfg = FitConfig.for_sampler(args.sampler, seed=args.seed, progress_bar=not args.no_progress,
+                                chain_method=args.chain_method, metric=args.metric,
+                                **{k: v for k, v in given.items() if v is not None})
+    # NUTS: parallel chains on CPU cores; ChEES: vectorized chains, on a GPU where one is usable (before JAX starts)
+    opt.select_device(args, "fit" if cfg.sampler == "nuts" else "fit_chees",
+                   cpu_devices=cfg.chains if cfg.sampler == "nuts" else None)
+    try:
+        result = fit(config=cfg, extra=args.data_add)
+    except DataValidationError as exc:
+        print("infergy: error: the data did not validate:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    path = save_fit(result, args.out)
+    thin_path = None
+    if args.thin_out is not None and result.review.ok:  # a shipped posterior must have passed its review
+        from ..inference.posterior import write_shipped_posterior
+
+        thin_path = write_shipped_posterior(result.datatree, args.thin_out)
+    if args.json:
+        print(json.dumps({**result.review.to_dict(), "seconds": result.seconds, "total_seconds": result.total_seconds,
+                          "min_ess_bulk_per_second": result.min_ess_per_second,
+                          "mean_leapfrog_steps": result.mean_leapfrog_steps, "posterior": str(path),
+                          "thinned_posterior": str(thin_path) if thin_path else None,
+                          "data_hash": result.datatree.attrs["data_hash"]}, indent=2))
+    else:
+        print(result.summary_text())
+        print(f"wrote {path}" + (f" and {thin_path}" if thin_path else ""))
+    if not result.review.ok:
+        failed = ", ".join(c.name for c in result.review.failed)
+        print(f"infergy: the fit failed its review ({failed})"
+              + ("; saved anyway (--allow-bad-fit)" if args.allow_bad_fit else "; rerun with more --draws, "
+                 "or pass --allow-bad-fit to accept it"), file=sys.stderr)
+        return 0 if args.allow_bad_fit else 1
+    return 0
+
+
+def _cmd_cv(args: argparse.Namespace) -> int:
+    from ..devices import use_cpu_devices
+
+    use_cpu_devices(args.chains)
+    from dataclasses import asdict
+
+    from ..inference.cv import cross_validate
+    from ..text import cv_markdown
+
+    folds = cross_validate(by=args.by, groups=args.groups, chains=args.chains, warmup=args.warmup,
+                           draws=args.draws, seed=args.seed,
+                           progress=lambda line: print(line, file=sys.stderr, flush=True))
+    return opt.emit(args, [asdict(f) for f in folds], cv_markdown(folds))

@@ -1,0 +1,209 @@
+"""What the commands share: argument types, the query options, device and compile-cache set-up, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def count(text: str) -> int:
+    """A positive whole number, also written as 1e8."""
+    value = positive_float(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text}")
+    return int(value)
+
+
+def share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def pue(text: str) -> float:
+    value = positive_float(text)
+    if value < 1.0:
+        raise argparse.ArgumentTypeError(f"a PUE is >= 1, got {text}")
+    return value
+
+
+def levers(text: str) -> tuple[str, ...]:
+    from ..analysis.pathways import LEVERS
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if names == ("none",):
+        return ()
+    for n in names:
+        if n not in LEVERS:
+            raise argparse.ArgumentTypeError(f"unknown lever {n!r}; choose from {', '.join(LEVERS)} (or none)")
+    return names
+
+
+def add_posterior_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--posterior", type=Path, default=None, metavar="FILE",
+                   help="a fitted posterior (netCDF) [the shipped default]")
+
+
+def add_device_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help=f"where JAX runs {what}: gpu needs a CUDA build of JAX (pip install -e '.[gpu]'); auto "
+                   "picks what the benchmarks showed faster [auto]")
+
+
+def compile_cache() -> None:
+    """Turn on the persistent compile cache (``INFERGY_COMPILE_CACHE``; ``off`` for none) before any JAX work.
+    A default folder that cannot be written only costs the speed-up; a folder the user named must work."""
+    import os
+
+    from ..compile_cache import ENV_VAR, enable_compile_cache
+
+    try:
+        enable_compile_cache()
+    except ValueError as exc:
+        if os.environ.get(ENV_VAR, "").strip():
+            raise
+        print(f"infergy: note: {exc}; running without it", file=sys.stderr)
+
+
+def select_device(args: argparse.Namespace, task: str, cpu_devices: int | None = None):
+    """Fix JAX's platform for this command (before its first JAX operation); say so on stderr unless auto/CPU."""
+    from ..devices import select_device
+
+    choice = select_device(args.device, task=task, cpu_devices=cpu_devices)
+    if task.startswith("fit") or choice.platform != "cpu" or args.device != "auto":
+        print(f"infergy: {choice.line()}", file=sys.stderr)
+    return choice
+
+
+def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, boundary: str = "facility",
+                       regime: bool = True) -> None:
+    from ..analysis.predict import PREDICT_BOUNDARIES
+    from ..data.vocab import SERVABLE_PRECISIONS
+
+    what = ("[the paper's >200B blend: DeepSeek-R1, Llama 3.1 405B, Nemotron Ultra 253B]" if blend_default
+            else "(or give its size)")
+    g = p.add_argument_group("the query")
+    g.add_argument("--model", default=None, help=f"a model in the data (its fitted effect is used) {what}")
+    g.add_argument("--total-params-b", type=positive_float, default=None, metavar="X",
+                   help="total parameters in billions (an unseen model, drawn from the size regression)")
+    g.add_argument("--active-params-b", type=positive_float, default=None, metavar="Y",
+                   help="active parameters per token in billions [= total]")
+    g.add_argument("--moe", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixture of experts [active < total]")
+    g.add_argument("--gpu", default="H100-SXM-80GB", help="GPU type, e.g. A100, H100, H200, B200, GB200, L40S [H100]")
+    g.add_argument("--gpus", type=positive_int, default=None, metavar="N",
+                   help="GPUs per serving replica [8, or whole 8-GPU servers as the weights need]")
+    g.add_argument("--precision", choices=SERVABLE_PRECISIONS, default="fp8", help="[fp8]")
+    g.add_argument("--batch-size", type=positive_float, default=None, metavar="B",
+                   help="concurrent queries per replica [the production operating point from the posterior]")
+    g.add_argument("--input-tokens", type=positive_float, default=500.0, metavar="N", help="[500]")
+    g.add_argument("--output-tokens", type=positive_float, default=None, metavar="N",
+                   help="a fixed output length (overrides --regime)")
+    if regime:
+        g.add_argument("--regime", choices=("traditional", "reasoning"), default="traditional",
+                       help="exponential output length with median 300 (traditional) or 5000 (reasoning) "
+                       "[traditional]")
+    g.add_argument("--boundary", choices=PREDICT_BOUNDARIES, default=boundary,
+                   help=f"gpu, node (+ host), facility (x PUE), facility+idle (+ idle capacity) [{boundary}]")
+    g.add_argument("--pue", type=pue, default=None, help="a fixed PUE [a hyperscale fleet's, from the posterior]")
+    add_posterior_option(p)
+    p.add_argument("--seed", type=seed, default=0, help="random seed [0]")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def query_spec(args: argparse.Namespace, regime: str | None = None):
+    from ..analysis.predict import QuerySpec
+
+    return QuerySpec(model=args.model, total_params_b=args.total_params_b, active_params_b=args.active_params_b,
+                     moe=args.moe, gpu=args.gpu, n_gpus=args.gpus, precision=args.precision,
+                     input_tokens=args.input_tokens, output_tokens=args.output_tokens,
+                     regime=regime or getattr(args, "regime", None) or "traditional", batch_size=args.batch_size,
+                     boundary=args.boundary, pue=args.pue)
+
+
+def baseline(args: argparse.Namespace):
+    """The query options as a pathways/fleet baseline: one model if named or sized, else the paper's blend on the
+    given hardware and query shape."""
+    from dataclasses import replace
+
+    from ..analysis.pathways import Baseline, paper_setting
+
+    spec = query_spec(args)
+    if args.model is None and args.total_params_b is None:
+        if args.active_params_b is not None or args.moe is not None:
+            raise ValueError("--active-params-b and --moe describe a model sized with --total-params-b")
+        blend = paper_setting(boundary=args.boundary)
+        return Baseline(blend.name, tuple(replace(spec, model=m.model) for m in blend.members))
+    name = args.model or f"{args.total_params_b:g}B model"
+    return Baseline(name, (spec,))
+
+
+def paper_version(text: str) -> str:
+    from ..model import get_paper_config
+
+    try:
+        return get_paper_config(text).version
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def formats(text: str) -> tuple[str, ...]:
+    names = tuple(f.strip() for f in text.split(",") if f.strip())
+    for f in names:
+        if f not in ("html", "md"):
+            raise argparse.ArgumentTypeError(f"unknown format {f!r}; choose html, md or html,md")
+    if not names:
+        raise argparse.ArgumentTypeError("give html, md or html,md")
+    return names
+
+
+def emit(args: argparse.Namespace, result, text: str) -> int:
+    """Write ``text`` (Markdown) to ``--out`` when given; print the result as JSON with ``--json``, else the text."""
+    from ..inference.files import write_text_atomic
+
+    if args.out is not None:
+        write_text_atomic(args.out, text)
+    print(json.dumps(result, indent=2) if args.json else text)
+    return 0
+
+
+def table_names() -> list[str]:
+    from ..data import SCHEMAS
+
+    return list(SCHEMAS)
