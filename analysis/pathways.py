@@ -67,7 +67,7 @@ def _on_gpu(gpu: str) -> Callable[[QuerySpec, object], QuerySpec]:
 
 
 def _has_fp4(s: QuerySpec, bundle) -> bool:
-    return canonical_gpu(s.gpu) in gpus_supporting(bundle.hardware, "fp4")
+    return canonical_gpu(s.gpu, bundle.hardware) in gpus_supporting(bundle.hardware, "fp4")
 
 
 def _fp4(s: QuerySpec, bundle) -> QuerySpec:

@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: Version of the shipped tables (bump when ``tools/build_data.py`` output changes).
-DATA_VERSION = "2026.11.26"
+DATA_VERSION = "2026.12.02"
 #: A GPU's measured average power may exceed its TDP by this factor at most (boost, measurement noise).
 POWER_OVER_TDP_MAX = 1.1
 

@@ -186,7 +186,7 @@ HARDWARE_SCHEMA = Schema(
         Column("id", "str"),
         Column("device", "str"),
         Column("kind", "str", allowed=frozenset({"gpu", "server", "rack"})),
-        Column("gpu", "str", allowed=_GPU, suggest=_GPU_HINTS),
+        Column("gpu", "str"),  # the table defines the GPU vocabulary: a new row is a new GPU
         Column("memory_gb", "float", required=False, min_value=0.0, min_inclusive=False),
         Column("memory_type", "str", required=False),
         Column("memory_bw_tb_s", "float", required=False, min_value=0.0, min_inclusive=False),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "BOUNDARIES",
@@ -21,12 +23,19 @@ __all__ = [
     "params_from_name",
 ]
 
-#: Canonical accelerator ids (the ``gpu`` column of every table; ``hardware.csv`` has one row each).
-GPU_IDS = frozenset({
-    "A100-SXM4-80GB", "A100-PCIe-80GB", "A100-SXM4-40GB", "H100-SXM-80GB", "H100-PCIe-80GB", "H200-SXM-141GB",
-    "GH200-96GB", "GH200-120GB", "GH200-144GB", "B200", "GB200", "B300", "GB300", "L40S", "RTX-PRO-6000-SE",
-    "MI300X", "MI325X", "MI355X", "TPU-v5e", "TPU-v5p", "TPU-v6e", "A40", "V100",
-})
+
+def _hardware_ids() -> frozenset[str]:
+    """The ``gpu`` column of the shipped hardware table: a GPU is known once it has a row there."""
+    path = Path(__file__).with_name("hardware.csv")
+    if not path.exists():  # building the tables from the reference files
+        return frozenset()
+    with path.open(newline="", encoding="utf-8") as f:
+        return frozenset(row["gpu"] for row in csv.DictReader(f) if row["gpu"])
+
+
+#: Canonical accelerator ids (the ``gpu`` column of every table), read from ``hardware.csv``: adding a GPU is
+#: adding its row there.
+GPU_IDS = _hardware_ids()
 
 #: Source label -> (canonical id, variant assumed). A label that does not state the variant maps to the
 #: variant its source most plausibly used and is marked as assumed.
@@ -118,12 +127,16 @@ BOUNDARY_TABLE: dict[str, Boundary] = {
 BOUNDARIES = frozenset(BOUNDARY_TABLE)
 
 
-def canonical_gpu(label: str) -> str:
-    """Canonical id for a GPU label; ``ValueError`` naming the known ids otherwise."""
-    try:
-        return GPU_ALIASES[label.strip()][0]
-    except KeyError:
-        raise ValueError(f"unknown GPU {label!r}; known: {', '.join(sorted(GPU_IDS))}") from None
+def canonical_gpu(label: str, hardware=None) -> str:
+    """Canonical id for a GPU label (an alias, a shipped id, or an id in the ``gpu`` column of ``hardware``, a
+    hardware table with rows of one's own); ``ValueError`` naming the known ids otherwise."""
+    label = label.strip()
+    if label in GPU_ALIASES:
+        return GPU_ALIASES[label][0]
+    known = set(GPU_IDS) | (set(hardware["gpu"].dropna()) if hardware is not None else set())
+    if label in known:
+        return label
+    raise ValueError(f"unknown GPU {label!r}; known: {', '.join(sorted(known))}")
 
 
 #: Source model labels -> canonical names (names as the TensorRT-LLM tables print them where they overlap).

@@ -340,6 +340,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         "infergy_version": package_version(),
         "data_version": bundle.version,
         "data_hash": bundle.content_hash,
+        "design_hash": design.fingerprint(),
         "fit_config": json.dumps(asdict(cfg)),
         "chain_method": method,
         "sampler_coordinates": json.dumps(coordinates),

@@ -2,8 +2,9 @@
 
 The shipped file holds the ``posterior`` group only (parameters and the deterministic quantities built from them),
 thinned evenly over the chains to ``SHIPPED_DRAWS`` draws in float32, with the fit's provenance in its attributes:
-data hash and version, package version, sampler config and the review. :func:`check_posterior` refuses a
-posterior fitted to other data than the tables it is used with.
+data hash and version, the fingerprint of the design the likelihood read, package version, sampler config and the
+review. :func:`check_posterior` refuses a posterior whose design differs from the one the tables now give: a change
+the fit never read (a new GPU in the hardware table, a source's notes) keeps it valid.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 
 from .files import atomic_path
 
-__all__ = ["DEFAULT_POSTERIOR", "SHIPPED_DRAWS", "PosteriorMismatchError", "check_posterior", "load_posterior",
-           "package_version", "review_of", "thin_posterior", "write_shipped_posterior"]
+__all__ = ["DEFAULT_POSTERIOR", "SHIPPED_DRAWS", "PosteriorMismatchError", "check_posterior", "design_fingerprint",
+           "load_posterior", "package_version", "review_of", "thin_posterior", "write_shipped_posterior"]
 
 #: Where the package keeps its default posterior (package data of ``infergy.inference``).
 DEFAULT_POSTERIOR = Path(__file__).with_name("default_posterior.nc")
@@ -78,14 +79,33 @@ def load_posterior(path: str | Path | None = None):
     return az.from_netcdf(path, engine="h5netcdf")
 
 
+_FINGERPRINTS: dict[str, str] = {}  # data hash -> design fingerprint (a bundle's tables do not change)
+
+
+def design_fingerprint(bundle) -> str:
+    """The fingerprint of the joint model's design built from ``bundle`` (what a fit to it reads)."""
+    if bundle.content_hash not in _FINGERPRINTS:
+        from ..model.joint import build_design
+
+        _FINGERPRINTS[bundle.content_hash] = build_design(bundle).fingerprint()
+    return _FINGERPRINTS[bundle.content_hash]
+
+
 def check_posterior(dt, bundle) -> None:
-    """Raise :class:`PosteriorMismatchError` unless ``dt`` was fitted to exactly the tables in ``bundle``."""
-    fitted = dt.attrs.get("data_hash")
-    if fitted != bundle.content_hash:
-        raise PosteriorMismatchError(
-            f"the posterior was fitted to data {str(fitted)[:16]} (version {dt.attrs.get('data_version', '?')}), "
-            f"but the data now hash to {bundle.content_hash[:16]} (version {bundle.version}): refit with "
-            "`infergy fit` (or `make posterior` for the shipped default)")
+    """Raise :class:`PosteriorMismatchError` unless ``dt`` was fitted to the design ``bundle`` gives (the same
+    rows, values and group labels), or, for a posterior without a design fingerprint, to exactly these tables."""
+    fitted = dt.attrs.get("design_hash")
+    if fitted is not None:
+        if fitted == design_fingerprint(bundle):
+            return
+        what = f"a design {str(fitted)[:16]} the data no longer give (now {design_fingerprint(bundle)[:16]})"
+    elif dt.attrs.get("data_hash") == bundle.content_hash:
+        return
+    else:
+        what = f"data {str(dt.attrs.get('data_hash'))[:16]}, the data now hash to {bundle.content_hash[:16]}"
+    raise PosteriorMismatchError(
+        f"the posterior was fitted to {what} (fitted to data version {dt.attrs.get('data_version', '?')}, now "
+        f"{bundle.version}): refit with `infergy fit` (or `make posterior` for the shipped default)")
 
 
 def review_of(dt) -> dict:

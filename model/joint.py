@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -74,6 +76,25 @@ class InfergyDesign:
     def observations(self) -> dict[str, np.ndarray | None]:
         return {"y_tp": self.throughput.y_log_tok_s, "y_pw": self.power.y_log_power_share,
                 "y_pue": self.pue.y_log_pue_minus_1, "y_prod": self.production.y_log_wh}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what the likelihood reads: every input array and observation (values, dtype, shape), the
+        sizes and each group's labels in order (they give the posterior's indices their meaning). Tables, rows
+        and columns the fit does not read (a GPU no benchmark ran on, a source's notes) leave it unchanged."""
+        digest = hashlib.sha256()
+        for group in (*self.inputs, self.observations):
+            items = group._asdict().items() if hasattr(group, "_asdict") else group.items()
+            for name, value in items:
+                a = np.ascontiguousarray(np.asarray(value))
+                digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+                digest.update(a.tobytes())
+        labels = {"sizes": self.sizes, "models": self.throughput.models, "gpus": self.throughput.gpus,
+                  "precisions": self.throughput.precisions, "setups": self.throughput.setups,
+                  "gpu_precision": self.throughput.gpu_precision_pairs, "model_gpu": self.throughput.model_gpu_pairs,
+                  "power_gpus": self.power.gpus, "power_tdp_w": self.power.tdp_w, "operators": self.pue.operators,
+                  "populations": self.production.populations}
+        digest.update(json.dumps(labels, default=lambda v: np.asarray(v).tolist(), sort_keys=True).encode())
+        return digest.hexdigest()
 
     @property
     def observed(self) -> dict[str, np.ndarray | None]:

@@ -120,7 +120,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         b_isl = draws["tp_beta_isl"][:, cls] + draws["tp_tau_slope_model"] * normal("isl")
         b_osl = draws["tp_beta_osl"][:, cls] + draws["tp_tau_slope_model"] * normal("osl")
     # --- GPU: fitted effect, or drawn from the bandwidth line
-    gpu = canonical_gpu(spec.gpu)
+    gpu = canonical_gpu(spec.gpu, bundle.hardware)
     hw = bundle.hardware[bundle.hardware["kind"] == "gpu"].set_index("gpu")
     if gpu not in hw.index or not np.isfinite(float(hw.loc[gpu, "tdp_w"])):
         raise ValueError(f"no specification (memory, bandwidth, TDP) for GPU {spec.gpu!r}")

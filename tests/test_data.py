@@ -269,3 +269,32 @@ def test_cli_validate_and_summary(tmp_path):
     assert "H100-SXM-80GB" in summary.stdout and "trtllm_perf_overview" in summary.stdout
     failing = run("summary", "--data-add", str(bad))
     assert failing.returncode == 1 and "0.5 must be >= 1" in failing.stderr
+
+
+def test_precision_support_is_read_from_the_hardware_table():
+    """A GPU supports a precision where the hardware table has its dense throughput; the FP4 lever keeps a GPU
+    with FP4 and moves any other to the fallback GPU."""
+    from dataclasses import replace
+
+    from infergy.analysis.pathways import FP4_FALLBACK_GPU, LEVERS
+    from infergy.analysis.predict import QuerySpec
+    from infergy.data.vocab import PRECISION_TABLE, SERVABLE_PRECISIONS, gpus_supporting
+
+    bundle = d.load()
+    hw = bundle.hardware[bundle.hardware["kind"] == "gpu"]
+    fp4 = gpus_supporting(bundle.hardware, "fp4")
+    assert fp4 == set(hw.loc[hw["fp4_dense_tflops"].notna(), "gpu"])
+    assert {"B200", "GB200", "B300", "GB300", "MI355X", "RTX-PRO-6000-SE"} <= fp4
+    assert not fp4 & {"H100-SXM-80GB", "A100-SXM4-80GB", "MI300X"}
+    assert gpus_supporting(bundle.hardware, "mixed") == frozenset()
+    lever = LEVERS["fp4"]
+    for gpu in ("MI355X", "H100-SXM-80GB"):
+        changed = lever.change(QuerySpec(gpu=gpu), bundle)
+        assert changed.precision == "fp4" and changed.gpu == (gpu if gpu in fp4 else FP4_FALLBACK_GPU)
+    # a GPU added to the table with an FP4 figure gains FP4 without code
+    new = hw[hw["gpu"] == "H100-SXM-80GB"].assign(gpu="NEW-GPU", id="NEW-GPU", fp4_dense_tflops=4000.0)
+    added = d.DataBundle(tables={**bundle.tables, "hardware": pd.concat([bundle.hardware, new])},
+                         version=bundle.version, content_hash="x" * 64)
+    assert lever.change(replace(QuerySpec(), gpu="NEW-GPU"), added).gpu == "NEW-GPU"
+    assert SERVABLE_PRECISIONS == ("fp4", "fp8", "bf16", "fp16")
+    assert all(PRECISION_TABLE[p].weight_bytes > 0 for p in SERVABLE_PRECISIONS)

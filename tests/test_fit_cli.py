@@ -12,6 +12,7 @@ import pytest
 
 import infergy.data as d
 from infergy import cli
+from infergy.inference.posterior import design_fingerprint
 from infergy.inference.review import FitReview, ReviewCheck
 
 
@@ -40,6 +41,7 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
     assert report["mean_leapfrog_steps"] >= 1 and report["seconds"] > 0
     dt = load_fit(out)
     assert dt.attrs["data_hash"] == report["data_hash"] and "infergy_version" in dt.attrs
+    assert dt.attrs["design_hash"] == design_fingerprint(d.load())
     config = json.loads(dt.attrs["fit_config"])
     assert config["draws"] == 30 and config["max_tree_depth"] == 6 and config["init_steps"] == 500
     assert config["metric"] == "hessian"

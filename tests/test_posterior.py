@@ -1,4 +1,4 @@
-"""The posterior the package ships: present, fitted to exactly the shipped data, passed its review, loadable."""
+"""The posterior the package ships: present, fitted to the design the shipped data give, passed its review, loadable."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pytest
 
 import infergy.data as d
@@ -14,6 +15,7 @@ from infergy.inference.posterior import (
     SHIPPED_DRAWS,
     PosteriorMismatchError,
     check_posterior,
+    design_fingerprint,
     load_posterior,
     review_of,
     write_shipped_posterior,
@@ -26,10 +28,37 @@ def shipped():
 
 
 def test_shipped_posterior_matches_the_shipped_data(shipped):
-    """Fails after any change to the data tables until the default posterior is refitted (`make posterior`)."""
+    """Fails after any change to what the fit reads until the default posterior is refitted (`make posterior`)."""
     bundle = d.load()
-    assert shipped.attrs["data_hash"] == bundle.content_hash, "refit the shipped posterior: `make posterior`"
+    assert shipped.attrs["design_hash"] == design_fingerprint(bundle), "refit the shipped posterior: `make posterior`"
     check_posterior(shipped, bundle)
+
+
+def _with(bundle, table: str, frame, tag: str):
+    return d.DataBundle(tables={**bundle.tables, table: frame}, version=bundle.version,
+                        content_hash=f"{tag:0>64}")
+
+
+def test_a_change_the_fit_never_read_keeps_the_posterior_valid(shipped):
+    """Adding a GPU to the hardware table (no benchmark ran on it) needs no refit; a changed value of a row the
+    fit read, a dropped row, or a changed TDP of a GPU the power curve uses does."""
+    bundle = d.load()
+    hw = bundle.tables["hardware"]
+    new_gpu = hw[hw["gpu"] == "B200"].assign(id="NEW-GPU", gpu="NEW-GPU", device="a future GPU", tdp_w=1500.0)
+    check_posterior(shipped, _with(bundle, "hardware", pd.concat([hw, new_gpu], ignore_index=True), "a"))
+    notes = hw.assign(notes="reworded")
+    check_posterior(shipped, _with(bundle, "hardware", notes, "b"))
+
+    tp = bundle.tables["throughput"]
+    changed = tp.copy()
+    changed["output_tok_s_per_gpu"] *= 1.01
+    changed["output_tok_s_total"] *= 1.01
+    power_gpu = "H100-SXM-80GB"
+    tdp = hw.assign(tdp_w=np.where(hw["gpu"] == power_gpu, 650.0, hw["tdp_w"]))
+    for table, frame, tag in (("throughput", changed, "c"), ("throughput", tp[tp["model"] != "Llama 3.1 8B"], "d"),
+                              ("hardware", tdp, "e")):
+        with pytest.raises(PosteriorMismatchError, match="refit"):
+            check_posterior(shipped, _with(bundle, table, frame, tag))
 
 
 def test_shipped_posterior_passed_its_review_and_is_complete(shipped):
@@ -45,11 +74,15 @@ def test_shipped_posterior_passed_its_review_and_is_complete(shipped):
     assert json.loads(shipped.attrs["fit_config"])["chains"] >= 4
 
 
-def test_a_posterior_fitted_to_other_data_is_refused(shipped):
+def test_a_posterior_without_a_design_fingerprint_needs_the_same_tables(shipped):
     other = d.load()  # the shipped tables plus a user's rows hash differently
+    old = shipped.copy()
+    del old.attrs["design_hash"]
+    old.attrs["data_hash"] = other.content_hash
+    check_posterior(old, other)
     bundle = d.DataBundle(tables=other.tables, version=other.version, content_hash="0" * 64)
     with pytest.raises(PosteriorMismatchError, match="refit"):
-        check_posterior(shipped, bundle)
+        check_posterior(old, bundle)
 
 
 def test_thinning_keeps_every_chain_and_the_provenance(tmp_path):

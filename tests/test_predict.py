@@ -101,7 +101,7 @@ def test_compare_paper_cli(tmp_path):
     assert blend["paper"]["median"] == pytest.approx(0.308, rel=0.02)  # paper mode reproduces the paper
     b = blend["bayes"]
     assert 0 < b["p05"] < b["p25"] < b["median"] < b["p75"] < b["p95"]
-    assert cmp["posterior"]["data_hash"] == d.load().content_hash
+    assert cmp["posterior"]["data_hash"] == load_posterior().attrs["data_hash"]
     assert "| >200B blend" in out.read_text()
 
 
@@ -109,3 +109,23 @@ def test_compare_paper_refuses_a_missing_posterior(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "infergy", "compare-paper", "--posterior", str(tmp_path / "x.nc")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "no such posterior" in proc.stderr
+
+
+def test_a_new_gpu_is_one_hardware_row(post, bundle):
+    """A GPU no benchmark ran on needs its hardware row only: the shipped posterior stays valid, its throughput
+    comes from the bandwidth line and its power from the reference curve at its own TDP."""
+    import pandas as pd
+
+    from infergy.inference.posterior import check_posterior
+
+    hw = bundle.hardware
+    row = hw[hw["gpu"] == "H200-SXM-141GB"].assign(id="NEXT-GPU", gpu="NEXT-GPU", device="a GPU of the future",
+                                                    memory_gb=288.0, memory_bw_tb_s=9.6, tdp_w=1200.0)
+    added = d.DataBundle(tables={**bundle.tables, "hardware": pd.concat([hw, row], ignore_index=True)},
+                         version=bundle.version, content_hash="n" * 64)
+    check_posterior(post, added)
+    res = predict_energy_wh(post, QuerySpec(model="Llama 3.1 70B", gpu="NEXT-GPU"), queries=50, seed=3, bundle=added)
+    assert res.inputs["gpu"] == "NEXT-GPU"
+    assert np.isfinite(res.wh).all() and (res.wh > 0).all()
+    with pytest.raises(ValueError, match="unknown GPU 'NEXT-GPU'"):
+        _wh(post, bundle, model="Llama 3.1 70B", gpu="NEXT-GPU")

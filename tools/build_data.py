@@ -549,6 +549,29 @@ DATASHEET_GPUS = [
                     "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
          notes="added by infergy: GPU of ML.ENERGY v2; 1,555 GB/s, 312 dense BF16 TFLOPS, 400 W TDP as printed"),
 ]
+#: Dense tensor throughput the reference rows leave empty, from a further source (each fill names it; a value in
+#: the reference is never overwritten). FP4 support is read from the fp4 column, so an FP4 GPU needs its figure.
+SPEC_FILLS = {
+    "MI355X": dict(
+        fp8_dense_tflops=5000.0, fp4_dense_tflops=10000.0,
+        source="AMD at ISSCC 2026 (reported by World Today News and LAVX News: FP8 'five petaflops', 8,192 FP8 "
+               "FLOPS per clock per CU); CDNA 4 MXFP4 at twice the FP8 rate (Jared Watkins, 'AMD Instinct MI350 "
+               "Series': 'approximately 10+ PFLOPS FP4')",
+        source_url="https://news.lavx.hu/article/isscc-2026-amd-s-mi355x-doubles-throughput-with-fewer-compute-"
+                   "units-and-challenges-nvidia-s-gb200 ; https://www.jaredwatkins.com/research/ai-accelerators/"
+                   "amd-instinct/mi350-series/",
+        note="fp8 5,000 and fp4 10,000 dense TFLOPS filled by infergy from secondary reports of AMD's ISSCC 2026 "
+             "figures (FP8 5 PFLOPS; FP4 at twice the FP8 rate); Tom's Hardware's unlabelled 20.1 PFLOPS FP4 is "
+             "read as the figure with sparsity"),
+    "RTX-PRO-6000-SE": dict(
+        fp4_dense_tflops=2000.0,
+        source="NVIDIA RTX PRO 6000 Blackwell announcement, GTC 2025 (reported by TopCPU: '4,000 TOPS' of AI "
+               "compute at FP4)",
+        source_url="https://www.topcpu.net/es/news/nvidia-launches-96gb-rtx-5090-model-with-a-whopping-price-tag-"
+                   "of-10000",
+        note="fp4 2,000 dense TFLOPS filled by infergy: half of NVIDIA's 4,000 FP4 AI TOPS, which NVIDIA quotes "
+             "with 2:4 sparsity (as B200's 18 PFLOPS FP4 is 9 dense)"),
+}
 #: GPUs that appear in the data but have no spec source here: listed so they validate, specs left empty.
 UNSPECIFIED_GPUS = {
     "GH200-120GB": "TensorRT-LLM v0.11-v0.13 label 'GH200 120GB'; not a variant in NVIDIA's spec table",
@@ -572,6 +595,16 @@ def hardware(ref: Path) -> pd.DataFrame:
     extra = pd.DataFrame({"id": list(UNSPECIFIED_GPUS), "device": list(UNSPECIFIED_GPUS), "kind": "gpu",
                           "gpu": list(UNSPECIFIED_GPUS), "source": "infergy vocabulary (GPU seen in the data)",
                           "source_url": "", "source_row": np.nan, "notes": list(UNSPECIFIED_GPUS.values())})
+    for gpu, fill in SPEC_FILLS.items():
+        i = out.index[out["id"] == gpu]
+        assert len(i) == 1, gpu
+        for column, value in fill.items():
+            if column.endswith("_tflops"):
+                assert pd.isna(out.loc[i[0], column]), (gpu, column)  # fill gaps only
+                out.loc[i[0], column] = value
+        out.loc[i[0], "source"] = f"{out.loc[i[0], 'source']} ; {fill['source']}"
+        out.loc[i[0], "source_url"] = f"{out.loc[i[0], 'source_url']} ; {fill['source_url']}"
+        out.loc[i[0], "notes"] = f"{out.loc[i[0], 'notes']} {fill['note']}."
     account("hardware", "hardware_specs.csv", len(src), len(out))
     return pd.concat([out, pd.DataFrame(DATASHEET_GPUS), extra], ignore_index=True)
 
