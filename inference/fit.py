@@ -18,9 +18,7 @@ from numpyro.infer import MCMC, Predictive, init_to_median
 from numpyro.infer.util import constrain_fn, log_likelihood
 
 from ..data import DataBundle, load
-from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, infergy_model
-from ..model.pue import PUE_KINDS
-from ..model.throughput import MODEL_CLASSES, NOISE_GROUPS
+from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, coords_dims, infergy_model
 from .files import atomic_path
 from .loo import exact_loo_pue
 from .posterior import package_version
@@ -141,37 +139,6 @@ class FitResult:
             f"data {self.datatree.attrs['data_version']} (hash {self.datatree.attrs['data_hash'][:16]})",
             self.review.to_text(),
         ])
-
-
-def _coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
-    tp, pw, pue, prod = design.throughput, design.power, design.pue, design.production
-    coords = {
-        "model": list(tp.models), "gpu": list(tp.gpus), "precision": list(tp.precisions),
-        "setup": list(tp.setups), "power_gpu": list(pw.gpus), "operator": list(pue.operators),
-        "pue_scope": ["fleet", "site", "design", "industry"], "model_class": list(MODEL_CLASSES),
-        "production_population": list(prod.populations), "noise_group": list(NOISE_GROUPS),
-        "pue_kind": list(PUE_KINDS),
-        "gpu_precision_cell": [f"{g} | {q}" for g, q in tp.gpu_precision_pairs],
-        "model_gpu_cell": [f"{m} | {g}" for m, g in tp.model_gpu_pairs], "prod_row": list(prod.rows["id"].astype(str)),
-    }
-    dims = {
-        "tp_a_model": ["model"], "tp_raw_isl_model": ["model"],
-        "tp_raw_osl_model": ["model"], "tp_beta_isl_model": ["model"], "tp_beta_osl_model": ["model"],
-        "tp_b_gpu": ["gpu"], "tp_log_bw_latent": ["gpu"],
-        "tp_c_precision": ["precision"], "tp_raw_setup": ["setup"], "tp_d_setup": ["setup"],
-        "tp_e_gpu_precision": ["gpu_precision_cell"], "tp_e_model_gpu": ["model_gpu_cell"],
-        "tp_beta_isl": ["model_class"], "tp_beta_osl": ["model_class"], "tp_log_batch50": ["model_class"],
-        "pw_logit_idle": ["power_gpu"], "pw_logit_peak": ["power_gpu"],
-        "pw_idle_share": ["power_gpu"], "pw_peak_share": ["power_gpu"], "pw_log_batch50": ["power_gpu"],
-        "pue_z_operator": ["operator"], "pue_e_operator": ["operator"], "pue_m_scope": ["pue_scope"], "pue_sigma": ["pue_kind"],
-        "tp_sigma": ["noise_group"],
-        **{f"op_{v}": ["production_population"] for v in ("log_active_c", "log_output_tokens",
-                                                           "log_input_tokens", "z_model", "log_hardware",
-                                                           "z_operator")},
-        "op_boundary_share": ["prod_row"], "op_log_wh": ["prod_row"],
-        "tp_obs": ["tp_row"], "pw_obs": ["pw_row"], "pue_obs": ["pue_row"], "prod_obs": ["prod_row"],
-    }
-    return coords, dims
 
 
 def _drop_internal_sites(dt) -> None:
@@ -321,7 +288,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
                                                             num_samples=cfg.prior_draws).items()}
     ppc = predictive_draws(infergy_model, key_ppc, design.inputs, design.sizes, samples=samples,
                            return_sites=list(OBSERVED_SITES))
-    coords, dims = _coords_dims(design)
+    coords, dims = coords_dims(design)
     library = "numpyro" if mcmc is not None else "blackjax"
     dt = model_datatree(infergy_model, design.inputs, model_kwargs, by_chain,
                         _nuts_stats(mcmc, cfg.max_tree_depth) if mcmc is not None else _chees_stats(chees),

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
-from ..model.pue import PUE_SCOPE_KIND, PueDesign, pue_model
+from ..model.pue import PueDesign, pue_model, row_predictive
 from .samplers import cpu_device, nuts
 
 __all__ = ["exact_loo_pue"]
@@ -25,7 +25,6 @@ def exact_loo_pue(design: PueDesign, rows, *, draws: int = 500, seed: int = 0) -
     x, y = design.arrays, np.asarray(design.y_log_pue_minus_1)
     model = functools.partial(pue_model, n_operators=len(design.operators))  # sizes stay static
     mcmc = nuts(model, warmup=draws, draws=draws, target_accept=0.95, jit_model_args=True)
-    kind = np.asarray(PUE_SCOPE_KIND)[np.asarray(x.scope_idx)]
     pit, elpd = [], []
     # one chain of a ~20-parameter model is a chain of tiny sequential steps: on the CPU even when the fit ran on a GPU
     with jax.default_device(cpu_device()):
@@ -33,9 +32,7 @@ def exact_loo_pue(design: PueDesign, rows, *, draws: int = 500, seed: int = 0) -
             keep = np.ones(len(y), bool)
             keep[i] = False
             mcmc.run(jax.random.PRNGKey(seed + j), x, y=y, row_mask=jnp.asarray(keep))
-            s = mcmc.get_samples()
-            mu = s["pue_m_scope"][:, x.scope_idx[i]] + s["pue_e_operator"][:, x.operator_idx[i]]
-            sd = s["pue_sigma"][:, kind[i]]
+            mu, sd = row_predictive(mcmc.get_samples(), x, i)
             pit.append(float(jnp.mean(norm.cdf((y[i] - mu) / sd))))
             elpd.append(float(jax.scipy.special.logsumexp(norm.logpdf(y[i], mu, sd)) - np.log(len(mu))))
     return np.array(pit), np.array(elpd)

@@ -10,6 +10,8 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
+from ..model.joint import PER_ROW_LATENTS
+
 __all__ = ["ReviewThresholds", "ReviewCheck", "FitReview", "review_fit"]
 
 
@@ -82,11 +84,6 @@ def _worst(ds: xr.Dataset, fn) -> tuple[float, str]:
         if best_val is None or fn(np.array([best_val, val])) == 1:
             best_val, where = val, f"{name}{list(np.unravel_index(idx, arr.shape)) if arr.ndim else ''}"
     return (float("nan") if best_val is None else best_val), where
-
-
-#: Per-row latent variables (one per observation, e.g. where in an undisclosed boundary a disclosure sits): the
-#: convergence targets apply to the model's parameters, not to these; their worst R-hat is reported alongside.
-PER_ROW_LATENTS = ("op_boundary_share", "op_log_wh")
 
 
 def _parameters(dt, exclude=PER_ROW_LATENTS) -> xr.Dataset:

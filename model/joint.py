@@ -17,11 +17,19 @@ from .production import (
     production_model,
     usable_production_rows,
 )
-from .pue import PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
-from .throughput import ThroughputArrays, ThroughputDesign, build_throughput_design, throughput_model, usable_throughput_rows
+from .pue import PUE_KINDS, PUE_SCOPES, PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
+from .throughput import (
+    MODEL_CLASSES,
+    NOISE_GROUPS,
+    ThroughputArrays,
+    ThroughputDesign,
+    build_throughput_design,
+    throughput_model,
+    usable_throughput_rows,
+)
 
 __all__ = ["OBSERVED_SITES", "OBSERVATION_VIEWS", "KEY_SITES", "LEARNED_SITES", "ObservationView", "InfergyDesign",
-           "build_design", "infergy_model"]
+           "PER_ROW_LATENTS", "build_design", "coords_dims", "infergy_model"]
 
 #: Observed sites -> (table, what is observed).
 OBSERVED_SITES = {
@@ -126,3 +134,41 @@ def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, p
     pw = power_model(pw_x, n_power_gpus, y=y_pw)
     pue = pue_model(pue_x, n_operators, y=y_pue)
     production_model(prod_x, tp, pw, pue, n_populations, y=y_prod)
+
+
+#: Per-row latent variables (one per observation, e.g. where in an undisclosed boundary a disclosure sits): the
+#: convergence targets apply to the model's parameters, not to these; their worst R-hat is reported alongside.
+PER_ROW_LATENTS = ("op_boundary_share", "op_log_wh")
+
+
+def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
+    """The labels of every dimension, and the dimensions of every site (for the fit's DataTree)."""
+    tp, pw, pue, prod = design.throughput, design.power, design.pue, design.production
+    coords = {
+        "model": list(tp.models), "gpu": list(tp.gpus), "precision": list(tp.precisions),
+        "setup": list(tp.setups), "power_gpu": list(pw.gpus), "operator": list(pue.operators),
+        "pue_scope": list(PUE_SCOPES), "model_class": list(MODEL_CLASSES),
+        "production_population": list(prod.populations), "noise_group": list(NOISE_GROUPS),
+        "pue_kind": list(PUE_KINDS),
+        "gpu_precision_cell": [f"{g} | {q}" for g, q in tp.gpu_precision_pairs],
+        "model_gpu_cell": [f"{m} | {g}" for m, g in tp.model_gpu_pairs], "prod_row": list(prod.rows["id"].astype(str)),
+    }
+    dims = {
+        "tp_a_model": ["model"], "tp_raw_isl_model": ["model"],
+        "tp_raw_osl_model": ["model"], "tp_beta_isl_model": ["model"], "tp_beta_osl_model": ["model"],
+        "tp_b_gpu": ["gpu"], "tp_log_bw_latent": ["gpu"],
+        "tp_c_precision": ["precision"], "tp_raw_setup": ["setup"], "tp_d_setup": ["setup"],
+        "tp_e_gpu_precision": ["gpu_precision_cell"], "tp_e_model_gpu": ["model_gpu_cell"],
+        "tp_beta_isl": ["model_class"], "tp_beta_osl": ["model_class"], "tp_log_batch50": ["model_class"],
+        "pw_logit_idle": ["power_gpu"], "pw_logit_peak": ["power_gpu"],
+        "pw_idle_share": ["power_gpu"], "pw_peak_share": ["power_gpu"], "pw_log_batch50": ["power_gpu"],
+        "pue_z_operator": ["operator"], "pue_e_operator": ["operator"], "pue_m_scope": ["pue_scope"],
+        "pue_sigma": ["pue_kind"],
+        "tp_sigma": ["noise_group"],
+        **{f"op_{v}": ["production_population"] for v in ("log_active_c", "log_output_tokens",
+                                                           "log_input_tokens", "z_model", "log_hardware",
+                                                           "z_operator")},
+        "op_boundary_share": ["prod_row"], "op_log_wh": ["prod_row"],
+        "tp_obs": ["tp_row"], "pw_obs": ["pw_row"], "pue_obs": ["pue_row"], "prod_obs": ["prod_row"],
+    }
+    return coords, dims

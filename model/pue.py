@@ -23,7 +23,7 @@ import pandas as pd
 
 from .throughput import partially_centred
 
-__all__ = ["fleet_pue", "PUE_KINDS", "PUE_SCOPES", "PUE_SCOPE_KIND", "PueArrays", "PueDesign", "build_pue_design",
+__all__ = ["fleet_pue", "row_predictive", "PUE_KINDS", "PUE_SCOPES", "PUE_SCOPE_KIND", "PueArrays", "PueDesign", "build_pue_design",
            "pue_model", "usable_pue_rows"]
 
 PUE_SCOPES = ("fleet", "site", "design", "industry")
@@ -43,10 +43,8 @@ class PueArrays(NamedTuple):
     centred_operator: jnp.ndarray | float = 0.0  # per operator: 1.0 where sampled centred (many rows)
 
 
-#: Operators with at least this many rows have their effect sampled centred (the data pin it down). At 10 only
-#: Microsoft was centred, and each operator seen at a single scope (AWS, Google: fleet; Uptime: industry) put a
-#: curved ridge between its scaled effect and that scope's offset: the sampler's slowest parameters (scale ESS
-#: ~0.14 per draw, divergences). Centred, the ridge is straight and the whitened sampler crosses it.
+#: Operators with at least this many rows have their effect sampled centred: the data pin it down, and centred
+#: the ridge with its scope's offset is straight (docs/validation.md, "Sampler geometry").
 CENTRE_MIN_ROWS = 3
 
 
@@ -104,3 +102,9 @@ def fleet_pue(draws: dict, z_operator: np.ndarray, z_site: np.ndarray) -> np.nda
     log_m1 = (np.asarray(draws["pue_m_scope"])[:, fleet] + np.asarray(draws["pue_tau_operator"]).reshape(n) * z_operator
               + np.asarray(draws["pue_sigma"])[:, PUE_SCOPE_KIND[fleet]] * z_site)
     return 1.0 + np.exp(log_m1)
+
+
+def row_predictive(samples: dict, x: PueArrays, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd of row ``i``'s log(PUE - 1) under each posterior draw of ``samples`` (a PUE-model fit)."""
+    mu = samples["pue_m_scope"][:, x.scope_idx[i]] + samples["pue_e_operator"][:, x.operator_idx[i]]
+    return mu, samples["pue_sigma"][:, np.asarray(PUE_SCOPE_KIND)[np.asarray(x.scope_idx)][i]]

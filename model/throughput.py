@@ -311,10 +311,7 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
 MIN_CONTRASTS_FOR_SCALE = 10
 INTERACTION_SCALE = 0.3
 #: Spread of the model classes' length slopes about their mean, fixed: three classes cannot learn their own
-#: spread (a learned scale had posterior 5-95% 0.06-0.27 under a HalfNormal(0.3) prior), and near zero it was a
-#: funnel with the class slopes where two of three ChEES-HMC divergences started (docs/scaling.md).
-#: Non-centring the class slopes instead made NUTS worse (21 divergences, 318 leapfrog steps per draw): the data
-#: pin them down.
+#: spread (docs/validation.md, "Sampler geometry").
 CLASS_SLOPE_SCALE = 0.3
 
 
