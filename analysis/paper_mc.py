@@ -20,7 +20,7 @@ from jax.scipy.special import ndtri
 
 from ..data import data_path, file_sha256, load_paper_throughput
 from ..model.energy import energy_per_query_wh
-from ..model.paper import REGIMES, PaperConfig, TpsRegression, fit_tps_regressions, get_paper_config
+from ..model.paper import REGIMES, PaperConfig, TpsRegression, fit_tps_regressions, get_paper_config, paper_tps
 
 __all__ = [
     "RNG_BACKENDS",
@@ -111,9 +111,7 @@ def _regime_core(
     path_mu, path_sigma, imp_mu, imp_sigma, gwh_scale, top_k: int, trims: tuple, n_boot: int,
 ):
     log_osl = jnp.log(jnp.maximum(out_tokens, 1e-6))
-    tps = jnp.minimum(
-        jnp.exp(b0[:, None] + b1[:, None] * jnp.log(input_tokens) + b2[:, None] * log_osl), cap[:, None]
-    )
+    tps = paper_tps(b0[:, None], b1[:, None], b2[:, None], cap[:, None], jnp.log(input_tokens), log_osl, jnp)
     # The paper's P_node = P_max * PU is a whole-node power, so it enters as one term at the facility boundary.
     energy = energy_per_query_wh(out_tokens, tps, power_w[:, None] * pu, 0.0, pue, boundary="facility")
     per_model = nan_quartiles(energy)  # (4, models)

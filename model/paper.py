@@ -21,6 +21,7 @@ __all__ = [
     "REGIMES",
     "PATHWAYS",
     "PaperConfig",
+    "paper_tps",
     "PAPER_V1",
     "PAPER_V2",
     "PAPER_CONFIGS",
@@ -119,15 +120,17 @@ class TpsRegression:
     cap_tok_s: float
     n_points: int
 
-    @property
-    def is_constant(self) -> bool:
-        return self.n_points < 3
-
     def predict_tok_s(self, isl: np.ndarray | float, osl: np.ndarray | float) -> np.ndarray:
-        """Node output tokens/s (numpy reference implementation; the Monte Carlo uses the JAX one)."""
+        """Node output tokens/s at ``isl`` input and ``osl`` output tokens (NumPy, float64)."""
         log_isl = np.log(np.maximum(np.asarray(isl, dtype=float), 1e-6))
         log_osl = np.log(np.maximum(np.asarray(osl, dtype=float), 1e-6))
-        return np.minimum(np.exp(self.b0 + self.b1_log_isl * log_isl + self.b2_log_osl * log_osl), self.cap_tok_s)
+        return paper_tps(self.b0, self.b1_log_isl, self.b2_log_osl, self.cap_tok_s, log_isl, log_osl, np)
+
+
+def paper_tps(b0, b1, b2, cap, log_isl, log_osl, xp=np):
+    """The paper's throughput regression, capped: node output tokens/s from log input and output lengths. ``xp``:
+    the array module (NumPy, or ``jax.numpy`` inside the Monte Carlo)."""
+    return xp.minimum(xp.exp(b0 + b1 * log_isl + b2 * log_osl), cap)
 
 
 def fit_tps_regressions(table: pd.DataFrame, precision: str = "FP8") -> dict[str, TpsRegression]:
