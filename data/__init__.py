@@ -116,6 +116,9 @@ def _cross_table_problems(tables: Mapping[str, pd.DataFrame], where: Mapping[str
     missing_hw = sorted(set(tables["throughput"]["gpu"]) - set(hw["gpu"]))
     if missing_hw:
         problems.append(f"{where['hardware']}: no hardware row for GPU(s) {missing_hw} used in throughput")
+    unknown = sorted(set(tables["architectures"]["model"]) - set(tables["models"]["model"]))
+    if unknown:
+        problems.append(f"{where['architectures']}: model(s) {unknown} are not in the models table")
     return problems
 
 

@@ -219,6 +219,50 @@ MODELS_SCHEMA = Schema(
     checks=(_ACTIVE_CHECK,),
 )
 
+def _count_column(name: str, minimum: int = 1) -> Column:
+    return Column(name, "int", required=False, min_value=minimum)
+
+
+#: Layers with a cache are either full-context or sliding; neither exceeds the model's layers.
+def _cache_layers_exceed(d: pd.DataFrame) -> pd.Series:
+    cached = d["kv_layers"].astype(float).fillna(0) + d["sliding_layers"].astype(float).fillna(0)
+    return cached > d["layers"].astype(float)
+
+
+ARCHITECTURES_SCHEMA = Schema(
+    name="architectures",
+    columns=(
+        Column("model", "str"),
+        Column("hf_repo", "str"),
+        Column("layers", "int", min_value=1),
+        _count_column("kv_layers", 0),
+        _count_column("sliding_layers", 0),
+        _count_column("sliding_window"),
+        Column("hidden_size", "int", min_value=1),
+        Column("attention_heads", "int", min_value=1),
+        _count_column("kv_heads"),
+        Column("head_dim", "int", min_value=1),
+        _count_column("kv_lora_rank"),
+        _count_column("rope_head_dim"),
+        Column("vocab_size", "int", min_value=1),
+        _count_column("experts"),
+        _count_column("experts_per_token"),
+        _count_column("shared_experts", 0),
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    unique=("model",),
+    checks=(
+        Check("kv_layers", "layers with a KV cache (full + sliding) exceed the model's layers", _cache_layers_exceed),
+        Check("sliding_window", "sliding layers need a window", lambda d: d["sliding_layers"].astype(float).fillna(0).gt(0)
+              & d["sliding_window"].isna()),
+        Check("kv_heads", "a cached layer needs KV heads or an MLA latent (kv_lora_rank)",
+              lambda d: d["kv_layers"].notna() & d["kv_heads"].isna() & d["kv_lora_rank"].isna()),
+        Check("experts_per_token", "experts per token exceed the experts",
+              lambda d: d["experts_per_token"].astype(float) > d["experts"].astype(float)),
+    ),
+)
+
 TOKEN_LENGTHS_SCHEMA = Schema(
     name="token_lengths",
     columns=(
@@ -266,6 +310,6 @@ PAPER_THROUGHPUT_SCHEMA = Schema(
 SCHEMAS: dict[str, Schema] = {
     s.name: s
     for s in (THROUGHPUT_SCHEMA, GPU_ENERGY_SCHEMA, PRODUCTION_SCHEMA, PUE_SCHEMA, HARDWARE_SCHEMA, MODELS_SCHEMA,
-              TOKEN_LENGTHS_SCHEMA, PAPER_THROUGHPUT_SCHEMA)
+              TOKEN_LENGTHS_SCHEMA, PAPER_THROUGHPUT_SCHEMA, ARCHITECTURES_SCHEMA)
 }
 TABLE_FILES: dict[str, str] = {name: f"{name}.csv" for name in SCHEMAS}
