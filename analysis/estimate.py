@@ -91,7 +91,8 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
         "model": meta["model"], "total_params_b": meta["total"], "active_params_b": meta["active"],
         "moe": meta["moe"], "model_effect": "fitted" if meta["model_fitted"] else "size regression (unseen model)",
         "gpu": meta["gpu"], "gpu_effect": "fitted" if meta["gpu_fitted"] else "bandwidth line (GPU not benchmarked)",
-        "power_curve_gpu": meta["power_curve_gpu"], "n_gpus": meta["n_gpus"], "precision": spec.precision,
+        "power_curve_gpu": meta["power_curve_gpu"], "n_gpus": meta["n_gpus"], "precision": meta["precision"],
+        "precision_requested": spec.precision,
         "batch_size": (f"{spec.batch_size:g} concurrent queries" if spec.batch_size
                        else "production operating point (posterior)")
         + (f" x {spec.batch_scale:g}" if spec.batch_scale != 1.0 else ""),
@@ -106,6 +107,9 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
         "boundary_description": BOUNDARY_DESCRIPTIONS[spec.boundary],
     }
     notes = []
+    if meta["precision"] != spec.precision:
+        notes.append(f"{meta['gpu']} has no {spec.precision} tensor cores: answered in {meta['precision']}, the "
+                     "precision it would serve the model in")
     if not meta["model_fitted"]:
         notes.append("the model was not benchmarked: its throughput is drawn from the size regression, with the "
                      "spread between models")
@@ -115,7 +119,7 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
         notes.append(f"no power measurements for {meta['gpu']}: the {meta['power_curve_gpu']} power curve (share "
                      "of TDP vs load) is used at this GPU's TDP")
     if not meta["gpu_precision_fitted"]:
-        notes.append(f"{spec.precision} on {meta['gpu']} was not benchmarked: that pairing's effect is drawn from "
+        notes.append(f"{meta['precision']} on {meta['gpu']} was not benchmarked: that pairing's effect is drawn from "
                      "the spread of pairings")
     return inputs, notes
 

@@ -18,6 +18,7 @@ __all__ = [
     "Precision",
     "SERVABLE_PRECISIONS",
     "gpus_supporting",
+    "runnable_precision",
     "canonical_gpu",
     "model_name",
     "params_from_name",
@@ -195,3 +196,22 @@ def gpus_supporting(hardware, precision: str) -> frozenset[str]:
         return frozenset()
     gpus = hardware[hardware["kind"] == "gpu"]
     return frozenset(gpus.loc[gpus[column].notna(), "gpu"])
+
+
+#: Servable precisions from the fewest bits to the most: a GPU that computes in one also computes in every later one.
+_BY_BITS = ("fp4", "fp8", "bf16", "fp16")
+
+
+def runnable_precision(hardware, gpu: str, precision: str) -> str:
+    """The precision ``gpu`` would serve a ``precision`` request in: the request itself where the GPU computes in it
+    (a dense-throughput figure in that precision or one with fewer bits), else the fewest-bits precision it does
+    compute in (FP8 on an A100 runs in BF16; FP4 on an H100 in FP8). A GPU with no throughput figure at all is
+    taken to run the request."""
+    rows = hardware[(hardware["kind"] == "gpu") & (hardware["gpu"] == gpu)]
+    has = {p for p in _BY_BITS if rows[PRECISION_TABLE[p].hardware_column].notna().any()}
+    if precision not in _BY_BITS or not has:
+        return precision
+    start = _BY_BITS.index(precision)
+    if any(p in has for p in _BY_BITS[: start + 1]):
+        return precision
+    return next(p for p in _BY_BITS[start:] if p in has)

@@ -79,7 +79,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     """Per-draw arrays for the query's model, GPU, precision, power curve and PUE, from posterior ``draws``
     (flattened over chains) and their ``coords``: a fitted group's effect where the data had it, else a new
     group drawn from its hierarchy (``key``). Keys starting with ``_`` describe what was resolved."""
-    from ..data.vocab import SERVABLE_PRECISIONS, canonical_gpu, model_name
+    from ..data.vocab import SERVABLE_PRECISIONS, canonical_gpu, model_name, runnable_precision
 
     n = n_draws(draws)
 
@@ -133,10 +133,12 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
             raise ValueError(f"GPU {gpu} was not benchmarked and has no published memory bandwidth")
         b = draws["tp_k_bw"] * math.log(bw / REF_BANDWIDTH_TB_S) + draws["tp_tau_gpu"] * normal("gpu")
     memory_gb = float(hw.loc[gpu, "memory_gb"])
-    n_gpus = spec.n_gpus or default_gpu_count(total, spec.precision, memory_gb)
+    # --- precision: what this GPU would serve the request in (no FP8 tensor cores on an A100, no FP4 on Hopper)
+    precision = runnable_precision(bundle.hardware, gpu, spec.precision)
+    n_gpus = spec.n_gpus or default_gpu_count(total, precision, memory_gb)
     # --- precision and the two interactions
-    c = draws["tp_c_precision"][:, PRECISION_LEVELS.index(spec.precision)]
-    gp = _cell(coords.get("gpu_precision_cell", []), gpu, spec.precision)
+    c = draws["tp_c_precision"][:, PRECISION_LEVELS.index(precision)]
+    gp = _cell(coords.get("gpu_precision_cell", []), gpu, precision)
     e_gp = draws["tp_e_gpu_precision"][:, gp] if gp >= 0 else INTERACTION_SCALE * normal("gpu_precision")
     mg = _cell(coords.get("model_gpu_cell", []), name or "", gpu)
     tau_mg = draws.get("tp_tau_model_gpu", np.full(n, INTERACTION_SCALE))
@@ -151,7 +153,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         pue = np.full(n, float(spec.pue))
     else:
         pue = fleet_pue(draws, normal("pue_operator"), normal("pue_site"))
-    weights_gb = total * WEIGHT_BYTES[spec.precision]
+    weights_gb = total * WEIGHT_BYTES[precision]
     headroom_gb = max(n_gpus * memory_gb * USABLE_MEMORY - weights_gb, 1.0)
     return {
         "log_tps_fixed": a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * math.log(n_gpus)
@@ -159,7 +161,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         "beta_isl": b_isl, "beta_osl": b_osl, "beta_io": draws["tp_beta_io"],
         "log_batch50": draws["tp_log_batch50"][:, cls],
         "log_kv_mb": eq.log_kv_mb_per_token(draws["tp_log_kv_mb_per_token"], draws["tp_kv_slope"],
-                                            math.log(KV_BYTES[spec.precision]), math.log(total / 10.0)),
+                                            math.log(KV_BYTES[precision]), math.log(total / 10.0)),
         "log_headroom_gb": np.full(n, math.log(headroom_gb)),
         "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"])
         + math.log(spec.batch_scale),
@@ -169,7 +171,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
                                                  log_active_c),
         "tdp_w": np.full(n, float(hw.loc[gpu, "tdp_w"])),
         "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
-        "_n_gpus": n_gpus, "_gpu": gpu, "_model": name, "_total": total, "_active": active, "_moe": moe,
+        "_n_gpus": n_gpus, "_gpu": gpu, "_precision": precision, "_model": name, "_total": total, "_active": active, "_moe": moe,
         "_model_fitted": name in models, "_gpu_fitted": gpu in gpus, "_gpu_precision_fitted": gp >= 0,
         "_model_gpu_fitted": mg >= 0, "_power_curve_gpu": power_gpus[pg],
         "_batch_median": float(np.exp(np.median(draws["op_log_batch"]))) * spec.batch_scale

@@ -296,5 +296,14 @@ def test_precision_support_is_read_from_the_hardware_table():
     added = d.DataBundle(tables={**bundle.tables, "hardware": pd.concat([bundle.hardware, new])},
                          version=bundle.version, content_hash="x" * 64)
     assert lever.change(replace(QuerySpec(), gpu="NEW-GPU"), added).gpu == "NEW-GPU"
+    from infergy.data.vocab import runnable_precision
+
+    hw_all = bundle.hardware
+    assert [runnable_precision(hw_all, "A100-SXM4-80GB", p) for p in SERVABLE_PRECISIONS] == ["bf16", "bf16",
+                                                                                              "bf16", "fp16"]
+    assert [runnable_precision(hw_all, "H100-SXM-80GB", p) for p in SERVABLE_PRECISIONS] == ["fp8", "fp8", "bf16",
+                                                                                             "fp16"]
+    assert runnable_precision(hw_all, "MI300X", "fp8") == "fp8" and runnable_precision(hw_all, "B200", "fp4") == "fp4"
+    assert runnable_precision(hw_all, "V100", "fp8") == "fp8"  # no figures at all: the request is taken as given
     assert SERVABLE_PRECISIONS == ("fp4", "fp8", "bf16", "fp16")
     assert all(PRECISION_TABLE[p].weight_bytes > 0 for p in SERVABLE_PRECISIONS)

@@ -129,3 +129,18 @@ def test_a_new_gpu_is_one_hardware_row(post, bundle):
     assert np.isfinite(res.wh).all() and (res.wh > 0).all()
     with pytest.raises(ValueError, match="unknown GPU 'NEXT-GPU'"):
         _wh(post, bundle, model="Llama 3.1 70B", gpu="NEXT-GPU")
+
+
+def test_a_precision_the_gpu_lacks_is_answered_in_the_one_it_would_run(post, bundle):
+    """FP8 on an A100 (no FP8 tensor cores) is served in BF16, FP4 on an H100 in FP8: the answer is that
+    precision's, draw for draw, and the estimate says so."""
+    import infergy
+
+    for gpu, asked, runs in (("A100-SXM4-80GB", "fp8", "bf16"), ("H100-SXM-80GB", "fp4", "fp8")):
+        kw = dict(model="Llama 3.1 70B", gpu=gpu, output_tokens=300.0)
+        np.testing.assert_array_equal(_wh(post, bundle, precision=asked, **kw), _wh(post, bundle, precision=runs, **kw))
+        est = infergy.estimate(precision=asked, samples=2000, bundle=bundle, **kw)
+        assert est.inputs["precision"] == runs and est.inputs["precision_requested"] == asked
+        assert any(f"no {asked} tensor cores: answered in {runs}" in w for w in est.inputs["warnings"])
+    est = infergy.estimate(model="Llama 3.1 70B", gpu="B200", precision="fp4", samples=2000, bundle=bundle)
+    assert est.inputs["precision"] == "fp4" and not any("tensor cores" in w for w in est.inputs["warnings"])

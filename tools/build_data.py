@@ -552,6 +552,13 @@ DATASHEET_GPUS = [
 #: Dense tensor throughput the reference rows leave empty, from a further source (each fill names it; a value in
 #: the reference is never overwritten). FP4 support is read from the fp4 column, so an FP4 GPU needs its figure.
 SPEC_FILLS = {
+    "MI300X": dict(
+        fp8_dense_tflops=2614.9,
+        source="AMD Instinct MI300X data sheet (peak FP8 2,614.9 TFLOPS dense; 5,229.8 with sparsity)",
+        source_url="https://www.amd.com/content/dam/amd/en/documents/instinct-tech-docs/data-sheets/"
+                   "amd-instinct-mi300x-data-sheet.pdf",
+        note="fp8 2,614.9 dense TFLOPS filled by infergy from AMD's data sheet: the CDNA 3 compute of the MI325X, "
+             "whose reference row prints the same figure"),
     "MI355X": dict(
         fp8_dense_tflops=5000.0, fp4_dense_tflops=10000.0,
         source="AMD at ISSCC 2026 (reported by World Today News and LAVX News: FP8 'five petaflops', 8,192 FP8 "
