@@ -9,7 +9,8 @@ import pandas as pd
 from .analysis.estimate import BOUNDARY_DESCRIPTIONS
 
 __all__ = ["fmt", "interquartile", "provenance_line", "estimate_text", "format_replication", "pathways_markdown",
-           "fleet_markdown", "sensitivity_markdown", "comparison_markdown", "cv_markdown"]
+           "fleet_markdown", "sensitivity_markdown", "comparison_markdown", "cv_markdown",
+           "measured_markdown"]
 
 
 def fmt(x: float) -> str:
@@ -208,4 +209,21 @@ def cv_markdown(folds: list) -> str:
     lines.append(f"| **all rows** | {int(df['rows'].sum())} | {float((w * df['coverage_50']).sum()):.2f} | "
                  f"{float((w * df['coverage_90']).sum()):.2f} | | |")
     lines.append(f"| **mean of folds** | | {df['coverage_50'].mean():.2f} | {df['coverage_90'].mean():.2f} | | |")
+    return "\n".join(lines) + "\n"
+
+
+def measured_markdown(res: dict) -> str:
+    """The measured-energy check as Markdown: overall, per GPU, per model."""
+    o = res["overall"]
+    lines = [f"Measured GPU energy ({res['source']}, {res['unit']}, boundary {res['boundary']}) against the answer for "
+             f"the same configuration ({res['input_tokens_assumed']:,.0f} input tokens assumed: the files do not give "
+             f"them): {o['rows']} rows, median error {o['median_abs_error_factor']:.2f}x, median predicted/measured "
+             f"{o['median_ratio']:.2f}, 90% interval coverage {o['coverage_90']:.2f}.", "",
+             "| group | rows | median error (x) | median predicted / measured | 90% coverage |", "|---|---|---|---|---|"]
+    for kind in ("by_gpu", "by_model"):
+        for name, s in res[kind].items():
+            lines.append(f"| {name} | {s['rows']} | {s['median_abs_error_factor']:.2f} | {s['median_ratio']:.2f} | "
+                         f"{s['coverage_90']:.2f} |")
+    post = res["posterior"]
+    lines += ["", f"Posterior: infergy {post['version']}, fitted to data {post['data_hash'][:12]}; seed {res['seed']}."]
     return "\n".join(lines) + "\n"

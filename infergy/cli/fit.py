@@ -1,4 +1,5 @@
-"""``infergy fit`` and ``infergy cv``: the fit with its review, and cross-validation."""
+"""``infergy fit``, ``infergy cv`` and ``infergy check-measured``: the fit with its review, cross-validation, and
+the answer against measured energy."""
 
 from __future__ import annotations
 
@@ -75,6 +76,22 @@ def register_cv(sub) -> None:
     vp.set_defaults(func=_cmd_cv)
 
 
+def register_check(sub) -> None:
+    mp = sub.add_parser("check-measured", help="the answer against measured GPU energy (ML.ENERGY v3), row by row",
+                        description="Every directly measured ML.ENERGY v3 text-generation configuration asked "
+                        "through the query path of `infergy estimate` (its model, GPU, GPU count, precision, batch "
+                        "and output length; GPU boundary, J per output token): predicted median and 90%% interval "
+                        "against the measurement, the median error and the 90%% coverage, overall, per model and "
+                        "per GPU.")
+    opt.add_posterior_option(mp)
+    mp.add_argument("--rows", type=opt.positive_int, default=None, metavar="N",
+                    help="a spread of N rows instead of all")
+    mp.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
+    mp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the tables as Markdown")
+    mp.add_argument("--json", action="store_true", help="print every row and the summaries as JSON")
+    mp.set_defaults(func=_cmd_check_measured)
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from ..inference.fit import FitConfig, fit, save_fit
     from ..data import DataValidationError
@@ -132,3 +149,11 @@ def _cmd_cv(args: argparse.Namespace) -> int:
                            draws=args.draws, seed=args.seed,
                            progress=lambda line: print(line, file=sys.stderr, flush=True))
     return opt.emit(args, [asdict(f) for f in folds], cv_markdown(folds))
+
+
+def _cmd_check_measured(args: argparse.Namespace) -> int:
+    from ..analysis.measured import measured_energy_check
+    from ..text import measured_markdown
+
+    res = measured_energy_check(args.posterior, limit=args.rows, seed=args.seed)
+    return opt.emit(args, res, measured_markdown(res))
