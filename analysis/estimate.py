@@ -91,7 +91,8 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
         "model": meta["model"], "total_params_b": meta["total"], "active_params_b": meta["active"],
         "moe": meta["moe"], "model_effect": "fitted" if meta["model_fitted"] else "size regression (unseen model)",
         "gpu": meta["gpu"], "gpu_effect": "fitted" if meta["gpu_fitted"] else "bandwidth line (GPU not benchmarked)",
-        "power_curve_gpu": meta["power_curve_gpu"], "n_gpus": meta["n_gpus"], "precision": meta["precision"],
+        "power_curve_gpu": meta["power_curve_gpu"], "n_gpus": meta["n_gpus"], "replica": meta["replica"],
+        "precision": meta["precision"],
         "precision_requested": spec.precision,
         "batch_size": (f"{spec.batch_size:g} concurrent queries" if spec.batch_size
                        else "production operating point (posterior)")

@@ -103,11 +103,12 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
                    title=f"GPU effects on throughput (relative to {PAPER_GPU})",
                    xlabel=f"output tok/s per GPU relative to {PAPER_GPU}")
     say("energy per query")
-    per_query = {}
+    per_query, replicas = {}, {}
     for m in rep.models:
-        per_query[m] = {r: predict_energy_wh(source.draws_coords, QuerySpec(model=m, gpu=PAPER_GPU, regime=r),
-                                             queries=100, seed=seed, bundle=bundle).wh.ravel()
-                        for r in ("traditional", "reasoning")}
+        preds = {r: predict_energy_wh(source.draws_coords, QuerySpec(model=m, gpu=PAPER_GPU, regime=r),
+                                      queries=100, seed=seed, bundle=bundle) for r in ("traditional", "reasoning")}
+        per_query[m] = {r: p.wh.ravel() for r, p in preds.items()}
+        replicas[m] = "/".join(dict.fromkeys(str(p.inputs["n_gpus"]) for p in preds.values()))
     rf.plot_per_query(per_query, figs / "per_query.png")
     say("pathways, fleet, sensitivity")
     pw = pathways(posterior=source, samples_per_member=100_000, seed=seed)
@@ -120,7 +121,8 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     checked, skipped = estimates_checked(source, seed=seed)
     rf.plot_estimates(checked, figs / "estimates.png")
     md = render_markdown(answer=answer, answer_rows=answer_rows, rep=rep, review=review, panels=panels,
-                         learned=learned, per_query=per_query, pw=pw, fl=fl, sens=sens, checked=checked,
+                         learned=learned, per_query=per_query, replicas=replicas, pw=pw, fl=fl, sens=sens,
+                         checked=checked,
                          skipped=skipped, source=source, dt=dt, design=pred.design, version=package_version(),
                          seconds=time.perf_counter() - t0)
     written = {}
@@ -141,7 +143,7 @@ def _template():
     return env.get_template("report.md.j2")
 
 
-def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_query, pw, fl, sens, checked,
+def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_query, replicas, pw, fl, sens, checked,
                     skipped, source, dt, design, version, seconds) -> str:
     """The report's Markdown: the template filled with the computed sections."""
     from .text import fleet_markdown, pathways_markdown, sensitivity_markdown
@@ -167,8 +169,8 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
         "check_cells": [[c["name"], f"{c['value']:.4g}", c["threshold"], "yes" if c["passed"] else "**no**"]
                         for c in review.get("checks", [])],
         "panel_cells": [[p["title"], f"{len(p['observed']):,}", f"{p['coverage']:.0%}"] for p in panels],
-        "per_query_cells": [[m, _interval(summarize(v["traditional"])), _interval(summarize(v["reasoning"]))]
-                            for m, v in per_query.items()],
+        "per_query_cells": [[m, replicas[m], _interval(summarize(v["traditional"])),
+                             _interval(summarize(v["reasoning"]))] for m, v in per_query.items()],
         "checked_cells": [[c["label"].split(" | ")[0], c["model_or_system"][:40], c["boundary"], fmt(c["published_wh"]),
                            f"{fmt(c['infergy_wh'])} ({fmt(c['infergy_wh_p05'])}-{fmt(c['infergy_wh_p95'])})",
                            f"{c['factor']:.2g}x ({c['factor_p05']:.2g}-{c['factor_p95']:.2g})", c["assumed"] or "-"]
@@ -180,7 +182,9 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
         t=answer[("traditional", "facility")], r=answer[("reasoning", "facility")],
         idle=answer[("traditional", "facility+idle")], gpu=answer[("traditional", "gpu")],
         prod_cover=next(p["coverage"] for p in panels if p["site"] == "prod_obs"),
-        blend_models=", ".join(PAPER_BLEND_MODELS), paper_gpu=PAPER_GPU, regimes=REGIMES, query=QuerySpec(),
+        blend_models=", ".join(PAPER_BLEND_MODELS),
+        blend_replicas=", ".join(f"{replicas[m]} for {m}" for m in PAPER_BLEND_MODELS if m in replicas),
+        paper_gpu=PAPER_GPU, regimes=REGIMES, query=QuerySpec(),
         throughput_rows=design.throughput.n_rows, checked=checked, skipped=skipped, over=over, under=under,
         inside=len(checked) - len(over) - len(under), within_4_20=[c for c in checked if 4 <= c["factor"] <= 20],
         by_source=by_source, median=np.median, quantile=np.quantile, sources=sources,

@@ -192,7 +192,7 @@ def comparison_markdown(cmp: dict) -> str:
         for name in ("output tok/s per GPU", "W per GPU (node power / GPUs)", "PUE", "GPUs per replica",
                      "concurrent queries per replica"):
             a, b = f[name]
-            cells.append(f"{b:.3g}" if not np.isfinite(a) else f"{a:.3g} -> {b:.3g}")
+            cells.append(fmt(b) if not np.isfinite(a) else f"{fmt(a)} -> {fmt(b)}")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,8 @@ import jax
 import numpy as np
 
 from . import equations as eq
+from .architecture import kv_bytes_per_token
+from .paper import REGIMES
 from .pue import fleet_pue
 from .throughput import (
     INTERACTION_SCALE,
@@ -59,15 +61,38 @@ class QuerySpec:
         return asdict(self)
 
 
-def default_gpu_count(total_params_b: float, precision: str, memory_gb: float) -> int:
-    """GPUs of one serving replica: whole 8-GPU servers, as many as hold the weights with a quarter of them again
-    left for the KV cache (DeepSeek-R1 in fp8 on H100s: 16). Eight is what the production operating point was
-    calibrated with and what the paper assumes; pass ``n_gpus`` for smaller replicas."""
+#: Tensor-parallel groups within one server; larger replicas are whole 8-GPU servers.
+REPLICA_SIZES = (1, 2, 4, 8)
+#: KV cache held beside the weights where the model's architecture is not in the table (a share of the weights).
+KV_HEADROOM_SHARE = 0.25
+
+
+def default_gpu_count(total_params_b: float, precision: str, memory_gb: float, kv_cache_gb: float | None = None) -> int:
+    """GPUs of one serving replica, as production would size it: the smallest tensor-parallel group (1, 2, 4 or 8
+    GPUs, then whole 8-GPU servers) whose usable memory holds the weights and ``kv_cache_gb`` of KV cache (the
+    load's sequences at their context; a quarter of the weights where the architecture is not known). Llama 3.1
+    8B at BF16 on H100s: 1; 70B: 2; 405B at FP8: 8; DeepSeek-R1 at FP8: 16."""
     weights_gb = total_params_b * WEIGHT_BYTES[precision]
-    n = 8
-    while n * memory_gb * USABLE_MEMORY < 1.25 * weights_gb:
-        n += 8
+    need_gb = weights_gb + (KV_HEADROOM_SHARE * weights_gb if kv_cache_gb is None or not np.isfinite(kv_cache_gb)
+                            else kv_cache_gb)
+    for n in REPLICA_SIZES:
+        if n * memory_gb * USABLE_MEMORY >= need_gb:
+            return n
+    n = 2 * REPLICA_SIZES[-1]
+    while n * memory_gb * USABLE_MEMORY < need_gb:
+        n += REPLICA_SIZES[-1]
     return n
+
+
+def _kv_cache_gb(bundle, name: str | None, precision: str, batch: float, context_tokens: float) -> float | None:
+    """GB of KV cache ``batch`` sequences of ``context_tokens`` hold, from the model's architecture row (None where
+    the table has no row for it)."""
+    arch = bundle.tables["architectures"]
+    row = arch[arch["model"] == name]
+    if name is None or row.empty:
+        return None
+    per_token = float(kv_bytes_per_token(row, precision, context_tokens)[0])
+    return per_token * context_tokens * batch / 1e9
 
 
 def _cell(coords: list[str], a: str, b: str) -> int:
@@ -135,7 +160,17 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     memory_gb = float(hw.loc[gpu, "memory_gb"])
     # --- precision: what this GPU would serve the request in (no FP8 tensor cores on an A100, no FP4 on Hopper)
     precision = runnable_precision(bundle.hardware, gpu, spec.precision)
-    n_gpus = spec.n_gpus or default_gpu_count(total, precision, memory_gb)
+    if spec.n_gpus:
+        n_gpus, replica = spec.n_gpus, "given"
+    else:  # sized for the load's sequences at the query's context (the regime's median output where it is drawn)
+        batch = (spec.batch_size or float(np.exp(np.median(draws["op_log_batch"])))) * spec.batch_scale
+        context = spec.input_tokens + (spec.output_tokens or REGIMES[spec.regime])
+        kv_gb = _kv_cache_gb(bundle, name, precision, batch, context)
+        n_gpus = default_gpu_count(total, precision, memory_gb, kv_gb)
+        replica = (f"smallest group holding the {precision} weights ({total * WEIGHT_BYTES[precision]:,.0f} GB) and "
+                   + (f"the KV cache of {batch:,.0f} sequences of {context:,.0f} tokens ({kv_gb:,.1f} GB)"
+                      if kv_gb is not None else "a quarter of them again for the KV cache (architecture not in "
+                      "the table)"))
     # --- precision and the two interactions
     c = draws["tp_c_precision"][:, PRECISION_LEVELS.index(precision)]
     gp = _cell(coords.get("gpu_precision_cell", []), gpu, precision)
@@ -171,7 +206,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
                                                  log_active_c),
         "tdp_w": np.full(n, float(hw.loc[gpu, "tdp_w"])),
         "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
-        "_n_gpus": n_gpus, "_gpu": gpu, "_precision": precision, "_model": name, "_total": total, "_active": active, "_moe": moe,
+        "_n_gpus": n_gpus, "_replica": replica, "_gpu": gpu, "_precision": precision, "_model": name, "_total": total, "_active": active, "_moe": moe,
         "_model_fitted": name in models, "_gpu_fitted": gpu in gpus, "_gpu_precision_fitted": gp >= 0,
         "_model_gpu_fitted": mg >= 0, "_power_curve_gpu": power_gpus[pg],
         "_batch_median": float(np.exp(np.median(draws["op_log_batch"]))) * spec.batch_scale

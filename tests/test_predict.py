@@ -77,10 +77,22 @@ def test_bad_queries_say_what_is_wrong(post, bundle, kw, message):
         _wh(post, bundle, **kw)
 
 
-def test_gpus_per_replica_follow_the_weights():
+def test_gpus_per_replica_follow_the_weights_and_the_kv_cache(post, bundle):
+    """The smallest tensor-parallel group (1, 2, 4, 8, then whole servers) that holds the weights and the load's
+    KV cache: a quarter of the weights where the architecture is unknown, the architecture's bytes where known."""
     assert default_gpu_count(671, "fp8", 80) == 16  # DeepSeek-R1 on H100s: two servers
-    assert default_gpu_count(70, "fp8", 80) == 8
+    assert default_gpu_count(70, "fp8", 80) == 2
+    assert default_gpu_count(8, "bf16", 80) == 1
     assert default_gpu_count(405, "bf16", 80) == 16
+    assert default_gpu_count(70, "fp8", 80, kv_cache_gb=100.0) == 4  # a long-context load needs more memory
+    for model, precision, n in (("Llama 3.1 8B", "bf16", 1), ("Llama 3.1 70B", "bf16", 4), ("Llama 3.1 70B", "fp8", 2),
+                                ("Llama 3.1 405B", "fp8", 8), ("DeepSeek-R1", "fp8", 16)):
+        pred = predict_energy_wh(post, QuerySpec(model=model, precision=precision), queries=2, bundle=bundle)
+        assert pred.inputs["n_gpus"] == n, model
+    # 128k-token contexts at 32 sequences: 70B's 327,680 B per token at BF16 is 1.4 TB of cache
+    long = predict_energy_wh(post, QuerySpec(model="Llama 3.1 70B", precision="bf16", input_tokens=128_000,
+                                             output_tokens=1000.0, batch_size=32), queries=2, bundle=bundle)
+    assert long.inputs["n_gpus"] == 24
 
 
 def test_components_multiply_back_to_the_energy(post, bundle):

@@ -126,7 +126,8 @@ def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bounda
                    help="mixture of experts [active < total]")
     g.add_argument("--gpu", default="H100-SXM-80GB", help="GPU type, e.g. A100, H100, H200, B200, GB200, L40S [H100]")
     g.add_argument("--gpus", type=positive_int, default=None, metavar="N",
-                   help="GPUs per serving replica [8, or whole 8-GPU servers as the weights need]")
+                   help="GPUs per serving replica [the smallest group of 1, 2, 4 or 8, then whole 8-GPU servers, that "
+                   "holds the weights and the load's KV cache]")
     g.add_argument("--precision", choices=SERVABLE_PRECISIONS, default="fp8", help="[fp8]")
     g.add_argument("--batch-size", type=positive_float, default=None, metavar="B",
                    help="concurrent queries per replica [the production operating point from the posterior]")
