@@ -29,6 +29,8 @@ __all__ = ["QuerySpec", "PredictiveEnergy", "posterior_draws", "predict_energy_w
 PREDICT_BOUNDARIES = ("gpu", "node", "facility", "facility+idle")
 #: Output-length regimes (median output tokens): the paper's, until the workload model learns them from traces.
 REGIME_MEDIAN_OUTPUT_TOKENS = REGIMES
+
+
 @dataclass
 class PredictiveEnergy:
     """Draws of Wh per query: ``wh`` has shape (posterior draws, queries)."""
@@ -135,7 +137,6 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
               "n_gpus": meta["n_gpus"], "total_params_b": meta["total"], "active_params_b": meta["active"],
               "moe": meta["moe"], "posterior_draws": n, "queries_per_draw": queries}
     return PredictiveEnergy(np.asarray(wh), spec, inputs)
-
 
 
 def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> dict[str, np.ndarray]:

@@ -219,6 +219,7 @@ MODELS_SCHEMA = Schema(
     checks=(_ACTIVE_CHECK,),
 )
 
+
 def _count_column(name: str, minimum: int = 1) -> Column:
     return Column(name, "int", required=False, min_value=minimum)
 

@@ -70,7 +70,6 @@ GPU_ALIASES: dict[str, tuple[str, bool]] = {
 }
 
 
-
 @dataclass(frozen=True)
 class Precision:
     """A number format of weights and compute: bytes per weight and per KV-cache element, whether a query can be
@@ -96,6 +95,7 @@ PRECISION_TABLE: dict[str, Precision] = {
 PRECISIONS = frozenset(PRECISION_TABLE)
 #: What a query may ask for, in the order the command line lists them.
 SERVABLE_PRECISIONS = tuple(name for name, p in PRECISION_TABLE.items() if p.servable)
+
 
 @dataclass(frozen=True)
 class Boundary:

@@ -60,6 +60,7 @@ def register_fit(sub) -> None:
     opt.add_device_option(fp, "the sampler (a GPU pays only with many chains)")
     fp.set_defaults(func=_cmd_fit)
 
+
 def register_cv(sub) -> None:
     vp = sub.add_parser("cv", help="cross-validation: predict a left-out model or GPU type from the rest",
                         description="Leave one model (or GPU type) out, fit the throughput model to the rest, and "

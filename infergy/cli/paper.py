@@ -36,6 +36,7 @@ def register_replicate(sub) -> None:
     rp.add_argument("--no-figures", action="store_true", help="skip the figures (summary.json is still written)")
     rp.set_defaults(func=_cmd_replicate_paper)
 
+
 def register_compare(sub) -> None:
     cp = sub.add_parser("compare-paper", help="the posterior's answer next to paper mode, for the paper's setting",
                         description="Wh per query for the paper's >200B setting (and its five models) from the "
