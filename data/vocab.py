@@ -207,8 +207,7 @@ def runnable_precision(hardware, gpu: str, precision: str) -> str:
     (a dense-throughput figure in that precision or one with fewer bits), else the fewest-bits precision it does
     compute in (FP8 on an A100 runs in BF16; FP4 on an H100 in FP8). A GPU with no throughput figure at all is
     taken to run the request."""
-    rows = hardware[(hardware["kind"] == "gpu") & (hardware["gpu"] == gpu)]
-    has = {p for p in _BY_BITS if rows[PRECISION_TABLE[p].hardware_column].notna().any()}
+    has = {p for p in _BY_BITS if gpu in gpus_supporting(hardware, p)}
     if precision not in _BY_BITS or not has:
         return precision
     start = _BY_BITS.index(precision)

@@ -3,6 +3,8 @@ and prior against posterior for the quantities every answer rests on. Plain arra
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import numpy as np
 
@@ -20,12 +22,14 @@ __all__ = ["Predictive", "calibration", "predictive", "prior_vs_posterior"]
 CURVE_BATCH = np.geomspace(1, 1024, 60)
 
 
-class Predictive:
+class Predictive(NamedTuple):
     """Prior draws of :data:`~infergy.model.joint.LEARNED_SITES`, posterior predictive draws of every observed
     site, and the observations, for one design."""
 
-    def __init__(self, design: InfergyDesign, prior: dict, ppc: dict, observed: dict):
-        self.design, self.prior, self.ppc, self.observed = design, prior, ppc, observed
+    design: InfergyDesign
+    prior: dict
+    ppc: dict
+    observed: dict
 
 
 def predictive(draws: dict, bundle, seed: int, prior_draws: int = 1000) -> Predictive:

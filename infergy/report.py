@@ -25,7 +25,7 @@ from .model.joint import KEY_SITES
 from .model.paper import REGIMES
 from .model.throughput import gpu_effects, model_effects
 from .figures import PPC_DRAWS
-from .text import fmt
+from .text import fmt, interval
 
 __all__ = ["write_report", "REPORT_SECTIONS", "REPORT_FIGURES"]
 
@@ -37,10 +37,6 @@ REPORT_FIGURES = ("answer.png", "rank.png", "ppc.png", "calibration.png", "learn
                   "estimates.png")
 #: The data tables whose sources the provenance lists.
 PROVENANCE_TABLES = ("throughput", "gpu_energy", "production", "pue", "hardware", "token_lengths")
-
-
-def _interval(q: dict) -> str:
-    return f"{fmt(q['median'])} (50% {fmt(q['p25'])}-{fmt(q['p75'])}; 90% {fmt(q['p05'])}-{fmt(q['p95'])})"
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -138,7 +134,7 @@ def _template():
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("infergy", "templates"), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
-    env.filters.update(fmt=fmt, interval=_interval, pct=lambda x: f"{x:.0%}")
+    env.filters.update(fmt=fmt, pct=lambda x: f"{x:.0%}")
     env.globals.update(table=_table)
     return env.get_template("report.md.j2")
 
@@ -164,13 +160,13 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
     disclosures = [r for r in answer_rows if "disclosure" in r["label"]]
     operators = list(dict.fromkeys(r["label"].split(" disclosure")[0] for r in disclosures))
     cells = {
-        "answer_cells": [[a["label"], a["boundary"], _interval(a) if "p05" in a else fmt(a["median"])]
+        "answer_cells": [[a["label"], a["boundary"], interval(a) if "p05" in a else fmt(a["median"])]
                          for a in answer_rows],
         "check_cells": [[c["name"], f"{c['value']:.4g}", c["threshold"], "yes" if c["passed"] else "**no**"]
                         for c in review.get("checks", [])],
         "panel_cells": [[p["title"], f"{len(p['observed']):,}", f"{p['coverage']:.0%}"] for p in panels],
-        "per_query_cells": [[m, replicas[m], _interval(summarize(v["traditional"])),
-                             _interval(summarize(v["reasoning"]))] for m, v in per_query.items()],
+        "per_query_cells": [[m, replicas[m], interval(summarize(v["traditional"])),
+                             interval(summarize(v["reasoning"]))] for m, v in per_query.items()],
         "checked_cells": [[c["label"].split(" | ")[0], c["model_or_system"][:40], c["boundary"], fmt(c["published_wh"]),
                            f"{fmt(c['infergy_wh'])} ({fmt(c['infergy_wh_p05'])}-{fmt(c['infergy_wh_p95'])})",
                            f"{c['factor']:.2g}x ({c['factor_p05']:.2g}-{c['factor_p95']:.2g})", c["assumed"] or "-"]

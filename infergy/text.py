@@ -8,7 +8,7 @@ import pandas as pd
 
 from .analysis.estimate import BOUNDARY_DESCRIPTIONS
 
-__all__ = ["fmt", "interquartile", "provenance_line", "estimate_text", "format_replication", "pathways_markdown",
+__all__ = ["fmt", "interquartile", "interval", "provenance_line", "estimate_text", "format_replication", "pathways_markdown",
            "fleet_markdown", "sensitivity_markdown", "comparison_markdown", "cv_markdown",
            "measured_markdown"]
 
@@ -23,6 +23,11 @@ def interquartile(q: dict) -> str:
     return f"{fmt(q['median'])} ({fmt(q['p25'])}-{fmt(q['p75'])})"
 
 
+def interval(q: dict) -> str:
+    """``median (50% p25-p75; 90% p05-p95)`` of a quantile summary."""
+    return f"{fmt(q['median'])} (50% {fmt(q['p25'])}-{fmt(q['p75'])}; 90% {fmt(q['p05'])}-{fmt(q['p95'])})"
+
+
 def _diff(ours: float, ref: float) -> str:
     return f"{100.0 * (ours / ref - 1.0):+.1f}%"
 
@@ -30,9 +35,11 @@ def _diff(ours: float, ref: float) -> str:
 def provenance_line(res: dict) -> str:
     """Where an answer came from: the posterior's package version and data hash, and the seed."""
     post = res["posterior"]
-    return (f"Posterior: infergy {post['version']}, fitted to data {post['data_hash'][:12]}; seed {res['seed']}; "
-            f"{res.get('samples', res.get('samples_per_member', 0)):,} query-samples"
-            + (" per model" if "samples_per_member" in res else "") + ".")
+    line = f"Posterior: infergy {post['version']}, fitted to data {post['data_hash'][:12]}; seed {res['seed']}"
+    samples = res.get("samples", res.get("samples_per_member"))
+    if samples is None:
+        return line + "."
+    return line + f"; {samples:,} query-samples" + (" per model" if "samples_per_member" in res else "") + "."
 
 
 def estimate_text(est) -> str:
@@ -224,6 +231,5 @@ def measured_markdown(res: dict) -> str:
         for name, s in res[kind].items():
             lines.append(f"| {name} | {s['rows']} | {s['median_abs_error_factor']:.2f} | {s['median_ratio']:.2f} | "
                          f"{s['coverage_90']:.2f} |")
-    post = res["posterior"]
-    lines += ["", f"Posterior: infergy {post['version']}, fitted to data {post['data_hash'][:12]}; seed {res['seed']}."]
+    lines += ["", provenance_line(res)]
     return "\n".join(lines) + "\n"

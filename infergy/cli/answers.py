@@ -41,7 +41,7 @@ def register(sub) -> None:
                     "fitted: b200,fp4,load-x2,smaller-model]")
     pp.add_argument("--samples", type=opt.count, default=200_000, metavar="N",
                     help="query-samples per model and lever [200000]")
-    pp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the tables as Markdown")
+    opt.add_markdown_out(pp)
     opt.add_device_option(pp, "the propagation")
     pp.set_defaults(func=_cmd_pathways)
 
@@ -60,7 +60,7 @@ def register(sub) -> None:
     fl.add_argument("--no-paper", action="store_true", help="skip paper mode")
     fl.add_argument("--samples", type=opt.count, default=1_000_000, metavar="N",
                     help="query-samples per model and regime [1e6]")
-    fl.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
+    opt.add_markdown_out(fl, "table")
     opt.add_device_option(fl, "the propagation")
     fl.set_defaults(func=_cmd_fleet)
 

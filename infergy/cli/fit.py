@@ -72,7 +72,7 @@ def register_cv(sub) -> None:
     vp.add_argument("--warmup", type=opt.positive_int, default=300, help="warm-up iterations per chain [300]")
     vp.add_argument("--draws", type=opt.positive_int, default=300, help="draws per chain [300]")
     vp.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
-    vp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
+    opt.add_markdown_out(vp, "table")
     vp.add_argument("--json", action="store_true", help="print the folds as JSON")
     vp.set_defaults(func=_cmd_cv)
 
@@ -88,7 +88,7 @@ def register_check(sub) -> None:
     mp.add_argument("--rows", type=opt.positive_int, default=None, metavar="N",
                     help="a spread of N rows instead of all")
     mp.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
-    mp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the tables as Markdown")
+    opt.add_markdown_out(mp)
     mp.add_argument("--json", action="store_true", help="print every row and the summaries as JSON")
     mp.set_defaults(func=_cmd_check_measured)
 

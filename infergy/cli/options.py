@@ -192,6 +192,11 @@ def formats(text: str) -> tuple[str, ...]:
     return names
 
 
+def add_markdown_out(p: argparse.ArgumentParser, what: str = "tables") -> None:
+    """``--out FILE``: where :func:`emit` also writes the Markdown."""
+    p.add_argument("--out", type=Path, default=None, metavar="FILE", help=f"also write the {what} as Markdown")
+
+
 def emit(args: argparse.Namespace, result, text: str) -> int:
     """Write ``text`` (Markdown) to ``--out`` when given; print the result as JSON with ``--json``, else the text."""
     from ..inference.files import write_text_atomic

@@ -46,7 +46,7 @@ def register_compare(sub) -> None:
     cp.add_argument("--version", dest="paper_version", type=opt.paper_version, default="v2",
                     help="paper version for paper mode (v1 or v2) [v2]")
     cp.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
-    cp.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the tables as Markdown")
+    opt.add_markdown_out(cp)
     cp.add_argument("--json", action="store_true", help="print the comparison as JSON")
     cp.set_defaults(func=_cmd_compare_paper)
 
