@@ -16,7 +16,7 @@ import numpy as np
 from ..data.vocab import BOUNDARY_TABLE
 from ..model.throughput import n_draws
 from .predict import PREDICT_BOUNDARIES, REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec, posterior_draws
-from .propagate import QUANTILE_KEYS, StreamSummary, Workload, stream_spec
+from .propagate import DEFAULT_CACHE_HIT_RATE, QUANTILE_KEYS, StreamSummary, Workload, stream_spec
 
 __all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDARY_DESCRIPTIONS",
            "DEFAULT_SAMPLES", "describe_inputs"]
@@ -103,6 +103,8 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
         "output_length": "fixed" if fixed else "exponential",
         "output_tokens_median": spec.output_tokens if fixed else REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime],
         "agent_steps": workload.agent_steps, "tool_tokens_per_step": workload.tool_tokens,
+        "cache_hit_rate": workload.cache_hit_rate if workload.agent_steps > 1 else None,
+        "engine": spec.engine or "production engine level (posterior)",
         "per": workload.per, "pue": f"{spec.pue:g} (fixed)" if spec.pue is not None
         else "hyperscale fleet average (posterior)", "pue_median": meta["pue_median"],
         "boundary_description": BOUNDARY_DESCRIPTIONS[spec.boundary],
@@ -128,22 +130,26 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
 def estimate(model: str | None = None, *, total_params_b: float | None = None, active_params_b: float | None = None,
              moe: bool | None = None, gpu: str = "H100-SXM-80GB", n_gpus: int | None = None, precision: str = "fp8",
              batch_size: float | None = None, input_tokens: float = 500.0, output_tokens: float | None = None,
-             regime: str = "traditional", boundary: str = "facility", pue: float | None = None, per: str = "query",
-             agent_steps: int = 1, tool_tokens: float = 0.0, posterior=None, samples: int = DEFAULT_SAMPLES,
-             seed: int = 0, bundle=None, spec: QuerySpec | None = None) -> Estimate:
+             regime: str = "traditional", boundary: str = "facility", pue: float | None = None,
+             engine: str | None = None, per: str = "query",
+             agent_steps: int = 1, tool_tokens: float = 0.0, cache_hit_rate: float = DEFAULT_CACHE_HIT_RATE,
+             posterior=None, samples: int = DEFAULT_SAMPLES, seed: int = 0, bundle=None,
+             spec: QuerySpec | None = None) -> Estimate:
     """Energy per query (``per="query"``, Wh) or per output token (``per="token"``, J) for a model (by name, or by
     size) on ``n_gpus`` x ``gpu``, from the posterior (the shipped default unless ``posterior`` is given).
 
     Output lengths are exponential with the regime's median (300 traditional, 5,000 reasoning) unless
     ``output_tokens`` fixes them; ``agent_steps`` > 1 chains that many calls, each reading the input, every previous
-    output and ``tool_tokens`` per step. ``batch_size`` None uses the fitted production operating point; ``pue``
+    output and ``tool_tokens`` per step, and prefilling only what its prefix cache misses (``cache_hit_rate`` of
+    the context it has seen before is a hit). ``batch_size`` None uses the fitted production operating point; ``pue``
     None a hyperscale operator's fleet PUE from the posterior. ``samples`` query-samples in all."""
     spec = spec if spec is not None else QuerySpec(
         model=model, total_params_b=total_params_b, active_params_b=active_params_b, moe=moe, gpu=gpu,
         n_gpus=n_gpus, precision=precision, input_tokens=input_tokens, output_tokens=output_tokens, regime=regime,
-        batch_size=batch_size, boundary=boundary, pue=pue)
+        batch_size=batch_size, boundary=boundary, pue=pue, engine=engine)
     check_spec(spec)
-    workload = Workload.of(spec, agent_steps=agent_steps, tool_tokens=tool_tokens, per=per)
+    workload = Workload.of(spec, agent_steps=agent_steps, tool_tokens=tool_tokens, per=per,
+                           cache_hit_rate=cache_hit_rate)
     workload.check()
     source = open_posterior(posterior, bundle)
     q = queries_per_draw(samples, source.n_draws)
@@ -158,10 +164,12 @@ def _estimate_from(summary: StreamSummary, spec: QuerySpec, meta: dict, workload
     max_in, max_out = float(bench["isl"].max()), float(bench["osl"].max())
     if summary.max_context_tokens > max_in:
         notes.append(f"input contexts reach {summary.max_context_tokens:,.0f} tokens, beyond the longest benchmarked "
-                     f"input ({max_in:,.0f}): the throughput model extrapolates")
+                     f"input ({max_in:,.0f}): the serving equations carry it, the learned efficiencies are "
+                     "extrapolated")
     if (spec.output_tokens or 0.0) > max_out:
         notes.append(f"{spec.output_tokens:,.0f} output tokens is beyond the longest benchmarked output "
-                     f"({max_out:,.0f}): the throughput model extrapolates")
+                     f"({max_out:,.0f}): the serving equations carry it, the learned efficiencies are "
+                     "extrapolated")
     if summary.out_of_range:
         notes.append(f"{summary.out_of_range} values fell outside the summary histogram's range and were clamped")
     inputs.update({"max_context_tokens": summary.max_context_tokens, "samples": summary.count,

@@ -14,32 +14,55 @@ from .propagate import HIST_BINS, HIST_LOG10_RANGE, StreamSummary, Workload, chu
 __all__ = ["energy_wh_numpy", "stream_numpy"]
 
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def energy_wh_numpy(p: dict, log_in_c, out_tokens: np.ndarray, flags) -> np.ndarray:
-    """Wh per query (draws x queries), as :func:`infergy.analysis.predict.energy_wh`."""
-    p = {k: np.asarray(v, np.float64) for k, v in p.items()}
-    col = lambda v: v[:, None]  # noqa: E731
-    out = np.asarray(out_tokens, np.float64)
-    log_out_c = np.log(np.maximum(out, 1.0) / 1000.0)
-    log_seq = np.log(np.exp(log_in_c) * 1000.0 + out)
-    log_b_kv = math.log(1000.0) + col(p["log_headroom_gb"]) - col(p["log_kv_mb"]) - log_seq
-    log_b_eff = -np.logaddexp(-log_b_kv, -col(p["log_batch"]))
-    log_load = -_softplus(col(p["log_batch50"]) - log_b_eff)
-    log_tps = (col(p["log_tps_fixed"]) + col(p["beta_isl"]) * log_in_c + col(p["beta_osl"]) * log_out_c
-               + col(p["beta_io"]) * log_in_c * log_out_c + log_load)
-    share = p["idle"] + (p["peak"] - p["idle"]) * _sigmoid(p["log_batch"] - p["power_log_batch50"])
-    log_power_w = np.log(p["tdp_w"] * share) + p["log_power_adj"]
-    wh = np.exp(log_power_w[:, None] + np.log(np.maximum(out, 1.0)) - log_tps) / 3600.0
+def energy_wh_numpy(p: dict, context, prefill, out_tokens: np.ndarray, flags) -> np.ndarray:
+    """Wh per query (draws x queries), as :func:`infergy.analysis.predict.energy_wh`, in float64 NumPy."""
+    c = {k: np.asarray(v, np.float64)[:, None] for k, v in p.items()}
+    out = np.maximum(np.asarray(out_tokens, np.float64), 1.0)
+    ctx = np.asarray(context, np.float64)
+    seq = ctx + out
+    window, n = c["phys_window_tokens"], c["phys_n_gpus"]
+
+    def kv_per_token(tokens):
+        return c["phys_kv_full_b"] + c["phys_kv_window_b"] * np.minimum(1.0, window / np.maximum(tokens, 1.0))
+
+    def attention(tokens):
+        return c["phys_attn_full_flops"] * tokens + c["phys_attn_window_flops"] * np.minimum(tokens, window)
+
+    headroom_gb = np.logaddexp(0.0, 0.9 * (c["phys_memory_b"] - c["phys_weight_b"]) / 1e9)
+    log_kv_cap = np.log(headroom_gb * 1e9) - np.log(kv_per_token(seq) * seq)
+    stacked = -4.0 * np.stack(np.broadcast_arrays(c["log_batch"], log_kv_cap, c["eff_log_batch_cap"]))
+    top = stacked.max(0)
+    log_b = np.logaddexp(0.0, -(top + np.log(np.exp(stacked - top).sum(0)))) / 4.0
+    b = np.exp(log_b)
+    adj = np.exp(c["power_log_adjustment"])
+    curve = (c["power_idle"] + (c["power_peak"] - c["power_idle"])
+             * _sigmoid(c["log_batch"] - c["power_log_batch50"])) * adj
+    mean_ctx = ctx + 0.5 * out
+    e, k = c["phys_experts"], c["phys_top_k"]
+    moe = e > k
+    untouched = np.exp(b * np.log1p(-k / np.where(moe, e, k + 1.0)))
+    coverage = np.where(moe, (e * (1.0 - untouched) - k) / np.where(moe, e - k, 1.0), 0.0)
+    weights = c["phys_active_weight_b"] + (c["phys_weight_b"] - c["phys_active_weight_b"]) * np.clip(coverage, 0, 1)
+    memory_s = ((weights + b * kv_per_token(mean_ctx) * mean_ctx) / (n * np.exp(c["phys_log_bw_b_s"]))
+                / _sigmoid(c["eff_logit_memory"]))
+    peak = n * c["phys_peak_flop_s"]
+    ideal_s = b * (c["phys_linear_flops"] + attention(mean_ctx)) / peak
+    compute_s = ideal_s / _sigmoid(c["eff_logit_compute"])
+    step_s = (memory_s ** 4 + compute_s ** 4) ** 0.25 + c["phys_layers"] * np.exp(c["eff_log_overhead_s"])
+    pre = np.asarray(prefill, np.float64)
+    eta_prefill = _sigmoid(c["eff_logit_prefill"])
+    prefill_s = pre * (c["phys_linear_flops"] + attention(ctx - pre + 0.5 * pre)) / peak / eta_prefill
+    prefill_w = c["power_tdp_w"] * ((c["power_peak"] * adj) ** 8 + eta_prefill ** 8) ** 0.125
+    decode_w = c["power_tdp_w"] * (curve ** 8 + (ideal_s / step_s) ** 8) ** 0.125
+    joules = n * (prefill_s * prefill_w + out * step_s / b * decode_w) * np.exp(c["log_scatter"])
+    joules = np.maximum(joules, n * c["power_tdp_w"] * (prefill_s * eta_prefill + out * ideal_s / b))
     host, pue, idle = (float(f) for f in flags)
-    factor = (1.0 + host * p["host_ratio"]) * (p["pue"] if pue > 0 else 1.0) / (1.0 - idle * p["idle_share"])
-    return wh * factor[:, None]
+    factor = (1.0 + host * c["host_ratio"]) * (c["pue"] if pue > 0 else 1.0) / (1.0 - idle * c["idle_share"])
+    return joules / 3600.0 * factor
 
 
 def stream_numpy(arrays: dict, flags, workload: Workload, *, queries_per_draw: int, seed: int) -> StreamSummary:
@@ -54,14 +77,16 @@ def stream_numpy(arrays: dict, flags, workload: Workload, *, queries_per_draw: i
     mean_len = REGIME_MEDIAN_OUTPUT_TOKENS[workload.regime] / math.log(2.0)
     for _ in range(n_chunks):
         ctx = np.full((n, chunk), workload.input_tokens)
+        prefill = ctx
         wh = np.zeros((n, chunk))
         tokens = np.zeros((n, chunk))
         for _step in range(workload.agent_steps):
             out = (np.full((n, chunk), workload.output_tokens) if workload.output_tokens is not None
                    else rng.exponential(mean_len, (n, chunk)))
             max_ctx = max(max_ctx, float(ctx.max()))
-            wh += energy_wh_numpy(arrays, np.log(ctx / 1000.0), out, flags)
+            wh += energy_wh_numpy(arrays, ctx, prefill, out, flags)
             tokens += out
+            prefill = (1.0 - workload.cache_hit_rate) * (ctx + out) + workload.tool_tokens
             ctx = ctx + out + workload.tool_tokens
         value = wh * 3600.0 / np.maximum(tokens, 1.0) if workload.per == "token" else wh
         lv = np.log10(value)

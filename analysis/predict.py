@@ -18,7 +18,7 @@ import numpy as np
 from ..data.vocab import BOUNDARY_TABLE
 from ..model import equations as eq
 from ..model.paper import REGIMES
-from ..model.query import QuerySpec, default_gpu_count, resolve_parameters
+from ..model.query import QuerySpec, default_gpu_count, efficiency_of, physics_of, power_curve_of, resolve_parameters
 from ..model.throughput import n_draws
 
 __all__ = ["QuerySpec", "PredictiveEnergy", "posterior_draws", "predict_energy_wh", "predict_components",
@@ -59,24 +59,28 @@ def _as_draws(dt) -> tuple[dict[str, np.ndarray], dict[str, list]]:
     return dt if isinstance(dt, tuple) else posterior_draws(dt)
 
 
-def _log_tps_and_power(p: dict, log_in_c, out_tokens):
-    """log output tok/s per GPU (draws x queries) and log W per GPU (draws) for ``out_tokens`` (draws x queries)."""
+def serving(p: dict, context_tokens, prefill_tokens, out_tokens) -> tuple[eq.ServingTimes, tuple]:
+    """:func:`~infergy.model.equations.serving_times` and the phases' log W per GPU for (draws x queries):
+    per-draw parameters ``p`` against the query axis; the token counts broadcast to (draws, queries)."""
     col = lambda v: v[:, None]  # noqa: E731  (per-draw values against the query axis)
-    log_out_c = jnp.log(jnp.maximum(out_tokens, 1.0) / 1000.0)
-    log_seq = jnp.log(jnp.exp(log_in_c) * 1000.0 + out_tokens)
-    log_b_kv = eq.log_kv_capacity(col(p["log_headroom_gb"]), col(p["log_kv_mb"]), log_seq)
-    log_b_eff = eq.log_effective_batch(log_b_kv, col(p["log_batch"]))
-    log_tps = eq.log_tps_per_gpu(col(p["log_tps_fixed"]), col(p["beta_isl"]), col(p["beta_osl"]), col(p["beta_io"]),
-                                 log_in_c, log_out_c, eq.log_load(col(p["log_batch50"]), log_b_eff))
-    share = eq.power_share(p["idle"], p["peak"], p["power_log_batch50"], p["log_batch"])
-    return log_tps, eq.log_gpu_power_w(p["tdp_w"], share, p["log_power_adj"])
+    log_load = col(p["log_batch"])
+    times = eq.serving_times(physics_of(p, col), efficiency_of(p, col), log_load, context_tokens, prefill_tokens,
+                             jnp.maximum(out_tokens, 1.0))
+    return times, eq.phase_log_power_w(power_curve_of(p, col), log_load, times)
 
 
-def energy_wh(p: dict, log_in_c: jnp.ndarray, out_tokens: jnp.ndarray, boundary_flags: jnp.ndarray):
-    """Wh per query for (draws x queries): ``out_tokens`` has shape (draws, queries), ``log_in_c``
-    (log(input tokens / 1000)) is a scalar or has that shape too; ``boundary_flags`` from :func:`boundary_flags`."""
-    log_tps, log_power_w = _log_tps_and_power(p, log_in_c, out_tokens)
-    wh = jnp.exp(eq.log_gpu_energy_j(log_power_w[:, None], jnp.log(jnp.maximum(out_tokens, 1.0)), log_tps)) / 3600.0
+def energy_wh(p: dict, context_tokens, prefill_tokens, out_tokens, boundary_flags: jnp.ndarray):
+    """Wh per query for (draws x queries): ``out_tokens`` has shape (draws, queries); ``context_tokens`` (the
+    prompt the output follows) and ``prefill_tokens`` (the part of it computed, not read from a cache) are scalars
+    or have that shape too; ``boundary_flags`` from :func:`boundary_flags`. Each draw carries the scatter one
+    configuration shows around the model (``log_scatter``)."""
+    times, log_w = serving(p, context_tokens, prefill_tokens, out_tokens)
+    n_gpus = p["phys_n_gpus"][:, None]
+    joules = eq.gpu_energy_j(n_gpus, times, *log_w) * jnp.exp(p["log_scatter"])[:, None]
+    # a configuration's scatter never takes it below the FLOP floor (its FLOPs at peak, at TDP)
+    floor_j = n_gpus * p["power_tdp_w"][:, None] * (times.prefill_s * times.prefill_utilisation
+                                                    + times.decode_s * times.decode_utilisation)
+    wh = jnp.maximum(joules, floor_j) / 3600.0
     return wh * eq.boundary_factor(p["host_ratio"], p["pue"], p["idle_share"], boundary_flags)[:, None]
 
 
@@ -131,8 +135,8 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
     else:  # exponential output lengths with the regime's median, as the paper draws them
         mean = REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime] / math.log(2.0)
         out = mean * jax.random.exponential(key_tokens, (n, queries))
-    wh = _energy_kernel(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)), out,
-                        boundary_flags(spec.boundary))
+    tokens_in = jnp.float32(spec.input_tokens)
+    wh = _energy_kernel(arrays, tokens_in, tokens_in, out, boundary_flags(spec.boundary))
     inputs = {**spec.resolved(), "model": meta["model"] or spec.model, "gpu": meta["gpu"],
               "n_gpus": meta["n_gpus"], "total_params_b": meta["total"], "active_params_b": meta["active"],
               "moe": meta["moe"], "posterior_draws": n, "queries_per_draw": queries}
@@ -141,14 +145,24 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
 
 def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> dict[str, np.ndarray]:
     """Per-draw factors of the energy for a query of the regime's median output length (or ``output_tokens``):
-    output tok/s per GPU, W per GPU (accelerator), host ratio, PUE, production batch -- to explain a difference."""
+    output tok/s per GPU, W per GPU (accelerator, averaged over the phases), the seconds of prefill and decode, the
+    batch actually running, the configuration's scatter about the model, host ratio, PUE, production load -- to
+    explain a difference."""
     from ..data import load
 
     bundle = bundle if bundle is not None else load()
     arrays, meta = prepare(_as_draws(dt), spec, bundle, seed)
     out = float(spec.output_tokens or REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime])
-    log_tps, log_power_w = _log_tps_and_power(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)),
-                                              jnp.full((arrays["log_batch"].shape[0], 1), out))
-    return {"tps_gpu_tok_s": np.exp(np.asarray(log_tps)[:, 0]), "gpu_power_w": np.exp(np.asarray(log_power_w)),
+    n = arrays["log_batch"].shape[0]
+    tokens_in = jnp.float32(spec.input_tokens)
+    times, log_w = serving(arrays, tokens_in, tokens_in, jnp.full((n, 1), out))
+    times = eq.ServingTimes(*(np.asarray(v, np.float64)[:, 0] for v in times))
+    log_w = tuple(np.asarray(v, np.float64)[:, 0] for v in log_w)
+    n_gpus = np.asarray(arrays["phys_n_gpus"], np.float64)
+    energy_j = n_gpus * (times.prefill_s * np.exp(log_w[0]) + times.decode_s * np.exp(log_w[1]))
+    return {"tps_gpu_tok_s": out / (n_gpus * (times.prefill_s + times.decode_s)),
+            "gpu_power_w": energy_j / (n_gpus * (times.prefill_s + times.decode_s)),
+            "prefill_s": times.prefill_s, "decode_s": times.decode_s, "running_batch": np.exp(times.log_batch),
+            "scatter": np.exp(np.asarray(arrays["log_scatter"], np.float64)),
             "host_ratio": np.asarray(arrays["host_ratio"]), "pue": np.asarray(arrays["pue"]),
             "batch": np.exp(np.asarray(arrays["log_batch"])), "n_gpus": meta["n_gpus"], "output_tokens": out}

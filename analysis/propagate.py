@@ -7,7 +7,9 @@ posterior of the mean per query that fleet totals need), and the largest context
 O(draws x chunk + bins) whatever the number of query-samples, so 1e8-1e9 samples need a few arrays.
 
 A query may be an agentic workflow: ``agent_steps`` sequential calls, each reading the original input plus every
-previous output (and ``tool_tokens`` per step of tool results), its energy the sum over calls.
+previous output (and ``tool_tokens`` per step of tool results), its energy the sum over calls. Each later call
+prefills only what its prefix cache misses: the new tool tokens, and ``1 - cache_hit_rate`` of the context it has
+seen before.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, ene
 __all__ = ["Workload", "StreamSummary", "stream", "shard_draws", "on_devices", "HIST_LOG10_RANGE", "HIST_BINS",
            "MAX_CHUNK_ELEMENTS", "MAX_CHUNK_ELEMENTS_GPU", "QUANTILE_KEYS", "pool"]
 
+#: Share of an agent call's earlier context found in the prefix cache: DeepSeek's reported 56.3% of input tokens
+#: served from its on-disk context cache over 24 hours (production_operating_points.md). A user may set it.
+DEFAULT_CACHE_HIT_RATE = 0.563
 #: Histogram of log10(value): 16 decades in 16,384 bins, 0.001 decade (0.23%) per bin before interpolation.
 HIST_LOG10_RANGE = (-9.0, 7.0)
 HIST_BINS = 16384
@@ -46,10 +51,12 @@ class Workload:
     agent_steps: int = 1
     tool_tokens: float = 0.0  # tokens added to the context at each step besides the output (tool results)
     per: str = "query"  # "query": Wh per query (workflow); "token": J per output token
+    cache_hit_rate: float = DEFAULT_CACHE_HIT_RATE  # share of an agent call's earlier context read from the cache
 
     @classmethod
-    def of(cls, spec: QuerySpec, *, agent_steps: int = 1, tool_tokens: float = 0.0, per: str = "query") -> "Workload":
-        return cls(spec.input_tokens, spec.output_tokens, spec.regime, agent_steps, tool_tokens, per)
+    def of(cls, spec: QuerySpec, *, agent_steps: int = 1, tool_tokens: float = 0.0, per: str = "query",
+           cache_hit_rate: float = DEFAULT_CACHE_HIT_RATE) -> "Workload":
+        return cls(spec.input_tokens, spec.output_tokens, spec.regime, agent_steps, tool_tokens, per, cache_hit_rate)
 
     def check(self) -> None:
         if self.per not in ("query", "token"):
@@ -58,6 +65,8 @@ class Workload:
             raise ValueError(f"agent steps must be a whole number >= 1, got {self.agent_steps}")
         if not self.tool_tokens >= 0:
             raise ValueError(f"tool tokens must be >= 0, got {self.tool_tokens}")
+        if not 0.0 <= self.cache_hit_rate <= 1.0:
+            raise ValueError(f"cache hit rate must be in [0, 1], got {self.cache_hit_rate}")
 
     @property
     def unit(self) -> str:
@@ -109,8 +118,8 @@ def pool(parts: list[StreamSummary]) -> StreamSummary:
 
 
 @partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "fixed_length"))
-def _stream_kernel(p, flags, key, log_scale, input_tokens, length_param, tool_tokens, *, n_chunks: int, chunk: int,
-                   steps: int, per_token: bool, fixed_length: bool):
+def _stream_kernel(p, flags, key, log_scale, input_tokens, length_param, tool_tokens, cache_hit_rate, *,
+                   n_chunks: int, chunk: int, steps: int, per_token: bool, fixed_length: bool):
     n = log_scale.shape[0]
     lo, hi = HIST_LOG10_RANGE
     inv_width = HIST_BINS / (hi - lo)
@@ -120,16 +129,18 @@ def _stream_kernel(p, flags, key, log_scale, input_tokens, length_param, tool_to
         step_keys = jax.random.split(jax.random.fold_in(key, i), steps)
 
         def step(state, k):
-            ctx, wh, tokens = state
+            ctx, prefill, wh, tokens = state
             if fixed_length:
                 out = jnp.full((n, chunk), length_param)
             else:
                 out = length_param * jax.random.exponential(k, (n, chunk))
-            e = energy_wh(p, jnp.log(ctx / 1000.0), out, flags)
-            return (ctx + out + tool_tokens, wh + e, tokens + out), jnp.max(ctx)
+            e = energy_wh(p, ctx, prefill, out, flags)
+            seen = ctx + out  # the next call's cache may hold these; its tool results are new
+            return (seen + tool_tokens, (1.0 - cache_hit_rate) * seen + tool_tokens, wh + e, tokens + out), jnp.max(ctx)
 
         zeros = jnp.zeros((n, chunk), jnp.float32)
-        (_, wh, tokens), ctx_max = jax.lax.scan(step, (zeros + input_tokens, zeros, zeros), step_keys)
+        start = zeros + input_tokens
+        (_, _, wh, tokens), ctx_max = jax.lax.scan(step, (start, start, zeros, zeros), step_keys)
         value = (wh * 3600.0 / jnp.maximum(tokens, 1.0) if per_token else wh) * jnp.exp(log_scale)[:, None]
         lv = jnp.log10(value)
         idx = jnp.clip(jnp.floor((lv - lo) * inv_width).astype(jnp.int32), 0, HIST_BINS - 1)
@@ -218,7 +229,7 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
         scale = jax.device_put(scale, arrays["log_batch"].sharding)
     hist, sums, max_ctx, outside = _stream_kernel(
         arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens), jnp.float32(length),
-        jnp.float32(workload.tool_tokens), n_chunks=n_chunks, chunk=chunk, steps=workload.agent_steps,
+        jnp.float32(workload.tool_tokens), jnp.float32(workload.cache_hit_rate), n_chunks=n_chunks, chunk=chunk, steps=workload.agent_steps,
         per_token=workload.per == "token", fixed_length=fixed)
     q = n_chunks * chunk
     hist, sums, max_ctx, outside = (_to_host(x) for x in (hist, sums, max_ctx, outside))

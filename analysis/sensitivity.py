@@ -7,8 +7,8 @@ decompositions:
   energy (what we do not know about the parameters) and the average variance within a draw (which query it is);
 - **first-order (Sobol) indices** per input: Var(E[log Wh | input]) / Var(log Wh), estimated from the samples by
   binning each input into equal-count bins (given-data estimator, with the within-bin noise subtracted). Inputs
-  are the scalar quantities each draw or query contributes: output length, the benchmark throughput effects
-  (model, GPU, precision), production engine efficiency, production load, the GPU power curve, host overhead, PUE,
+  are the scalar quantities each draw or query contributes: output length, the benchmark efficiency effects
+  (model, GPU, precision: the logit of the bandwidth share reached), production engine efficiency, production load, the GPU power curve, host overhead, PUE,
   idle capacity, and, for a blend, which model. The indices of dependent inputs need not sum to one; the remainder
   is interaction and dependence.
 """
@@ -61,16 +61,18 @@ def _samples(source, spec: QuerySpec, queries: int, seed: int) -> tuple[np.ndarr
     else:
         out = REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime] / math.log(2.0) * jax.random.exponential(key, (n, queries))
     flags = boundary_flags(spec.boundary)
-    wh = jax.jit(energy_wh)(arrays, jnp.float32(math.log(spec.input_tokens / 1000.0)), out, flags)
+    tokens_in = jnp.float32(spec.input_tokens)
+    wh = jax.jit(energy_wh)(arrays, tokens_in, tokens_in, out, flags)
     a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
     typical_batch = float(np.median(a["log_batch"]))
-    curve = np.log(np.asarray(power_share(arrays["idle"], arrays["peak"], arrays["power_log_batch50"],
+    curve = np.log(np.asarray(power_share(arrays["power_idle"], arrays["power_peak"], arrays["power_log_batch50"],
                                           jnp.float32(typical_batch))))
     engine = engine_log_efficiency(source.draws_coords[0])
     per_draw = {
-        "benchmark throughput (model, GPU, precision)": a["log_tps_fixed"] - engine,
+        "benchmark efficiency (model, GPU, precision)": a["eff_logit_memory"] - engine,
         "production engine efficiency": engine,
         "production load (concurrent queries)": a["log_batch"],
+        "configuration scatter about the model": a["log_scatter"],
         "GPU power curve (share of TDP)": curve,
         "host overhead": np.log1p(a["host_ratio"]),
         "PUE": np.log(a["pue"]),

@@ -1,10 +1,16 @@
-"""Cross-validation that matters to users: predict a model (or a GPU) the fit has never seen.
+"""Cross-validation that matters to users: predict a model, a GPU, a generation or a query shape the fit has
+never seen.
 
-Each fold leaves out every throughput row of one model (or one GPU type), fits the throughput model to the rest
-(the left-out rows stay in the design with their likelihood masked, so they are predicted exactly as an unseen
-model or GPU is: from the size regression or the bandwidth line, with the spread the groups show), and reports
-how often the left-out rows fall inside their 50% and 90% posterior-predictive intervals, and how wide those
-intervals are. Honest intervals cover close to nominal without being wide for nothing.
+Each fold leaves out a set of throughput rows, fits the throughput model to the rest (the
+left-out rows stay in the design with their likelihood masked, so they are predicted exactly as an unseen model
+or GPU is: from the size regression or the bandwidth line, with the spread the groups show), and reports how
+often the left-out rows fall inside their 50% and 90% posterior-predictive intervals, and how wide those
+intervals are. Honest intervals cover close to nominal without being wide for nothing. The folds:
+
+- ``model`` / ``gpu``: every row of one model / one GPU type;
+- ``shape``: every row with input or output of at least :data:`LONG_TOKENS` tokens (``long``): extrapolation in
+  length, which the serving equations must carry;
+- ``generation``: every Blackwell row (``blackwell``), fitted on Hopper and older GPUs.
 """
 
 from __future__ import annotations
@@ -17,15 +23,31 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import Predictive
 
-from ..model.throughput import build_throughput_design, throughput_model, usable_throughput_rows
+from ..model.joint import build_design
+from ..model.throughput import throughput_model
 from .precondition import WHITENED_SITE, precondition
 from .samplers import nuts
 
-__all__ = ["CV_MODELS", "CV_GPUS", "CvFold", "cross_validate"]
+__all__ = ["CV_MODELS", "CV_GPUS", "CV_BY", "LONG_TOKENS", "BLACKWELL", "CvFold", "cross_validate", "fold_mask"]
 
 #: Default folds: models of every class and size, GPUs of every generation.
 CV_MODELS = ("Llama 3.1 8B", "gemma-2-27b", "Llama 3.1 405B", "Mixtral 8x7B", "Qwen3-235B-A22B", "DeepSeek-R1")
 CV_GPUS = ("A100-SXM4-80GB", "H200-SXM-141GB", "B200", "L40S")
+CV_BY = ("model", "gpu", "shape", "generation")
+#: A row with input or output at least this long is "long" (the shape fold).
+LONG_TOKENS = 8000
+BLACKWELL = ("B200", "B300", "GB200", "GB300", "RTX-PRO-6000-SE")
+
+
+def fold_mask(rows, by: str, group: str) -> np.ndarray:
+    """True for the rows fold ``group`` of kind ``by`` leaves out."""
+    if by in ("model", "gpu"):
+        return (rows[by] == group).to_numpy()
+    if by == "shape" and group == "long":
+        return ((rows["isl"].fillna(0) >= LONG_TOKENS) | (rows["osl"].fillna(0) >= LONG_TOKENS)).to_numpy()
+    if by == "generation" and group == "blackwell":
+        return rows["gpu"].isin(BLACKWELL).to_numpy()
+    raise ValueError(f"no fold {group!r} of kind {by!r}")
 
 
 @dataclass(frozen=True)
@@ -43,37 +65,40 @@ class CvFold:
 def _fold(design, mask: np.ndarray, *, chains: int, warmup: int, draws: int, seed: int) -> np.ndarray:
     """Posterior-predictive draws of log tok/s for every row, fitted on the rows where ``mask`` is True."""
     key_init, key_fit, key_pred = jax.random.split(jax.random.PRNGKey(seed), 3)
-    kwargs = {**design.sizes, "y": design.y_log_tok_s, "row_mask": jnp.asarray(mask)}
-    pre = precondition(throughput_model, (design.arrays,), kwargs, key_init, chains, 2000)
+    tp = design.throughput
+    kwargs = {**tp.sizes, "y": tp.y_log_tok_s, "row_mask": jnp.asarray(mask)}
+    pre = precondition(throughput_model, (tp.arrays,), kwargs, key_init, chains, 2000)
     mcmc = nuts(pre.model(throughput_model), warmup=warmup, draws=draws, chains=chains)
-    mcmc.run(key_fit, design.arrays, init_params=pre.init_params, **kwargs)
+    mcmc.run(key_fit, tp.arrays, init_params=pre.init_params, **kwargs)
     samples = mcmc.get_samples()
     samples.pop(WHITENED_SITE)
-    pred = Predictive(throughput_model, samples, return_sites=["tp_obs"])(key_pred, design.arrays, **design.sizes)
+    pred = Predictive(throughput_model, samples, return_sites=["tp_obs"])(key_pred, tp.arrays, **tp.sizes)
     return np.asarray(pred["tp_obs"])
 
 
 def cross_validate(bundle=None, by: str = "model", groups=None, *, chains: int = 2, warmup: int = 400,
                    draws: int = 400, seed: int = 0, progress=None) -> list[CvFold]:
-    """Leave-one-``by``-out folds (``by`` = "model" or "gpu") over ``groups`` (default: :data:`CV_MODELS` or
-    :data:`CV_GPUS`, those present in the data). ``progress`` is called with a line after each fold."""
+    """Folds of kind ``by`` (:data:`CV_BY`) over ``groups`` (default: :data:`CV_MODELS` or :data:`CV_GPUS`;
+    ``long`` for ``shape``, ``blackwell`` for ``generation``). ``progress`` is called with a line after each fold."""
     from ..data import load
 
-    if by not in ("model", "gpu"):
-        raise ValueError(f"cross-validate by 'model' or 'gpu', not {by!r}")
+    if by not in CV_BY:
+        raise ValueError(f"cross-validate by one of {', '.join(CV_BY)}, not {by!r}")
     bundle = bundle if bundle is not None else load()
-    rows = usable_throughput_rows(bundle.tables["throughput"])
-    design = build_throughput_design(rows, bundle.tables["hardware"], bundle.tables["models"])
-    present = set(design.rows[by])
-    groups = [g for g in (groups or (CV_MODELS if by == "model" else CV_GPUS))]
-    missing = [g for g in groups if g not in present]
-    if missing:
-        raise ValueError(f"no usable throughput rows for {by} {missing}; present: {sorted(present)[:60]}")
+    design = build_design(bundle)
+    rows = design.throughput.rows
+    defaults = {"model": CV_MODELS, "gpu": CV_GPUS, "shape": ("long",), "generation": ("blackwell",)}
+    groups = list(groups or defaults[by])
+    if by in ("model", "gpu"):
+        present = set(rows[by])
+        missing = [g for g in groups if g not in present]
+        if missing:
+            raise ValueError(f"no usable throughput rows for {by} {missing}; present: {sorted(present)[:60]}")
     folds = []
-    y = np.asarray(design.y_log_tok_s)
+    y = np.asarray(design.throughput.y_log_tok_s)
     for i, group in enumerate(groups):
         start = time.perf_counter()
-        test = (design.rows[by] == group).to_numpy()
+        test = fold_mask(rows, by, group)
         pred = _fold(design, ~test, chains=chains, warmup=warmup, draws=draws, seed=seed + i)[:, test]
         lo50, hi50, lo90, med, hi90 = np.quantile(pred, [0.25, 0.75, 0.05, 0.5, 0.95], axis=0)
         yt = y[test]

@@ -13,7 +13,7 @@ from ..model.joint import LEARNED_SITES, OBSERVATION_VIEWS, OBSERVED_SITES, Infe
 from ..model.power import power_curve
 from ..model.production import production_load
 from ..model.pue import fleet_pue
-from ..model.throughput import gpu_effects
+from ..model.throughput import gpu_effects, serving_efficiencies
 from .fit import predictive_draws
 
 __all__ = ["Predictive", "calibration", "predictive", "prior_vs_posterior"]
@@ -59,8 +59,8 @@ def calibration(pred: Predictive) -> list[dict]:
 
 
 def prior_vs_posterior(draws: dict, coords: dict, prior: dict) -> dict:
-    """Prior against posterior for throughput per GPU type, the power curve, a hyperscale fleet's PUE and the
-    production load."""
+    """Prior against posterior for the serving efficiencies, the bandwidth share per GPU type, the power curve, a
+    hyperscale fleet's PUE and the production load."""
     rng = np.random.default_rng(0)
     post_b, prior_b = gpu_effects(draws), gpu_effects(prior)
     order = np.argsort(np.median(post_b, 0))
@@ -77,7 +77,10 @@ def prior_vs_posterior(draws: dict, coords: dict, prior: dict) -> dict:
         z_operator = rng.normal(size=n)
         return fleet_pue(d, z_operator, rng.normal(size=n))
 
-    return {"gpu_effects": gpu,
+    post_s, prior_s = serving_efficiencies(draws, coords), serving_efficiencies(prior, coords)
+    serving = {name: {"median": float(np.median(v)), "posterior": np.quantile(v, [0.05, 0.95]),
+                      "prior": np.quantile(prior_s[name], [0.05, 0.95])} for name, v in post_s.items()}
+    return {"gpu_effects": gpu, "serving": serving,
             "power": {"batch": CURVE_BATCH, "posterior": posterior_bands, "prior": (prior_band[0], prior_band[2])},
             "pue": {"prior": pue(prior), "posterior": pue(draws)},
             "batch": {"prior": production_load(prior), "posterior": production_load(draws)}}

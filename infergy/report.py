@@ -23,7 +23,7 @@ from .analysis.predict import QuerySpec, predict_energy_wh
 from .inference.files import write_text_atomic
 from .model.joint import KEY_SITES
 from .model.paper import REGIMES
-from .model.throughput import gpu_effects, model_effects
+from .model.throughput import REF_ACTIVE_B, gpu_effects, model_effects
 from .figures import PPC_DRAWS
 from .text import fmt, interval
 
@@ -93,11 +93,11 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     learned = prior_vs_posterior(draws, coords, pred.prior)
     rf.plot_learned(learned, figs / "learned.png")
     rf.plot_forest(coords["model"], model_effects(draws), figs / "forest_models.png",
-                   title="Model effects on throughput (relative to the median model)",
-                   xlabel="output tok/s per GPU relative to the median model (same GPU, precision, setup)")
+                   title=f"Share of HBM bandwidth each model's decode reaches ({PAPER_GPU}, FP8)",
+                   xlabel="memory-bandwidth efficiency (1: the hardware's limit)")
     rf.plot_forest(coords["gpu"], gpu_effects(draws), figs / "forest_gpus.png",
-                   title=f"GPU effects on throughput (relative to {PAPER_GPU})",
-                   xlabel=f"output tok/s per GPU relative to {PAPER_GPU}")
+                   title="Share of its HBM bandwidth each GPU's decode reaches (10B dense model, FP8)",
+                   xlabel="memory-bandwidth efficiency (1: the hardware's limit)")
     say("energy per query")
     per_query, replicas = {}, {}
     for m in rep.models:
@@ -174,6 +174,7 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
     }
     return _template().render(
         version=version, source=source, info=info, rep=rep, review=review, panels=panels, learned=learned,
+        reference_params_b=REF_ACTIVE_B,
         per_query=per_query, answer_rows=answer_rows, disclosures=disclosures, cfg=cfg, seconds=seconds,
         t=answer[("traditional", "facility")], r=answer[("reasoning", "facility")],
         idle=answer[("traditional", "facility+idle")], gpu=answer[("traditional", "gpu")],

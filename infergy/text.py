@@ -223,8 +223,9 @@ def measured_markdown(res: dict) -> str:
     """The measured-energy check as Markdown: overall, per GPU, per model."""
     o = res["overall"]
     lines = [f"Measured GPU energy ({res['source']}, {res['unit']}, boundary {res['boundary']}) against the answer for "
-             f"the same configuration ({res['input_tokens_assumed']:,.0f} input tokens assumed: the files do not give "
-             f"them): {o['rows']} rows, median error {o['median_abs_error_factor']:.2f}x, median predicted/measured "
+             f"the same configuration (input tokens per task, learned by the fit as the files do not give them: "
+             + ", ".join(f"{task} {tokens:,.0f}" for task, tokens in res["input_tokens_by_task"].items())
+             + f"): {o['rows']} rows, median error {o['median_abs_error_factor']:.2f}x, median predicted/measured "
              f"{o['median_ratio']:.2f}, 90% interval coverage {o['coverage_90']:.2f}.", "",
              "| group | rows | median error (x) | median predicted / measured | 90% coverage |", "|---|---|---|---|---|"]
     for kind in ("by_gpu", "by_model"):

@@ -43,3 +43,83 @@ def attention_flops_per_token(arch: pd.DataFrame, context_tokens) -> np.ndarray:
     context = np.asarray(context_tokens, float)
     per_layer = 4.0 * _col(arch, "attention_heads") * _col(arch, "head_dim")
     return per_layer * _cached_layers(arch, context) * context
+
+
+#: What the serving equations read about a model, per model (arrays): KV values cached per context token in the
+#: full-attention layers and in the sliding-window layers (within their window), the window, the attention FLOPs per
+#: (new token x context token) of each kind of layer, the layer count, and the routed experts and experts per token
+#: (1 and 1 for a dense model).
+#: The window of a model without sliding-window layers: longer than any context (finite, so gradients stay finite).
+NO_WINDOW_TOKENS = 1e12
+MODEL_CONSTANTS = ("kv_full_values", "kv_window_values", "window_tokens", "attn_full_flops", "attn_window_flops",
+                   "layers", "experts", "top_k")
+
+
+def _values(arch: pd.DataFrame) -> dict[str, np.ndarray]:
+    """:data:`MODEL_CONSTANTS` from architecture rows (NaN where a row does not give them)."""
+    per_layer = kv_values_per_layer(arch)
+    attn_layer = 4.0 * _col(arch, "attention_heads") * _col(arch, "head_dim")
+    full, sliding = _col(arch, "kv_layers"), np.nan_to_num(_col(arch, "sliding_layers"))
+    window = np.where(sliding > 0, _col(arch, "sliding_window"), NO_WINDOW_TOKENS)
+    experts = _col(arch, "experts")
+    top_k = _col(arch, "experts_per_token")
+    dense = ~np.isfinite(experts)
+    return {"kv_full_values": per_layer * full, "kv_window_values": per_layer * sliding, "window_tokens": window,
+            "attn_full_flops": attn_layer * full, "attn_window_flops": attn_layer * sliding,
+            "layers": _col(arch, "layers"), "experts": np.where(dense, 1.0, experts),
+            "top_k": np.where(dense, 1.0, top_k)}
+
+
+class SizeLines:
+    """Least-squares lines on the architecture table for a model it does not hold: log KV values per token
+    (every cached layer counted in full), log attention FLOPs per context token and log layers, each on log
+    active parameters, with its residual spread (log scale). Fitted to the table's models with a full row."""
+
+    KEYS = ("kv_full_values", "attn_full_flops", "layers")
+
+    def __init__(self, arch: pd.DataFrame, models: pd.DataFrame):
+        v = _values(arch)
+        kv_all = v["kv_full_values"] + v["kv_window_values"]
+        attn_all = v["attn_full_flops"] + v["attn_window_flops"]
+        active = models.set_index("model")["active_params_b"].reindex(arch["model"]).to_numpy(float)
+        x = np.log(active / 10.0)
+        self.lines: dict[str, tuple[float, float, float]] = {}
+        for key, y in (("kv_full_values", kv_all), ("attn_full_flops", attn_all), ("layers", v["layers"])):
+            ok = np.isfinite(x) & np.isfinite(y) & (y > 0)
+            slope, intercept = np.polyfit(x[ok], np.log(y[ok]), 1)
+            resid = np.log(y[ok]) - (intercept + slope * x[ok])
+            self.lines[key] = (float(intercept), float(slope), float(np.std(resid, ddof=2)))
+
+    def log_mean(self, key: str, log_active_c):
+        """Mean log value of ``key`` at ``log_active_c = log(active / 10B)`` (NumPy or JAX)."""
+        intercept, slope, _ = self.lines[key]
+        return intercept + slope * log_active_c
+
+    def spread(self, key: str) -> float:
+        return self.lines[key][2]
+
+
+def model_constants(arch: pd.DataFrame, models: pd.DataFrame, names, active_params_b, lines: SizeLines | None = None,
+                    z: dict | None = None) -> dict[str, np.ndarray]:
+    """:data:`MODEL_CONSTANTS` for each of ``names`` (one per model, None for a model known only by size) with its
+    active parameters: the architecture row where the table has it, else the :class:`SizeLines` mean plus
+    ``z[key]`` (standard normal draws, default 0) times that line's spread for each value the row lacks. A model
+    with no row is taken as dense with full attention."""
+    names = list(names)
+    active = np.asarray(active_params_b, float)
+    rows = arch.set_index("model").reindex([n if n is not None else "" for n in names]).reset_index()
+    out = _values(rows)
+    lines = lines if lines is not None else SizeLines(arch, models)
+    z = z or {}
+    for key in SizeLines.KEYS:
+        missing = ~np.isfinite(out[key])
+        if missing.any():
+            guess = np.exp(lines.log_mean(key, np.log(active / 10.0)) + lines.spread(key) * np.asarray(z.get(key, 0.0)))
+            out[key] = np.where(missing, guess, out[key])
+            if key != "layers":
+                other = "kv_window_values" if key == "kv_full_values" else "attn_window_flops"
+                out[other] = np.where(missing, 0.0, np.nan_to_num(out[other]))
+    out["window_tokens"] = np.where(out["kv_window_values"] > 0, out["window_tokens"], NO_WINDOW_TOKENS)
+    for key in ("experts", "top_k"):
+        out[key] = np.where(np.isfinite(out[key]), out[key], 1.0)
+    return out

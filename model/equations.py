@@ -1,52 +1,195 @@
-"""The physics of a query, once: throughput, power and energy from parameters and a query's features.
+"""The physics of a query, once: serving time, power and energy from parameters and a query's features.
 
-Pure functions of arrays (NumPy or JAX: only operators where a caller passes NumPy, ``jax.numpy`` where the
-function is only traced), jit-able and vectorised by broadcasting. The likelihoods (:mod:`.throughput`,
-:mod:`.power`, :mod:`.production`) and every prediction (:mod:`infergy.analysis.predict`) call these, so a term
-changed here changes the fit and the answers together.
+Pure functions of arrays (``jax.numpy``; they are only traced), jit-able and vectorised by broadcasting. The
+likelihoods (:mod:`.throughput`, :mod:`.power`, :mod:`.production`) and every prediction
+(:mod:`infergy.analysis.predict`) call these, so a term changed here changes the fit and the answers together.
 
-Units: throughput in output tokens/s per GPU, power in W per GPU, energy in J or Wh per query, memory in GB and
-MB, lengths in tokens; ``log_*_c`` are logs centred as named (``log_isl_c = log(input tokens / 1000)``).
+A request occupies its replica (``n`` GPUs) for a **prefill** and a share of **decode** steps:
+
+    prefill_s = prefill FLOPs / (n x peak FLOP/s x eta_p)
+    step_s(B) = soft max(memory_s, compute_s) + layers x overhead_s   (one decode step of B sequences)
+    memory_s  = (weights read at B + B x KV bytes of the context) / (n x HBM bytes/s x eta_m)
+    compute_s = B x (2 x active params + attention FLOPs at the context) / (n x peak FLOP/s x eta_c)
+    decode_s  = output tokens x step_s(B) / B
+
+with B the batch actually running: a smooth minimum of the load, the sequences the KV cache holds and the
+engine's cap. Per-GPU output tokens/s is ``output / (n (prefill_s + decode_s))``; GPU energy is
+``n (P_prefill prefill_s + P_decode decode_s)``. Prefill is accounted as replica time of its own: chunked prefill
+rides on decode steps, and what that saves is in the learned prefill utilisation ``eta_p``.
+
+Power per GPU is the fitted power curve at the offered load, but never less than the share of peak FLOP/s the
+phase reaches times TDP (a GPU computing at x% of its peak draws at least x% of its TDP). So energy is never below
+the FLOP floor (FLOPs x TDP / peak), whatever the learned efficiencies.
+
+Units: seconds, bytes, FLOPs, W per GPU, J or Wh per query; lengths in tokens.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["log_kv_mb_per_token", "log_kv_capacity", "log_effective_batch", "log_load", "log_tps_per_gpu",
-           "power_share", "log_power_adjustment", "log_gpu_power_w", "log_gpu_energy_j", "boundary_factor",
-           "log_boundary_factor"]
+__all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWER", "KV_MEMORY_SHARE", "weights_read_b",
+           "kv_bytes_per_token", "attention_flops_per_token", "prefill_flops", "log_kv_capacity", "log_effective_batch",
+           "serving_times", "phase_log_power_w",
+           "log_tps_per_gpu", "gpu_energy_j", "power_share", "log_power_adjustment", "log_gpu_power_w",
+           "boundary_factor", "log_boundary_factor"]
+
+#: Share of the memory left after the weights an engine gives the KV cache: TensorRT-LLM's default
+#: ``kv_cache_free_gpu_mem_fraction`` and vLLM's ``gpu_memory_utilization`` (both 0.9).
+KV_MEMORY_SHARE = 0.9
+#: Sharpness of the soft maximum of memory and compute time (a p-norm): 1 would add them, infinity take the larger.
+SOFT_MAX_POWER = 4.0
+#: Sharpness of the soft maximum of the power curve and the utilisation floor (a p-norm: 9% above the larger where
+#: they are equal, 0.1% where one is twice the other).
+POWER_FLOOR_SHARPNESS = 8.0
 
 
-def log_kv_mb_per_token(log_kv_mb_16bit_10b, kv_slope, log_kv_bytes, log_total_c):
-    """log MB of KV cache per token: the 16-bit cache of a 10B model, at ``exp(log_kv_bytes)`` bytes per value,
-    growing with total parameters (``log_total_c = log(total / 10B)``) with slope ``kv_slope``."""
-    return log_kv_mb_16bit_10b - math.log(2.0) + log_kv_bytes + kv_slope * log_total_c
+class Physics(NamedTuple):
+    """What the hardware and the model fix about serving, per row or query (arrays that broadcast)."""
+
+    n_gpus: jnp.ndarray  # GPUs of the replica
+    log_bw_b_s: jnp.ndarray  # log HBM bytes/s of one GPU
+    peak_flop_s: jnp.ndarray  # dense peak FLOP/s of one GPU at the precision
+    memory_b: jnp.ndarray  # bytes the replica gives to weights and KV cache (physics.replica_memory_b)
+    weight_b: jnp.ndarray  # bytes of all weights
+    active_weight_b: jnp.ndarray  # bytes of the weights one token uses
+    experts: jnp.ndarray  # routed experts per layer (1: dense)
+    top_k: jnp.ndarray  # experts per token (1: dense)
+    linear_flops: jnp.ndarray  # 2 x active parameters: FLOPs per token of the matrix products
+    kv_full_b: jnp.ndarray  # KV bytes per context token, full-attention layers
+    kv_window_b: jnp.ndarray  # KV bytes per context token within the window, sliding-window layers
+    window_tokens: jnp.ndarray  # sliding window (architecture.NO_WINDOW_TOKENS: none)
+    attn_full_flops: jnp.ndarray  # attention FLOPs per (new token x context token), full-attention layers
+    attn_window_flops: jnp.ndarray  # the same for sliding-window layers, within the window
+    layers: jnp.ndarray  # transformer layers (a decode step's fixed overhead is per layer)
 
 
-def log_kv_capacity(log_headroom_gb, log_kv_mb, log_seq_tokens):
-    """log of the sequences the KV cache holds: the memory left after the weights over one sequence's cache."""
-    return jnp.log(1000.0) + log_headroom_gb - log_kv_mb - log_seq_tokens
+class Efficiency(NamedTuple):
+    """Learned departures from the hardware's limits, per draw: logits of the shares of HBM bandwidth and of peak
+    FLOP/s (decode, prefill) reached, the log seconds of fixed overhead
+    per layer of a decode step (kernel launches, communication across the replica), and the log of the engine's
+    batch cap."""
+
+    logit_memory: jnp.ndarray
+    logit_compute: jnp.ndarray
+    logit_prefill: jnp.ndarray
+    log_overhead_s: jnp.ndarray
+    log_batch_cap: jnp.ndarray
 
 
-def log_effective_batch(log_b_kv, log_batch):
-    """log of the batch actually running: a smooth minimum of the load and what the KV cache holds."""
-    return -jnp.logaddexp(-log_b_kv, -log_batch)
+class PowerCurve(NamedTuple):
+    """A GPU's power as a share of TDP at a batch (:func:`power_share`), its TDP and the replica/model adjustment."""
+
+    idle: jnp.ndarray
+    peak: jnp.ndarray
+    log_batch50: jnp.ndarray
+    log_adjustment: jnp.ndarray
+    tdp_w: jnp.ndarray
 
 
-def log_load(log_batch50, log_b_eff):
-    """log of the saturating load curve ``B / (B + B50)``: the share of peak throughput a batch reaches."""
-    return -jax.nn.softplus(log_batch50 - log_b_eff)
+def weights_read_b(phys: Physics, batch):
+    """Bytes of weights one decode step of ``batch`` sequences reads: the active weights, plus the share of the
+    other experts the batch's tokens route to (each token picks ``top_k`` of ``experts``, independently)."""
+    e, k = phys.experts, phys.top_k
+    moe = e > k
+    untouched = jnp.exp(batch * jnp.log1p(-k / jnp.where(moe, e, k + 1.0)))
+    coverage = jnp.where(moe, (e * (1.0 - untouched) - k) / jnp.where(moe, e - k, 1.0), 0.0)
+    return phys.active_weight_b + (phys.weight_b - phys.active_weight_b) * jnp.clip(coverage, 0.0, 1.0)
 
 
-def log_tps_per_gpu(log_tps_fixed, beta_isl, beta_osl, beta_io, log_isl_c, log_osl_c, log_load_):
-    """log output tokens/s per GPU: the effects of model, GPU, precision, engine and replica size
-    (``log_tps_fixed``), the query's shape (input and output lengths and their interaction) and the load."""
-    return (log_tps_fixed + beta_isl * log_isl_c + beta_osl * log_osl_c + beta_io * log_isl_c * log_osl_c
-            + log_load_)
+def kv_bytes_per_token(phys: Physics, context):
+    """Bytes of KV cache a sequence of ``context`` tokens holds, per token (sliding layers keep their window)."""
+    return phys.kv_full_b + phys.kv_window_b * jnp.minimum(1.0, phys.window_tokens / jnp.maximum(context, 1.0))
+
+
+def attention_flops_per_token(phys: Physics, context):
+    """Attention FLOPs of one new token over a context of ``context`` tokens."""
+    return phys.attn_full_flops * context + phys.attn_window_flops * jnp.minimum(context, phys.window_tokens)
+
+
+def prefill_flops(phys: Physics, cached_tokens, new_tokens):
+    """FLOPs of computing ``new_tokens`` after ``cached_tokens`` already in the cache: the matrix products of
+    each new token plus its attention over the context before it (on average ``cached + new / 2`` tokens)."""
+    return new_tokens * (phys.linear_flops + attention_flops_per_token(phys, cached_tokens + 0.5 * new_tokens))
+
+
+def log_kv_capacity(phys: Physics, seq_tokens):
+    """log of the sequences of ``seq_tokens`` tokens the KV cache holds: the engine's share (0.9) of the memory
+    left after the weights over one sequence's cache. Where the weights leave little or nothing, the headroom
+    falls smoothly toward zero (softplus in GB: a cliff there stalls the sampler)."""
+    return (log_softplus(KV_MEMORY_SHARE * (phys.memory_b - phys.weight_b) / 1e9) + jnp.log(1e9)
+            - jnp.log(kv_bytes_per_token(phys, seq_tokens) * seq_tokens))
+
+
+def log_softplus(x):
+    """``log(softplus(x))`` without underflow (it is ``x`` far below zero)."""
+    return jnp.where(x > -30.0, jnp.log(jax.nn.softplus(jnp.maximum(x, -30.0))), x)
+
+
+def log_effective_batch(log_load, log_kv_cap, log_batch_cap):
+    """log of the batch actually running: a smooth minimum (p-norm, p = 4) of the load, the KV capacity and the
+    engine's cap, held smoothly above one sequence (``(1 + b^4)^(1/4)``: 1.19 at b = 1, b to 0.1% from b = 3)."""
+    soft_min = -jax.nn.logsumexp(-4.0 * jnp.stack(jnp.broadcast_arrays(log_load, log_kv_cap, log_batch_cap)), 0) / 4.0
+    return jax.nn.softplus(4.0 * soft_min) / 4.0
+
+
+def _soft_max(log_a, log_b, power=SOFT_MAX_POWER):
+    """log of the p-norm of ``(a, b)``: at least their maximum, smooth (a kink stalls the sampler)."""
+    return jnp.logaddexp(power * log_a, power * log_b) / power
+
+
+class ServingTimes(NamedTuple):
+    """Replica-seconds one request occupies in each phase, the batch actually running, and the share of peak
+    FLOP/s each phase reaches."""
+
+    prefill_s: jnp.ndarray
+    decode_s: jnp.ndarray
+    log_batch: jnp.ndarray
+    prefill_utilisation: jnp.ndarray
+    decode_utilisation: jnp.ndarray
+
+
+def serving_times(phys: Physics, eff: Efficiency, log_load, context_tokens, prefill_tokens, output_tokens):
+    """:class:`ServingTimes` of a request: ``context_tokens`` is the prompt (cached or not) the output follows,
+    ``prefill_tokens`` of them are computed (the rest are cache hits), ``log_load`` the log of the concurrent
+    sequences offered (``throughput.LOG_SATURATED``: as many as fit)."""
+    log_b = log_effective_batch(log_load, log_kv_capacity(phys, context_tokens + output_tokens), eff.log_batch_cap)
+    b = jnp.exp(log_b)
+    log_peak = jnp.log(phys.n_gpus * phys.peak_flop_s)
+    mean_context = context_tokens + 0.5 * output_tokens
+    memory_b = weights_read_b(phys, b) + b * kv_bytes_per_token(phys, mean_context) * mean_context
+    log_memory_s = (jnp.log(memory_b) - jnp.log(phys.n_gpus) - phys.log_bw_b_s
+                    - jax.nn.log_sigmoid(eff.logit_memory))
+    log_ideal_s = log_b + jnp.log(phys.linear_flops + attention_flops_per_token(phys, mean_context)) - log_peak
+    log_compute_s = log_ideal_s - jax.nn.log_sigmoid(eff.logit_compute)
+    step_s = jnp.exp(_soft_max(log_memory_s, log_compute_s)) + phys.layers * jnp.exp(eff.log_overhead_s)
+    eta_prefill = jax.nn.sigmoid(eff.logit_prefill)
+    prefill_s = prefill_flops(phys, context_tokens - prefill_tokens, prefill_tokens) / jnp.exp(log_peak) / eta_prefill
+    return ServingTimes(prefill_s, output_tokens * step_s / b, log_b, eta_prefill, jnp.exp(log_ideal_s) / step_s)
+
+
+def phase_log_power_w(power: PowerCurve, log_load, times: ServingTimes):
+    """log W per GPU in prefill and in decode: the power curve at the offered load (prefill: its peak), but never
+    less than the phase's share of peak FLOP/s times TDP."""
+    log_curve = jnp.log(power_share(power.idle, power.peak, power.log_batch50, log_load)) + power.log_adjustment
+    log_prefill = _soft_max(jnp.log(power.peak) + power.log_adjustment, jnp.log(times.prefill_utilisation),
+                            POWER_FLOOR_SHARPNESS)
+    log_decode = _soft_max(log_curve, jnp.log(times.decode_utilisation), POWER_FLOOR_SHARPNESS)
+    return jnp.log(power.tdp_w) + log_prefill, jnp.log(power.tdp_w) + log_decode
+
+
+def log_tps_per_gpu(n_gpus, output_tokens, times: ServingTimes):
+    """log output tokens/s per GPU of a replica serving requests of these times back to back."""
+    return jnp.log(output_tokens) - jnp.log(n_gpus) - jnp.log(times.prefill_s + times.decode_s)
+
+
+def gpu_energy_j(n_gpus, times: ServingTimes, log_prefill_w, log_decode_w):
+    """J per request on the replica's GPUs: each phase's replica-seconds x its W per GPU x GPUs."""
+    return n_gpus * (times.prefill_s * jnp.exp(log_prefill_w) + times.decode_s * jnp.exp(log_decode_w))
 
 
 def power_share(idle, peak, log_batch50, log_batch):
@@ -62,11 +205,6 @@ def log_power_adjustment(beta_ngpu, log_ngpu, beta_size, log_active_c):
 def log_gpu_power_w(tdp_w, share, log_power_adj):
     """log W per GPU: its TDP times the share it draws at the load, adjusted for replica and model size."""
     return jnp.log(tdp_w * share) + log_power_adj
-
-
-def log_gpu_energy_j(log_power_w, log_out_tokens, log_tps):
-    """log J per query on the accelerators: W per GPU x the seconds one GPU's share of the output takes."""
-    return log_power_w + log_out_tokens - log_tps
 
 
 def boundary_factor(host_ratio, pue, idle_share, flags):

@@ -19,7 +19,6 @@ from .production import (
 )
 from .pue import PUE_KINDS, PUE_SCOPES, PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
 from .throughput import (
-    MODEL_CLASSES,
     NOISE_GROUPS,
     ThroughputArrays,
     ThroughputDesign,
@@ -58,10 +57,11 @@ OBSERVATION_VIEWS = {
 }
 #: The parameters whose chains the report's rank plots show: the production operating point and the throughput and
 #: power terms it trades off against (the slowest to mix).
-KEY_SITES = ("op_log_batch", "op_log_engine_eff", "op_host_ratio", "op_idle_share", "tp_g0", "tp_k_bw",
-             "pw_beta_ngpu", "pw_beta_size")
+KEY_SITES = ("op_log_batch", "op_log_engine_eff", "op_host_ratio", "op_idle_share", "tp_g0", "tp_shift_compute",
+             "tp_shift_prefill", "tp_log_overhead_layer_s", "pw_beta_ngpu", "pw_beta_size")
 #: The sites whose prior draws the prior-vs-posterior panels need (the accessors of each sub-model read them).
-LEARNED_SITES = ("tp_b_gpu", "pw_idle_share", "pw_peak_share", "pw_log_batch50", "pue_m_scope", "pue_tau_operator",
+LEARNED_SITES = ("tp_g0", "tp_b_gpu", "tp_shift_compute", "tp_shift_prefill", "tp_log_overhead_layer_s",
+                 "tp_log_batch_cap", "tp_log_isl_task", "pw_idle_share", "pw_peak_share", "pw_log_batch50", "pue_m_scope", "pue_tau_operator",
                  "pue_sigma", "op_log_batch")
 
 
@@ -100,7 +100,7 @@ class InfergyDesign:
                   "precisions": self.throughput.precisions, "setups": self.throughput.setups,
                   "gpu_precision": self.throughput.gpu_precision_pairs, "model_gpu": self.throughput.model_gpu_pairs,
                   "power_gpus": self.power.gpus, "power_tdp_w": self.power.tdp_w, "operators": self.pue.operators,
-                  "populations": self.production.populations}
+                  "populations": self.production.populations, "isl_groups": self.throughput.isl_groups}
         digest.update(json.dumps(labels, default=lambda v: np.asarray(v).tolist(), sort_keys=True).encode())
         return digest.hexdigest()
 
@@ -118,19 +118,21 @@ class InfergyDesign:
 def build_design(bundle) -> InfergyDesign:
     """Arrays for the joint model from a :class:`~infergy.data.DataBundle`."""
     t = bundle.tables
-    tp = build_throughput_design(usable_throughput_rows(t["throughput"]), t["hardware"], t["models"])
+    tp = build_throughput_design(usable_throughput_rows(t["throughput"]), t["hardware"], t["models"],
+                                 t["architectures"])
     pw = build_power_design(usable_power_rows(t["gpu_energy"], t["hardware"]), t["hardware"])
     pue = build_pue_design(usable_pue_rows(t["pue"]))
-    prod = build_production_design(usable_production_rows(t["production"]), t["models"], tp, pw, pue)
+    prod = build_production_design(usable_production_rows(t["production"]), t["models"], t["hardware"],
+                                   t["architectures"], tp, pw, pue)
     return InfergyDesign(throughput=tp, power=pw, pue=pue, production=prod)
 
 
 def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, prod_x: ProductionArrays, *,
                   n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int, n_model_gpu: int,
-                  n_power_gpus: int, n_operators: int, n_populations: int, y_tp=None, y_pw=None, y_pue=None,
+                  n_isl_groups: int, n_power_gpus: int, n_operators: int, n_populations: int, y_tp=None, y_pw=None, y_pue=None,
                   y_prod=None):
     """The joint NumPyro model (observations last)."""
-    tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, y=y_tp)
+    tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, n_isl_groups, y=y_tp)
     pw = power_model(pw_x, n_power_gpus, y=y_pw)
     pue = pue_model(pue_x, n_operators, y=y_pue)
     production_model(prod_x, tp, pw, pue, n_populations, y=y_prod)
@@ -147,19 +149,17 @@ def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
     coords = {
         "model": list(tp.models), "gpu": list(tp.gpus), "precision": list(tp.precisions),
         "setup": list(tp.setups), "power_gpu": list(pw.gpus), "operator": list(pue.operators),
-        "pue_scope": list(PUE_SCOPES), "model_class": list(MODEL_CLASSES),
+        "pue_scope": list(PUE_SCOPES), "isl_group": list(tp.isl_groups),
         "production_population": list(prod.populations), "noise_group": list(NOISE_GROUPS),
         "pue_kind": list(PUE_KINDS),
         "gpu_precision_cell": [f"{g} | {q}" for g, q in tp.gpu_precision_pairs],
         "model_gpu_cell": [f"{m} | {g}" for m, g in tp.model_gpu_pairs], "prod_row": list(prod.rows["id"].astype(str)),
     }
     dims = {
-        "tp_a_model": ["model"], "tp_raw_isl_model": ["model"],
-        "tp_raw_osl_model": ["model"], "tp_beta_isl_model": ["model"], "tp_beta_osl_model": ["model"],
+        "tp_a_model": ["model"], "tp_log_isl_task": ["isl_group"],
         "tp_b_gpu": ["gpu"], "tp_log_bw_latent": ["gpu"],
         "tp_c_precision": ["precision"], "tp_raw_setup": ["setup"], "tp_d_setup": ["setup"],
         "tp_e_gpu_precision": ["gpu_precision_cell"], "tp_e_model_gpu": ["model_gpu_cell"],
-        "tp_beta_isl": ["model_class"], "tp_beta_osl": ["model_class"], "tp_log_batch50": ["model_class"],
         "pw_logit_idle": ["power_gpu"], "pw_logit_peak": ["power_gpu"],
         "pw_idle_share": ["power_gpu"], "pw_peak_share": ["power_gpu"], "pw_log_batch50": ["power_gpu"],
         "pue_z_operator": ["operator"], "pue_e_operator": ["operator"], "pue_m_scope": ["pue_scope"],

@@ -24,7 +24,7 @@ import pandas as pd
 from . import equations as eq
 from .student_t import StudentT
 
-__all__ = ["PowerArrays", "PowerDesign", "build_power_design", "power_curve", "power_model", "usable_power_rows"]
+__all__ = ["PowerArrays", "PowerDesign", "build_power_design", "curve_of", "power_curve", "power_model", "usable_power_rows"]
 
 TEXT_TASKS = ("lm-arena-chat", "sourcegraph-fim", "llm_text_generation/chat", "llm_text_generation/code")
 
@@ -100,6 +100,13 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None):
         numpyro.sample("pw_obs", StudentT(nu, mu, sigma), obs=y)
     return {"idle": idle, "peak": peak, "log_batch50": log_b50, "beta_ngpu": beta_ngpu, "beta_size": beta_size,
             "mu": mu}
+
+
+def curve_of(pw: dict, idx, tdp_w, log_ngpu, log_active_c) -> eq.PowerCurve:
+    """:class:`~.equations.PowerCurve` of power-curve GPU ``idx`` from the power model's parameters ``pw`` (its
+    return value) at a TDP, replica size and model size."""
+    return eq.PowerCurve(pw["idle"][idx], pw["peak"][idx], pw["log_batch50"][idx],
+                         eq.log_power_adjustment(pw["beta_ngpu"], log_ngpu, pw["beta_size"], log_active_c), tdp_w)
 
 
 def power_curve(draws: dict, log_batch: np.ndarray, gpu: int | slice = slice(None)) -> np.ndarray:

@@ -4,20 +4,20 @@ Benchmarks run one engine at saturation; production serves at a moderate load, o
 with hosts, idle reserve capacity and cooling around the accelerators. Four latent quantities describe that:
 
     op_log_batch       log concurrent sequences per GPU replica in production      Normal(log 32, 0.8)
-    op_log_engine_eff  log(production throughput / reference benchmark setup)      Normal(0, 0.4)
+    op_log_engine_eff  production engines' efficiency logit vs the reference setup    Normal(0, 0.5)
     op_host_ratio      host (CPU, DRAM, network, fans) power / accelerator power     LogNormal(log 0.45, 0.3)
     op_idle_share      share of provisioned energy spent idle or in reserve          Beta(2, 6)
 
 A disclosure (e.g. Google's median Gemini prompt: 0.24 Wh comprehensive, 0.10 Wh active accelerators only)
 is predicted with the fitted throughput, power and PUE sub-models at the production operating point:
 
-    E_gpu      = P_gpu(B) * L_out / TPS_gpu(model, hardware, L_in, L_out, B) / 3600
+    E_gpu      = n (P_prefill t_prefill + P_decode t_decode) / 3600    (equations.serving_times at batch B)
     E_boundary = E_gpu * [1 + host] * [PUE] / [1 - idle]      (the brackets a boundary includes)
     log y ~ Normal(log E_boundary, REPORTING_SD)
 
 What a disclosure does not say is integrated out with stated priors, shared by the rows of one population
-(same source): the serving model's active parameters, the token counts, the hardware (a throughput
-multiplier around an H100), and, where the boundary is undisclosed, how much of the facility it covers (a
+(same source): the serving model's active parameters (its architecture then from the size lines), the token
+counts, the hardware (an H100 scaled in bandwidth and FLOP/s), and, where the boundary is undisclosed, how much of the facility it covers (a
 uniform share, on the log scale, between the accelerator and the comprehensive boundary).
 """
 
@@ -34,7 +34,10 @@ import pandas as pd
 
 from ..data.vocab import BOUNDARY_TABLE
 from . import equations as eq
-from .throughput import MODEL_CLASSES, PRECISION_LEVELS, REF_GPU, REF_SPARSITY
+from .architecture import NO_WINDOW_TOKENS, SizeLines
+from .physics import REF_BANDWIDTH_TB_S, physics
+from .power import curve_of
+from .throughput import PRECISION_LEVELS, REF_GPU, REF_SPARSITY, efficiency
 
 __all__ = [
     "PRODUCTION_BOUNDARIES",
@@ -58,7 +61,7 @@ PRODUCTION_PRIORS = {
     "output_tokens": (300.0, 0.8),  # the paper's traditional-regime median
     "input_tokens": (500.0, 1.0),
     "hardware_log_sd": 0.5,  # unknown accelerator: throughput within ~x2.3 of an H100 (90%)
-    "n_gpus": 8,  # one 8-GPU server per replica
+    "n_gpus": 8,  # one 8-GPU server per replica (more where the weights need them)
 }
 REPORTING_SD = 0.15  # rounding, median vs mean, period of measurement (log scale)
 #: Disclosures whose PUE is the operator's own (matched in the PUE table), by a keyword of the source.
@@ -86,10 +89,12 @@ class ProductionArrays(NamedTuple):
     pop_log_in: jnp.ndarray
     pop_model_idx: jnp.ndarray  # index into the throughput model list, -1 if not a fitted model
     pop_gpu_idx: jnp.ndarray  # index into the throughput GPU list, -1 if unknown hardware
-    pop_class_idx: jnp.ndarray
     pop_moe: jnp.ndarray
     pop_log_sparsity_c: jnp.ndarray
     pop_operator_idx: jnp.ndarray  # index into the PUE operators, -1 for a new hyperscale operator
+    pop_physics: object  # equations.Physics per population (a named model's; an unnamed one's is set in the model)
+    pop_named: jnp.ndarray  # 1 where the population's model is in the tables (its physics is known)
+    size_lines: jnp.ndarray  # (3, 2): intercept and slope of log KV values, log attention FLOPs, log layers
     ref_gpu_idx: jnp.ndarray  # scalar: the reference GPU in the throughput list
     power_ref_idx: jnp.ndarray  # scalar: the power curve used (H100's where fitted)
     power_tdp_w: jnp.ndarray  # scalar: TDP of that GPU
@@ -124,8 +129,9 @@ def _operator(text: str) -> str | None:
     return None
 
 
-def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, throughput_design, power_design,
-                            pue_design, with_observations: bool = True) -> ProductionDesign:
+def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: pd.DataFrame,
+                            architectures: pd.DataFrame, throughput_design, power_design, pue_design,
+                            with_observations: bool = True) -> ProductionDesign:
     """Arrays for :func:`production_model` (rows from :func:`usable_production_rows`)."""
     from ..data.vocab import model_name
 
@@ -137,7 +143,7 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, throughput
     tp_models = list(throughput_design.models)
     tp_gpus = list(throughput_design.gpus)
     sizes = models.set_index("model")
-    model_idx, active, moe, sparsity, classes = [], [], [], [], []
+    model_idx, active, moe, sparsity, names = [], [], [], [], []
     for _, r in first.iterrows():
         name = model_name(str(r["model_or_system"])) if pd.notna(r["model_or_system"]) else None
         known = name in sizes.index if name else False
@@ -150,8 +156,14 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, throughput
         active.append(np.log(a / 10.0) if np.isfinite(a) else np.nan)
         moe.append(float(m and a < t))
         sparsity.append(np.log(t / a / REF_SPARSITY) if m and a < t else 0.0)
-        classes.append(MODEL_CLASSES.index("moe" if m and a < t else ("dense_small" if t <= 20 else "dense_large")))
-    gpu_idx = [tp_gpus.index(g) if g in tp_gpus else -1 for g in (_gpu(h) for h in first["hardware"])]
+        names.append((name, t, a) if known else (None, 10.0, 10.0))
+    pop_gpus = [_gpu(h) for h in first["hardware"]]
+    gpu_idx = [tp_gpus.index(g) if g in tp_gpus else -1 for g in pop_gpus]
+    lines = SizeLines(architectures, models)
+    phys = physics(hardware, architectures, models, model_names=[n for n, _, _ in names],
+                   total_params_b=[t for _, t, _ in names], active_params_b=[a for _, _, a in names],
+                   gpus=[g if g is not None else REF_GPU for g in pop_gpus], precisions=["fp8"] * len(names),
+                   n_gpus=[PRODUCTION_PRIORS["n_gpus"]] * len(names), lines=lines)
     operators = list(pue_design.operators)
     op_idx = []
     for _, r in first.iterrows():
@@ -170,10 +182,13 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, throughput
         pop_log_in=jnp.asarray(np.log(first["input_tokens"].astype(float).to_numpy())),
         pop_model_idx=jnp.asarray(model_idx),
         pop_gpu_idx=jnp.asarray(gpu_idx),
-        pop_class_idx=jnp.asarray(classes),
         pop_moe=jnp.asarray(moe),
         pop_log_sparsity_c=jnp.asarray(sparsity),
         pop_operator_idx=jnp.asarray(op_idx),
+        pop_physics=type(phys)(*(jnp.asarray(np.nan_to_num(v, nan=1.0), dtype=jnp.float32)
+                                 for v in phys)),
+        pop_named=jnp.asarray([float(n is not None) for n, _, _ in names]),
+        size_lines=jnp.asarray([lines.lines[k][:2] for k in SizeLines.KEYS]),
         ref_gpu_idx=jnp.asarray(tp_gpus.index(REF_GPU) if REF_GPU in tp_gpus else 0),
         power_ref_idx=jnp.asarray(ref),
         power_tdp_w=jnp.asarray(float(power_design.tdp_w[ref])),
@@ -192,10 +207,36 @@ def operating_point():
     """Sample the four production operating-point quantities (see the module docstring)."""
     return {
         "log_batch": numpyro.sample("op_log_batch", dist.Normal(jnp.log(32.0), 0.8)),
-        "log_engine_eff": numpyro.sample("op_log_engine_eff", dist.Normal(0.0, 0.4)),
+        "log_engine_eff": numpyro.sample("op_log_engine_eff", dist.Normal(0.0, 0.5)),
         "host_ratio": numpyro.sample("op_host_ratio", dist.LogNormal(jnp.log(0.45), 0.3)),
         "idle_share": numpyro.sample("op_idle_share", dist.Beta(2.0, 6.0)),
     }
+
+
+def _population_physics(x: ProductionArrays, log_active_c, log_hardware):
+    """Each population's :class:`~.equations.Physics`: a named model's from the tables; an unnamed one's from its
+    (latent) active size through the architecture table's size lines, served dense at FP8; unknown hardware a
+    reference GPU scaled in bandwidth and FLOP/s by ``exp(log_hardware)``."""
+    p = x.pop_physics
+    named = x.pop_named > 0
+    active_b = jnp.exp(log_active_c) * 10e9
+    kv, attn, layers = (jnp.exp(x.size_lines[k, 0] + x.size_lines[k, 1] * log_active_c) for k in range(3))
+
+    def pick(known, guess):
+        return jnp.where(named, known, guess)
+
+    weight_b = pick(p.weight_b, active_b)
+    # a model too large for one 8-GPU server is served on more: room for its weights and half as much again
+    per_gpu_b = p.memory_b / p.n_gpus
+    n_gpus = (p.n_gpus ** 4 + (1.5 * weight_b / per_gpu_b) ** 4) ** 0.25
+    return p._replace(
+        n_gpus=n_gpus, memory_b=per_gpu_b * n_gpus,
+        log_bw_b_s=p.log_bw_b_s + log_hardware, peak_flop_s=p.peak_flop_s * jnp.exp(log_hardware),
+        weight_b=weight_b, active_weight_b=pick(p.active_weight_b, active_b),
+        experts=pick(p.experts, 1.0), top_k=pick(p.top_k, 1.0), linear_flops=pick(p.linear_flops, 2.0 * active_b),
+        kv_full_b=pick(p.kv_full_b, kv), kv_window_b=pick(p.kv_window_b, 0.0),
+        window_tokens=pick(p.window_tokens, NO_WINDOW_TOKENS), attn_full_flops=pick(p.attn_full_flops, attn),
+        attn_window_flops=pick(p.attn_window_flops, 0.0), layers=pick(p.layers, layers))
 
 
 def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_populations: int, y=None):
@@ -218,22 +259,17 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
     known_model = x.pop_model_idx >= 0
     midx = jnp.maximum(x.pop_model_idx, 0)
     a = jnp.where(known_model, tp["a_model"][midx], size_mean + tp["tau_model"] * z_model)
-    beta_isl = jnp.where(known_model, tp["beta_isl_model"][midx], tp["beta_isl"][x.pop_class_idx])
-    beta_osl = jnp.where(known_model, tp["beta_osl_model"][midx], tp["beta_osl"][x.pop_class_idx])
     known_gpu = x.pop_gpu_idx >= 0
-    b = jnp.where(known_gpu, tp["b_gpu"][jnp.maximum(x.pop_gpu_idx, 0)], tp["b_gpu"][x.ref_gpu_idx] + hw)
-    li, lo = log_in - jnp.log(1000.0), log_out - jnp.log(1000.0)
-    log_ngpu = jnp.log(float(PRODUCTION_PRIORS["n_gpus"]))
-    # production's batch is far below the KV cache's capacity at these lengths: the load is the batch itself
-    log_tps_fixed = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * log_ngpu
-                     + op["log_engine_eff"])
-    log_tps_gpu = eq.log_tps_per_gpu(log_tps_fixed, beta_isl, beta_osl, tp["beta_io"], li, lo,
-                                     eq.log_load(tp["log_batch50"][x.pop_class_idx], op["log_batch"]))
-    share = eq.power_share(pw["idle"][x.power_ref_idx], pw["peak"][x.power_ref_idx],
-                           pw["log_batch50"][x.power_ref_idx], op["log_batch"])
-    log_p_gpu_w = eq.log_gpu_power_w(x.power_tdp_w, share,
-                                     eq.log_power_adjustment(pw["beta_ngpu"], log_ngpu, pw["beta_size"], log_active_c))
-    log_e_gpu_wh = eq.log_gpu_energy_j(log_p_gpu_w, log_out, log_tps_gpu) - jnp.log(3600.0)
+    b = jnp.where(known_gpu, tp["b_gpu"][jnp.maximum(x.pop_gpu_idx, 0)], tp["b_gpu"][x.ref_gpu_idx])
+    phys = _population_physics(x, log_active_c, jnp.where(known_gpu, 0.0, hw))
+    log_ngpu = jnp.log(phys.n_gpus)
+    delta = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * log_ngpu
+             + op["log_engine_eff"])
+    tokens_in, tokens_out = jnp.exp(log_in), jnp.exp(log_out)
+    times = eq.serving_times(phys, efficiency(tp, delta, log_ngpu), op["log_batch"], tokens_in, tokens_in, tokens_out)
+    log_w = eq.phase_log_power_w(curve_of(pw, x.power_ref_idx, x.power_tdp_w, log_ngpu, log_active_c),
+                                 op["log_batch"], times)
+    log_e_gpu_wh = jnp.log(eq.gpu_energy_j(phys.n_gpus, times, *log_w)) - jnp.log(3600.0)
     known_op = x.pop_operator_idx >= 0
     log_pue_m1 = pue["m_scope"][0] + jnp.where(known_op, pue["e_operator"][jnp.maximum(x.pop_operator_idx, 0)],
                                                pue["tau_operator"] * z_operator)
@@ -255,5 +291,5 @@ def production_load(draws: dict) -> np.ndarray:
 
 
 def engine_log_efficiency(draws: dict) -> np.ndarray:
-    """log throughput of production engines relative to the benchmark setups, per draw."""
+    """Logit shift of production engines' efficiencies relative to the reference benchmark setup, per draw."""
     return np.asarray(draws["op_log_engine_eff"], np.float64)

@@ -18,24 +18,39 @@ import numpy as np
 from . import equations as eq
 from .architecture import kv_bytes_per_token
 from .paper import REGIMES
+from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, physics, replica_memory_b
 from .pue import fleet_pue
 from .throughput import (
     INTERACTION_SCALE,
-    KV_BYTES,
-    MODEL_CLASSES,
+    NOISE_GROUP_OF,
+    NOISE_GROUPS,
     PRECISION_LEVELS,
-    REF_BANDWIDTH_TB_S,
     REF_GPU,
     REF_SPARSITY,
-    USABLE_MEMORY,
     WEIGHT_BYTES,
-    model_class,
     n_draws,
 )
 
-__all__ = ["QuerySpec", "default_gpu_count", "resolve_parameters"]
+__all__ = ["QuerySpec", "default_gpu_count", "resolve_parameters", "PARAMETER_GROUPS", "physics_of", "efficiency_of",
+           "power_curve_of"]
 
-_NORMAL_TAGS = ("model", "isl", "osl", "gpu", "gpu_precision", "model_gpu", "pue_operator", "pue_site")
+_NORMAL_TAGS = ("model", "kv", "attn", "gpu", "gpu_precision", "model_gpu", "pue_operator", "pue_site", "layers",
+                "scatter_throughput", "scatter_power")
+#: The per-draw arrays :func:`resolve_parameters` returns are named ``<group>_<field>`` for these groups.
+PARAMETER_GROUPS = {"phys": eq.Physics, "eff": eq.Efficiency, "power": eq.PowerCurve}
+
+
+def physics_of(p: dict, expand=lambda v: v) -> eq.Physics:
+    """The :class:`~.equations.Physics` in resolved parameters ``p`` (each array passed through ``expand``)."""
+    return eq.Physics(*(expand(p[f"phys_{f}"]) for f in eq.Physics._fields))
+
+
+def efficiency_of(p: dict, expand=lambda v: v) -> eq.Efficiency:
+    return eq.Efficiency(*(expand(p[f"eff_{f}"]) for f in eq.Efficiency._fields))
+
+
+def power_curve_of(p: dict, expand=lambda v: v) -> eq.PowerCurve:
+    return eq.PowerCurve(*(expand(p[f"power_{f}"]) for f in eq.PowerCurve._fields))
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,7 @@ class QuerySpec:
     batch_scale: float = 1.0  # multiplies the load (a "higher load" lever on the production operating point)
     boundary: str = "facility"
     pue: float | None = None  # None: a hyperscale operator's fleet PUE from the posterior
+    engine: str | None = None  # None: production's engine level; else a benchmarked engine setup (its fitted effect)
 
     def resolved(self) -> dict:
         return asdict(self)
@@ -69,17 +85,21 @@ KV_HEADROOM_SHARE = 0.25
 
 def default_gpu_count(total_params_b: float, precision: str, memory_gb: float, kv_cache_gb: float | None = None) -> int:
     """GPUs of one serving replica, as production would size it: the smallest tensor-parallel group (1, 2, 4 or 8
-    GPUs, then whole 8-GPU servers) whose usable memory holds the weights and ``kv_cache_gb`` of KV cache (the
-    load's sequences at their context; a quarter of the weights where the architecture is not known). Llama 3.1
-    8B at BF16 on H100s: 1; 70B: 2; 405B at FP8: 8; DeepSeek-R1 at FP8: 16."""
-    weights_gb = total_params_b * WEIGHT_BYTES[precision]
-    need_gb = weights_gb + (KV_HEADROOM_SHARE * weights_gb if kv_cache_gb is None or not np.isfinite(kv_cache_gb)
-                            else kv_cache_gb)
+    GPUs, then whole 8-GPU servers) whose KV-cache budget beside the weights holds ``kv_cache_gb`` (the load's
+    sequences at their context; a quarter of the weights where the architecture is not known). Llama 3.1 8B at
+    BF16 on H100s: 1; 70B: 2; 405B at FP8: 8; DeepSeek-R1 at FP8: 16."""
+    weights_b = total_params_b * 1e9 * WEIGHT_BYTES[precision]
+    need_b = (KV_HEADROOM_SHARE * weights_b if kv_cache_gb is None or not np.isfinite(kv_cache_gb)
+              else kv_cache_gb * 1e9)
+
+    def holds(n: int) -> bool:
+        return bool(kv_budget_b(replica_memory_b(n, memory_gb), weights_b) >= need_b)
+
     for n in REPLICA_SIZES:
-        if n * memory_gb * USABLE_MEMORY >= need_gb:
+        if holds(n):
             return n
     n = 2 * REPLICA_SIZES[-1]
-    while n * memory_gb * USABLE_MEMORY < need_gb:
+    while not holds(n):
         n += REPLICA_SIZES[-1]
     return n
 
@@ -98,6 +118,32 @@ def _kv_cache_gb(bundle, name: str | None, precision: str, batch: float, context
 def _cell(coords: list[str], a: str, b: str) -> int:
     label = f"{a} | {b}"
     return coords.index(label) if label in coords else -1
+
+
+def _engine(spec: QuerySpec, draws: dict, coords: dict) -> np.ndarray:
+    """The engine level per draw: production's (fitted to the operators' disclosures), or a benchmarked setup's."""
+    if spec.engine is None:
+        return draws["op_log_engine_eff"]
+    setups = coords.get("setup", [])
+    if spec.engine not in setups:
+        raise ValueError(f"unknown engine setup {spec.engine!r}; the fitted setups are: {', '.join(setups)}")
+    return draws["tp_d_setup"][:, setups.index(spec.engine)]
+
+
+def _scatter(spec: QuerySpec, draws: dict, key, n: int) -> np.ndarray:
+    """log of how far one configuration's energy lies from the model's mean, per draw: the Student-t scatter
+    measured configurations show around the throughput model (in the noise group of the engine setup asked for;
+    production's engine level is anchored on TensorRT-LLM's) and around the power curve."""
+    engine = spec.engine or "trtllm"
+    table = "trtllm_perf_overview" if engine.startswith("trtllm") else (engine.split("-") + [""])[1]
+    group = NOISE_GROUP_OF.get(table, "other")
+    g = NOISE_GROUPS.index(group)
+
+    def t(tag: str, df) -> np.ndarray:
+        return np.asarray(jax.random.t(jax.random.fold_in(key, _NORMAL_TAGS.index(tag)), np.asarray(df), (n,)))
+
+    return (-np.asarray(draws["tp_sigma"])[:, g] * t("scatter_throughput", draws["tp_nu"])
+            + np.asarray(draws["pw_sigma"]) * t("scatter_power", draws["pw_nu"]))
 
 
 def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[str, np.ndarray]:
@@ -130,34 +176,32 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
                                                       active < total)
     if not (total > 0 and 0 < active <= total):
         raise ValueError(f"parameters must satisfy 0 < active <= total, got total {total}, active {active}")
-    cls = MODEL_CLASSES.index(model_class(total, active, moe))
     is_moe = float(moe and active < total)
     log_active_c = math.log(active / 10.0)
     models = coords.get("model", [])
     if name in models:
-        m = models.index(name)
-        a = draws["tp_a_model"][:, m]
-        b_isl, b_osl = draws["tp_beta_isl_model"][:, m], draws["tp_beta_osl_model"][:, m]
+        a = draws["tp_a_model"][:, models.index(name)]
     else:
         sparsity = math.log(total / active / REF_SPARSITY) if is_moe else 0.0
         a = (draws["tp_g0"] + draws["tp_g_active"] * log_active_c + draws["tp_g_moe"] * is_moe
              + draws["tp_g_sparsity"] * sparsity + draws["tp_tau_model"] * normal("model"))
-        b_isl = draws["tp_beta_isl"][:, cls] + draws["tp_tau_slope_model"] * normal("isl")
-        b_osl = draws["tp_beta_osl"][:, cls] + draws["tp_tau_slope_model"] * normal("osl")
     # --- GPU: fitted effect, or drawn from the bandwidth line
     gpu = canonical_gpu(spec.gpu, bundle.hardware)
     hw = bundle.hardware[bundle.hardware["kind"] == "gpu"].set_index("gpu")
     if gpu not in hw.index or not np.isfinite(float(hw.loc[gpu, "tdp_w"])):
         raise ValueError(f"no specification (memory, bandwidth, TDP) for GPU {spec.gpu!r}")
     gpus = coords.get("gpu", [])
+    bw = gpu_spec(bundle.hardware, gpu, "bf16").bandwidth_tb_s
     if gpu in gpus:
         b = draws["tp_b_gpu"][:, gpus.index(gpu)]
+        log_bw_c = (np.full(n, math.log(bw / REF_BANDWIDTH_TB_S)) if np.isfinite(bw)
+                    else draws["tp_log_bw_latent"][:, gpus.index(gpu)])
     else:
-        bw = float(hw.loc[gpu, "memory_bw_tb_s"])
         if not np.isfinite(bw):
             raise ValueError(f"GPU {gpu} was not benchmarked and has no published memory bandwidth")
-        b = draws["tp_k_bw"] * math.log(bw / REF_BANDWIDTH_TB_S) + draws["tp_tau_gpu"] * normal("gpu")
-    memory_gb = float(hw.loc[gpu, "memory_gb"])
+        log_bw_c = np.full(n, math.log(bw / REF_BANDWIDTH_TB_S))
+        b = draws["tp_k_bw"] * log_bw_c + draws["tp_tau_gpu"] * normal("gpu")
+    memory_gb = gpu_spec(bundle.hardware, gpu, "bf16").memory_gb
     # --- precision: what this GPU would serve the request in (no FP8 tensor cores on an A100, no FP4 on Hopper)
     precision = runnable_precision(bundle.hardware, gpu, spec.precision)
     if spec.n_gpus:
@@ -188,23 +232,33 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         pue = np.full(n, float(spec.pue))
     else:
         pue = fleet_pue(draws, normal("pue_operator"), normal("pue_site"))
-    weights_gb = total * WEIGHT_BYTES[precision]
-    headroom_gb = max(n_gpus * memory_gb * USABLE_MEMORY - weights_gb, 1.0)
+    arch = bundle.tables["architectures"]
+    # a fitted model lacking architecture values was fitted at the size lines' means; an unseen one gets their spread
+    z = ({} if name in models else
+         {"kv_full_values": normal("kv"), "attn_full_flops": normal("attn"), "layers": normal("layers")})
+    phys = physics(bundle.hardware, arch, bundle.models, model_names=[name] * n, total_params_b=np.full(n, total),
+                   active_params_b=np.full(n, active), gpus=[gpu] * n, precisions=[precision] * n,
+                   n_gpus=np.full(n, float(n_gpus)), z=z)
+    phys = phys._replace(log_bw_b_s=np.log(REF_BANDWIDTH_TB_S * 1e12) + log_bw_c)
+    log_ngpu = math.log(n_gpus)
+    delta = a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * log_ngpu + _engine(spec, draws, coords)
+    eff = eq.Efficiency(logit_memory=delta, logit_compute=delta + draws["tp_shift_compute"],
+                        logit_prefill=delta + draws["tp_shift_prefill"],
+                        log_overhead_s=draws["tp_log_overhead_layer_s"] + draws["tp_overhead_ngpu"] * log_ngpu,
+                        log_batch_cap=draws["tp_log_batch_cap"])
+    power = eq.PowerCurve(idle=draws["pw_idle_share"][:, pg], peak=draws["pw_peak_share"][:, pg],
+                          log_batch50=draws["pw_log_batch50"][:, pg],
+                          log_adjustment=eq.log_power_adjustment(draws["pw_beta_ngpu"], log_ngpu,
+                                                                 draws["pw_beta_size"], log_active_c),
+                          tdp_w=np.full(n, float(hw.loc[gpu, "tdp_w"])))
+    grouped = {f"{group}_{f}": np.broadcast_to(np.asarray(v, float), (n,))
+               for group, values in (("phys", phys), ("eff", eff), ("power", power))
+               for f, v in values._asdict().items()}
     return {
-        "log_tps_fixed": a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * math.log(n_gpus)
-        + draws["op_log_engine_eff"],
-        "beta_isl": b_isl, "beta_osl": b_osl, "beta_io": draws["tp_beta_io"],
-        "log_batch50": draws["tp_log_batch50"][:, cls],
-        "log_kv_mb": eq.log_kv_mb_per_token(draws["tp_log_kv_mb_per_token"], draws["tp_kv_slope"],
-                                            math.log(KV_BYTES[precision]), math.log(total / 10.0)),
-        "log_headroom_gb": np.full(n, math.log(headroom_gb)),
+        **grouped,
         "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"])
         + math.log(spec.batch_scale),
-        "idle": draws["pw_idle_share"][:, pg], "peak": draws["pw_peak_share"][:, pg],
-        "power_log_batch50": draws["pw_log_batch50"][:, pg],
-        "log_power_adj": eq.log_power_adjustment(draws["pw_beta_ngpu"], math.log(n_gpus), draws["pw_beta_size"],
-                                                 log_active_c),
-        "tdp_w": np.full(n, float(hw.loc[gpu, "tdp_w"])),
+        "log_scatter": _scatter(spec, draws, key, n),
         "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
         "_n_gpus": n_gpus, "_replica": replica, "_gpu": gpu, "_precision": precision, "_model": name, "_total": total, "_active": active, "_moe": moe,
         "_model_fitted": name in models, "_gpu_fitted": gpu in gpus, "_gpu_precision_fitted": gp >= 0,

@@ -112,7 +112,7 @@ def test_fixed_length_stream_matches_numpy_exactly(source):
     arrays, _ = prepare(source.draws_coords, spec, source.bundle, 0)
     s = stream(arrays, spec, Workload.of(spec), queries_per_draw=3, seed=0)
     flags = np.asarray(boundary_flags(spec.boundary))
-    exact = energy_wh_numpy(arrays, math.log(2.0), np.full((source.n_draws, 1), 900.0), flags)[:, 0]
+    exact = energy_wh_numpy(arrays, 2000.0, 2000.0, np.full((source.n_draws, 1), 900.0), flags)[:, 0]
     np.testing.assert_allclose(s.per_draw_mean, exact, rtol=2e-5)
     qs = [0.05, 0.25, 0.5, 0.75, 0.95]
     np.testing.assert_allclose(s.quantiles(qs), np.quantile(exact, qs, method="inverted_cdf"), rtol=5e-3)
@@ -125,8 +125,11 @@ def test_agent_steps_grow_the_context_as_documented(source):
     s = stream(arrays, spec, Workload.of(spec, agent_steps=steps, tool_tokens=tool), queries_per_draw=2, seed=0)
     flags = np.asarray(boundary_flags(spec.boundary))
     contexts = [1000.0 + k * (400.0 + tool) for k in range(steps)]
-    expected = sum(energy_wh_numpy(arrays, math.log(c / 1000.0), np.full((source.n_draws, 1), 400.0), flags)[:, 0]
-                   for c in contexts)
+    # the first call prefills its prompt; each later one the new tool tokens and the cache's misses
+    hit = Workload.of(spec).cache_hit_rate
+    prefills = [1000.0] + [(1.0 - hit) * (c + 400.0) + tool for c in contexts[:-1]]
+    expected = sum(energy_wh_numpy(arrays, c, f, np.full((source.n_draws, 1), 400.0), flags)[:, 0]
+                   for c, f in zip(contexts, prefills))
     np.testing.assert_allclose(s.per_draw_mean, expected, rtol=2e-5)
     assert s.max_context_tokens == pytest.approx(contexts[-1])
     one = infergy.estimate("Llama 3.1 70B", output_tokens=400.0, input_tokens=1000.0, samples=SMALL,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import infergy.data as d
-from infergy.inference.cv import cross_validate
+from infergy.inference.cv import BLACKWELL, LONG_TOKENS, cross_validate, fold_mask
+from infergy.model.throughput import usable_throughput_rows
 from infergy.text import cv_markdown
 
 
@@ -30,9 +31,33 @@ def test_a_left_out_model_is_predicted_not_fitted():
     assert "| model Llama 3.3 70B | 40 |" in table and "**all rows**" in table
 
 
+def test_the_long_and_the_blackwell_folds_leave_out_what_they_say():
+    rows = usable_throughput_rows(d.load().tables["throughput"])
+    long = fold_mask(rows, "shape", "long")
+    assert long.sum() > 100 and (~long).sum() > 1000
+    assert ((rows["isl"].fillna(0) >= LONG_TOKENS) | (rows["osl"] >= LONG_TOKENS)).to_numpy()[long].all()
+    assert (rows.loc[~long, "isl"].fillna(0) < LONG_TOKENS).all() and (rows.loc[~long, "osl"] < LONG_TOKENS).all()
+    blackwell = fold_mask(rows, "generation", "blackwell")
+    assert set(rows.loc[blackwell, "gpu"]) <= set(BLACKWELL) and "B200" in set(rows.loc[blackwell, "gpu"])
+    assert not rows.loc[~blackwell, "gpu"].isin(BLACKWELL).any()
+    with pytest.raises(ValueError, match="no fold 'short' of kind 'shape'"):
+        fold_mask(rows, "shape", "short")
+
+
 def test_unknown_group_is_refused():
     with pytest.raises(ValueError, match="no usable throughput rows for gpu"):
         cross_validate(by="gpu", groups=["Z900"])
+
+
+@pytest.mark.slow
+def test_long_queries_and_every_gpu_are_predicted_from_the_rest():
+    """Extrapolation checked: every row with input or output >= 8k tokens predicted from the shorter rows
+    (median error <= 1.3x, 90% coverage >= 0.85); every GPU left out in turn (90% coverage >= 0.85 each)."""
+    (long,) = cross_validate(by="shape")
+    assert long.median_abs_error <= 1.3 and long.coverage_90 >= 0.85, long
+    gpus = sorted(set(usable_throughput_rows(d.load().tables["throughput"])["gpu"]))
+    folds = cross_validate(by="gpu", groups=gpus)
+    assert all(f.coverage_90 >= 0.85 for f in folds), cv_markdown(folds)
 
 
 @pytest.mark.slow

@@ -12,7 +12,8 @@ from numpyro import handlers
 
 from infergy.data import load
 from infergy.inference.posterior import load_posterior
-from infergy.analysis.predict import QuerySpec, _log_tps_and_power, posterior_draws, prepare
+from infergy.analysis.predict import QuerySpec, posterior_draws, prepare, serving
+from infergy.model import equations as eq
 from infergy.model.joint import build_design
 from infergy.model.power import power_model
 from infergy.model.throughput import throughput_model
@@ -36,17 +37,18 @@ def _model_mean(model, draw, *args, **kwargs):
 def _rows(design, n):
     """Benchmark rows a query can restate: a batch the model reads as run (not saturated), known lengths, a
     precision that is not 'mixed'; with that batch as a column."""
-    r = design.throughput.rows.assign(batch=np.asarray(design.throughput.arrays.batch))
-    ok = np.isfinite(r["batch"]) & r["isl"].notna() & r["osl"].notna() & r["precision"].ne("mixed")
+    x = design.throughput.arrays
+    r = design.throughput.rows.assign(batch=np.exp(np.asarray(x.log_load)), saturated=np.asarray(x.log_load) >= 20)
+    ok = ~r["saturated"] & r["isl"].notna() & r["osl"].notna() & r["precision"].ne("mixed")
     picked = r[ok].groupby(["model", "gpu", "precision"]).head(1)
     return picked.sample(n=n, random_state=0) if len(picked) > n else picked
 
 
 def test_prediction_restates_the_throughput_likelihoods_mean(setting):
     """For a benchmark row, the throughput model's mean at a draw equals the prediction path's log tok/s per GPU
-    for the same query and draw, once the row's engine setup is swapped for production's engine level (the one
-    term prediction replaces on purpose)."""
-    bundle, design, draws_coords, draw = setting
+    for the same query and draw, once production's engine level is set to the row's engine setup (the one term
+    prediction replaces on purpose)."""
+    bundle, design, (draws, coords), draw = setting
     tp = design.throughput
     mu = _model_mean(throughput_model, draw, tp.arrays, **tp.sizes)
     rows = _rows(design, 12)
@@ -56,13 +58,14 @@ def test_prediction_restates_the_throughput_likelihoods_mean(setting):
         spec = QuerySpec(model=row["model"], gpu=row["gpu"], n_gpus=int(row["n_gpus"]), precision=row["precision"],
                          input_tokens=float(row["isl"]), output_tokens=float(row["osl"]),
                          batch_size=float(row["batch"]))
-        arrays, meta = prepare(draws_coords, spec, bundle, seed=0)
+        as_row = {**draws, "op_log_engine_eff": np.full_like(draws["op_log_engine_eff"], draw["tp_d_setup"][setup[i]])}
+        arrays, meta = prepare((as_row, coords), spec, bundle, seed=0)
         one = {k: v[DRAW:DRAW + 1] for k, v in arrays.items()}
-        log_tps, _ = _log_tps_and_power(one, jnp.float32(math.log(row["isl"] / 1000.0)),
-                                        jnp.full((1, 1), float(row["osl"])))
-        expected = mu[i] - draw["tp_d_setup"][setup[i]] + draw["op_log_engine_eff"]
+        tokens_in = jnp.float32(row["isl"])
+        times, _ = serving(one, tokens_in, tokens_in, jnp.full((1, 1), float(row["osl"])))
+        log_tps = eq.log_tps_per_gpu(one["phys_n_gpus"][:, None], float(row["osl"]), times)
         assert meta["model_fitted"] and meta["gpu_fitted"], row["model"]
-        assert float(log_tps[0, 0]) == pytest.approx(float(expected), abs=2e-5), (row["model"], row["gpu"])
+        assert float(log_tps[0, 0]) == pytest.approx(float(mu[i]), abs=1e-4), (row["model"], row["gpu"])
 
 
 def test_prediction_restates_the_power_likelihoods_mean(setting):
@@ -81,7 +84,9 @@ def test_prediction_restates_the_power_likelihoods_mean(setting):
                          batch_size=float(np.exp(np.asarray(pw.arrays.log_batch)[i])), output_tokens=300.0)
         arrays, meta = prepare(draws_coords, spec, bundle, seed=0)
         one = {k: v[DRAW:DRAW + 1] for k, v in arrays.items()}
-        _, log_power_w = _log_tps_and_power(one, jnp.float32(0.0), jnp.full((1, 1), 300.0))
+        # decode power is the curve's at the offered load (here above the share of peak FLOP/s the step reaches)
+        times, (_, log_decode_w) = serving(one, jnp.float32(100.0), jnp.float32(100.0), jnp.full((1, 1), 300.0))
+        assert float(times.decode_utilisation[0, 0]) < 0.3 * float(np.exp(mu[i]))
         assert meta["power_curve_gpu"] == row["gpu"]
-        assert float(log_power_w[0] - jnp.log(one["tdp_w"][0])) == pytest.approx(float(mu[i]), abs=2e-5), (
+        assert float(log_decode_w[0, 0] - jnp.log(one["power_tdp_w"][0])) == pytest.approx(float(mu[i]), abs=2e-5), (
             row["model"], row["gpu"], row["n_gpus"], i)

@@ -15,7 +15,7 @@ from infergy.model.power import PowerArrays, power_model
 from infergy.model.pue import PUE_SCOPE_KIND, PUE_SCOPES, PueArrays, pue_model
 from infergy.model.throughput import (
     EXCLUDED_FLAGS,
-    MODEL_CLASSES,
+    LOG_SATURATED,
     build_throughput_design,
     throughput_model,
     usable_throughput_rows,
@@ -37,26 +37,43 @@ def test_usable_rows_leave_out_flagged_and_multimodal(bundle):
     assert len(rows) > 4000
 
 
+def _design(bundle, rows=None):
+    rows = usable_throughput_rows(bundle.throughput) if rows is None else rows
+    return build_throughput_design(rows, bundle.hardware, bundle.models, bundle.tables["architectures"])
+
+
 def test_throughput_design_physics(bundle):
-    des = build_throughput_design(usable_throughput_rows(bundle.throughput), bundle.hardware, bundle.models)
+    des = _design(bundle)
     x, rows = des.arrays, des.rows
+    ph = x.physics
     assert des.n_rows == len(des.y_log_tok_s) == x.model_idx.shape[0]
-    # KV headroom: 70B in 16-bit on 2 x 80 GB leaves ~4 GB; on 8 GPUs ~436 GB
+    # memory: 2 x 80 GiB, 95% of it beside the runtime; 70B in 16-bit leaves ~22 GB of it for the KV cache
     i2 = rows.index[(rows["model"] == "Llama 3.1 70B") & (rows["n_gpus"] == 2) & (rows["precision"] == "fp16")
                     & (rows["gpu"] == "H100-SXM-80GB")][0]
-    assert np.exp(float(x.log_headroom_gb[i2])) == pytest.approx(2 * 80 * 0.9 - 140, rel=1e-6)
-    # saturated rows carry batch = inf; MoE models are classed as such
-    assert np.isinf(np.asarray(x.batch)[rows["load_regime"].eq("max_throughput").to_numpy()]).all()
-    moe = MODEL_CLASSES.index("moe")
-    assert int(x.model_class_idx[des.models.index("DeepSeek-R1")]) == moe
-    assert int(x.model_class_idx[des.models.index("Llama 3.1 405B")]) == MODEL_CLASSES.index("dense_large")
-    # unpublished bandwidth (GH200-120GB) is latent, centred on its family's
-    g = des.gpus.index("GH200-120GB")
-    assert not bool(x.gpu_bw_known[g]) and float(x.gpu_bw_prior_c[g]) == pytest.approx(np.log(4.0 / 3.35))
+    assert float(ph.memory_b[i2]) == pytest.approx(2 * 80 * 2**30 * 0.95, rel=1e-5)
+    total = float(bundle.models.set_index("model").loc["Llama 3.1 70B", "total_params_b"])
+    assert float(ph.weight_b[i2]) == pytest.approx(total * 2e9, rel=1e-5)
+    # the KV bytes per token the fit uses are the architecture's: 8B / 70B 16-bit, 405B FP8 (128 KB, 320 KB, 252 KB)
+    for model, precision, kv_bytes in (("Llama 3.1 8B", "fp16", 2 * 8 * 128 * 32 * 2),
+                                       ("Llama 3.1 70B", "fp16", 2 * 8 * 128 * 80 * 2),
+                                       ("Llama 3.1 405B", "fp8", 2 * 8 * 128 * 126 * 1)):
+        i = rows.index[(rows["model"] == model) & (rows["precision"] == precision)][0]
+        assert float(ph.kv_full_b[i]) == pytest.approx(kv_bytes, rel=1e-6), model
+    # saturated rows run as many sequences as fit; MoE models route tokens to their experts
+    assert (np.asarray(x.log_load)[rows["load_regime"].eq("max_throughput").to_numpy()] == LOG_SATURATED).all()
+    i = rows.index[rows["model"] == "DeepSeek-R1"][0]
+    assert (float(ph.experts[i]), float(ph.top_k[i])) == (256.0, 8.0)
+    assert float(ph.active_weight_b[i]) < float(ph.weight_b[i])
+    # unpublished bandwidth (RTX PRO 6000) is latent, centred on its family's
+    g = des.gpus.index("RTX-PRO-6000-SE")
+    assert not bool(x.gpu_bw_known[g]) and float(x.gpu_bw_prior_c[g]) == pytest.approx(np.log(0.864 / 3.35))
+    # ML.ENERGY tasks' prompts are not given: their input lengths are learned, one per task
+    assert any("lm-arena-chat" in g for g in des.isl_groups)
+    assert (np.asarray(x.isl_group)[rows["isl"].isna().to_numpy()] >= 0).all()
 
 
 def test_prior_predictive_throughput_is_plausible(bundle):
-    des = build_throughput_design(usable_throughput_rows(bundle.throughput), bundle.hardware, bundle.models)
+    des = _design(bundle)
     prior = predictive_draws(throughput_model, jax.random.PRNGKey(0), (des.arrays,), des.sizes, num_samples=200)
     # percentiles on the log scale: the Student-t prior's far tails overflow exp() in float32
     lo, med, hi = np.exp(np.percentile(np.asarray(prior["tp_obs"], dtype=float), [5, 50, 95]))
@@ -138,7 +155,7 @@ def test_throughput_model_recovers_known_effects(bundle):
     rows = usable_throughput_rows(thr[thr["source_table"].eq("trtllm_perf_overview")])
     rows = rows[rows["model"].isin(["Llama 3.1 8B", "Llama 3.1 70B", "Mixtral 8x7B", "Llama 3.1 405B"])]
     rows = rows.groupby(["model", "gpu"]).head(8).reset_index(drop=True)
-    des = build_throughput_design(rows, bundle.hardware, bundle.models)
+    des = _design(bundle, rows)
     prior = Predictive(throughput_model, num_samples=1)(jax.random.PRNGKey(11), des.arrays, **des.sizes)
     truth = {k: np.asarray(v)[0] for k, v in prior.items() if k != "tp_obs"}
     truth["tp_sigma"] = np.full_like(truth["tp_sigma"], 0.1)  # a realistic residual scale and tail

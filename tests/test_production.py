@@ -13,7 +13,11 @@ import infergy.data as d
 from infergy.inference.fit import predictive_draws
 from infergy.model.joint import build_design, infergy_model
 from infergy.model.production import ProductionArrays, production_model, usable_production_rows
-from infergy.model.throughput import MODEL_CLASSES, PRECISION_LEVELS
+from infergy.model.architecture import SizeLines
+from infergy.model.physics import physics
+from infergy.model.throughput import PRECISION_LEVELS
+
+load = d.load
 
 @pytest.fixture(scope="module")
 def design():
@@ -66,15 +70,23 @@ def test_prior_predictive_covers_the_disclosures(design):
 
 def _fixed_submodels():
     """Throughput, power and PUE parameters held fixed (as if known), for a recovery test of the likelihood."""
-    n_cls = len(MODEL_CLASSES)
-    tp = {"g0": 8.8, "g_active": -0.6, "g_moe": 0.1, "g_sparsity": -0.2, "tau_model": 0.3,
+    tp = {"g0": 0.8, "g_active": -0.1, "g_moe": 0.1, "g_sparsity": -0.2, "tau_model": 0.3,
           "a_model": jnp.zeros(1), "b_gpu": jnp.array([0.0, 0.4]), "c_precision": jnp.zeros(len(PRECISION_LEVELS)),
-          "beta_isl": jnp.full(n_cls, -0.3), "beta_osl": jnp.full(n_cls, 0.2), "beta_isl_model": jnp.zeros(1),
-          "beta_osl_model": jnp.zeros(1), "beta_io": 0.1, "beta_ngpu": -0.4, "log_batch50": jnp.full(n_cls, 4.0)}
+          "beta_ngpu": -0.4, "shift_compute": -1.5, "shift_prefill": -1.0, "log_overhead_layer": np.log(2e-5),
+          "overhead_ngpu": 0.5, "log_batch_cap": np.log(2000.0)}
     pw = {"idle": jnp.array([0.3]), "peak": jnp.array([0.8]), "log_batch50": jnp.array([3.5]), "beta_ngpu": -0.1,
           "beta_size": 0.05}
     pue = {"m_scope": jnp.array([-2.3, -2.0, -2.5, -0.6]), "tau_operator": 0.3, "e_operator": jnp.array([0.1])}
     return tp, pw, pue
+
+
+def _unnamed_physics(n: int):
+    """Populations served on one 8 x H100 server at FP8 by models known only by their (latent) size."""
+    bundle = load()
+    p = physics(bundle.hardware, bundle.tables["architectures"], bundle.models, model_names=[None] * n,
+                total_params_b=np.full(n, 10.0), active_params_b=np.full(n, 10.0), gpus=["H100-SXM-80GB"] * n,
+                precisions=["fp8"] * n, n_gpus=np.full(n, 8.0))
+    return type(p)(*(jnp.asarray(v, dtype=jnp.float32) for v in p))
 
 
 def test_operating_point_is_recovered_from_many_disclosures():
@@ -83,6 +95,8 @@ def test_operating_point_is_recovered_from_many_disclosures():
     rng = np.random.default_rng(3)
     n_pop = 60
     tp, pw, pue = _fixed_submodels()
+    bundle = load()
+    lines = SizeLines(bundle.tables["architectures"], bundle.models)
     kinds = np.array([(0, 0, 0), (1, 0, 0), (1, 1, 0), (1, 1, 1), (1, 0, 1)], dtype=float)
     k = kinds[np.arange(2 * n_pop) % len(kinds)]
     x = ProductionArrays(
@@ -93,8 +107,9 @@ def test_operating_point_is_recovered_from_many_disclosures():
         pop_log_out=jnp.asarray(np.log(rng.uniform(100, 3000, n_pop))),
         pop_log_in=jnp.asarray(np.log(rng.uniform(100, 5000, n_pop))),
         pop_model_idx=jnp.full(n_pop, -1), pop_gpu_idx=jnp.asarray(rng.integers(0, 2, n_pop)),
-        pop_class_idx=jnp.full(n_pop, MODEL_CLASSES.index("dense_large")), pop_moe=jnp.zeros(n_pop),
-        pop_log_sparsity_c=jnp.zeros(n_pop), pop_operator_idx=jnp.zeros(n_pop, dtype=int),
+        pop_moe=jnp.zeros(n_pop), pop_log_sparsity_c=jnp.zeros(n_pop), pop_operator_idx=jnp.zeros(n_pop, dtype=int),
+        pop_physics=_unnamed_physics(n_pop), pop_named=jnp.zeros(n_pop),
+        size_lines=jnp.asarray([lines.lines[k][:2] for k in SizeLines.KEYS]),
         ref_gpu_idx=jnp.asarray(0), power_ref_idx=jnp.asarray(0), power_tdp_w=jnp.asarray(700.0))
     truth = {"op_log_batch": np.log(20.0), "op_log_engine_eff": -0.3, "op_host_ratio": 0.5, "op_idle_share": 0.2}
     cond = {**{k: jnp.asarray(v) for k, v in truth.items()}, "op_z_model": jnp.asarray(rng.normal(size=n_pop))}

@@ -136,4 +136,4 @@ def test_the_report_reads_its_counts_from_the_data(report):
 
     md = (out / "report.md").read_text()
     rows = build_design(load()).throughput.n_rows
-    assert f"hierarchical regression on {rows:,} benchmark rows" in md
+    assert f"fitted to {rows:,} benchmark rows" in md

@@ -22,6 +22,9 @@ def register(sub) -> None:
                     help="K sequential calls, each reading the input and all previous outputs [1]")
     ep.add_argument("--tool-tokens", type=float, default=0.0, metavar="T",
                     help="tokens of tool results added to the context at each agent step [0]")
+    ep.add_argument("--cache-hit-rate", type=float, default=None, metavar="H",
+                    help="share of an agent call's earlier context read from the prefix cache, not prefilled again "
+                    "[0.563, DeepSeek's reported hit rate]")
     ep.add_argument("--samples", type=opt.count, default=None, metavar="N",
                     help="query-samples (posterior draws x simulated queries), e.g. 1e8 [1e6]")
     opt.add_device_option(ep, "the propagation")
@@ -83,9 +86,12 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         raise ValueError(f"tool tokens must be >= 0, got {args.tool_tokens:g}")
     if args.tool_tokens and args.agent_steps == 1:
         raise ValueError("--tool-tokens adds context between agent steps: give --agent-steps K > 1")
+    if args.cache_hit_rate is not None and not 0.0 <= args.cache_hit_rate <= 1.0:
+        raise ValueError(f"cache hit rate must be in [0, 1], got {args.cache_hit_rate:g}")
     opt.select_device(args, "propagate")
+    hit = {} if args.cache_hit_rate is None else {"cache_hit_rate": args.cache_hit_rate}
     est = estimate(spec=opt.query_spec(args), per=args.per, agent_steps=args.agent_steps, tool_tokens=args.tool_tokens,
-                   posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES, seed=args.seed)
+                   **hit, posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES, seed=args.seed)
     print(json.dumps(est.to_dict(), indent=2) if args.json else estimate_text(est))
     return 0
 

@@ -65,7 +65,8 @@ def register_cv(sub) -> None:
     vp = sub.add_parser("cv", help="cross-validation: predict a left-out model or GPU type from the rest",
                         description="Leave one model (or GPU type) out, fit the throughput model to the rest, and "
                         "report the coverage of the 50%% and 90%% predictive intervals for the left-out rows.")
-    vp.add_argument("--by", choices=("model", "gpu"), default="model", help="what to leave out [model]")
+    vp.add_argument("--by", choices=("model", "gpu", "shape", "generation"), default="model",
+                    help="what to leave out: a model, a GPU, the long rows (shape), Blackwell (generation) [model]")
     vp.add_argument("--groups", nargs="+", default=None, metavar="NAME",
                     help="models (or GPU ids) to leave out, one per fold [a spread of sizes / generations]")
     vp.add_argument("--chains", type=opt.positive_int, default=2, help="chains per fold [2]")

@@ -141,6 +141,10 @@ def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bounda
     g.add_argument("--boundary", choices=PREDICT_BOUNDARIES, default=boundary,
                    help=f"gpu, node (+ host), facility (x PUE), facility+idle (+ idle capacity) [{boundary}]")
     g.add_argument("--pue", type=pue, default=None, help="a fixed PUE [a hyperscale fleet's, from the posterior]")
+    g.add_argument("--engine", default=None, metavar="SETUP",
+                   help="a benchmarked engine setup whose fitted efficiency to use, e.g. "
+                   "vllm-mlenergy_v3-lm-arena-chat or trtllm-0.21 (the posterior's 'setup' labels) "
+                   "[production's engine level]")
     add_posterior_option(p)
     p.add_argument("--seed", type=seed, default=0, help="random seed [0]")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
@@ -153,7 +157,7 @@ def query_spec(args: argparse.Namespace, regime: str | None = None):
                      moe=args.moe, gpu=args.gpu, n_gpus=args.gpus, precision=args.precision,
                      input_tokens=args.input_tokens, output_tokens=args.output_tokens,
                      regime=regime or getattr(args, "regime", None) or "traditional", batch_size=args.batch_size,
-                     boundary=args.boundary, pue=args.pue)
+                     boundary=args.boundary, pue=args.pue, engine=getattr(args, "engine", None))
 
 
 def baseline(args: argparse.Namespace):
