@@ -191,7 +191,8 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     if gpu not in hw.index or not np.isfinite(float(hw.loc[gpu, "tdp_w"])):
         raise ValueError(f"no specification (memory, bandwidth, TDP) for GPU {spec.gpu!r}")
     gpus = coords.get("gpu", [])
-    bw = gpu_spec(bundle.hardware, gpu, "bf16").bandwidth_tb_s
+    spec_gpu = gpu_spec(bundle.hardware, gpu, "bf16")
+    bw = spec_gpu.bandwidth_tb_s
     if gpu in gpus:
         b = draws["tp_b_gpu"][:, gpus.index(gpu)]
         log_bw_c = (np.full(n, math.log(bw / REF_BANDWIDTH_TB_S)) if np.isfinite(bw)
@@ -201,7 +202,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
             raise ValueError(f"GPU {gpu} was not benchmarked and has no published memory bandwidth")
         log_bw_c = np.full(n, math.log(bw / REF_BANDWIDTH_TB_S))
         b = draws["tp_k_bw"] * log_bw_c + draws["tp_tau_gpu"] * normal("gpu")
-    memory_gb = gpu_spec(bundle.hardware, gpu, "bf16").memory_gb
+    memory_gb = spec_gpu.memory_gb
     # --- precision: what this GPU would serve the request in (no FP8 tensor cores on an A100, no FP4 on Hopper)
     precision = runnable_precision(bundle.hardware, gpu, spec.precision)
     if spec.n_gpus:
@@ -236,9 +237,9 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     # a fitted model lacking architecture values was fitted at the size lines' means; an unseen one gets their spread
     z = ({} if name in models else
          {"kv_full_values": normal("kv"), "attn_full_flops": normal("attn"), "layers": normal("layers")})
-    phys = physics(bundle.hardware, arch, bundle.models, model_names=[name] * n, total_params_b=np.full(n, total),
-                   active_params_b=np.full(n, active), gpus=[gpu] * n, precisions=[precision] * n,
-                   n_gpus=np.full(n, float(n_gpus)), z=z)
+    # one row: only what the size lines guess (with per-draw z) varies by draw; the rest broadcasts below
+    phys = physics(bundle.hardware, arch, bundle.models, model_names=[name], total_params_b=[total],
+                   active_params_b=[active], gpus=[gpu], precisions=[precision], n_gpus=[float(n_gpus)], z=z)
     phys = phys._replace(log_bw_b_s=np.log(REF_BANDWIDTH_TB_S * 1e12) + log_bw_c)
     log_ngpu = math.log(n_gpus)
     delta = a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * log_ngpu + _engine(spec, draws, coords)
