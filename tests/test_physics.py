@@ -38,8 +38,8 @@ def _model():
 @st.composite
 def queries(draw):
     return {**draw(_model()), "gpu": draw(st.sampled_from(GPUS)), "precision": draw(st.sampled_from(SERVABLE_PRECISIONS)),
-            "batch_size": draw(st.floats(1.0, 1024.0)), "input_tokens": draw(st.floats(1.0, 128_000.0)),
-            "output_tokens": draw(st.floats(1.0, 32_000.0))}
+            "batch_size": draw(st.floats(1.0, 1024.0)), "input_tokens": float(draw(st.integers(1, 128_000))),
+            "output_tokens": float(draw(st.integers(1, 32_000)))}
 
 
 def _energy(q: dict, boundary: str, inputs, outputs) -> tuple[np.ndarray, dict]:
@@ -54,16 +54,22 @@ def _energy(q: dict, boundary: str, inputs, outputs) -> tuple[np.ndarray, dict]:
     return np.asarray(energy_wh(arrays, tokens_in, tokens_in, out, boundary_flags(boundary)), np.float64), meta
 
 
+def _more(tokens: float, factor: float) -> float:
+    """``tokens`` grown by ``factor``, by at least one whole token (a query's lengths are whole tokens)."""
+    return max(tokens * factor, tokens + 1.0)
+
+
 @SETTINGS
 @given(queries(), st.floats(1.02, 4.0))
 def test_energy_grows_with_input_and_output_tokens(q, factor):
     base_in, base_out = q["input_tokens"], q["output_tokens"]
-    wh, _ = _energy(q, "gpu", [base_in, min(base_in * factor, 128_000.0), base_in],
-                    [base_out, base_out, min(base_out * factor, 32_000.0)])
+    more_in, more_out = _more(base_in, factor), _more(base_out, factor)
+    wh, _ = _energy(q, "gpu", [base_in, min(more_in, 128_000.0), base_in],
+                    [base_out, base_out, min(more_out, 32_000.0)])
     assert np.isfinite(wh).all() and (wh > 0).all()
-    if base_in * factor <= 128_000.0:
+    if more_in <= 128_000.0:
         assert (wh[:, 1] > wh[:, 0]).all(), "more input tokens cost less"
-    if base_out * factor <= 32_000.0:
+    if more_out <= 32_000.0:
         assert (wh[:, 2] > wh[:, 0]).all(), "more output tokens cost less"
 
 
