@@ -76,12 +76,15 @@ def energy_wh(p: dict, context_tokens, prefill_tokens, out_tokens, boundary_flag
     configuration shows around the model (``log_scatter``)."""
     times, log_w = serving(p, context_tokens, prefill_tokens, out_tokens)
     n_gpus = p["phys_n_gpus"][:, None]
-    joules = eq.gpu_energy_j(n_gpus, times, *log_w) * jnp.exp(p["log_scatter"])[:, None]
-    # a configuration's scatter never takes it below the FLOP floor (its FLOPs at peak, at TDP)
-    floor_j = n_gpus * p["power_tdp_w"][:, None] * (times.prefill_s * times.prefill_utilisation
-                                                    + times.decode_s * times.decode_utilisation)
-    wh = jnp.maximum(joules, floor_j) / 3600.0
-    return wh * eq.boundary_factor(p["host_ratio"], p["pue"], p["idle_share"], boundary_flags)[:, None]
+    joules = eq.gpu_energy_j(n_gpus, times, *log_w) * effective_scatter(p, n_gpus, times, log_w)
+    return joules / 3600.0 * eq.boundary_factor(p["host_ratio"], p["pue"], p["idle_share"], boundary_flags)[:, None]
+
+
+def effective_scatter(p: dict, n_gpus, times: eq.ServingTimes, log_w):
+    """The factor a configuration's scatter about the model (``log_scatter``) multiplies the GPU energy by, held
+    where it would take the energy below the FLOP floor (the query's FLOPs at peak, at TDP)."""
+    floor_j = n_gpus * p["power_tdp_w"][:, None] * times.flop_s
+    return jnp.maximum(jnp.exp(p["log_scatter"])[:, None], floor_j / eq.gpu_energy_j(n_gpus, times, *log_w))
 
 
 _energy_kernel = jax.jit(energy_wh)
@@ -146,8 +149,8 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
 def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> dict[str, np.ndarray]:
     """Per-draw factors of the energy for a query of the regime's median output length (or ``output_tokens``):
     output tok/s per GPU, W per GPU (accelerator, averaged over the phases), the seconds of prefill and decode, the
-    batch actually running, the configuration's scatter about the model, host ratio, PUE, production load -- to
-    explain a difference."""
+    batch actually running, the configuration's scatter about the model (held at the FLOP floor), host ratio, PUE,
+    production load -- to explain a difference."""
     from ..data import load
 
     bundle = bundle if bundle is not None else load()
@@ -156,6 +159,7 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     n = arrays["log_batch"].shape[0]
     tokens_in = jnp.float32(spec.input_tokens)
     times, log_w = serving(arrays, tokens_in, tokens_in, jnp.full((n, 1), out))
+    scatter = np.asarray(effective_scatter(arrays, arrays["phys_n_gpus"][:, None], times, log_w), np.float64)[:, 0]
     times = eq.ServingTimes(*(np.asarray(v, np.float64)[:, 0] for v in times))
     log_w = tuple(np.asarray(v, np.float64)[:, 0] for v in log_w)
     n_gpus = np.asarray(arrays["phys_n_gpus"], np.float64)
@@ -163,6 +167,6 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     return {"tps_gpu_tok_s": out / (n_gpus * (times.prefill_s + times.decode_s)),
             "gpu_power_w": energy_j / (n_gpus * (times.prefill_s + times.decode_s)),
             "prefill_s": times.prefill_s, "decode_s": times.decode_s, "running_batch": np.exp(times.log_batch),
-            "scatter": np.exp(np.asarray(arrays["log_scatter"], np.float64)),
+            "scatter": scatter,
             "host_ratio": np.asarray(arrays["host_ratio"]), "pue": np.asarray(arrays["pue"]),
             "batch": np.exp(np.asarray(arrays["log_batch"])), "n_gpus": meta["n_gpus"], "output_tokens": out}

@@ -47,12 +47,12 @@ def attention_flops_per_token(arch: pd.DataFrame, context_tokens) -> np.ndarray:
 
 #: What the serving equations read about a model, per model (arrays): KV values cached per context token in the
 #: full-attention layers and in the sliding-window layers (within their window), the window, the attention FLOPs per
-#: (new token x context token) of each kind of layer, the layer count, and the routed experts and experts per token
-#: (1 and 1 for a dense model).
+#: (new token x context token) of each kind of layer, the layer count, the hidden size, and the routed experts and
+#: experts per token (1 and 1 for a dense model).
 #: The window of a model without sliding-window layers: longer than any context (finite, so gradients stay finite).
 NO_WINDOW_TOKENS = 1e12
 MODEL_CONSTANTS = ("kv_full_values", "kv_window_values", "window_tokens", "attn_full_flops", "attn_window_flops",
-                   "layers", "experts", "top_k")
+                   "layers", "hidden", "experts", "top_k")
 
 
 def _values(arch: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -66,16 +66,17 @@ def _values(arch: pd.DataFrame) -> dict[str, np.ndarray]:
     dense = ~np.isfinite(experts)
     return {"kv_full_values": per_layer * full, "kv_window_values": per_layer * sliding, "window_tokens": window,
             "attn_full_flops": attn_layer * full, "attn_window_flops": attn_layer * sliding,
-            "layers": _col(arch, "layers"), "experts": np.where(dense, 1.0, experts),
+            "layers": _col(arch, "layers"), "hidden": _col(arch, "hidden_size"), "experts": np.where(dense, 1.0, experts),
             "top_k": np.where(dense, 1.0, top_k)}
 
 
 class SizeLines:
     """Least-squares lines on the architecture table for a model it does not hold: log KV values per token
-    (every cached layer counted in full), log attention FLOPs per context token and log layers, each on log
-    active parameters, with its residual spread (log scale). Fitted to the table's models with a full row."""
+    (every cached layer counted in full), log attention FLOPs per context token, log layers and log hidden size,
+    each on log active parameters, with its residual spread (log scale). Fitted to the table's models with a full
+    row."""
 
-    KEYS = ("kv_full_values", "attn_full_flops", "layers")
+    KEYS = ("kv_full_values", "attn_full_flops", "layers", "hidden")
 
     def __init__(self, arch: pd.DataFrame, models: pd.DataFrame):
         v = _values(arch)
@@ -84,7 +85,8 @@ class SizeLines:
         active = models.set_index("model")["active_params_b"].reindex(arch["model"]).to_numpy(float)
         x = np.log(active / 10.0)
         self.lines: dict[str, tuple[float, float, float]] = {}
-        for key, y in (("kv_full_values", kv_all), ("attn_full_flops", attn_all), ("layers", v["layers"])):
+        for key, y in (("kv_full_values", kv_all), ("attn_full_flops", attn_all), ("layers", v["layers"]),
+                       ("hidden", v["hidden"])):
             ok = np.isfinite(x) & np.isfinite(y) & (y > 0)
             slope, intercept = np.polyfit(x[ok], np.log(y[ok]), 1)
             resid = np.log(y[ok]) - (intercept + slope * x[ok])
@@ -116,7 +118,7 @@ def model_constants(arch: pd.DataFrame, models: pd.DataFrame, names, active_para
         if missing.any():
             guess = np.exp(lines.log_mean(key, np.log(active / 10.0)) + lines.spread(key) * np.asarray(z.get(key, 0.0)))
             out[key] = np.where(missing, guess, out[key])
-            if key != "layers":
+            if key in ("kv_full_values", "attn_full_flops"):
                 other = "kv_window_values" if key == "kv_full_values" else "attn_window_flops"
                 out[other] = np.where(missing, 0.0, np.nan_to_num(out[other]))
     out["window_tokens"] = np.where(out["kv_window_values"] > 0, out["window_tokens"], NO_WINDOW_TOKENS)

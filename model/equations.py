@@ -6,14 +6,17 @@ likelihoods (:mod:`.throughput`, :mod:`.power`, :mod:`.production`) and every pr
 
 A request occupies its replica (``n`` GPUs) for a **prefill** and a share of **decode** steps:
 
-    prefill_s = prefill FLOPs / (n x peak FLOP/s x eta_p)
-    step_s(B) = soft max(memory_s, compute_s) + layers x overhead_s   (one decode step of B sequences)
+    prefill_s = prefill FLOPs / (n x peak FLOP/s x eta_p) + prefill tokens x link_s
+    step_s(B) = soft max(memory_s, compute_s) + B x (link_s + token_s) + layers x overhead_s   (a decode step of B)
     memory_s  = (weights read at B + B x KV bytes of the context) / (n x HBM bytes/s x eta_m)
     compute_s = B x (2 x active params + attention FLOPs at the context) / (n x peak FLOP/s x eta_c)
+    link_s    = layers x 2 all-reduces x 2 (c - 1) / c x hidden x 2 bytes / (link bytes/s x eta_l)  (per token)
     decode_s  = output tokens x step_s(B) / B
 
 with B the batch actually running: a smooth minimum of the load, the sequences the KV cache holds and the
-engine's cap. Per-GPU output tokens/s is ``output / (n (prefill_s + decode_s))``; GPU energy is
+engine's cap, and ``link_s`` the time a token's activations take to be all-reduced (ring) across the ``c`` GPUs of
+a tensor/expert-parallel group over the GPU-to-GPU link (NVLink, or PCIe on cards without it): zero on one GPU.
+Per-GPU output tokens/s is ``output / (n (prefill_s + decode_s))``; GPU energy is
 ``n (P_prefill prefill_s + P_decode decode_s)``. Prefill is accounted as replica time of its own: chunked prefill
 rides on decode steps, and what that saves is in the learned prefill utilisation ``eta_p``.
 
@@ -32,7 +35,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWER", "KV_MEMORY_SHARE", "weights_read_b",
+__all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWER", "KV_MEMORY_SHARE",
+           "ACTIVATION_BYTES", "link_bytes_per_token", "weights_read_b",
            "kv_bytes_per_token", "attention_flops_per_token", "prefill_flops", "log_kv_capacity", "log_effective_batch",
            "serving_times", "phase_log_power_w",
            "log_tps_per_gpu", "gpu_energy_j", "power_share", "log_power_adjustment", "log_gpu_power_w",
@@ -41,6 +45,8 @@ __all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWE
 #: Share of the memory left after the weights an engine gives the KV cache: TensorRT-LLM's default
 #: ``kv_cache_free_gpu_mem_fraction`` and vLLM's ``gpu_memory_utilization`` (both 0.9).
 KV_MEMORY_SHARE = 0.9
+#: Bytes per activation value an engine all-reduces (16-bit activations).
+ACTIVATION_BYTES = 2.0
 #: Sharpness of the soft maximum of memory and compute time (a p-norm): 1 would add them, infinity take the larger.
 SOFT_MAX_POWER = 4.0
 #: Sharpness of the soft maximum of the power curve and the utilisation floor (a p-norm: 9% above the larger where
@@ -66,19 +72,25 @@ class Physics(NamedTuple):
     attn_full_flops: jnp.ndarray  # attention FLOPs per (new token x context token), full-attention layers
     attn_window_flops: jnp.ndarray  # the same for sliding-window layers, within the window
     layers: jnp.ndarray  # transformer layers (a decode step's fixed overhead is per layer)
+    hidden: jnp.ndarray  # hidden size: values per token each all-reduce moves
+    comm_gpus: jnp.ndarray  # GPUs each layer's activations are all-reduced across (1: none)
+    log_link_b_s: jnp.ndarray  # log GPU-to-GPU link bytes/s of one GPU, one direction
 
 
 class Efficiency(NamedTuple):
     """Learned departures from the hardware's limits, per draw: logits of the shares of HBM bandwidth and of peak
-    FLOP/s (decode, prefill) reached, the log seconds of fixed overhead
-    per layer of a decode step (kernel launches, communication across the replica), and the log of the engine's
-    batch cap."""
+    FLOP/s (decode, prefill) reached, the log seconds of fixed overhead per layer of a decode step (kernel
+    launches, the latency of each all-reduce), the log of the engine's batch cap, the logit of the share of the
+    GPU-to-GPU link's one-way bandwidth an all-reduce reaches, and the log seconds each sequence adds to a step beyond its
+    bytes and FLOPs (``token_s``: scheduling, sampling, the engine's bookkeeping per token)."""
 
     logit_memory: jnp.ndarray
     logit_compute: jnp.ndarray
     logit_prefill: jnp.ndarray
     log_overhead_s: jnp.ndarray
     log_batch_cap: jnp.ndarray
+    logit_link: jnp.ndarray
+    log_token_overhead_s: jnp.ndarray
 
 
 class PowerCurve(NamedTuple):
@@ -117,6 +129,13 @@ def prefill_flops(phys: Physics, cached_tokens, new_tokens):
     return new_tokens * (phys.linear_flops + attention_flops_per_token(phys, cached_tokens + 0.5 * new_tokens))
 
 
+def link_bytes_per_token(phys: Physics):
+    """Bytes one GPU sends per token over its link: two ring all-reduces of the hidden state per layer, each
+    sending ``2 (c - 1) / c`` of it (zero on one GPU)."""
+    c = jnp.maximum(phys.comm_gpus, 1.0)
+    return phys.layers * 2.0 * 2.0 * (c - 1.0) / c * phys.hidden * ACTIVATION_BYTES
+
+
 def log_kv_capacity(phys: Physics, seq_tokens):
     """log of the sequences of ``seq_tokens`` tokens the KV cache holds: the engine's share (0.9) of the memory
     left after the weights over one sequence's cache. Where the weights leave little or nothing, the headroom
@@ -143,14 +162,15 @@ def _soft_max(log_a, log_b, power=SOFT_MAX_POWER):
 
 
 class ServingTimes(NamedTuple):
-    """Replica-seconds one request occupies in each phase, the batch actually running, and the share of peak
-    FLOP/s each phase reaches."""
+    """Replica-seconds one request occupies in each phase, the batch actually running, the share of peak FLOP/s
+    each phase computes at (prefill: while computing), and the replica-seconds its FLOPs take at peak."""
 
     prefill_s: jnp.ndarray
     decode_s: jnp.ndarray
     log_batch: jnp.ndarray
     prefill_utilisation: jnp.ndarray
     decode_utilisation: jnp.ndarray
+    flop_s: jnp.ndarray
 
 
 def serving_times(phys: Physics, eff: Efficiency, log_load, context_tokens, prefill_tokens, output_tokens):
@@ -166,10 +186,15 @@ def serving_times(phys: Physics, eff: Efficiency, log_load, context_tokens, pref
                     - jax.nn.log_sigmoid(eff.logit_memory))
     log_ideal_s = log_b + jnp.log(phys.linear_flops + attention_flops_per_token(phys, mean_context)) - log_peak
     log_compute_s = log_ideal_s - jax.nn.log_sigmoid(eff.logit_compute)
-    step_s = jnp.exp(_soft_max(log_memory_s, log_compute_s)) + phys.layers * jnp.exp(eff.log_overhead_s)
+    link_s = link_bytes_per_token(phys) * jnp.exp(-phys.log_link_b_s - jax.nn.log_sigmoid(eff.logit_link))
+    step_s = (jnp.exp(_soft_max(log_memory_s, log_compute_s)) + b * (link_s + jnp.exp(eff.log_token_overhead_s))
+              + phys.layers * jnp.exp(eff.log_overhead_s))
     eta_prefill = jax.nn.sigmoid(eff.logit_prefill)
-    prefill_s = prefill_flops(phys, context_tokens - prefill_tokens, prefill_tokens) / jnp.exp(log_peak) / eta_prefill
-    return ServingTimes(prefill_s, output_tokens * step_s / b, log_b, eta_prefill, jnp.exp(log_ideal_s) / step_s)
+    prefill_peak_s = prefill_flops(phys, context_tokens - prefill_tokens, prefill_tokens) / jnp.exp(log_peak)
+    prefill_s = prefill_peak_s / eta_prefill + prefill_tokens * link_s
+    flop_s = prefill_peak_s + output_tokens * jnp.exp(log_ideal_s) / b
+    return ServingTimes(prefill_s, output_tokens * step_s / b, log_b, eta_prefill, jnp.exp(log_ideal_s) / step_s,
+                        flop_s)
 
 
 def phase_log_power_w(power: PowerCurve, log_load, times: ServingTimes):

@@ -15,9 +15,11 @@ from .architecture import SizeLines, model_constants
 from .equations import KV_MEMORY_SHARE, Physics
 
 __all__ = ["REF_BANDWIDTH_TB_S", "RUNTIME_MEMORY_SHARE", "KV_MEMORY_SHARE", "FAMILY_OF", "GpuSpec", "gpu_spec",
-           "physics", "replica_memory_b", "kv_budget_b"]
+           "physics", "replica_memory_b", "kv_budget_b", "REF_LINK_GB_S", "log_link_b_s"]
 
 REF_BANDWIDTH_TB_S = 3.35  # H100 SXM: the centre of the bandwidth scale
+#: GPU-to-GPU link of a GPU whose link is unpublished (TPUs, some AMD parts): the H100 SXM's NVLink 4, bidirectional.
+REF_LINK_GB_S = 900.0
 #: HBM capacities are quoted in GiB ("80 GB" H100: 80 x 2^30 bytes); the engine's runtime (activations, CUDA
 #: graphs, communication buffers) keeps about 5% of it.
 GIB = 2.0**30
@@ -27,6 +29,13 @@ RUNTIME_MEMORY_SHARE = 0.95
 def replica_memory_b(n_gpus, memory_gb):
     """Bytes a replica of ``n_gpus`` GPUs of ``memory_gb`` (GiB, as quoted) gives to weights and KV cache."""
     return np.asarray(n_gpus, float) * np.asarray(memory_gb, float) * GIB * RUNTIME_MEMORY_SHARE
+
+
+def log_link_b_s(link_gb_s):
+    """log bytes/s one GPU sends to the others in one direction: half the bidirectional figure as printed (the
+    reference NVLink where unpublished)."""
+    link = np.asarray(link_gb_s, float)
+    return np.log(np.where(np.isfinite(link), link, REF_LINK_GB_S) * 1e9 / 2.0)
 
 
 def kv_budget_b(memory_b, weight_b):
@@ -46,6 +55,7 @@ class GpuSpec(NamedTuple):
     bandwidth_tb_s: float
     peak_tflops: float
     tdp_w: float
+    link_gb_s: float  # GPU-to-GPU link, bidirectional as printed (NaN where unpublished)
 
 
 def _peak(row: pd.Series, precision: str) -> float:
@@ -89,14 +99,15 @@ def gpu_spec(hardware: pd.DataFrame, gpu: str, precision: str) -> GpuSpec:
     bandwidth = float(row.get("memory_bw_tb_s", np.nan))
     if not np.isfinite(bandwidth) and gpu in FAMILY_OF and not np.isfinite(float(row.get("tdp_w", np.nan))):
         bandwidth = value("memory_bw_tb_s")  # a variant with no figures of its own: its family's
-    return GpuSpec(memory, bandwidth, peak, value("tdp_w"))
+    return GpuSpec(memory, bandwidth, peak, value("tdp_w"), value("gpu_link_gb_s"))
 
 
 def physics(hardware: pd.DataFrame, arch: pd.DataFrame, models: pd.DataFrame, *, model_names, total_params_b,
-            active_params_b, gpus, precisions, n_gpus, lines: SizeLines | None = None, z: dict | None = None,
-            log_bw_b_s=None) -> Physics:
+            active_params_b, gpus, precisions, n_gpus, comm_gpus=None, lines: SizeLines | None = None,
+            z: dict | None = None, log_bw_b_s=None) -> Physics:
     """:class:`Physics` (NumPy arrays, one entry per row) for rows of (model, sizes, GPU, precision, GPU count).
-    ``log_bw_b_s`` overrides the bandwidths (NaN where the table has none); ``lines``/``z`` as in
+    ``comm_gpus``: the GPUs each layer's activations are all-reduced across (tensor/expert parallel; default all
+    of the replica). ``log_bw_b_s`` overrides the bandwidths (NaN where the table has none); ``lines``/``z`` as in
     :func:`~.architecture.model_constants`."""
     total = np.asarray(total_params_b, float)
     active = np.asarray(active_params_b, float)
@@ -122,4 +133,7 @@ def physics(hardware: pd.DataFrame, arch: pd.DataFrame, models: pd.DataFrame, *,
         attn_full_flops=consts["attn_full_flops"],
         attn_window_flops=consts["attn_window_flops"],
         layers=consts["layers"],
+        hidden=consts["hidden"],
+        comm_gpus=n if comm_gpus is None else np.asarray(comm_gpus, float),
+        log_link_b_s=log_link_b_s([s.link_gb_s for s in spec]),
     )

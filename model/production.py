@@ -94,7 +94,7 @@ class ProductionArrays(NamedTuple):
     pop_operator_idx: jnp.ndarray  # index into the PUE operators, -1 for a new hyperscale operator
     pop_physics: object  # equations.Physics per population (a named model's; an unnamed one's is set in the model)
     pop_named: jnp.ndarray  # 1 where the population's model is in the tables (its physics is known)
-    size_lines: jnp.ndarray  # (3, 2): intercept and slope of log KV values, log attention FLOPs, log layers
+    size_lines: jnp.ndarray  # (4, 2): intercept and slope of log KV values, attention FLOPs, layers, hidden size
     ref_gpu_idx: jnp.ndarray  # scalar: the reference GPU in the throughput list
     power_ref_idx: jnp.ndarray  # scalar: the power curve used (H100's where fitted)
     power_tdp_w: jnp.ndarray  # scalar: TDP of that GPU
@@ -220,7 +220,8 @@ def _population_physics(x: ProductionArrays, log_active_c, log_hardware):
     p = x.pop_physics
     named = x.pop_named > 0
     active_b = jnp.exp(log_active_c) * 10e9
-    kv, attn, layers = (jnp.exp(x.size_lines[k, 0] + x.size_lines[k, 1] * log_active_c) for k in range(3))
+    kv, attn, layers, hidden = (jnp.exp(x.size_lines[k, 0] + x.size_lines[k, 1] * log_active_c)
+                                for k in range(len(SizeLines.KEYS)))
 
     def pick(known, guess):
         return jnp.where(named, known, guess)
@@ -230,13 +231,14 @@ def _population_physics(x: ProductionArrays, log_active_c, log_hardware):
     per_gpu_b = p.memory_b / p.n_gpus
     n_gpus = (p.n_gpus ** 4 + (1.5 * weight_b / per_gpu_b) ** 4) ** 0.25
     return p._replace(
-        n_gpus=n_gpus, memory_b=per_gpu_b * n_gpus,
+        n_gpus=n_gpus, comm_gpus=n_gpus, memory_b=per_gpu_b * n_gpus,
         log_bw_b_s=p.log_bw_b_s + log_hardware, peak_flop_s=p.peak_flop_s * jnp.exp(log_hardware),
         weight_b=weight_b, active_weight_b=pick(p.active_weight_b, active_b),
         experts=pick(p.experts, 1.0), top_k=pick(p.top_k, 1.0), linear_flops=pick(p.linear_flops, 2.0 * active_b),
         kv_full_b=pick(p.kv_full_b, kv), kv_window_b=pick(p.kv_window_b, 0.0),
         window_tokens=pick(p.window_tokens, NO_WINDOW_TOKENS), attn_full_flops=pick(p.attn_full_flops, attn),
-        attn_window_flops=pick(p.attn_window_flops, 0.0), layers=pick(p.layers, layers))
+        attn_window_flops=pick(p.attn_window_flops, 0.0), layers=pick(p.layers, layers),
+        hidden=pick(p.hidden, hidden))
 
 
 def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_populations: int, y=None):
@@ -266,7 +268,7 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
     delta = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * log_ngpu
              + op["log_engine_eff"])
     tokens_in, tokens_out = jnp.exp(log_in), jnp.exp(log_out)
-    times = eq.serving_times(phys, efficiency(tp, delta, log_ngpu), op["log_batch"], tokens_in, tokens_in, tokens_out)
+    times = eq.serving_times(phys, efficiency(tp, delta, phys), op["log_batch"], tokens_in, tokens_in, tokens_out)
     log_w = eq.phase_log_power_w(curve_of(pw, x.power_ref_idx, x.power_tdp_w, log_ngpu, log_active_c),
                                  op["log_batch"], times)
     log_e_gpu_wh = jnp.log(eq.gpu_energy_j(phys.n_gpus, times, *log_w)) - jnp.log(3600.0)

@@ -28,14 +28,16 @@ from .throughput import (
     REF_GPU,
     REF_SPARSITY,
     WEIGHT_BYTES,
+    efficiency,
     n_draws,
 )
+from .throughput import parameters as tp_parameters
 
 __all__ = ["QuerySpec", "default_gpu_count", "resolve_parameters", "PARAMETER_GROUPS", "physics_of", "efficiency_of",
            "power_curve_of"]
 
 _NORMAL_TAGS = ("model", "kv", "attn", "gpu", "gpu_precision", "model_gpu", "pue_operator", "pue_site", "layers",
-                "scatter_throughput", "scatter_power")
+                "scatter_throughput", "scatter_power", "hidden")
 #: The per-draw arrays :func:`resolve_parameters` returns are named ``<group>_<field>`` for these groups.
 PARAMETER_GROUPS = {"phys": eq.Physics, "eff": eq.Efficiency, "power": eq.PowerCurve}
 
@@ -236,17 +238,15 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     arch = bundle.tables["architectures"]
     # a fitted model lacking architecture values was fitted at the size lines' means; an unseen one gets their spread
     z = ({} if name in models else
-         {"kv_full_values": normal("kv"), "attn_full_flops": normal("attn"), "layers": normal("layers")})
+         {"kv_full_values": normal("kv"), "attn_full_flops": normal("attn"), "layers": normal("layers"),
+          "hidden": normal("hidden")})
     # one row: only what the size lines guess (with per-draw z) varies by draw; the rest broadcasts below
     phys = physics(bundle.hardware, arch, bundle.models, model_names=[name], total_params_b=[total],
                    active_params_b=[active], gpus=[gpu], precisions=[precision], n_gpus=[float(n_gpus)], z=z)
     phys = phys._replace(log_bw_b_s=np.log(REF_BANDWIDTH_TB_S * 1e12) + log_bw_c)
     log_ngpu = math.log(n_gpus)
     delta = a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * log_ngpu + _engine(spec, draws, coords)
-    eff = eq.Efficiency(logit_memory=delta, logit_compute=delta + draws["tp_shift_compute"],
-                        logit_prefill=delta + draws["tp_shift_prefill"],
-                        log_overhead_s=draws["tp_log_overhead_layer_s"] + draws["tp_overhead_ngpu"] * log_ngpu,
-                        log_batch_cap=draws["tp_log_batch_cap"])
+    eff = efficiency(tp_parameters(draws), delta, phys)
     power = eq.PowerCurve(idle=draws["pw_idle_share"][:, pg], peak=draws["pw_peak_share"][:, pg],
                           log_batch50=draws["pw_log_batch50"][:, pg],
                           log_adjustment=eq.log_power_adjustment(draws["pw_beta_ngpu"], log_ngpu,

@@ -9,7 +9,8 @@ efficiencies.
     a[model] ~ Normal(g0 + g_active log(active/10B) + moe (g_moe + g_sparsity log(total/active/10)), tau_model)
     b[gpu]   ~ Normal(k_bw log(bandwidth / 3.35 TB/s), tau_gpu)        (bandwidth latent where not published)
     d[setup] ~ Normal(0, tau_setup)
-    overhead per decode step = layers x exp(o_layer + o_ngpu log n);  engine batch cap exp(log_batch_cap)
+    overhead per decode step = layers x exp(o_layer + o_ngpu log n) + B x exp(o_token);  batch cap exp(log_batch_cap)
+    logit eta_link = l0 (NVLink) or l0 + l_pcie + l_pcie_gpus log c (PCIe across c GPUs)
 
 The hardware (bandwidth, peak FLOP/s at the precision, memory) and the model (active and total parameters,
 experts, KV bytes and attention FLOPs per token from its architecture) are physics, not parameters: size, GPU
@@ -50,6 +51,8 @@ __all__ = [
     "ThroughputArrays",
     "ThroughputDesign",
     "build_throughput_design",
+    "comm_gpus",
+    "parameters",
     "gpu_effects",
     "learned_input_tokens",
     "REF_ACTIVE_B",
@@ -238,7 +241,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     g_idx = rows["gpu"].map({g: i for i, g in enumerate(gpu_names)}).to_numpy()
     phys = physics(hardware, architectures, models, model_names=rows["model"].tolist(),
                    total_params_b=total[m_idx], active_params_b=active[m_idx], gpus=rows["gpu"].tolist(),
-                   precisions=rows["precision"].tolist(), n_gpus=rows["n_gpus"].astype(float).to_numpy())
+                   precisions=rows["precision"].tolist(), n_gpus=rows["n_gpus"].astype(float).to_numpy(),
+                   comm_gpus=comm_gpus(rows))
     phys = phys._replace(log_bw_b_s=np.where(np.isfinite(phys.log_bw_b_s), phys.log_bw_b_s, 0.0))
 
     ref_gpu = REF_GPU if REF_GPU in gpu_names else rows["gpu"].value_counts().index[0]
@@ -313,17 +317,51 @@ def _interaction(name: str, basis: jnp.ndarray, n_contrasts: int) -> jnp.ndarray
 #: Priors of the learned efficiencies and overheads (see the module docstring), with the reason for each centre.
 OVERHEAD_PRIOR_S = 1e-5  # per layer and decode step: ~10 us of launches and synchronisation (CUDA graphs)
 BATCH_CAP_PRIOR = 1024.0  # engines' default maximum of concurrent sequences is 256-2048
+TOKEN_OVERHEAD_PRIOR_S = 1e-5  # per sequence and step: scheduling and sampling, microseconds (wide: sd 1.5 in log)
+#: An all-reduce's bus bandwidth reaches most of the link's one-way peak at large messages (NCCL's nccl-tests: about
+#: 0.7-0.9 on NVLink); a decode step's messages are small, so the prior is wide around sigmoid(1) = 0.73.
+LINK_LOGIT_PRIOR = 1.0
+#: A link slower than 100 GB/s one way is PCIe (NVLink 3 and later: 300 GB/s and more).
+PCIE_LOG_LINK_B_S = float(np.log(100e9))
+#: The site of each throughput parameter :func:`efficiency` reads.
+_EFFICIENCY_SITES = {"shift_compute": "shift_compute", "shift_prefill": "shift_prefill",
+                     "log_overhead_layer": "log_overhead_layer_s", "overhead_ngpu": "overhead_ngpu",
+                     "log_batch_cap": "log_batch_cap", "logit_link": "logit_link", "link_pcie": "link_pcie",
+                     "link_pcie_gpus": "link_pcie_gpus", "log_token_overhead": "log_token_overhead_s"}
 ISL_PRIOR_TOKENS = 1000.0  # a chat or code-completion prompt with its conversation
 ISL_PRIOR_SD = 0.75  # 230-4,300 tokens (95%): a short question to a long file; shorter prompts barely move a row
 
 
-def efficiency(tp: dict, delta, log_ngpu) -> eq.Efficiency:
+def comm_gpus(rows: pd.DataFrame) -> np.ndarray:
+    """GPUs each row's layers all-reduce across: the tensor-parallel degree (or the replica over its pipeline
+    stages), widened to the expert-parallel degree, at most the replica."""
+    n = rows["n_gpus"].astype(float).to_numpy()
+    tp = rows["tp"].astype(float).to_numpy()
+    pp = rows["pp"].astype(float).to_numpy()
+    ep = rows["ep"].astype(float).to_numpy()
+    c = np.where(np.isfinite(tp), tp, n / np.where(np.isfinite(pp), pp, 1.0))
+    return np.clip(np.fmax(c, ep), 1.0, n)
+
+
+def efficiency(tp: dict, delta, phys: eq.Physics) -> eq.Efficiency:
     """:class:`~.equations.Efficiency` from the throughput parameters ``tp`` and a group effect ``delta`` (the
-    logit of the memory-bandwidth share) at ``log_ngpu``."""
+    logit of the memory-bandwidth share) for a replica of ``phys``: the step overhead grows with its GPUs; an
+    all-reduce over PCIe (cards without NVLink) reaches its own share of the link, which changes with the GPUs it
+    spans (PCIe switches and sockets they share)."""
+    log_ngpu = jnp.log(phys.n_gpus)
+    pcie = (phys.log_link_b_s < PCIE_LOG_LINK_B_S).astype(jnp.result_type(float))
     return eq.Efficiency(logit_memory=delta, logit_compute=delta + tp["shift_compute"],
                          logit_prefill=delta + tp["shift_prefill"],
                          log_overhead_s=tp["log_overhead_layer"] + tp["overhead_ngpu"] * log_ngpu,
-                         log_batch_cap=tp["log_batch_cap"])
+                         log_batch_cap=tp["log_batch_cap"],
+                         logit_link=tp["logit_link"] + pcie * (tp["link_pcie"] + tp["link_pcie_gpus"]
+                                                                * jnp.log(jnp.maximum(phys.comm_gpus, 1.0))),
+                         log_token_overhead_s=tp["log_token_overhead"])
+
+
+def parameters(draws: dict) -> dict:
+    """The throughput parameters :func:`efficiency` reads, from posterior ``draws`` (one entry per draw)."""
+    return {k: draws[f"tp_{name}"] for k, name in _EFFICIENCY_SITES.items()}
 
 
 def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int,
@@ -368,7 +406,12 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
           "log_overhead_layer": numpyro.sample("tp_log_overhead_layer_s",
                                                dist.Normal(float(np.log(OVERHEAD_PRIOR_S)), 1.0)),
           "overhead_ngpu": numpyro.sample("tp_overhead_ngpu", dist.Normal(0.3, 0.3)),
-          "log_batch_cap": numpyro.sample("tp_log_batch_cap", dist.Normal(float(np.log(BATCH_CAP_PRIOR)), 1.0))}
+          "log_batch_cap": numpyro.sample("tp_log_batch_cap", dist.Normal(float(np.log(BATCH_CAP_PRIOR)), 1.0)),
+          "logit_link": numpyro.sample("tp_logit_link", dist.Normal(LINK_LOGIT_PRIOR, 1.0)),
+          "link_pcie": numpyro.sample("tp_link_pcie", dist.Normal(0.0, 1.0)),
+          "link_pcie_gpus": numpyro.sample("tp_link_pcie_gpus", dist.Normal(0.0, 0.5)),
+          "log_token_overhead": numpyro.sample("tp_log_token_overhead_s",
+                                               dist.Normal(float(np.log(TOKEN_OVERHEAD_PRIOR_S)), 1.5))}
     isl = x.isl
     if n_isl_groups:  # benchmark tasks that do not state their prompt length
         with numpyro.plate("isl_groups", n_isl_groups):
@@ -377,7 +420,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     delta = (a_model[x.model_idx] + b_gpu[x.gpu_idx] + c_precision[x.precision_idx] + d_setup[x.setup_idx]
              + e_gp[x.gpu_precision_idx] + e_mg[x.model_gpu_idx] + beta_ngpu * x.log_ngpu)
     phys = x.physics._replace(log_bw_b_s=jnp.log(REF_BANDWIDTH_TB_S * 1e12) + log_bw[x.gpu_idx])
-    times = eq.serving_times(phys, efficiency(tp, delta, x.log_ngpu), x.log_load, isl, isl, x.osl)
+    times = eq.serving_times(phys, efficiency(tp, delta, phys), x.log_load, isl, isl, x.osl)
     mu = eq.log_tps_per_gpu(phys.n_gpus, x.osl, times)
     with numpyro.plate("noise_groups", len(NOISE_GROUPS)):
         sigma = numpyro.sample("tp_sigma", dist.HalfNormal(0.5))
@@ -425,14 +468,22 @@ def learned_input_tokens(draws: dict, coords: dict, task: str) -> np.ndarray | N
 def serving_efficiencies(draws: dict, coords: dict) -> dict[str, np.ndarray]:
     """What the throughput data taught about serving, per draw (posterior or prior ``draws``): the shares of HBM
     bandwidth, of peak FLOP/s in decode and in prefill a 10B dense model reaches at FP8 on the H100 with the
-    reference engine, the per-layer overhead of a decode step on one GPU (microseconds), the engines' batch cap
-    and the prompt length of each benchmark task that does not state it."""
+    reference engine, the per-layer overhead of a decode step on one GPU and the time each sequence adds to a step
+    (microseconds), the engines' batch cap, the share of the GPU-to-GPU link an all-reduce reaches (NVLink; PCIe
+    across 2 and 8 GPUs) and the prompt length of each benchmark task that does not state it."""
     g0 = np.asarray(draws["tp_g0"], np.float64)
+    link = np.asarray(draws["tp_logit_link"], np.float64)
+    pcie = link + np.asarray(draws["tp_link_pcie"], np.float64)
+    pcie_gpus = np.asarray(draws["tp_link_pcie_gpus"], np.float64)
     out = {"bandwidth_share": _sigmoid(g0),
            "decode_flops_share": _sigmoid(g0 + np.asarray(draws["tp_shift_compute"])),
            "prefill_flops_share": _sigmoid(g0 + np.asarray(draws["tp_shift_prefill"])),
            "overhead_us_per_layer": 1e6 * np.exp(np.asarray(draws["tp_log_overhead_layer_s"], np.float64)),
-           "batch_cap": np.exp(np.asarray(draws["tp_log_batch_cap"], np.float64))}
+           "us_per_sequence_and_step": 1e6 * np.exp(np.asarray(draws["tp_log_token_overhead_s"], np.float64)),
+           "batch_cap": np.exp(np.asarray(draws["tp_log_batch_cap"], np.float64)),
+           "nvlink_share": _sigmoid(link),
+           "pcie_share 2 GPUs": _sigmoid(pcie + pcie_gpus * np.log(2.0)),
+           "pcie_share 8 GPUs": _sigmoid(pcie + pcie_gpus * np.log(8.0))}
     for task in coords.get("isl_group", []):
         tokens = learned_input_tokens(draws, coords, task)
         if tokens is not None:

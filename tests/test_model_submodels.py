@@ -12,6 +12,7 @@ import infergy.data as d
 from infergy.inference.fit import predictive_draws
 from infergy.model.joint import build_design
 from infergy.model.power import PowerArrays, power_model
+from infergy.model import equations as eq
 from infergy.model.pue import PUE_SCOPE_KIND, PUE_SCOPES, PueArrays, pue_model
 from infergy.model.throughput import (
     EXCLUDED_FLAGS,
@@ -59,6 +60,18 @@ def test_throughput_design_physics(bundle):
                                        ("Llama 3.1 405B", "fp8", 2 * 8 * 128 * 126 * 1)):
         i = rows.index[(rows["model"] == model) & (rows["precision"] == precision)][0]
         assert float(ph.kv_full_b[i]) == pytest.approx(kv_bytes, rel=1e-6), model
+    # tensor parallelism all-reduces over the GPU-to-GPU link: NVLink (H100: 900 GB/s, 450 one way), PCIe on an
+    # L40S (64 GB/s); a 70B (80 layers, hidden 8,192) on 2 GPUs sends 2 x 2 x 1/2 x 8,192 x 2 bytes per layer
+    assert float(ph.log_link_b_s[i2]) == pytest.approx(np.log(450e9), rel=1e-6)
+    assert float(ph.comm_gpus[i2]) == 2.0
+    assert float(eq.link_bytes_per_token(ph)[i2]) == pytest.approx(80 * 2 * 2 * 0.5 * 8192 * 2, rel=1e-6)
+    pcie = rows.index[rows["gpu"].eq("L40S")][0]
+    assert float(ph.log_link_b_s[pcie]) == pytest.approx(np.log(32e9), rel=1e-6)
+    one = rows["n_gpus"].eq(1).to_numpy()
+    assert (np.asarray(eq.link_bytes_per_token(ph))[one] == 0.0).all()
+    # a row's all-reduce group: its tensor-parallel degree (pipeline stages do not all-reduce), or its expert-parallel
+    staged = (rows["tp"].astype(float) < rows["n_gpus"].astype(float)).to_numpy()
+    assert staged.any() and (np.asarray(ph.comm_gpus)[staged] < rows["n_gpus"].to_numpy()[staged]).any()
     # saturated rows run as many sequences as fit; MoE models route tokens to their experts
     assert (np.asarray(x.log_load)[rows["load_regime"].eq("max_throughput").to_numpy()] == LOG_SATURATED).all()
     i = rows.index[rows["model"] == "DeepSeek-R1"][0]

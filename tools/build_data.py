@@ -579,6 +579,35 @@ SPEC_FILLS = {
         note="fp4 2,000 dense TFLOPS filled by infergy: half of NVIDIA's 4,000 FP4 AI TOPS, which NVIDIA quotes "
              "with 2:4 sparsity (as B200's 18 PFLOPS FP4 is 9 dense)"),
 }
+#: GPU-to-GPU link bandwidth inside a server, bidirectional per GPU as the vendors print it (NVLink, or PCIe where
+#: a card has no NVLink in the servers benchmarked), with its source. Tensor parallelism all-reduces over it.
+_NV = "https://www.nvidia.com/en-us/data-center/"
+GPU_LINKS = {
+    "A100-SXM4-80GB": (600.0, "NVIDIA A100 product page (SXM: NVLink 600GB/s)", _NV + "a100/"),
+    "A100-SXM4-40GB": (600.0, "NVIDIA A100 product page (SXM: NVLink 600GB/s)", _NV + "a100/"),
+    "A100-PCIe-80GB": (64.0, "NVIDIA A100 product page (PCIe: PCIe Gen4 64GB/s; an NVLink bridge joins pairs only)",
+                       _NV + "a100/"),
+    "H100-SXM-80GB": (900.0, "NVIDIA H100 product page (SXM: NVLink 900GB/s, PCIe Gen5 128GB/s)", _NV + "h100/"),
+    "H100-PCIe-80GB": (128.0, "NVIDIA H100 product page (PCIe Gen5 128GB/s; an NVLink bridge joins pairs only)",
+                       _NV + "h100/"),
+    "H200-SXM-141GB": (900.0, "NVIDIA H200 product page (SXM: NVLink 900GB/s)", _NV + "h200/"),
+    "GH200-96GB": (900.0, "NVIDIA Grace Hopper Superchip product page (NVLink 900GB/s)",
+                   _NV + "grace-hopper-superchip/"),
+    "GH200-144GB": (900.0, "NVIDIA Grace Hopper Superchip product page (NVLink 900GB/s)",
+                    _NV + "grace-hopper-superchip/"),
+    "B200": (1800.0, "NVIDIA HGX product page (HGX B200: fifth-generation NVLink, 1.8TB/s per GPU)", _NV + "hgx/"),
+    "B300": (1800.0, "NVIDIA HGX product page (HGX B300: fifth-generation NVLink, 1.8TB/s per GPU)", _NV + "hgx/"),
+    "GB200": (1800.0, "NVIDIA GB200 NVL72 product page (NVLink 130TB/s over 72 GPUs: 1.8TB/s each)",
+              _NV + "gb200-nvl72/"),
+    "GB300": (1800.0, "NVIDIA GB300 NVL72 product page (NVLink 130TB/s over 72 GPUs: 1.8TB/s each)",
+              _NV + "gb300-nvl72/"),
+    "L40S": (64.0, "NVIDIA L40S product page (PCIe Gen4 x16: 64GB/s bidirectional; no NVLink)", _NV + "l40s/"),
+    "RTX-PRO-6000-SE": (128.0, "NVIDIA RTX PRO 6000 Blackwell Server Edition product page (PCIe Gen5 x16; no NVLink)",
+                        _NV + "rtx-pro-6000-blackwell-server-edition/"),
+    "MI300X": (896.0, "AMD Instinct MI300X data sheet (Infinity Fabric links: 896GB/s peak aggregate)",
+               "https://www.amd.com/content/dam/amd/en/documents/instinct-tech-docs/data-sheets/"
+               "amd-instinct-mi300x-data-sheet.pdf"),
+}
 #: GPUs that appear in the data but have no spec source here: listed so they validate, specs left empty.
 UNSPECIFIED_GPUS = {
     "GH200-120GB": "TensorRT-LLM v0.11-v0.13 label 'GH200 120GB'; not a variant in NVIDIA's spec table",
@@ -613,7 +642,13 @@ def hardware(ref: Path) -> pd.DataFrame:
         out.loc[i[0], "source_url"] = f"{out.loc[i[0], 'source_url']} ; {fill['source_url']}"
         out.loc[i[0], "notes"] = f"{out.loc[i[0], 'notes']} {fill['note']}."
     account("hardware", "hardware_specs.csv", len(src), len(out))
-    return pd.concat([out, pd.DataFrame(DATASHEET_GPUS), extra], ignore_index=True)
+    table = pd.concat([out, pd.DataFrame(DATASHEET_GPUS), extra], ignore_index=True)
+    links = table["gpu"].map(GPU_LINKS)
+    table.insert(table.columns.get_loc("memory_bw_tb_s") + 1, "gpu_link_gb_s",
+                 links.map(lambda v: v[0] if isinstance(v, tuple) else np.nan))
+    table.insert(table.columns.get_loc("notes"), "gpu_link_source",
+                 links.map(lambda v: f"{v[1]}: {v[2]}" if isinstance(v, tuple) else ""))
+    return table
 
 
 #: Corrections to sizes as printed, each with its reason (the table rows keep the printed value).

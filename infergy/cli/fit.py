@@ -37,7 +37,7 @@ def register_fit(sub) -> None:
     fp.add_argument("--thin", type=opt.positive_int, default=None,
                     help="keep every THIN-th draw (chees only; divergences and BFMI count every draw) [chees 40]")
     fp.add_argument("--target-accept", type=float, default=None, metavar="P",
-                    help="acceptance rate the step size is adapted to [nuts 0.9, chees 0.651]")
+                    help="acceptance rate the step size is adapted to [nuts 0.98, chees 0.651]")
     fp.add_argument("--step-scale", type=float, default=None, metavar="F",
                     help="chees only: after warm-up, the adapted step times F, with 1/F as many leapfrog steps "
                     "(the same trajectory length) [chees 0.5]")
