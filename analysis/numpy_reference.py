@@ -52,14 +52,19 @@ def energy_wh_numpy(p: dict, context, prefill, out_tokens: np.ndarray, flags) ->
     peak = n * c["phys_peak_flop_s"]
     ideal_s = b * (c["phys_linear_flops"] + attention(mean_ctx)) / peak
     compute_s = ideal_s / _sigmoid(c["eff_logit_compute"])
-    step_s = (memory_s ** 4 + compute_s ** 4) ** 0.25 + c["phys_layers"] * np.exp(c["eff_log_overhead_s"])
+    groups = np.maximum(c["phys_comm_gpus"], 1.0)
+    link_s = (c["phys_layers"] * 4.0 * (groups - 1.0) / groups * c["phys_hidden"] * 2.0
+              / np.exp(c["phys_log_link_b_s"]) / _sigmoid(c["eff_logit_link"]))
+    step_s = ((memory_s ** 4 + compute_s ** 4) ** 0.25 + b * (link_s + np.exp(c["eff_log_token_overhead_s"]))
+              + c["phys_layers"] * np.exp(c["eff_log_overhead_s"]))
     pre = np.asarray(prefill, np.float64)
     eta_prefill = _sigmoid(c["eff_logit_prefill"])
-    prefill_s = pre * (c["phys_linear_flops"] + attention(ctx - pre + 0.5 * pre)) / peak / eta_prefill
+    prefill_peak_s = pre * (c["phys_linear_flops"] + attention(ctx - pre + 0.5 * pre)) / peak
+    prefill_s = prefill_peak_s / eta_prefill + pre * link_s
     prefill_w = c["power_tdp_w"] * ((c["power_peak"] * adj) ** 8 + eta_prefill ** 8) ** 0.125
     decode_w = c["power_tdp_w"] * (curve ** 8 + (ideal_s / step_s) ** 8) ** 0.125
     joules = n * (prefill_s * prefill_w + out * step_s / b * decode_w) * np.exp(c["log_scatter"])
-    joules = np.maximum(joules, n * c["power_tdp_w"] * (prefill_s * eta_prefill + out * ideal_s / b))
+    joules = np.maximum(joules, n * c["power_tdp_w"] * (prefill_peak_s + out * ideal_s / b))
     host, pue, idle = (float(f) for f in flags)
     factor = (1.0 + host * c["host_ratio"]) * (c["pue"] if pue > 0 else 1.0) / (1.0 - idle * c["idle_share"])
     return joules / 3600.0 * factor
