@@ -76,15 +76,16 @@ def energy_wh(p: dict, context_tokens, prefill_tokens, out_tokens, boundary_flag
     configuration shows around the model (``log_scatter``)."""
     times, log_w = serving(p, context_tokens, prefill_tokens, out_tokens)
     n_gpus = p["phys_n_gpus"][:, None]
-    joules = eq.gpu_energy_j(n_gpus, times, *log_w) * effective_scatter(p, n_gpus, times, log_w)
+    base_j = eq.gpu_energy_j(n_gpus, times, *log_w)
+    joules = base_j * effective_scatter(p, n_gpus, times, base_j)
     return joules / 3600.0 * eq.boundary_factor(p["host_ratio"], p["pue"], p["idle_share"], boundary_flags)[:, None]
 
 
-def effective_scatter(p: dict, n_gpus, times: eq.ServingTimes, log_w):
-    """The factor a configuration's scatter about the model (``log_scatter``) multiplies the GPU energy by, held
-    where it would take the energy below the FLOP floor (the query's FLOPs at peak, at TDP)."""
+def effective_scatter(p: dict, n_gpus, times: eq.ServingTimes, gpu_j):
+    """The factor a configuration's scatter about the model (``log_scatter``) multiplies the GPU energy ``gpu_j``
+    by, held where it would take the energy below the FLOP floor (the query's FLOPs at peak, at TDP)."""
     floor_j = n_gpus * p["power_tdp_w"][:, None] * times.flop_s
-    return jnp.maximum(jnp.exp(p["log_scatter"])[:, None], floor_j / eq.gpu_energy_j(n_gpus, times, *log_w))
+    return jnp.maximum(jnp.exp(p["log_scatter"])[:, None], floor_j / gpu_j)
 
 
 _energy_kernel = jax.jit(energy_wh)
@@ -159,7 +160,9 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     n = arrays["log_batch"].shape[0]
     tokens_in = jnp.float32(spec.input_tokens)
     times, log_w = serving(arrays, tokens_in, tokens_in, jnp.full((n, 1), out))
-    scatter = np.asarray(effective_scatter(arrays, arrays["phys_n_gpus"][:, None], times, log_w), np.float64)[:, 0]
+    n_col = arrays["phys_n_gpus"][:, None]
+    scatter = np.asarray(effective_scatter(arrays, n_col, times, eq.gpu_energy_j(n_col, times, *log_w)),
+                         np.float64)[:, 0]
     times = eq.ServingTimes(*(np.asarray(v, np.float64)[:, 0] for v in times))
     log_w = tuple(np.asarray(v, np.float64)[:, 0] for v in log_w)
     n_gpus = np.asarray(arrays["phys_n_gpus"], np.float64)
