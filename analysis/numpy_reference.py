@@ -47,8 +47,8 @@ def energy_wh_numpy(p: dict, context, prefill, out_tokens: np.ndarray, flags) ->
     untouched = np.exp(b * np.log1p(-k / np.where(moe, e, k + 1.0)))
     coverage = np.where(moe, (e * (1.0 - untouched) - k) / np.where(moe, e - k, 1.0), 0.0)
     weights = c["phys_active_weight_b"] + (c["phys_weight_b"] - c["phys_active_weight_b"]) * np.clip(coverage, 0, 1)
-    memory_s = ((weights + b * kv_per_token(mean_ctx) * mean_ctx) / (n * np.exp(c["phys_log_bw_b_s"]))
-                / _sigmoid(c["eff_logit_memory"]))
+    memory_s = ((weights / _sigmoid(c["eff_logit_memory"]) + b * kv_per_token(mean_ctx) * mean_ctx
+                 / _sigmoid(c["eff_logit_kv"])) / (n * np.exp(c["phys_log_bw_b_s"])))
     peak = n * c["phys_peak_flop_s"]
     ideal_s = b * (c["phys_linear_flops"] + attention(mean_ctx)) / peak
     compute_s = ideal_s / _sigmoid(c["eff_logit_compute"])

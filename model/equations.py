@@ -78,11 +78,12 @@ class Physics(NamedTuple):
 
 
 class Efficiency(NamedTuple):
-    """Learned departures from the hardware's limits, per draw: logits of the shares of HBM bandwidth and of peak
-    FLOP/s (decode, prefill) reached, the log seconds of fixed overhead per layer of a decode step (kernel
-    launches, the latency of each all-reduce), the log of the engine's batch cap, the logit of the share of the
-    GPU-to-GPU link's one-way bandwidth an all-reduce reaches, and the log seconds each sequence adds to a step beyond its
-    bytes and FLOPs (``token_s``: scheduling, sampling, the engine's bookkeeping per token)."""
+    """Learned departures from the hardware's limits, per draw: logits of the shares of HBM bandwidth (reading the
+    weights) and of peak FLOP/s (decode, prefill) reached, the log seconds of fixed overhead per layer of a decode
+    step (kernel launches, the latency of each all-reduce), the log of the engine's batch cap, the logit of the share
+    of the GPU-to-GPU link's one-way bandwidth an all-reduce reaches, the log seconds each sequence adds to a step
+    beyond its bytes and FLOPs (``token_s``: scheduling, sampling, the engine's bookkeeping per token), and the logit
+    of the share of HBM bandwidth the attention kernels read the KV cache at."""
 
     logit_memory: jnp.ndarray
     logit_compute: jnp.ndarray
@@ -91,6 +92,7 @@ class Efficiency(NamedTuple):
     log_batch_cap: jnp.ndarray
     logit_link: jnp.ndarray
     log_token_overhead_s: jnp.ndarray
+    logit_kv: jnp.ndarray
 
 
 class PowerCurve(NamedTuple):
@@ -181,9 +183,10 @@ def serving_times(phys: Physics, eff: Efficiency, log_load, context_tokens, pref
     b = jnp.exp(log_b)
     log_peak = jnp.log(phys.n_gpus * phys.peak_flop_s)
     mean_context = context_tokens + 0.5 * output_tokens
-    memory_b = weights_read_b(phys, b) + b * kv_bytes_per_token(phys, mean_context) * mean_context
-    log_memory_s = (jnp.log(memory_b) - jnp.log(phys.n_gpus) - phys.log_bw_b_s
-                    - jax.nn.log_sigmoid(eff.logit_memory))
+    kv_b = b * kv_bytes_per_token(phys, mean_context) * mean_context  # weights and KV stream at their own shares
+    log_memory_s = (jnp.logaddexp(jnp.log(weights_read_b(phys, b)) - jax.nn.log_sigmoid(eff.logit_memory),
+                                  jnp.log(kv_b) - jax.nn.log_sigmoid(eff.logit_kv))
+                    - jnp.log(phys.n_gpus) - phys.log_bw_b_s)
     log_ideal_s = log_b + jnp.log(phys.linear_flops + attention_flops_per_token(phys, mean_context)) - log_peak
     log_compute_s = log_ideal_s - jax.nn.log_sigmoid(eff.logit_compute)
     link_s = link_bytes_per_token(phys) * jnp.exp(-phys.log_link_b_s - jax.nn.log_sigmoid(eff.logit_link))

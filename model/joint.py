@@ -62,7 +62,7 @@ KEY_SITES = ("op_log_batch", "op_log_engine_eff", "op_host_ratio", "op_idle_shar
 #: The sites whose prior draws the prior-vs-posterior panels need (the accessors of each sub-model read them).
 LEARNED_SITES = ("tp_g0", "tp_b_gpu", "tp_shift_compute", "tp_shift_prefill", "tp_log_overhead_layer_s",
                  "tp_log_token_overhead_s", "tp_log_batch_cap", "tp_logit_link", "tp_link_pcie", "tp_link_pcie_gpus",
-                 "tp_log_isl_task", "pw_idle_share", "pw_peak_share", "pw_log_batch50", "pue_m_scope",
+                 "tp_logit_kv", "tp_log_isl_task", "pw_idle_share", "pw_peak_share", "pw_log_batch50", "pue_m_scope",
                  "pue_tau_operator", "pue_sigma", "op_log_batch")
 
 

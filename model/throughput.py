@@ -251,8 +251,9 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     gp_pairs = tuple(sorted(set(gp)))
     mg = list(zip(rows["model"], rows["gpu"]))
     mg_pairs = tuple(sorted(set(mg)))
-    isl = rows["isl"].astype(float).to_numpy()
-    groups = rows.apply(_isl_group, axis=1).where(~np.isfinite(isl))
+    groups = rows.apply(_isl_group, axis=1)
+    isl = rows["isl"].astype(float).fillna(groups.map(ISL_STATED_TOKENS)).to_numpy()
+    groups = groups.where(~np.isfinite(isl))
     isl_groups = tuple(sorted(groups.dropna().unique()))
     saturated = rows["load_regime"].isin(SATURATED).to_numpy()
     arrays = ThroughputArrays(
@@ -321,15 +322,26 @@ TOKEN_OVERHEAD_PRIOR_S = 1e-5  # per sequence and step: scheduling and sampling,
 #: An all-reduce's bus bandwidth reaches most of the link's one-way peak at large messages (NCCL's nccl-tests: about
 #: 0.7-0.9 on NVLink); a decode step's messages are small, so the prior is wide around sigmoid(1) = 0.73.
 LINK_LOGIT_PRIOR = 1.0
+#: Decode attention kernels (FlashDecoding, FlashInfer, TensorRT-LLM's XQA) stream the KV cache at most of HBM
+#: bandwidth whatever the weights' format: the prior is wide around sigmoid(1) = 0.73.
+KV_LOGIT_PRIOR = 1.0
 #: A link slower than 100 GB/s one way is PCIe (NVLink 3 and later: 300 GB/s and more).
 PCIE_LOG_LINK_B_S = float(np.log(100e9))
 #: The site of each throughput parameter :func:`efficiency` reads.
 _EFFICIENCY_SITES = {"shift_compute": "shift_compute", "shift_prefill": "shift_prefill",
                      "log_overhead_layer": "log_overhead_layer_s", "overhead_ngpu": "overhead_ngpu",
                      "log_batch_cap": "log_batch_cap", "logit_link": "logit_link", "link_pcie": "link_pcie",
-                     "link_pcie_gpus": "link_pcie_gpus", "log_token_overhead": "log_token_overhead_s"}
+                     "link_pcie_gpus": "link_pcie_gpus", "log_token_overhead": "log_token_overhead_s",
+                     "logit_kv": "logit_kv"}
 ISL_PRIOR_TOKENS = 1000.0  # a chat or code-completion prompt with its conversation
 ISL_PRIOR_SD = 0.75  # 230-4,300 tokens (95%): a short question to a long file; shorter prompts barely move a row
+#: Prompt lengths stated from the benchmark's dataset where the rows cannot learn them. ML.ENERGY v2's chat and code
+#: tasks are 500 human prompts from ShareGPT and HumanEval+ (the leaderboard-v2 About page); ShareGPT's prompts
+#: average 161 tokens (Kwon et al., SOSP 2023, Fig. 11), HumanEval's signatures with docstrings are of that order,
+#: and the chat template with its system prompt adds ~40. Below ~250 tokens the prefill barely moves a row: learned,
+#: the length's posterior was its prior, and its lower tail traded against v2's setup effect along a curved ridge
+#: that 4 chains of 1,000 draws did not cross (R-hat 1.02; docs/validation.md).
+ISL_STATED_TOKENS = {"vllm-mlenergy_v2": 200.0}
 
 
 def comm_gpus(rows: pd.DataFrame) -> np.ndarray:
@@ -345,9 +357,10 @@ def comm_gpus(rows: pd.DataFrame) -> np.ndarray:
 
 def efficiency(tp: dict, delta, phys: eq.Physics) -> eq.Efficiency:
     """:class:`~.equations.Efficiency` from the throughput parameters ``tp`` and a group effect ``delta`` (the
-    logit of the memory-bandwidth share) for a replica of ``phys``: the step overhead grows with its GPUs; an
-    all-reduce over PCIe (cards without NVLink) reaches its own share of the link, which changes with the GPUs it
-    spans (PCIe switches and sockets they share)."""
+    logit of the share of HBM bandwidth the weights are read at) for a replica of ``phys``: the KV cache is read at
+    one share for every model and GPU (attention kernels do not depend on the weights' format or experts); the step
+    overhead grows with its GPUs; an all-reduce over PCIe (cards without NVLink) reaches its own share of the link,
+    which changes with the GPUs it spans (PCIe switches and sockets they share)."""
     log_ngpu = jnp.log(phys.n_gpus)
     pcie = (phys.log_link_b_s < PCIE_LOG_LINK_B_S).astype(jnp.result_type(float))
     return eq.Efficiency(logit_memory=delta, logit_compute=delta + tp["shift_compute"],
@@ -356,7 +369,8 @@ def efficiency(tp: dict, delta, phys: eq.Physics) -> eq.Efficiency:
                          log_batch_cap=tp["log_batch_cap"],
                          logit_link=tp["logit_link"] + pcie * (tp["link_pcie"] + tp["link_pcie_gpus"]
                                                                 * jnp.log(jnp.maximum(phys.comm_gpus, 1.0))),
-                         log_token_overhead_s=tp["log_token_overhead"])
+                         log_token_overhead_s=tp["log_token_overhead"],
+                         logit_kv=tp["logit_kv"])
 
 
 def parameters(draws: dict) -> dict:
@@ -410,6 +424,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
           "logit_link": numpyro.sample("tp_logit_link", dist.Normal(LINK_LOGIT_PRIOR, 1.0)),
           "link_pcie": numpyro.sample("tp_link_pcie", dist.Normal(0.0, 1.0)),
           "link_pcie_gpus": numpyro.sample("tp_link_pcie_gpus", dist.Normal(0.0, 0.5)),
+          "logit_kv": numpyro.sample("tp_logit_kv", dist.Normal(KV_LOGIT_PRIOR, 1.0)),
           "log_token_overhead": numpyro.sample("tp_log_token_overhead_s",
                                                dist.Normal(float(np.log(TOKEN_OVERHEAD_PRIOR_S)), 1.5))}
     isl = x.isl
@@ -467,10 +482,11 @@ def learned_input_tokens(draws: dict, coords: dict, task: str) -> np.ndarray | N
 
 def serving_efficiencies(draws: dict, coords: dict) -> dict[str, np.ndarray]:
     """What the throughput data taught about serving, per draw (posterior or prior ``draws``): the shares of HBM
-    bandwidth, of peak FLOP/s in decode and in prefill a 10B dense model reaches at FP8 on the H100 with the
-    reference engine, the per-layer overhead of a decode step on one GPU and the time each sequence adds to a step
-    (microseconds), the engines' batch cap, the share of the GPU-to-GPU link an all-reduce reaches (NVLink; PCIe
-    across 2 and 8 GPUs) and the prompt length of each benchmark task that does not state it."""
+    bandwidth (reading weights), of peak FLOP/s in decode and in prefill a 10B dense model reaches at FP8 on the
+    H100 with the reference engine, the per-layer overhead of a decode step on one GPU and the time each sequence
+    adds to a step (microseconds), the engines' batch cap, the share of HBM bandwidth the KV cache is read at, the
+    share of the GPU-to-GPU link an all-reduce reaches (NVLink; PCIe across 2 and 8 GPUs) and the prompt length of
+    each benchmark task that does not state it."""
     g0 = np.asarray(draws["tp_g0"], np.float64)
     link = np.asarray(draws["tp_logit_link"], np.float64)
     pcie = link + np.asarray(draws["tp_link_pcie"], np.float64)
@@ -481,6 +497,7 @@ def serving_efficiencies(draws: dict, coords: dict) -> dict[str, np.ndarray]:
            "overhead_us_per_layer": 1e6 * np.exp(np.asarray(draws["tp_log_overhead_layer_s"], np.float64)),
            "us_per_sequence_and_step": 1e6 * np.exp(np.asarray(draws["tp_log_token_overhead_s"], np.float64)),
            "batch_cap": np.exp(np.asarray(draws["tp_log_batch_cap"], np.float64)),
+           "kv_read_share": _sigmoid(np.asarray(draws["tp_logit_kv"], np.float64)),
            "nvlink_share": _sigmoid(link),
            "pcie_share 2 GPUs": _sigmoid(pcie + pcie_gpus * np.log(2.0)),
            "pcie_share 8 GPUs": _sigmoid(pcie + pcie_gpus * np.log(8.0))}

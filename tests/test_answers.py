@@ -92,8 +92,10 @@ def test_reasoning_costs_more_and_unseen_model_is_wider(source):
     assert reas.value["median"] > 5 * trad.value["median"]
     unseen = infergy.estimate(total_params_b=70, samples=SMALL, posterior=source)
     assert unseen.inputs["model_effect"].startswith("size regression") and unseen.inputs["warnings"]
-    width = lambda e: math.log(e.value["p95"] / e.value["p05"])  # noqa: E731
-    assert width(unseen) > width(trad)
+    # the parameter uncertainty: the spread of each draw's mean energy (a query's own spread is mostly its output
+    # length, drawn alike for both, so its 90% width differs between the two by less than the Monte Carlo error)
+    width = lambda e: math.log(np.quantile(e.per_draw_mean, 0.95) / np.quantile(e.per_draw_mean, 0.05))  # noqa: E731
+    assert width(unseen) > 1.1 * width(trad)
 
 
 def test_per_token_is_the_per_query_energy_over_its_tokens(source):

@@ -16,6 +16,7 @@ from infergy.model import equations as eq
 from infergy.model.pue import PUE_SCOPE_KIND, PUE_SCOPES, PueArrays, pue_model
 from infergy.model.throughput import (
     EXCLUDED_FLAGS,
+    ISL_STATED_TOKENS,
     LOG_SATURATED,
     build_throughput_design,
     throughput_model,
@@ -80,9 +81,14 @@ def test_throughput_design_physics(bundle):
     # unpublished bandwidth (RTX PRO 6000) is latent, centred on its family's
     g = des.gpus.index("RTX-PRO-6000-SE")
     assert not bool(x.gpu_bw_known[g]) and float(x.gpu_bw_prior_c[g]) == pytest.approx(np.log(0.864 / 3.35))
-    # ML.ENERGY tasks' prompts are not given: their input lengths are learned, one per task
+    # ML.ENERGY v3 tasks' prompts are not given: their input lengths are learned, one per task; v2's are stated from
+    # its datasets (ShareGPT, HumanEval+)
     assert any("lm-arena-chat" in g for g in des.isl_groups)
-    assert (np.asarray(x.isl_group)[rows["isl"].isna().to_numpy()] >= 0).all()
+    v2 = rows["source_table"].eq("mlenergy_v2").to_numpy()
+    unknown = rows["isl"].isna().to_numpy()
+    assert (np.asarray(x.isl_group)[unknown & ~v2] >= 0).all()
+    assert (np.asarray(x.isl_group)[v2] == -1).all()
+    assert (np.asarray(x.isl)[v2] == ISL_STATED_TOKENS["vllm-mlenergy_v2"]).all()
 
 
 def test_prior_predictive_throughput_is_plausible(bundle):
