@@ -15,6 +15,7 @@ intervals are. Honest intervals cover close to nominal without being wide for no
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ import numpy as np
 from numpyro.infer import Predictive
 
 from ..model.joint import build_design
-from ..model.throughput import throughput_model
+from ..model.throughput import REF_GPU, build_throughput_design, throughput_model, usable_throughput_rows
 from .precondition import WHITENED_SITE, precondition
 from .samplers import nuts
 
@@ -60,6 +61,20 @@ class CvFold:
     width_90: float  # median width of the 90% interval, as a factor (exp of the log width)
     median_abs_error: float  # median |log error| of the predictive median, as a factor
     seconds: float
+
+
+def _fold_design(bundle, design, test: np.ndarray):
+    """The design a fold fits: the full one, unless the fold leaves out every row of the reference GPU. That GPU's
+    effect is 0 by construction, so it would be predicted with no GPU spread at all; the reference moves to the
+    training rows' most-measured GPU and the left-out one is predicted like any unseen GPU."""
+    rows = design.throughput.rows
+    ref = REF_GPU if REF_GPU in set(rows["gpu"]) else rows["gpu"].value_counts().index[0]
+    if not test[(rows["gpu"] == ref).to_numpy()].all():
+        return design
+    t = bundle.tables
+    tp = build_throughput_design(usable_throughput_rows(t["throughput"]), t["hardware"], t["models"],
+                                 t["architectures"], ref_gpu=rows.loc[~test, "gpu"].value_counts().index[0])
+    return dataclasses.replace(design, throughput=tp)
 
 
 def _fold(design, mask: np.ndarray, *, chains: int, warmup: int, draws: int, seed: int) -> np.ndarray:
@@ -99,7 +114,8 @@ def cross_validate(bundle=None, by: str = "model", groups=None, *, chains: int =
     for i, group in enumerate(groups):
         start = time.perf_counter()
         test = fold_mask(rows, by, group)
-        pred = _fold(design, ~test, chains=chains, warmup=warmup, draws=draws, seed=seed + i)[:, test]
+        pred = _fold(_fold_design(bundle, design, test), ~test, chains=chains, warmup=warmup, draws=draws,
+                     seed=seed + i)[:, test]
         lo50, hi50, lo90, med, hi90 = np.quantile(pred, [0.25, 0.75, 0.05, 0.5, 0.95], axis=0)
         yt = y[test]
         folds.append(CvFold(

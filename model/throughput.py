@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..data.vocab import PRECISION_TABLE
 from . import equations as eq
-from .physics import FAMILY_OF, REF_BANDWIDTH_TB_S, gpu_spec, physics
+from .physics import FAMILY_OF, REF_BANDWIDTH_TB_S, SISTER_BANDWIDTH_TB_S, gpu_spec, physics
 from .student_t import StudentT
 
 __all__ = [
@@ -117,7 +117,7 @@ class ThroughputArrays(NamedTuple):
     model_moe: jnp.ndarray
     gpu_log_bw_c: jnp.ndarray  # log(bandwidth / 3.35 TB/s); 0 where unknown
     gpu_bw_known: jnp.ndarray  # bool
-    gpu_bw_prior_c: jnp.ndarray  # prior centre for unknown bandwidths (the family's), log scale
+    gpu_bw_prior_c: jnp.ndarray  # prior centre for unknown bandwidths (a sister part's, or the family's), log scale
     gpu_precision_idx: jnp.ndarray  # per row: index of its (GPU, precision) pair
     model_gpu_idx: jnp.ndarray  # per row: index of its (model, GPU) pair
     gpu_basis: jnp.ndarray  # (GPUs, free contrasts): zero on the reference GPU, orthogonal to log bandwidth
@@ -212,8 +212,11 @@ def _isl_group(row: pd.Series) -> str:
 
 
 def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: pd.DataFrame,
-                            architectures: pd.DataFrame, with_observations: bool = True) -> ThroughputDesign:
-    """Index and covariate arrays for ``rows`` (already filtered with :func:`usable_throughput_rows`)."""
+                            architectures: pd.DataFrame, with_observations: bool = True,
+                            ref_gpu: str | None = None) -> ThroughputDesign:
+    """Index and covariate arrays for ``rows`` (already filtered with :func:`usable_throughput_rows`). The reference
+    GPU (effect 0: the others' effects are contrasts to it) is ``ref_gpu``, else :data:`REF_GPU` where present, else
+    the GPU with the most rows."""
     if rows.empty:
         raise ValueError("no throughput rows to fit")
     model_names = tuple(sorted(rows["model"].unique()))
@@ -234,8 +237,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     bw = np.array([specs[g].bandwidth_tb_s for g in gpu_names])
     known = np.isfinite(bw)
     hw = hardware[hardware["kind"] == "gpu"].set_index("gpu")
-    family_bw = np.array([float(hw["memory_bw_tb_s"].astype(float).get(FAMILY_OF.get(g, g), np.nan))
-                          for g in gpu_names])
+    family_bw = np.array([SISTER_BANDWIDTH_TB_S.get(g, float(hw["memory_bw_tb_s"].astype(float)
+                                                             .get(FAMILY_OF.get(g, g), np.nan))) for g in gpu_names])
     prior_c = np.where(np.isfinite(family_bw), np.log(family_bw / REF_BANDWIDTH_TB_S), 0.0)
     m_idx = rows["model"].map({m: i for i, m in enumerate(model_names)}).to_numpy()
     g_idx = rows["gpu"].map({g: i for i, g in enumerate(gpu_names)}).to_numpy()
@@ -245,7 +248,10 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
                    comm_gpus=comm_gpus(rows))
     phys = phys._replace(log_bw_b_s=np.where(np.isfinite(phys.log_bw_b_s), phys.log_bw_b_s, 0.0))
 
-    ref_gpu = REF_GPU if REF_GPU in gpu_names else rows["gpu"].value_counts().index[0]
+    if ref_gpu is None:
+        ref_gpu = REF_GPU if REF_GPU in gpu_names else rows["gpu"].value_counts().index[0]
+    elif ref_gpu not in gpu_names:
+        raise ValueError(f"reference GPU {ref_gpu!r} has no throughput rows")
     ref_setup = setup_labels.value_counts().index[0]
     gp = list(zip(rows["gpu"], rows["precision"]))
     gp_pairs = tuple(sorted(set(gp)))
