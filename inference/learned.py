@@ -1,5 +1,6 @@
 """What the data taught the model: prior and posterior predictive draws of every table, each row's calibration,
-and prior against posterior for the quantities every answer rests on. Plain arrays out (the report draws them)."""
+prior against posterior for the quantities every answer rests on (the report draws them), and each parameter
+group's contraction, posterior sd over prior sd (``infergy learned``)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from ..model.joint import LEARNED_SITES, OBSERVATION_VIEWS, OBSERVED_SITES, InfergyDesign, build_design, \
-    infergy_model
+from ..model.joint import LEARNED_SITES, OBSERVATION_VIEWS, OBSERVED_SITES, PER_ROW_LATENTS, SITE_PREFIX_DATA, \
+    InfergyDesign, build_design, infergy_model
 from ..model.power import power_curve
-from ..model.production import production_load
+from ..model.production import OPERATING_POINT_DECIDERS, production_load
 from ..model.pue import fleet_pue
-from ..model.throughput import gpu_effects, serving_efficiencies
+from ..model.throughput import gpu_effects, serving_efficiencies, unread_elements
 from .fit import predictive_draws
 
-__all__ = ["Predictive", "calibration", "predictive", "prior_vs_posterior"]
+__all__ = ["Predictive", "calibration", "contraction", "predictive", "prior_vs_posterior"]
 
 #: Batch sizes of the power-curve panel.
 CURVE_BATCH = np.geomspace(1, 1024, 60)
@@ -84,3 +85,69 @@ def prior_vs_posterior(draws: dict, coords: dict, prior: dict) -> dict:
             "power": {"batch": CURVE_BATCH, "posterior": posterior_bands, "prior": (prior_band[0], prior_band[2])},
             "pue": {"prior": pue(prior), "posterior": pue(draws)},
             "batch": {"prior": production_load(prior), "posterior": production_load(draws)}}
+
+
+#: Posterior sd / prior sd at or below this: the data decided the parameter; above PRIOR_RATIO it is its prior.
+LEARNED_RATIO = 0.5
+PRIOR_RATIO = 0.9
+
+
+def _element_labels(dt, site: str) -> list[str]:
+    """A label per element of ``site``'s draws (its coordinates, joined), or the site's name for a scalar."""
+    da = dt["posterior"][site]
+    dims = da.dims[2:]
+    if not dims:
+        return [site]
+    axes = [[str(v) for v in np.asarray(dt["posterior"][d])] if d in dt["posterior"].coords
+            else [str(i) for i in range(n)] for d, n in zip(dims, da.shape[2:])]
+    return [f"{site}[{', '.join(parts)}]" for parts in np.array(np.meshgrid(*axes, indexing="ij")).reshape(
+        len(axes), -1).T.tolist()]
+
+
+def contraction(dt, bundle=None, *, prior_draws: int = 1000, seed: int = 0) -> dict:
+    """For every parameter group of posterior ``dt`` (per-row latents aside): prior sd and posterior sd of each
+    element, their ratio, which data informed it, and a verdict (``learned``: ratio <= 0.5; ``prior``: > 0.9;
+    else ``partly``). Elements with no prior spread (a reference level fixed at 0) and elements no likelihood
+    reads are left out. The production operating point's sites say what would decide them."""
+    from ..data import load
+
+    if prior_draws < 2:
+        raise ValueError(f"prior_draws must be >= 2 to estimate a spread, got {prior_draws}")
+    bundle = bundle if bundle is not None else load()
+    design = build_design(bundle)
+    post = dt["posterior"]
+    sites = [name for name in post.data_vars
+             if name not in OBSERVED_SITES and name not in PER_ROW_LATENTS and not name.startswith("_")]
+    prior = predictive_draws(infergy_model, jax.random.PRNGKey(seed), design.inputs, design.sizes,
+                             num_samples=prior_draws, return_sites=sites)
+    unused = unread_elements(design.throughput)
+    groups = []
+    for site in sites:
+        if site not in prior:
+            continue
+        p = np.asarray(post[site], np.float64)
+        p = p.reshape(p.shape[0] * p.shape[1], -1)
+        q = np.asarray(prior[site], np.float64).reshape(prior_draws, -1)
+        if q.shape[1] != p.shape[1]:
+            continue
+        sd_post, sd_prior = p.std(0, ddof=1), q.std(0, ddof=1)
+        keep = sd_prior > 1e-9 * np.maximum(1.0, np.abs(q).max(0))
+        keep &= ~unused.get(site, np.zeros(p.shape[1], bool))
+        if not keep.any():
+            continue
+        labels = _element_labels(dt, site)
+        ratio = sd_post[keep] / sd_prior[keep]
+        median = float(np.median(ratio))
+        verdict = "learned" if median <= LEARNED_RATIO else "prior" if median > PRIOR_RATIO else "partly"
+        group = {"site": site, "informed_by": next(v for k, v in SITE_PREFIX_DATA.items() if site.startswith(k)),
+                 "elements": int(keep.sum()), "ratio_median": median, "ratio_max": float(ratio.max()),
+                 "verdict": verdict,
+                 "by_element": [{"label": lab, "prior_sd": float(a), "posterior_sd": float(b), "ratio": float(b / a)}
+                                for lab, a, b in zip(np.asarray(labels)[keep], sd_prior[keep], sd_post[keep])]}
+        if site in OPERATING_POINT_DECIDERS:
+            group["would_decide"] = OPERATING_POINT_DECIDERS[site] if median > LEARNED_RATIO else None
+        groups.append(group)
+    return {"groups": groups, "prior_draws": prior_draws, "seed": seed,
+            "thresholds": {"learned": LEARNED_RATIO, "prior": PRIOR_RATIO},
+            "posterior": {"data_hash": str(dt.attrs.get("data_hash", "")),
+                          "version": str(dt.attrs.get("infergy_version", ""))}}

@@ -10,7 +10,7 @@ from .analysis.estimate import BOUNDARY_DESCRIPTIONS
 
 __all__ = ["fmt", "interquartile", "interval", "provenance_line", "estimate_text", "format_replication", "pathways_markdown",
            "fleet_markdown", "sensitivity_markdown", "comparison_markdown", "cv_markdown",
-           "measured_markdown"]
+           "measured_markdown", "learned_markdown"]
 
 
 def fmt(x: float) -> str:
@@ -234,3 +234,18 @@ def measured_markdown(res: dict) -> str:
                          f"{s['coverage_90']:.2f} |")
     lines += ["", provenance_line(res)]
     return "\n".join(lines) + "\n"
+
+
+def learned_markdown(res: dict) -> str:
+    """Each parameter group's contraction (posterior sd / prior sd) as Markdown, the operating point first."""
+    t = res["thresholds"]
+    head = [f"What the data taught: posterior sd / prior sd per parameter group ({res['prior_draws']:,} prior draws; "
+            f"learned <= {t['learned']}, prior > {t['prior']}).", "",
+            "| parameter | elements | sd ratio, median (max) | verdict | informed by |", "|---|---|---|---|---|"]
+    ordered = sorted(res["groups"], key=lambda g: (not g["site"].startswith("op_"), g["site"]))
+    rows = [f"| {g['site']} | {g['elements']} | {g['ratio_median']:.2f} ({g['ratio_max']:.2f}) | {g['verdict']} | "
+            f"{g['informed_by']} |" for g in ordered]
+    undecided = [f"- `{g['site']}` ({g['ratio_median']:.2f}) would be decided by {g['would_decide']}."
+                 for g in ordered if g.get("would_decide")]
+    tail = ["", "The production operating point, where the data leave it near its prior:", *undecided] if undecided else []
+    return "\n".join(head + rows + tail + ["", provenance_line(res)]) + "\n"

@@ -28,7 +28,7 @@ from .throughput import (
 )
 
 __all__ = ["OBSERVED_SITES", "OBSERVATION_VIEWS", "KEY_SITES", "LEARNED_SITES", "ObservationView", "InfergyDesign",
-           "PER_ROW_LATENTS", "build_design", "coords_dims", "infergy_model"]
+           "PER_ROW_LATENTS", "SITE_PREFIX_DATA", "build_design", "coords_dims", "infergy_model"]
 
 #: Observed sites -> (table, what is observed).
 OBSERVED_SITES = {
@@ -142,6 +142,9 @@ def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, p
 #: Per-row latent variables (one per observation, e.g. where in an undisclosed boundary a disclosure sits): the
 #: convergence targets apply to the model's parameters, not to these; their worst R-hat is reported alongside.
 PER_ROW_LATENTS = ("op_boundary_share", "op_log_wh")
+#: The likelihood whose rows inform a site, by the site's prefix.
+SITE_PREFIX_DATA = {"tp_": "throughput benchmarks (data/throughput.csv)", "pw_": "GPU power (data/gpu_energy.csv)",
+                    "pue_": "PUE (data/pue.csv)", "op_": "production disclosures (data/production.csv)"}
 
 
 def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:

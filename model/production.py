@@ -40,6 +40,7 @@ from .power import curve_of
 from .throughput import PRECISION_LEVELS, REF_GPU, REF_SPARSITY, efficiency
 
 __all__ = [
+    "OPERATING_POINT_DECIDERS",
     "PRODUCTION_BOUNDARIES",
     "PRODUCTION_PRIORS",
     "ProductionArrays",
@@ -50,6 +51,18 @@ __all__ = [
     "production_model",
     "usable_production_rows",
 ]
+
+#: The production operating point's sites, and the data that would decide each where the disclosures leave it
+#: near its prior (``infergy learned``).
+OPERATING_POINT_DECIDERS = {
+    "op_log_batch": "production load with stated throughput: DeepSeek's 24-hour service statistics, per-request "
+                    "output speeds of API-served models of known size",
+    "op_log_engine_eff": "measured production throughput per GPU next to a benchmark of the same engine "
+                         "generation",
+    "op_host_ratio": "the host's share of node energy in an operator's own breakdown (Google's component shares: "
+                     "host CPU and DRAM 25% beside the accelerators' 58%)",
+    "op_idle_share": "the idle machines' share of fleet energy (Google's 10%) or an occupancy curve over a day",
+}
 
 #: Boundary -> (host included, PUE included, idle capacity included); None: undisclosed (latent share). A
 #: life-cycle total is not an operational measurement: no row of it calibrates the operating point.

@@ -57,6 +57,7 @@ __all__ = [
     "learned_input_tokens",
     "REF_ACTIVE_B",
     "serving_efficiencies",
+    "unread_elements",
     "model_effects",
     "n_draws",
     "efficiency",
@@ -377,6 +378,12 @@ def efficiency(tp: dict, delta, phys: eq.Physics) -> eq.Efficiency:
                                                                 * jnp.log(jnp.maximum(phys.comm_gpus, 1.0))),
                          log_token_overhead_s=tp["log_token_overhead"],
                          logit_kv=tp["logit_kv"])
+
+
+def unread_elements(design: ThroughputDesign) -> dict[str, np.ndarray]:
+    """Per site, the elements the model samples but no likelihood reads: a GPU's latent bandwidth where the hardware
+    table publishes it."""
+    return {"tp_log_bw_latent": np.asarray(design.arrays.gpu_bw_known, bool)}
 
 
 def parameters(draws: dict) -> dict:

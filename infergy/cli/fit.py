@@ -1,5 +1,5 @@
-"""``infergy fit``, ``infergy cv`` and ``infergy check-measured``: the fit with its review, cross-validation, and
-the answer against measured energy."""
+"""``infergy fit``, ``infergy cv``, ``infergy check-measured`` and ``infergy learned``: the fit with its review,
+cross-validation, the answer against measured energy, and what the data taught each parameter."""
 
 from __future__ import annotations
 
@@ -92,6 +92,18 @@ def register_check(sub) -> None:
     opt.add_markdown_out(mp)
     mp.add_argument("--json", action="store_true", help="print every row and the summaries as JSON")
     mp.set_defaults(func=_cmd_check_measured)
+    lp = sub.add_parser("learned", help="what the data taught: posterior sd / prior sd per parameter group",
+                        description="For every parameter group of the posterior: the prior sd and the posterior sd "
+                        "of each element, their ratio (<= 0.5: the data decided it; > 0.9: it is its prior), which "
+                        "data's likelihood informed it, and for the production operating point what data would "
+                        "decide it. The machine-readable twin of the report's 'what the data taught'.")
+    opt.add_posterior_option(lp)
+    lp.add_argument("--prior-draws", type=opt.count, default=1000, metavar="N",
+                    help="prior draws to measure the prior sd from [1000]")
+    lp.add_argument("--seed", type=opt.seed, default=0, help="random seed of the prior draws [0]")
+    opt.add_markdown_out(lp, "table")
+    lp.add_argument("--json", action="store_true", help="every group and element as JSON")
+    lp.set_defaults(func=_cmd_learned)
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -151,6 +163,21 @@ def _cmd_cv(args: argparse.Namespace) -> int:
                            draws=args.draws, seed=args.seed,
                            progress=lambda line: print(line, file=sys.stderr, flush=True))
     return opt.emit(args, [asdict(f) for f in folds], cv_markdown(folds))
+
+
+def _cmd_learned(args: argparse.Namespace) -> int:
+    from ..data import load
+    from ..inference.learned import contraction
+    from ..inference.posterior import check_posterior, load_posterior
+    from ..text import learned_markdown
+
+    if args.prior_draws < 2:
+        raise ValueError(f"--prior-draws must be >= 2 to estimate a spread, got {args.prior_draws}")
+    bundle = load()
+    dt = load_posterior(args.posterior)
+    check_posterior(dt, bundle)
+    res = contraction(dt, bundle, prior_draws=args.prior_draws, seed=args.seed)
+    return opt.emit(args, res, learned_markdown(res))
 
 
 def _cmd_check_measured(args: argparse.Namespace) -> int:
