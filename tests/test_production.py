@@ -74,7 +74,7 @@ def _fixed_submodels():
           "a_model": jnp.zeros(1), "b_gpu": jnp.array([0.0, 0.4]), "c_precision": jnp.zeros(len(PRECISION_LEVELS)),
           "beta_ngpu": -0.4, "shift_compute": -1.5, "shift_prefill": -1.0, "log_overhead_layer": np.log(2e-5),
           "overhead_ngpu": 0.5, "log_batch_cap": np.log(2000.0), "logit_link": 1.0, "link_pcie": 0.0,
-          "link_pcie_gpus": 0.0, "log_token_overhead": np.log(5e-6)}
+          "link_pcie_gpus": 0.0, "log_token_overhead": np.log(5e-6), "logit_kv": 1.3}
     pw = {"idle": jnp.array([0.3]), "peak": jnp.array([0.8]), "log_batch50": jnp.array([3.5]), "beta_ngpu": -0.1,
           "beta_size": 0.05}
     pue = {"m_scope": jnp.array([-2.3, -2.0, -2.5, -0.6]), "tau_operator": 0.3, "e_operator": jnp.array([0.1])}
