@@ -215,7 +215,7 @@ def plot_learned(panels: dict, path: str | Path) -> Path:
     ax.set_yticks(y, g["labels"], fontsize=7)
     ax.axvline(1.0, color="black", lw=0.6)
     _log_axis(ax)
-    ax.set_xlabel("share of the GPU's HBM bandwidth a decode step reaches (10B dense model, FP8)", fontsize=8)
+    ax.set_xlabel("share of the GPU's HBM bandwidth the weights are read at (10B dense model, FP8)", fontsize=8)
     ax.set_title("Memory-bandwidth efficiency per GPU type", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     # power share vs load

@@ -93,10 +93,10 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     learned = prior_vs_posterior(draws, coords, pred.prior)
     rf.plot_learned(learned, figs / "learned.png")
     rf.plot_forest(coords["model"], model_effects(draws), figs / "forest_models.png",
-                   title=f"Share of HBM bandwidth each model's decode reaches ({PAPER_GPU}, FP8)",
+                   title=f"Share of HBM bandwidth each model's weights are read at in decode ({PAPER_GPU}, FP8)",
                    xlabel="memory-bandwidth efficiency (1: the hardware's limit)")
     rf.plot_forest(coords["gpu"], gpu_effects(draws), figs / "forest_gpus.png",
-                   title="Share of its HBM bandwidth each GPU's decode reaches (10B dense model, FP8)",
+                   title="Share of its HBM bandwidth each GPU reads the weights at in decode (10B dense model, FP8)",
                    xlabel="memory-bandwidth efficiency (1: the hardware's limit)")
     say("energy per query")
     per_query, replicas = {}, {}
