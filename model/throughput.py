@@ -345,9 +345,8 @@ ISL_PRIOR_SD = 0.75  # 230-4,300 tokens (95%): a short question to a long file; 
 #: Prompt lengths stated from the benchmark's dataset where the rows cannot learn them. ML.ENERGY v2's chat and code
 #: tasks are 500 human prompts from ShareGPT and HumanEval+ (the leaderboard-v2 About page); ShareGPT's prompts
 #: average 161 tokens (Kwon et al., SOSP 2023, Fig. 11), HumanEval's signatures with docstrings are of that order,
-#: and the chat template with its system prompt adds ~40. Below ~250 tokens the prefill barely moves a row: learned,
-#: the length's posterior was its prior, and its lower tail traded against v2's setup effect along a curved ridge
-#: that 4 chains of 1,000 draws did not cross (R-hat 1.02; docs/validation.md).
+#: and the chat template with its system prompt adds ~40. Below ~250 tokens the prefill barely moves a row, so the
+#: rows cannot learn it (docs/validation.md: learned, it was the sampler's slowest direction).
 ISL_STATED_TOKENS = {"vllm-mlenergy_v2": 200.0}
 
 
