@@ -25,7 +25,7 @@ import numpy as np
 from numpyro.infer import Predictive
 
 from ..model.joint import build_design
-from ..model.throughput import REF_GPU, build_throughput_design, throughput_model, usable_throughput_rows
+from ..model.throughput import build_throughput_design, throughput_model, usable_throughput_rows
 from .precondition import WHITENED_SITE, precondition
 from .samplers import nuts
 
@@ -68,8 +68,7 @@ def _fold_design(bundle, design, test: np.ndarray):
     effect is 0 by construction, so it would be predicted with no GPU spread at all; the reference moves to the
     training rows' most-measured GPU and the left-out one is predicted like any unseen GPU."""
     rows = design.throughput.rows
-    ref = REF_GPU if REF_GPU in set(rows["gpu"]) else rows["gpu"].value_counts().index[0]
-    if not test[(rows["gpu"] == ref).to_numpy()].all():
+    if not test[(rows["gpu"] == design.throughput.ref_gpu).to_numpy()].all():
         return design
     t = bundle.tables
     tp = build_throughput_design(usable_throughput_rows(t["throughput"]), t["hardware"], t["models"],

@@ -144,6 +144,7 @@ class ThroughputDesign:
     model_gpu_pairs: tuple[tuple[str, str], ...]
     isl_groups: tuple[str, ...]  # benchmark tasks whose input length is learned
     rows: pd.DataFrame
+    ref_gpu: str = REF_GPU  # the GPU whose effect is 0 (the others' are contrasts to it)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -299,7 +300,7 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     )
     y = np.log(rows["output_tok_s_per_gpu"].astype(float).to_numpy()) if with_observations else None
     return ThroughputDesign(arrays, y, model_names, gpu_names, PRECISION_LEVELS, setups, gp_pairs, mg_pairs,
-                            isl_groups, rows.reset_index(drop=True))
+                            isl_groups, rows.reset_index(drop=True), ref_gpu)
 
 
 #: Fewer free contrasts than this: a fixed prior scale (a handful of contrasts cannot learn their own spread,

@@ -582,19 +582,19 @@ SPEC_FILLS = {
 #: GPU-to-GPU link bandwidth inside a server, bidirectional per GPU as the vendors print it (NVLink, or PCIe where
 #: a card has no NVLink in the servers benchmarked), with its source. Tensor parallelism all-reduces over it.
 _NV = "https://www.nvidia.com/en-us/data-center/"
+_A100_SXM_LINK = (600.0, "NVIDIA A100 product page (SXM: NVLink 600GB/s)", _NV + "a100/")
+_GH200_LINK = (900.0, "NVIDIA Grace Hopper Superchip product page (NVLink 900GB/s)", _NV + "grace-hopper-superchip/")
 GPU_LINKS = {
-    "A100-SXM4-80GB": (600.0, "NVIDIA A100 product page (SXM: NVLink 600GB/s)", _NV + "a100/"),
-    "A100-SXM4-40GB": (600.0, "NVIDIA A100 product page (SXM: NVLink 600GB/s)", _NV + "a100/"),
+    "A100-SXM4-80GB": _A100_SXM_LINK,
+    "A100-SXM4-40GB": _A100_SXM_LINK,
     "A100-PCIe-80GB": (64.0, "NVIDIA A100 product page (PCIe: PCIe Gen4 64GB/s; an NVLink bridge joins pairs only)",
                        _NV + "a100/"),
     "H100-SXM-80GB": (900.0, "NVIDIA H100 product page (SXM: NVLink 900GB/s, PCIe Gen5 128GB/s)", _NV + "h100/"),
     "H100-PCIe-80GB": (128.0, "NVIDIA H100 product page (PCIe Gen5 128GB/s; an NVLink bridge joins pairs only)",
                        _NV + "h100/"),
     "H200-SXM-141GB": (900.0, "NVIDIA H200 product page (SXM: NVLink 900GB/s)", _NV + "h200/"),
-    "GH200-96GB": (900.0, "NVIDIA Grace Hopper Superchip product page (NVLink 900GB/s)",
-                   _NV + "grace-hopper-superchip/"),
-    "GH200-144GB": (900.0, "NVIDIA Grace Hopper Superchip product page (NVLink 900GB/s)",
-                    _NV + "grace-hopper-superchip/"),
+    "GH200-96GB": _GH200_LINK,
+    "GH200-144GB": _GH200_LINK,
     "B200": (1800.0, "NVIDIA HGX product page (HGX B200: fifth-generation NVLink, 1.8TB/s per GPU)", _NV + "hgx/"),
     "B300": (1800.0, "NVIDIA HGX product page (HGX B300: fifth-generation NVLink, 1.8TB/s per GPU)", _NV + "hgx/"),
     "GB200": (1800.0, "NVIDIA GB200 NVL72 product page (NVLink 130TB/s over 72 GPUs: 1.8TB/s each)",
