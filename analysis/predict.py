@@ -161,11 +161,12 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     tokens_in = jnp.float32(spec.input_tokens)
     times, log_w = serving(arrays, tokens_in, tokens_in, jnp.full((n, 1), out))
     n_col = arrays["phys_n_gpus"][:, None]
-    gpu_j = eq.gpu_energy_j(n_col, times, *log_w)
-    scatter = np.asarray(effective_scatter(arrays, n_col, times, gpu_j), np.float64)[:, 0]
-    energy_j = np.asarray(gpu_j, np.float64)[:, 0]
+    scatter = np.asarray(effective_scatter(arrays, n_col, times, eq.gpu_energy_j(n_col, times, *log_w)),
+                         np.float64)[:, 0]
     times = eq.ServingTimes(*(np.asarray(v, np.float64)[:, 0] for v in times))
+    log_w = tuple(np.asarray(v, np.float64)[:, 0] for v in log_w)
     n_gpus = np.asarray(arrays["phys_n_gpus"], np.float64)
+    energy_j = n_gpus * (times.prefill_s * np.exp(log_w[0]) + times.decode_s * np.exp(log_w[1]))  # float64: the reported digits
     return {"tps_gpu_tok_s": out / (n_gpus * (times.prefill_s + times.decode_s)),
             "gpu_power_w": energy_j / (n_gpus * (times.prefill_s + times.decode_s)),
             "prefill_s": times.prefill_s, "decode_s": times.decode_s, "running_batch": np.exp(times.log_batch),
