@@ -166,7 +166,7 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     times = eq.ServingTimes(*(np.asarray(v, np.float64)[:, 0] for v in times))
     log_w = tuple(np.asarray(v, np.float64)[:, 0] for v in log_w)
     n_gpus = np.asarray(arrays["phys_n_gpus"], np.float64)
-    energy_j = n_gpus * (times.prefill_s * np.exp(log_w[0]) + times.decode_s * np.exp(log_w[1]))  # float64: the reported digits
+    energy_j = n_gpus * (times.prefill_s * np.exp(log_w[0]) + times.decode_s * np.exp(log_w[1]))
     return {"tps_gpu_tok_s": out / (n_gpus * (times.prefill_s + times.decode_s)),
             "gpu_power_w": energy_j / (n_gpus * (times.prefill_s + times.decode_s)),
             "prefill_s": times.prefill_s, "decode_s": times.decode_s, "running_batch": np.exp(times.log_batch),
