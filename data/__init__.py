@@ -119,6 +119,9 @@ def _cross_table_problems(tables: Mapping[str, pd.DataFrame], where: Mapping[str
     unknown = sorted(set(tables["architectures"]["model"]) - set(tables["models"]["model"]))
     if unknown:
         problems.append(f"{where['architectures']}: model(s) {unknown} are not in the models table")
+    orphans = sorted(set(tables["energy_shares"]["of_id"]) - set(tables["production"]["id"]))
+    if orphans:
+        problems.append(f"{where['energy_shares']}: of_id(s) {orphans} are not ids of the production table")
     return problems
 
 

@@ -309,10 +309,46 @@ PAPER_THROUGHPUT_SCHEMA = Schema(
     ),
 )
 
+#: Components of an operator's per-query energy breakdown (boundary_factor's terms, accelerators first).
+ENERGY_COMPONENTS = ("accelerators", "host", "idle", "overhead")
+
+ENERGY_SHARES_SCHEMA = Schema(
+    name="energy_shares",
+    columns=(
+        Column("id", "str"),
+        Column("of_id", "str"),  # the production row whose energy the shares divide
+        Column("operator", "str"),
+        Column("component", "str", allowed=frozenset(ENERGY_COMPONENTS)),
+        Column("share_pct", "float", min_value=0.0, max_value=100.0),
+        Column("date", "str", required=False),
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    unique=("id",),
+)
+
+API_SPEEDS_SCHEMA = Schema(
+    name="api_speeds",
+    columns=(
+        Column("id", "str"),
+        Column("provider", "str"),
+        Column("model", "str"),
+        Column("total_params_b", "float", min_value=0.0, min_inclusive=False),
+        Column("active_params_b", "float", min_value=0.0, min_inclusive=False),
+        Column("tps_per_user_tok_s", "float", min_value=0.0, min_inclusive=False),  # output tokens/s one request sees
+        Column("ttft_s", "float", required=False, min_value=0.0),
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    unique=("id",),
+    checks=(_ACTIVE_CHECK,),
+)
+
 #: Table name -> schema, in load order. ``paper_throughput`` is paper mode's own input.
 SCHEMAS: dict[str, Schema] = {
     s.name: s
     for s in (THROUGHPUT_SCHEMA, GPU_ENERGY_SCHEMA, PRODUCTION_SCHEMA, PUE_SCHEMA, HARDWARE_SCHEMA, MODELS_SCHEMA,
-              TOKEN_LENGTHS_SCHEMA, PAPER_THROUGHPUT_SCHEMA, ARCHITECTURES_SCHEMA)
+              TOKEN_LENGTHS_SCHEMA, PAPER_THROUGHPUT_SCHEMA, ARCHITECTURES_SCHEMA, ENERGY_SHARES_SCHEMA,
+              API_SPEEDS_SCHEMA)
 }
 TABLE_FILES: dict[str, str] = {name: f"{name}.csv" for name in SCHEMAS}

@@ -616,6 +616,69 @@ UNSPECIFIED_GPUS = {
 }
 
 
+#: Components of an operator's breakdown of its per-query energy, by measurements.csv id (share of another row).
+ENERGY_SHARE_ROWS = {"PQ-003": ("PQ-001", "Google", "accelerators"), "PQ-004": ("PQ-001", "Google", "host"),
+                     "PQ-005": ("PQ-001", "Google", "idle"), "PQ-006": ("PQ-001", "Google", "overhead")}
+
+
+def energy_shares(ref: Path) -> pd.DataFrame:
+    """Operators' breakdowns of a per-query energy figure into components (% of it), one row per component."""
+    src = pd.read_csv(ref / "measurements.csv", dtype=str, keep_default_na=False)
+    src["source_row"] = np.arange(1, len(src) + 1)
+    rows = src[src["id"].isin(list(ENERGY_SHARE_ROWS))]
+    meta = rows["id"].map(ENERGY_SHARE_ROWS)
+    out = pd.DataFrame({
+        "id": [f"ES-{i + 1:03d}" for i in range(len(rows))], "of_id": [m[0] for m in meta],
+        "operator": [m[1] for m in meta], "component": [m[2] for m in meta],
+        "share_pct": pd.to_numeric(rows["value"]).to_numpy(), "date": rows["date"].str.slice(0, 7).to_numpy(),
+        "source": rows["source_title"].to_numpy(), "source_url": rows["source_url"].to_numpy(),
+        "source_row": rows["source_row"].to_numpy(),
+        "notes": (rows["quantity"] + " (measurements.csv " + rows["id"] + ")").to_numpy(),
+    })
+    account("energy_shares", "measurements.csv (per_query_energy, % shares)", len(rows), len(out))
+    return out
+
+
+#: EcoLogits' provider-wide default speed for Cohere (every model the same figure): not a per-model measurement.
+API_PROVIDER_DEFAULTS = {("cohere", 21.8, 0.61)}
+API_SPEEDS_SOURCE = ("EcoLogits model repository (mlco2/ecologits, ecologits/data/models.json, commit 5be90dadc86e, "
+                     "2026-03-13; MPL-2.0), deployment tps/ttft from OpenRouter statistics")
+API_SPEEDS_URL = "https://github.com/mlco2/ecologits/blob/5be90dadc86e/ecologits/data/models.json"
+
+
+def api_speeds(ref: Path) -> pd.DataFrame:
+    """Per-request output speed of API-served models of known size: one row per distinct (provider, size, speed,
+    time to first token), its aliases named in ``notes``; provider-wide defaults, speech models and ``-latest``
+    aliases left out."""
+    src = pd.read_csv(ref / "api_speeds_ecologits_2026-03.csv")
+    src["source_row"] = np.arange(1, len(src) + 1)
+    default = [(p, t, f) in API_PROVIDER_DEFAULTS for p, t, f in zip(src["provider"], src["tps_per_user_tok_s"],
+                                                                      src["ttft_s"])]
+    speech = src["model"].str.startswith("voxtral")
+    alias = src["model"].str.endswith("-latest")
+    keep = src[~(np.array(default) | speech | alias)]
+    key = ["provider", "total_params_b", "active_params_b", "tps_per_user_tok_s", "ttft_s"]
+    rows = []
+    for _, g in keep.groupby(key, sort=False):
+        first = g.iloc[0]
+        also = ";".join(g["model"].iloc[1:])
+        warn = str(first["warnings"]) if pd.notna(first["warnings"]) else ""
+        note = "; ".join(x for x in (f"same figures for: {also}" if also else "",
+                                     f"EcoLogits warnings {warn}" if warn else "") if x)
+        rows.append({"provider": first["provider"], "model": first["model"],
+                     "total_params_b": first["total_params_b"], "active_params_b": first["active_params_b"],
+                     "tps_per_user_tok_s": first["tps_per_user_tok_s"], "ttft_s": first["ttft_s"],
+                     "source": API_SPEEDS_SOURCE, "source_url": API_SPEEDS_URL, "source_row": int(first["source_row"]),
+                     "notes": note})
+    out = pd.DataFrame(rows)
+    out.insert(0, "id", [f"API-{i + 1:03d}" for i in range(len(out))])
+    account("api_speeds", "api_speeds_ecologits_2026-03.csv", len(src), len(out),
+            {"provider-wide default (Cohere)": int(np.sum(default)), "speech model": int(speech.sum()),
+             "-latest alias": int((alias & ~speech & ~np.array(default)).sum()),
+             "same figures as an earlier row (named in its notes)": int(len(keep) - len(out))})
+    return out
+
+
 def hardware(ref: Path) -> pd.DataFrame:
     src = pd.read_csv(ref / "hardware_specs.csv")
     out = pd.DataFrame({
@@ -707,6 +770,8 @@ def main(ref: Path, data_dir: Path) -> None:
         "hardware": hardware(ref),
         "models": models(throughput, gpu_energy),
         "token_lengths": token_lengths(ref),
+        "energy_shares": energy_shares(ref),
+        "api_speeds": api_speeds(ref),
     }
     for name, df in tables.items():
         df.to_csv(data_dir / f"{name}.csv", index=False, lineterminator="\n", float_format="%.10g")
