@@ -44,16 +44,18 @@ def energy_wh_numpy(p: dict, context, prefill, out_tokens: np.ndarray, flags) ->
     mean_ctx = ctx + 0.5 * out
     e, k = c["phys_experts"], c["phys_top_k"]
     moe = e > k
-    untouched = np.exp(b * np.log1p(-k / np.where(moe, e, k + 1.0)))
+    stages = np.maximum(c["phys_pipeline_stages"], 1.0)
+    untouched = np.exp(b / stages * np.log1p(-k / np.where(moe, e, k + 1.0)))
     coverage = np.where(moe, (e * (1.0 - untouched) - k) / np.where(moe, e - k, 1.0), 0.0)
-    weights = c["phys_active_weight_b"] + (c["phys_weight_b"] - c["phys_active_weight_b"]) * np.clip(coverage, 0, 1)
+    weights = stages * (c["phys_active_weight_b"]
+                        + (c["phys_weight_b"] - c["phys_active_weight_b"]) * np.clip(coverage, 0, 1))
     memory_s = ((weights / _sigmoid(c["eff_logit_memory"]) + b * kv_per_token(mean_ctx) * mean_ctx
                  / _sigmoid(c["eff_logit_kv"])) / (n * np.exp(c["phys_log_bw_b_s"])))
     peak = n * c["phys_peak_flop_s"]
     ideal_s = b * (c["phys_linear_flops"] + attention(mean_ctx)) / peak
     compute_s = ideal_s / _sigmoid(c["eff_logit_compute"])
     groups = np.maximum(c["phys_comm_gpus"], 1.0)
-    link_s = (c["phys_layers"] * 4.0 * (groups - 1.0) / groups * c["phys_hidden"] * 2.0
+    link_s = (c["phys_layers"] * c["phys_link_exchanges"] * 2.0 * (groups - 1.0) / groups * c["phys_hidden"] * 2.0
               / np.exp(c["phys_log_link_b_s"]) / _sigmoid(c["eff_logit_link"]))
     step_s = ((memory_s ** 4 + compute_s ** 4) ** 0.25 + b * (link_s + np.exp(c["eff_log_token_overhead_s"]))
               + c["phys_layers"] * np.exp(c["eff_log_overhead_s"]))

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..model.equations import power_share
 from ..model.production import engine_log_efficiency
+from ..model.throughput import setup_overheads
 from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior
 from .pathways import Baseline, paper_setting
 from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, check_spec, energy_wh, prepare
@@ -68,9 +69,12 @@ def _samples(source, spec: QuerySpec, queries: int, seed: int) -> tuple[np.ndarr
     curve = np.log(np.asarray(power_share(arrays["power_idle"], arrays["power_peak"], arrays["power_log_batch50"],
                                           jnp.float32(typical_batch))))
     engine = engine_log_efficiency(source.draws_coords[0])
+    overhead, token_overhead = (np.asarray(v, np.float64) for v in setup_overheads(*source.draws_coords, None))
     per_draw = {
         "benchmark efficiency (model, GPU, precision)": a["eff_logit_memory"] - engine,
         "production engine efficiency": engine,
+        "production engine's step overhead per layer": overhead,
+        "production engine's time per sequence and step": token_overhead,
         "production load (concurrent queries)": a["log_batch"],
         "configuration scatter about the model": a["log_scatter"],
         "GPU power curve (share of TDP)": curve,

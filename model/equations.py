@@ -8,14 +8,18 @@ A request occupies its replica (``n`` GPUs) for a **prefill** and a share of **d
 
     prefill_s = prefill FLOPs / (n x peak FLOP/s x eta_p) + prefill tokens x link_s
     step_s(B) = soft max(memory_s, compute_s) + B x (link_s + token_s) + layers x overhead_s   (a decode step of B)
-    memory_s  = (weights read at B + B x KV bytes of the context) / (n x HBM bytes/s x eta_m)
+    memory_s  = (p x weights read at B / p + B x KV bytes of the context) / (n x HBM bytes/s x eta_m)
     compute_s = B x (2 x active params + attention FLOPs at the context) / (n x peak FLOP/s x eta_c)
-    link_s    = layers x 2 all-reduces x 2 (c - 1) / c x hidden x 2 bytes / (link bytes/s x eta_l)  (per token)
+    link_s    = layers x X all-reduces x 2 (c - 1) / c x hidden x 2 bytes / (link bytes/s x eta_l)  (per token)
     decode_s  = output tokens x step_s(B) / B
 
 with B the batch actually running: a smooth minimum of the load, the sequences the KV cache holds and the
 engine's cap, and ``link_s`` the time a token's activations take to be all-reduced (ring) across the ``c`` GPUs of
 a tensor/expert-parallel group over the GPU-to-GPU link (NVLink, or PCIe on cards without it): zero on one GPU.
+A pipeline of ``p`` stages keeps ``p`` micro-batches of ``B / p`` sequences in flight, so each stage reads its weights
+``p`` times per step of the whole batch (``p = 1``: no pipeline). Tensor parallelism exchanges twice per layer (X = 2: after attention and after the MLP); attention run data-parallel
+with the experts spread over the GPUs exchanges once (X = 1: an all-gather of the tokens before the experts and a
+reduce-scatter after, together an all-reduce's volume).
 Per-GPU output tokens/s is ``output / (n (prefill_s + decode_s))``; GPU energy is
 ``n (P_prefill prefill_s + P_decode decode_s)``. Prefill is accounted as replica time of its own: chunked prefill
 rides on decode steps, and what that saves is in the learned prefill utilisation ``eta_p``.
@@ -36,17 +40,21 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWER", "KV_MEMORY_SHARE",
-           "ACTIVATION_BYTES", "link_bytes_per_token", "weights_read_b",
+           "ACTIVATION_BYTES", "TP_LINK_EXCHANGES", "DP_ATTENTION_LINK_EXCHANGES", "link_bytes_per_token", "weights_read_b",
            "kv_bytes_per_token", "attention_flops_per_token", "prefill_flops", "log_kv_capacity", "log_effective_batch",
            "serving_times", "phase_log_power_w",
            "log_tps_per_gpu", "gpu_energy_j", "power_share", "log_power_adjustment", "log_gpu_power_w",
-           "boundary_factor", "log_boundary_factor"]
+           "boundary_factor", "log_boundary_factor", "energy_shares"]
 
 #: Share of the memory left after the weights an engine gives the KV cache: TensorRT-LLM's default
 #: ``kv_cache_free_gpu_mem_fraction`` and vLLM's ``gpu_memory_utilization`` (both 0.9).
 KV_MEMORY_SHARE = 0.9
 #: Bytes per activation value an engine all-reduces (16-bit activations).
 ACTIVATION_BYTES = 2.0
+#: All-reduce volumes per layer: tensor parallelism (after attention and after the MLP); attention run data-parallel
+#: beside expert parallelism (an all-gather before the experts and a reduce-scatter after them).
+TP_LINK_EXCHANGES = 2.0
+DP_ATTENTION_LINK_EXCHANGES = 1.0
 #: Sharpness of the soft maximum of memory and compute time (a p-norm): 1 would add them, infinity take the larger.
 SOFT_MAX_POWER = 4.0
 #: Sharpness of the soft maximum of the power curve and the utilisation floor (a p-norm: 9% above the larger where
@@ -74,6 +82,8 @@ class Physics(NamedTuple):
     layers: jnp.ndarray  # transformer layers (a decode step's fixed overhead is per layer)
     hidden: jnp.ndarray  # hidden size: values per token each all-reduce moves
     comm_gpus: jnp.ndarray  # GPUs each layer's activations are all-reduced across (1: none)
+    link_exchanges: jnp.ndarray  # all-reduce volumes per layer: 2 tensor parallel, 1 data-parallel attention + EP
+    pipeline_stages: jnp.ndarray  # pipeline-parallel stages (1: none); each reads its weights once per micro-batch
     log_link_b_s: jnp.ndarray  # log GPU-to-GPU link bytes/s of one GPU, one direction
 
 
@@ -132,10 +142,10 @@ def prefill_flops(phys: Physics, cached_tokens, new_tokens):
 
 
 def link_bytes_per_token(phys: Physics):
-    """Bytes one GPU sends per token over its link: two ring all-reduces of the hidden state per layer, each
-    sending ``2 (c - 1) / c`` of it (zero on one GPU)."""
+    """Bytes one GPU sends per token over its link: ``link_exchanges`` ring all-reduces of the hidden state per
+    layer, each sending ``2 (c - 1) / c`` of it (zero on one GPU)."""
     c = jnp.maximum(phys.comm_gpus, 1.0)
-    return phys.layers * 2.0 * 2.0 * (c - 1.0) / c * phys.hidden * ACTIVATION_BYTES
+    return phys.layers * phys.link_exchanges * 2.0 * (c - 1.0) / c * phys.hidden * ACTIVATION_BYTES
 
 
 def log_kv_capacity(phys: Physics, seq_tokens):
@@ -184,7 +194,9 @@ def serving_times(phys: Physics, eff: Efficiency, log_load, context_tokens, pref
     log_peak = jnp.log(phys.n_gpus * phys.peak_flop_s)
     mean_context = context_tokens + 0.5 * output_tokens
     kv_b = b * kv_bytes_per_token(phys, mean_context) * mean_context  # weights and KV stream at their own shares
-    log_memory_s = (jnp.logaddexp(jnp.log(weights_read_b(phys, b)) - jax.nn.log_sigmoid(eff.logit_memory),
+    stages = jnp.maximum(phys.pipeline_stages, 1.0)
+    weights_b = stages * weights_read_b(phys, b / stages)  # a pipeline reads each stage's weights per micro-batch
+    log_memory_s = (jnp.logaddexp(jnp.log(weights_b) - jax.nn.log_sigmoid(eff.logit_memory),
                                   jnp.log(kv_b) - jax.nn.log_sigmoid(eff.logit_kv))
                     - jnp.log(phys.n_gpus) - phys.log_bw_b_s)
     log_ideal_s = log_b + jnp.log(phys.linear_flops + attention_flops_per_token(phys, mean_context)) - log_peak
@@ -246,3 +258,14 @@ def log_boundary_factor(host_ratio, pue, idle_share, host, with_pue, idle):
     """log of :func:`boundary_factor` with each switch a share in [0, 1] (a disclosure whose boundary is unknown
     includes an unknown share of each)."""
     return host * jnp.log1p(host_ratio) + with_pue * jnp.log(pue) - idle * jnp.log1p(-idle_share)
+
+
+def energy_shares(host_ratio, pue, idle_share):
+    """Shares of the comprehensive (facility + idle) energy :func:`boundary_factor` implies, stacked last as
+    (accelerators, host, idle capacity, facility overhead): of ``E (1 + h) PUE / (1 - i)``, the accelerators are
+    ``(1 - i) / ((1 + h) PUE)``, the host ``h`` times that, idle capacity ``i / PUE`` and the overhead ``1 - 1 / PUE``
+    (they sum to 1)."""
+    active = (1.0 - idle_share) / pue
+    accelerators = active / (1.0 + host_ratio)
+    return jnp.stack(jnp.broadcast_arrays(accelerators, host_ratio * accelerators, idle_share / pue,
+                                          1.0 - 1.0 / pue), axis=-1)

@@ -36,6 +36,8 @@ OBSERVED_SITES = {
     "pw_obs": ("gpu_energy", "log(average GPU power / TDP)"),
     "pue_obs": ("pue", "log(PUE - 1)"),
     "prod_obs": ("production", "log Wh per query (operators' disclosures)"),
+    "share_obs": ("energy_shares", "share of comprehensive energy (operators' breakdowns)"),
+    "api_obs": ("api_speeds", "log output tok/s one request sees (API-served models)"),
 }
 
 
@@ -54,6 +56,8 @@ OBSERVATION_VIEWS = {
     "pw_obs": ObservationView("GPU power (ML.ENERGY v3)", "power / TDP", np.exp, False),
     "pue_obs": ObservationView("PUE (operators, surveys)", "PUE", lambda v: 1.0 + np.exp(v), False),
     "prod_obs": ObservationView("Production disclosures", "Wh per query", np.exp, True),
+    "share_obs": ObservationView("Operators' energy breakdowns", "share of comprehensive energy", lambda v: v, False),
+    "api_obs": ObservationView("API output speeds", "output tok/s per request", np.exp, True),
 }
 #: The parameters whose chains the report's rank plots show: the production operating point and the throughput and
 #: power terms it trades off against (the slowest to mix).
@@ -84,7 +88,8 @@ class InfergyDesign:
     @property
     def observations(self) -> dict[str, np.ndarray | None]:
         return {"y_tp": self.throughput.y_log_tok_s, "y_pw": self.power.y_log_power_share,
-                "y_pue": self.pue.y_log_pue_minus_1, "y_prod": self.production.y_log_wh}
+                "y_pue": self.pue.y_log_pue_minus_1, "y_prod": self.production.y_log_wh,
+                "y_share": self.production.y_share, "y_api": self.production.y_api_log_tps}
 
     def fingerprint(self) -> str:
         """SHA-256 of what the likelihood reads: every input array and observation (values, dtype, shape), the
@@ -113,7 +118,9 @@ class InfergyDesign:
     @property
     def n_rows(self) -> dict[str, int]:
         return {"tp_obs": self.throughput.n_rows, "pw_obs": len(self.power.rows), "pue_obs": len(self.pue.rows),
-                "prod_obs": len(self.production.rows)}
+                "prod_obs": len(self.production.rows),
+                "share_obs": 0 if self.production.share_rows is None else len(self.production.share_rows),
+                "api_obs": 0 if self.production.api_rows is None else len(self.production.api_rows)}
 
 
 def build_design(bundle) -> InfergyDesign:
@@ -124,19 +131,19 @@ def build_design(bundle) -> InfergyDesign:
     pw = build_power_design(usable_power_rows(t["gpu_energy"], t["hardware"]), t["hardware"])
     pue = build_pue_design(usable_pue_rows(t["pue"]))
     prod = build_production_design(usable_production_rows(t["production"]), t["models"], t["hardware"],
-                                   t["architectures"], tp, pw, pue)
+                                   t["architectures"], tp, pw, pue, shares=t["energy_shares"], api=t["api_speeds"])
     return InfergyDesign(throughput=tp, power=pw, pue=pue, production=prod)
 
 
 def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, prod_x: ProductionArrays, *,
                   n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int, n_model_gpu: int,
-                  n_isl_groups: int, n_power_gpus: int, n_operators: int, n_populations: int, y_tp=None, y_pw=None, y_pue=None,
-                  y_prod=None):
+                  n_isl_groups: int, n_power_gpus: int, n_operators: int, n_populations: int, y_tp=None, y_pw=None,
+                  y_pue=None, y_prod=None, y_share=None, y_api=None):
     """The joint NumPyro model (observations last)."""
     tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, n_isl_groups, y=y_tp)
     pw = power_model(pw_x, n_power_gpus, y=y_pw)
     pue = pue_model(pue_x, n_operators, y=y_pue)
-    production_model(prod_x, tp, pw, pue, n_populations, y=y_prod)
+    production_model(prod_x, tp, pw, pue, n_populations, y=y_prod, y_share=y_share, y_api=y_api)
 
 
 #: Per-row latent variables (one per observation, e.g. where in an undisclosed boundary a disclosure sits): the
@@ -144,7 +151,9 @@ def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, p
 PER_ROW_LATENTS = ("op_boundary_share", "op_log_wh")
 #: The likelihood whose rows inform a site, by the site's prefix.
 SITE_PREFIX_DATA = {"tp_": "throughput benchmarks (data/throughput.csv)", "pw_": "GPU power (data/gpu_energy.csv)",
-                    "pue_": "PUE (data/pue.csv)", "op_": "production disclosures (data/production.csv)"}
+                    "pue_": "PUE (data/pue.csv)",
+                    "op_": "production disclosures, operators' energy breakdowns and API output speeds "
+                           "(data/production.csv, data/energy_shares.csv, data/api_speeds.csv)"}
 
 
 def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
@@ -152,7 +161,8 @@ def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
     tp, pw, pue, prod = design.throughput, design.power, design.pue, design.production
     coords = {
         "model": list(tp.models), "gpu": list(tp.gpus), "precision": list(tp.precisions),
-        "setup": list(tp.setups), "power_gpu": list(pw.gpus), "operator": list(pue.operators),
+        "setup": list(tp.setups), "engine": list(tp.engines), "power_gpu": list(pw.gpus),
+        "operator": list(pue.operators), "api_provider": list(prod.providers),
         "pue_scope": list(PUE_SCOPES), "isl_group": list(tp.isl_groups),
         "production_population": list(prod.populations), "noise_group": list(NOISE_GROUPS),
         "pue_kind": list(PUE_KINDS),
@@ -163,6 +173,8 @@ def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
         "tp_a_model": ["model"], "tp_log_isl_task": ["isl_group"],
         "tp_b_gpu": ["gpu"], "tp_log_bw_latent": ["gpu"],
         "tp_c_precision": ["precision"], "tp_raw_setup": ["setup"], "tp_d_setup": ["setup"],
+        "op_log_api_hardware": ["api_provider"], "tp_raw_overhead_engine": ["engine"], "tp_overhead_setup": ["setup"],
+        "tp_raw_token_overhead_engine": ["engine"], "tp_token_overhead_setup": ["setup"],
         "tp_e_gpu_precision": ["gpu_precision_cell"], "tp_e_model_gpu": ["model_gpu_cell"],
         "pw_logit_idle": ["power_gpu"], "pw_logit_peak": ["power_gpu"],
         "pw_idle_share": ["power_gpu"], "pw_peak_share": ["power_gpu"], "pw_log_batch50": ["power_gpu"],

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..data.vocab import PRECISION_TABLE
 from .architecture import SizeLines, model_constants
-from .equations import KV_MEMORY_SHARE, Physics
+from .equations import KV_MEMORY_SHARE, TP_LINK_EXCHANGES, Physics
 
 __all__ = ["REF_BANDWIDTH_TB_S", "RUNTIME_MEMORY_SHARE", "KV_MEMORY_SHARE", "FAMILY_OF", "SISTER_BANDWIDTH_TB_S",
            "GpuSpec", "gpu_spec",
@@ -108,11 +108,13 @@ def gpu_spec(hardware: pd.DataFrame, gpu: str, precision: str) -> GpuSpec:
 
 
 def physics(hardware: pd.DataFrame, arch: pd.DataFrame, models: pd.DataFrame, *, model_names, total_params_b,
-            active_params_b, gpus, precisions, n_gpus, comm_gpus=None, lines: SizeLines | None = None,
+            active_params_b, gpus, precisions, n_gpus, comm_gpus=None, link_exchanges=None,
+            pipeline_stages=None, lines: SizeLines | None = None,
             z: dict | None = None, log_bw_b_s=None) -> Physics:
     """:class:`Physics` (NumPy arrays, one entry per row) for rows of (model, sizes, GPU, precision, GPU count).
     ``comm_gpus``: the GPUs each layer's activations are all-reduced across (tensor/expert parallel; default all
-    of the replica). ``log_bw_b_s`` overrides the bandwidths (NaN where the table has none); ``lines``/``z`` as in
+    of the replica); ``link_exchanges``: all-reduce volumes per layer (default 2, tensor parallel); ``pipeline_stages`` (default 1).
+    ``log_bw_b_s`` overrides the bandwidths (NaN where the table has none); ``lines``/``z`` as in
     :func:`~.architecture.model_constants`."""
     total = np.asarray(total_params_b, float)
     active = np.asarray(active_params_b, float)
@@ -140,5 +142,8 @@ def physics(hardware: pd.DataFrame, arch: pd.DataFrame, models: pd.DataFrame, *,
         layers=consts["layers"],
         hidden=consts["hidden"],
         comm_gpus=n if comm_gpus is None else np.asarray(comm_gpus, float),
+        link_exchanges=(np.full_like(n, TP_LINK_EXCHANGES) if link_exchanges is None
+                        else np.asarray(link_exchanges, float)),
+        pipeline_stages=np.ones_like(n) if pipeline_stages is None else np.asarray(pipeline_stages, float),
         log_link_b_s=log_link_b_s([s.link_gb_s for s in spec]),
     )

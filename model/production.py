@@ -4,7 +4,9 @@ Benchmarks run one engine at saturation; production serves at a moderate load, o
 with hosts, idle reserve capacity and cooling around the accelerators. Four latent quantities describe that:
 
     op_log_batch       log concurrent sequences per GPU replica in production      Normal(log 32, 0.8)
-    op_log_engine_eff  production engines' efficiency logit vs the reference setup    Normal(0, 0.5)
+    production engine  one more engine from the benchmarked engines' population: its efficiency logit and the
+                       log shifts of its per-layer and per-sequence step overheads vs the reference setup,
+                       tau_setup z_1, tau_o z_2, tau_t z_3 (the throughput fit's spreads; z ~ Normal(0, 1))
     op_host_ratio      host (CPU, DRAM, network, fans) power / accelerator power     LogNormal(log 0.45, 0.3)
     op_idle_share      share of provisioned energy spent idle or in reserve          Beta(2, 6)
 
@@ -14,6 +16,23 @@ is predicted with the fitted throughput, power and PUE sub-models at the product
     E_gpu      = n (P_prefill t_prefill + P_decode t_decode) / 3600    (equations.serving_times at batch B)
     E_boundary = E_gpu * [1 + host] * [PUE] / [1 - idle]      (the brackets a boundary includes)
     log y ~ Normal(log E_boundary, REPORTING_SD)
+
+An operator's breakdown of its comprehensive energy (data/energy_shares.csv: Google's accelerators 58%, host CPU
+and DRAM 25%, idle machines 10%, data-centre overhead 8%) observes the same factors directly:
+
+    shares = equations.energy_shares(host, PUE_operator, idle)    share_obs ~ Normal(shares, SHARE_SD)
+
+The output speed one request sees on an API (data/api_speeds.csv: models of known size) is one over the decode
+step time at the production batch, so it observes the batch and the production engine's overheads through the
+same serving equations:
+
+    log tps_user ~ Normal(-log step_s(B; model, H100-class GPUs x provider hardware, production engine), sigma_api)
+
+with the replica production would size for the model (:func:`~.query.default_gpu_count`), FP8 weights, the
+provider's hardware a latent scale of the H100's bandwidth and FLOP/s, and the context a latent length (prior
+from the Azure 2023 production traces). One operator has published such a breakdown; until operators are a level of the model, its fleet's host ratio and
+idle share stand for the production population's (the report says so). A row that restates a service another row
+measured, under another accounting, is not a second observation (:data:`OTHER_ACCOUNTINGS`).
 
 What a disclosure does not say is integrated out with stated priors, shared by the rows of one population
 (same source): the serving model's active parameters (its architecture then from the size lines), the token
@@ -35,7 +54,7 @@ import pandas as pd
 from ..data.vocab import BOUNDARY_TABLE
 from . import equations as eq
 from .architecture import NO_WINDOW_TOKENS, SizeLines
-from .physics import REF_BANDWIDTH_TB_S, physics
+from .physics import REF_BANDWIDTH_TB_S, gpu_spec, physics
 from .power import curve_of
 from .throughput import PRECISION_LEVELS, REF_GPU, REF_SPARSITY, efficiency
 
@@ -55,10 +74,15 @@ __all__ = [
 #: The production operating point's sites, and the data that would decide each where the disclosures leave it
 #: near its prior (``infergy learned``).
 OPERATING_POINT_DECIDERS = {
-    "op_log_batch": "production load with stated throughput: DeepSeek's 24-hour service statistics, per-request "
-                    "output speeds of API-served models of known size",
+    "op_log_batch": "production load with stated throughput: DeepSeek's 24-hour service statistics (decode "
+                    "tokens/s per node at its stated occupancy), per-request speeds on known hardware",
     "op_log_engine_eff": "measured production throughput per GPU next to a benchmark of the same engine "
                          "generation",
+    "op_overhead_engine": "per-request speeds of small and large models on stated hardware (the per-layer "
+                          "overhead is the part of a step that does not grow with the model's bytes)",
+    "op_token_overhead_engine": "the production engine's time per sequence and step: decode throughput at a stated "
+                                "batch (DeepSeek's per-node figures at its occupancy, an operator's telemetry with "
+                                "its concurrency); per-request speeds alone trade it against the batch",
     "op_host_ratio": "the host's share of node energy in an operator's own breakdown (Google's component shares: "
                      "host CPU and DRAM 25% beside the accelerators' 58%)",
     "op_idle_share": "the idle machines' share of fleet energy (Google's 10%) or an occupancy curve over a day",
@@ -77,15 +101,31 @@ PRODUCTION_PRIORS = {
     "n_gpus": 8,  # one 8-GPU server per replica (more where the weights need them)
 }
 REPORTING_SD = 0.15  # rounding, median vs mean, period of measurement (log scale)
+#: API rows: the provider's accelerators, as a log scale of the H100's bandwidth and FLOP/s (A100 to B200 class
+#: within about x0.6-1.6, 90%), and the context a decode step reads: the Azure LLM inference traces (Patel et al.,
+#: ISCA 2024) put the median prompt at 1,020 (chat) and 1,469 (code) tokens; wide around 1,200.
+API_HARDWARE_LOG_SD = 0.3
+API_CONTEXT_TOKENS = (1200.0, 0.7)
+API_OUTPUT_TOKENS = 300.0  # output over which the step is averaged (its context grows by half of it)
+#: Shares are published to whole percent (uniform rounding error: sd 0.29 points); one point allows for the shares
+#: describing the median prompt's energy, not the fleet's.
+SHARE_SD = 0.01
+#: Production rows that restate a service another row measured, under another accounting: not calibration data.
+OTHER_ACCOUNTINGS = {
+    "PQ-002": "Google's recomputation of the PQ-001 prompts under the narrow accounting other studies use (active "
+              "accelerators only, 0.10 Wh); Google's own accelerator share of PQ-001 is 58% (0.14 Wh), so the two "
+              "differ in method, not only in boundary (energy_shares.csv carries the breakdown)",
+}
 #: Disclosures whose PUE is the operator's own (matched in the PUE table), by a keyword of the source.
 OPERATOR_HINTS = {"Google": "Google", "Gemini": "Google", "OpenAI": "Microsoft", "ChatGPT": "Microsoft",
                   "Azure": "Microsoft", "Meta": "Meta", "AWS": "AWS", "Amazon": "AWS"}
 
 
 def usable_production_rows(production: pd.DataFrame) -> pd.DataFrame:
-    """Operators' own per-query measurements (production telemetry) with a value and a known boundary kind."""
+    """Operators' own per-query measurements (production telemetry) with a value and a known boundary kind, less
+    other accountings of a service already measured (:data:`OTHER_ACCOUNTINGS`)."""
     disclosed = production["operator_disclosure"].fillna(False).astype(bool)  # missing: not an operator's own
-    ok = ((production["kind"] == "measurement") & disclosed
+    ok = ((production["kind"] == "measurement") & disclosed & ~production["id"].isin(list(OTHER_ACCOUNTINGS))
           & production["wh_per_query"].notna() & production["boundary"].isin(list(PRODUCTION_BOUNDARIES)))
     return production[ok].reset_index(drop=True)
 
@@ -111,6 +151,15 @@ class ProductionArrays(NamedTuple):
     ref_gpu_idx: jnp.ndarray  # scalar: the reference GPU in the throughput list
     power_ref_idx: jnp.ndarray  # scalar: the power curve used (H100's where fitted)
     power_tdp_w: jnp.ndarray  # scalar: TDP of that GPU
+    share_component: jnp.ndarray  # per breakdown row: its component (tables.ENERGY_COMPONENTS order)
+    share_group: jnp.ndarray  # per breakdown row: its operator among those with a breakdown
+    share_operator_idx: jnp.ndarray  # per breakdown operator: index into the PUE operators, -1 if not there
+    api_physics: object  # equations.Physics per API row (size known, architecture from the size lines)
+    api_provider: jnp.ndarray  # per API row: its provider
+    api_hardware_sd: jnp.ndarray  # per provider: prior sd of its hardware's log scale (API_HARDWARE_LOG_SD)
+    api_log_active_c: jnp.ndarray  # per API row: log(active / 10B)
+    api_moe: jnp.ndarray
+    api_log_sparsity_c: jnp.ndarray
 
 
 @dataclass(frozen=True)
@@ -119,6 +168,11 @@ class ProductionDesign:
     y_log_wh: np.ndarray | None
     populations: tuple[str, ...]
     rows: pd.DataFrame
+    y_share: np.ndarray | None = None  # breakdown shares (fractions), per energy_shares row
+    share_rows: pd.DataFrame | None = None
+    y_api_log_tps: np.ndarray | None = None  # log output tok/s one request sees, per api_speeds row
+    api_rows: pd.DataFrame | None = None
+    providers: tuple[str, ...] = ()
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -144,8 +198,13 @@ def _operator(text: str) -> str | None:
 
 def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: pd.DataFrame,
                             architectures: pd.DataFrame, throughput_design, power_design, pue_design,
-                            with_observations: bool = True) -> ProductionDesign:
-    """Arrays for :func:`production_model` (rows from :func:`usable_production_rows`)."""
+                            with_observations: bool = True, shares: pd.DataFrame | None = None,
+                            api: pd.DataFrame | None = None) -> ProductionDesign:
+    """Arrays for :func:`production_model` (rows from :func:`usable_production_rows`; ``shares``: operators'
+    breakdowns of their comprehensive energy, the energy_shares table; ``api``: the api_speeds table)."""
+    from ..data.tables import ENERGY_COMPONENTS
+    from .query import default_gpu_count
+
     from ..data.vocab import model_name
 
     if rows.empty:
@@ -182,6 +241,19 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: 
     for _, r in first.iterrows():
         op = _operator(" ".join(str(r[c]) for c in ("source", "model_or_system", "hardware") if pd.notna(r[c])))
         op_idx.append(operators.index(op) if op in operators else -1)
+    shares = (shares if shares is not None else pd.DataFrame(columns=["operator", "component", "share_pct"]))
+    shares = shares.reset_index(drop=True)
+    share_ops = tuple(dict.fromkeys(shares["operator"].astype(str)))
+    api = (api if api is not None else pd.DataFrame(columns=["provider", "total_params_b", "active_params_b",
+                                                              "tps_per_user_tok_s"])).reset_index(drop=True)
+    providers = tuple(dict.fromkeys(api["provider"].astype(str)))
+    api_total = api["total_params_b"].astype(float).to_numpy()
+    api_active = api["active_params_b"].astype(float).to_numpy()
+    api_moe = api_active < api_total
+    ref_memory_gb = gpu_spec(hardware, REF_GPU, "fp8").memory_gb
+    api_phys = physics(hardware, architectures, models, model_names=[None] * len(api), total_params_b=api_total,
+                       active_params_b=api_active, gpus=[REF_GPU] * len(api), precisions=["fp8"] * len(api),
+                       n_gpus=[default_gpu_count(t, "fp8", ref_memory_gb) for t in api_total], lines=lines)
     flags = [PRODUCTION_BOUNDARIES[b] for b in rows["boundary"]]
     ref = power_design.gpus.index(REF_GPU) if REF_GPU in power_design.gpus else 0
     arrays = ProductionArrays(
@@ -205,9 +277,20 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: 
         ref_gpu_idx=jnp.asarray(tp_gpus.index(REF_GPU) if REF_GPU in tp_gpus else 0),
         power_ref_idx=jnp.asarray(ref),
         power_tdp_w=jnp.asarray(float(power_design.tdp_w[ref])),
+        share_component=jnp.asarray([ENERGY_COMPONENTS.index(c) for c in shares["component"]], dtype=int),
+        share_group=jnp.asarray([share_ops.index(o) for o in shares["operator"].astype(str)], dtype=int),
+        share_operator_idx=jnp.asarray([operators.index(o) if o in operators else -1 for o in share_ops], dtype=int),
+        api_physics=type(api_phys)(*(jnp.asarray(v, dtype=jnp.float32) for v in api_phys)),
+        api_provider=jnp.asarray([providers.index(p) for p in api["provider"].astype(str)], dtype=int),
+        api_hardware_sd=jnp.full(len(providers), API_HARDWARE_LOG_SD),
+        api_log_active_c=jnp.asarray(np.log(api_active / 10.0)),
+        api_moe=jnp.asarray(api_moe.astype(float)),
+        api_log_sparsity_c=jnp.asarray(np.where(api_moe, np.log(api_total / api_active / REF_SPARSITY), 0.0)),
     )
     y = np.log(rows["wh_per_query"].astype(float).to_numpy()) if with_observations else None
-    return ProductionDesign(arrays, y, pops, rows.reset_index(drop=True))
+    y_share = shares["share_pct"].astype(float).to_numpy() / 100.0 if with_observations else None
+    y_api = np.log(api["tps_per_user_tok_s"].astype(float).to_numpy()) if with_observations else None
+    return ProductionDesign(arrays, y, pops, rows.reset_index(drop=True), y_share, shares, y_api, api, providers)
 
 
 def _latent_where_missing(name: str, known: jnp.ndarray, loc: float, scale: float) -> jnp.ndarray:
@@ -216,11 +299,17 @@ def _latent_where_missing(name: str, known: jnp.ndarray, loc: float, scale: floa
     return jnp.where(jnp.isfinite(known), known, draw)
 
 
-def operating_point():
-    """Sample the four production operating-point quantities (see the module docstring)."""
+def operating_point(tp: dict):
+    """Sample the production operating point (see the module docstring); the engine is one more draw from the
+    benchmarked engines' population (``tp``: the throughput model's spreads)."""
+    def engine(name: str, scale):  # non-centred; centred took the same 127 leapfrog steps per draw
+        return numpyro.deterministic(f"op_{name}", scale * numpyro.sample(f"op_z_{name}", dist.Normal(0.0, 1.0)))
+
     return {
         "log_batch": numpyro.sample("op_log_batch", dist.Normal(jnp.log(32.0), 0.8)),
-        "log_engine_eff": numpyro.sample("op_log_engine_eff", dist.Normal(0.0, 0.5)),
+        "log_engine_eff": engine("log_engine_eff", tp["tau_setup"]),
+        "overhead_engine": engine("overhead_engine", tp["tau_overhead_engine"]),
+        "token_overhead_engine": engine("token_overhead_engine", tp["tau_token_overhead_engine"]),
         "host_ratio": numpyro.sample("op_host_ratio", dist.LogNormal(jnp.log(0.45), 0.3)),
         "idle_share": numpyro.sample("op_idle_share", dist.Beta(2.0, 6.0)),
     }
@@ -254,9 +343,11 @@ def _population_physics(x: ProductionArrays, log_active_c, log_hardware):
         hidden=pick(p.hidden, hidden))
 
 
-def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_populations: int, y=None):
-    """NumPyro likelihood of per-query disclosures given the sub-models' parameters (observations last)."""
-    op = operating_point()
+def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_populations: int, y=None, y_share=None,
+                     y_api=None):
+    """NumPyro likelihood of per-query disclosures, operators' energy breakdowns and API output speeds given the
+    sub-models' parameters (observations last)."""
+    op = operating_point(tp)
     pri = PRODUCTION_PRIORS
     with numpyro.plate("production_populations", n_populations):
         log_active_c = _latent_where_missing("op_log_active_c", x.pop_log_active_c,
@@ -281,7 +372,8 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
     delta = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * log_ngpu
              + op["log_engine_eff"])
     tokens_in, tokens_out = jnp.exp(log_in), jnp.exp(log_out)
-    times = eq.serving_times(phys, efficiency(tp, delta, phys), op["log_batch"], tokens_in, tokens_in, tokens_out)
+    times = eq.serving_times(phys, efficiency(tp, delta, phys, _engine_overheads(op)), op["log_batch"], tokens_in,
+                             tokens_in, tokens_out)
     log_w = eq.phase_log_power_w(curve_of(pw, x.power_ref_idx, x.power_tdp_w, log_ngpu, log_active_c),
                                  op["log_batch"], times)
     log_e_gpu_wh = jnp.log(eq.gpu_energy_j(phys.n_gpus, times, *log_w)) - jnp.log(3600.0)
@@ -297,7 +389,51 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
                                         jnp.where(unknown, u, x.boundary_idle))
         mu = numpyro.deterministic("op_log_wh", log_e_gpu_wh[p] + factor)
         numpyro.sample("prod_obs", dist.Normal(mu, REPORTING_SD), obs=y)
+    if x.share_component.shape[0]:
+        _breakdown_likelihood(x, op, pue, y_share)
+    if x.api_provider.shape[0]:
+        _api_speed_likelihood(x, tp, op, y_api)
     return {**op, "mu": mu}
+
+
+def _engine_overheads(op: dict) -> tuple:
+    return op["overhead_engine"], op["token_overhead_engine"]
+
+
+def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api):
+    """Per-request output speeds of API-served models: one over the decode step time at the production batch."""
+    with numpyro.plate("api_providers", x.api_hardware_sd.shape[0]):
+        log_hw = numpyro.sample("op_log_api_hardware", dist.Normal(0.0, x.api_hardware_sd))
+    log_context = numpyro.sample("op_log_api_context", dist.Normal(float(np.log(API_CONTEXT_TOKENS[0])),
+                                                                    API_CONTEXT_TOKENS[1]))
+    sigma = numpyro.sample("op_sigma_api", dist.HalfNormal(0.5))
+    hw = log_hw[x.api_provider]
+    p = x.api_physics
+    phys = p._replace(log_bw_b_s=jnp.log(REF_BANDWIDTH_TB_S * 1e12) + hw, peak_flop_s=p.peak_flop_s * jnp.exp(hw))
+    size_mean = (tp["g0"] + tp["g_active"] * x.api_log_active_c + tp["g_moe"] * x.api_moe
+                 + tp["g_sparsity"] * x.api_log_sparsity_c)
+    delta = (size_mean + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * jnp.log(phys.n_gpus)
+             + op["log_engine_eff"])
+    context = jnp.exp(log_context)
+    times = eq.serving_times(phys, efficiency(tp, delta, phys, _engine_overheads(op)), op["log_batch"], context,
+                             context, API_OUTPUT_TOKENS)
+    log_step_s = jnp.log(times.decode_s) + times.log_batch - jnp.log(API_OUTPUT_TOKENS)
+    with numpyro.plate("api_rows", x.api_provider.shape[0]):
+        numpyro.sample("api_obs", dist.Normal(-log_step_s, sigma), obs=y_api)
+
+
+def _breakdown_likelihood(x: ProductionArrays, op: dict, pue: dict, y_share):
+    """Operators' shares of their comprehensive energy: the host ratio, idle share and the operator's PUE (its fitted
+    effect, or a new hyperscale operator's draw)."""
+    n_ops = x.share_operator_idx.shape[0]
+    with numpyro.plate("breakdown_operators", n_ops):
+        z = numpyro.sample("op_z_breakdown_operator", dist.Normal(0.0, 1.0))
+    known = x.share_operator_idx >= 0
+    log_pue_m1 = pue["m_scope"][0] + jnp.where(known, pue["e_operator"][jnp.maximum(x.share_operator_idx, 0)],
+                                               pue["tau_operator"] * z)
+    shares = eq.energy_shares(op["host_ratio"], 1.0 + jnp.exp(log_pue_m1), op["idle_share"])  # (operators, 4)
+    with numpyro.plate("breakdown_rows", x.share_component.shape[0]):
+        numpyro.sample("share_obs", dist.Normal(shares[x.share_group, x.share_component], SHARE_SD), obs=y_share)
 
 
 def production_load(draws: dict) -> np.ndarray:

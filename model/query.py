@@ -30,6 +30,7 @@ from .throughput import (
     WEIGHT_BYTES,
     efficiency,
     n_draws,
+    setup_overheads,
 )
 from .throughput import parameters as tp_parameters
 
@@ -246,7 +247,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     phys = phys._replace(log_bw_b_s=np.log(REF_BANDWIDTH_TB_S * 1e12) + log_bw_c)
     log_ngpu = math.log(n_gpus)
     delta = a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * log_ngpu + _engine(spec, draws, coords)
-    eff = efficiency(tp_parameters(draws), delta, phys)
+    eff = efficiency(tp_parameters(draws), delta, phys, setup_overheads(draws, coords, spec.engine))
     power = eq.PowerCurve(idle=draws["pw_idle_share"][:, pg], peak=draws["pw_peak_share"][:, pg],
                           log_batch50=draws["pw_log_batch50"][:, pg],
                           log_adjustment=eq.log_power_adjustment(draws["pw_beta_ngpu"], log_ngpu,

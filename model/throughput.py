@@ -9,7 +9,8 @@ efficiencies.
     a[model] ~ Normal(g0 + g_active log(active/10B) + moe (g_moe + g_sparsity log(total/active/10)), tau_model)
     b[gpu]   ~ Normal(k_bw log(bandwidth / 3.35 TB/s), tau_gpu)        (bandwidth latent where not published)
     d[setup] ~ Normal(0, tau_setup)
-    overhead per decode step = layers x exp(o_layer + o_ngpu log n) + B x exp(o_token);  batch cap exp(log_batch_cap)
+    overhead per decode step = layers x exp(o_layer + o_ngpu log n + o[setup]) + B x exp(o_token + t[setup])
+    o[setup], t[setup] ~ Normal(0, tau_o), Normal(0, tau_t)                  batch cap exp(log_batch_cap)
     logit eta_link = l0 (NVLink) or l0 + l_pcie + l_pcie_gpus log c (PCIe across c GPUs)
 
 The hardware (bandwidth, peak FLOP/s at the precision, memory) and the model (active and total parameters,
@@ -19,7 +20,10 @@ to those limits. A row measured at saturation runs the batch the KV cache and th
 a stated batch runs that batch (or fewer, where the cache is full). A benchmark task whose prompts are not given
 (ML.ENERGY) has its input length learned (one per task).
 
-Reference levels: precision fp8, the GPU H100 SXM (b = 0) and the engine setup with the most rows (d = 0).
+Reference levels: precision fp8, the GPU H100 SXM (b = 0) and the engine setup with the most rows (d = o = t = 0).
+An engine's step overheads are its own (kernel launches and CUDA graphs, custom all-reduce, the scheduler's work per
+sequence differ between engines and versions): a setup measured at stated batches pins them, and the share of
+bandwidth it reaches no longer has to absorb them.
 
 Parameterisation: model effects are deviations from the size regression on an orthonormal basis orthogonal to
 its covariates, GPU effects deviations from the bandwidth line (zero for the reference GPU, orthogonal to the
@@ -52,6 +56,7 @@ __all__ = [
     "ThroughputDesign",
     "build_throughput_design",
     "comm_gpus",
+    "link_exchanges",
     "parameters",
     "gpu_effects",
     "learned_input_tokens",
@@ -61,6 +66,8 @@ __all__ = [
     "model_effects",
     "n_draws",
     "efficiency",
+    "setup_overheads",
+    "setup_overhead_effects",
     "throughput_model",
     "usable_throughput_rows",
 ]
@@ -125,6 +132,9 @@ class ThroughputArrays(NamedTuple):
     model_basis: jnp.ndarray  # (models, free contrasts): orthogonal to the size regression's covariates
     setup_is_ref: jnp.ndarray  # 1.0 for the reference setup (effect 0)
     centred_setup: jnp.ndarray  # 1.0 where a setup's effect is sampled centred (well measured), 0.0 non-centred
+    setup_engine_idx: jnp.ndarray  # per setup: its engine (a setup less the benchmark task), whose overheads it has
+    engine_is_ref: jnp.ndarray  # 1.0 for the reference setup's engine (overhead shifts 0)
+    centred_engine: jnp.ndarray  # 1.0 where an engine's overheads are sampled centred (well measured)
     # interactions live on an orthonormal basis of the observed cells orthogonal to both main effects
     gpu_precision_basis: jnp.ndarray  # (GPU x precision cells, free contrasts)
     model_gpu_basis: jnp.ndarray  # (model x GPU cells, free contrasts)
@@ -145,6 +155,7 @@ class ThroughputDesign:
     isl_groups: tuple[str, ...]  # benchmark tasks whose input length is learned
     rows: pd.DataFrame
     ref_gpu: str = REF_GPU  # the GPU whose effect is 0 (the others' are contrasts to it)
+    engines: tuple[str, ...] = ()  # engines (setups less their benchmark task): the step overheads' groups
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -205,7 +216,14 @@ def _setup_label(row: pd.Series) -> str:
         version = str(row["engine_version"]) if pd.notna(row["engine_version"]) else "unknown"
         return f"trtllm-{version}"
     task = str(row["notes"]).split("task ")[-1].split(";")[0].strip() if "task " in str(row["notes"]) else ""
-    return f"{row['engine']}-{row['source_table']}-{task}".rstrip("-")
+    return f"{_engine_label(row)}-{task}".rstrip("-")
+
+
+def _engine_label(row: pd.Series) -> str:
+    """The engine a row ran: its setup less the benchmark task (one engine's step overheads serve every task)."""
+    if row["engine"] == "tensorrt-llm":
+        return _setup_label(row)
+    return f"{row['engine']}-{row['source_table']}"
 
 
 def _isl_group(row: pd.Series) -> str:
@@ -247,7 +265,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     phys = physics(hardware, architectures, models, model_names=rows["model"].tolist(),
                    total_params_b=total[m_idx], active_params_b=active[m_idx], gpus=rows["gpu"].tolist(),
                    precisions=rows["precision"].tolist(), n_gpus=rows["n_gpus"].astype(float).to_numpy(),
-                   comm_gpus=comm_gpus(rows))
+                   comm_gpus=comm_gpus(rows), link_exchanges=link_exchanges(rows),
+                   pipeline_stages=rows["pp"].astype(float).fillna(1.0).clip(lower=1.0).to_numpy())
     phys = phys._replace(log_bw_b_s=np.where(np.isfinite(phys.log_bw_b_s), phys.log_bw_b_s, 0.0))
 
     if ref_gpu is None:
@@ -255,6 +274,9 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     elif ref_gpu not in gpu_names:
         raise ValueError(f"reference GPU {ref_gpu!r} has no throughput rows")
     ref_setup = setup_labels.value_counts().index[0]
+    engine_labels = rows.apply(_engine_label, axis=1)
+    engines = tuple(sorted(engine_labels.unique()))
+    engine_of_setup = dict(zip(setup_labels, engine_labels))
     gp = list(zip(rows["gpu"], rows["precision"]))
     gp_pairs = tuple(sorted(set(gp)))
     mg = list(zip(rows["model"], rows["gpu"]))
@@ -293,6 +315,9 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
                                                 np.where(moe, np.log(total / active / REF_SPARSITY), 0.0)])),
         setup_is_ref=jnp.asarray(np.array([float(u == ref_setup) for u in setups])),
         centred_setup=jnp.asarray(_well_measured(setup_labels.value_counts(), setups, CENTRE_MIN_ROWS["setup"])),
+        setup_engine_idx=jnp.asarray([engines.index(engine_of_setup[u]) for u in setups]),
+        engine_is_ref=jnp.asarray(np.array([float(e == engine_of_setup[ref_setup]) for e in engines])),
+        centred_engine=jnp.asarray(_well_measured(engine_labels.value_counts(), engines, CENTRE_MIN_ROWS["setup"])),
         gpu_precision_basis=jnp.asarray(interaction_basis([gpu_names.index(g) for g, _ in gp_pairs],
                                                           [PRECISION_LEVELS.index(q) for _, q in gp_pairs])),
         model_gpu_basis=jnp.asarray(interaction_basis([model_names.index(m) for m, _ in mg_pairs],
@@ -300,7 +325,7 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     )
     y = np.log(rows["output_tok_s_per_gpu"].astype(float).to_numpy()) if with_observations else None
     return ThroughputDesign(arrays, y, model_names, gpu_names, PRECISION_LEVELS, setups, gp_pairs, mg_pairs,
-                            isl_groups, rows.reset_index(drop=True), ref_gpu)
+                            isl_groups, rows.reset_index(drop=True), ref_gpu, engines)
 
 
 #: Fewer free contrasts than this: a fixed prior scale (a handful of contrasts cannot learn their own spread,
@@ -362,22 +387,63 @@ def comm_gpus(rows: pd.DataFrame) -> np.ndarray:
     return np.clip(np.fmax(c, ep), 1.0, n)
 
 
-def efficiency(tp: dict, delta, phys: eq.Physics) -> eq.Efficiency:
+def link_exchanges(rows: pd.DataFrame) -> np.ndarray:
+    """All-reduce volumes each row's layers send: one where attention runs data-parallel beside expert parallelism
+    (TensorRT-LLM's DEP, vLLM's DP > 1 with EP), two for tensor parallelism."""
+    layout = rows["parallelism"].fillna("").astype(str)
+    dp = pd.to_numeric(layout.str.extract(r"\bDP(\d+)")[0], errors="coerce").fillna(1.0)
+    ep = rows["ep"].astype(float).fillna(1.0)
+    dp_attention = layout.str.contains(r"\bDEP\d") | ((dp > 1) & (ep > 1))
+    return np.where(dp_attention.to_numpy(), eq.DP_ATTENTION_LINK_EXCHANGES, eq.TP_LINK_EXCHANGES)
+
+
+def efficiency(tp: dict, delta, phys: eq.Physics, setup_overheads=(0.0, 0.0)) -> eq.Efficiency:
     """:class:`~.equations.Efficiency` from the throughput parameters ``tp`` and a group effect ``delta`` (the
     logit of the share of HBM bandwidth the weights are read at) for a replica of ``phys``: the KV cache is read at
     one share for every model and GPU (attention kernels do not depend on the weights' format or experts); the step
     overhead grows with its GPUs; an all-reduce over PCIe (cards without NVLink) reaches its own share of the link,
-    which changes with the GPUs it spans (PCIe switches and sockets they share)."""
+    which changes with the GPUs it spans (PCIe switches and sockets they share). ``setup_overheads``: the engine
+    setup's log shifts of the per-layer and per-sequence step overheads (0: the reference setup's)."""
+    o_setup, t_setup = setup_overheads
     log_ngpu = jnp.log(phys.n_gpus)
     pcie = (phys.log_link_b_s < PCIE_LOG_LINK_B_S).astype(jnp.result_type(float))
     return eq.Efficiency(logit_memory=delta, logit_compute=delta + tp["shift_compute"],
                          logit_prefill=delta + tp["shift_prefill"],
-                         log_overhead_s=tp["log_overhead_layer"] + tp["overhead_ngpu"] * log_ngpu,
+                         log_overhead_s=tp["log_overhead_layer"] + tp["overhead_ngpu"] * log_ngpu + o_setup,
                          log_batch_cap=tp["log_batch_cap"],
                          logit_link=tp["logit_link"] + pcie * (tp["link_pcie"] + tp["link_pcie_gpus"]
                                                                 * jnp.log(jnp.maximum(phys.comm_gpus, 1.0))),
-                         log_token_overhead_s=tp["log_token_overhead"],
+                         log_token_overhead_s=tp["log_token_overhead"] + t_setup,
                          logit_kv=tp["logit_kv"])
+
+
+#: Prior scale of the spread of engine setups' step overheads (log): engines and versions differ by up to a few
+#: times in launch and scheduling overhead (CUDA graphs or none, Python or C++ schedulers).
+SETUP_OVERHEAD_SCALE = 1.0
+
+
+def setup_overhead_effects(x: ThroughputArrays):
+    """Each engine setup's log shift of the per-layer and of the per-sequence step overhead: its engine's (zero for
+    the reference setup's engine), around the reference with learned spreads, centred where the engine's rows pin
+    it down. The setups of one engine (benchmark tasks) share its overheads."""
+    shifts, taus = [], []
+    for name in ("overhead", "token_overhead"):
+        tau = numpyro.sample(f"tp_tau_{name}_engine", dist.HalfNormal(SETUP_OVERHEAD_SCALE))
+        with numpyro.plate("engines", x.engine_is_ref.shape[0]):
+            shift = partially_centred(f"tp_raw_{name}_engine", 0.0, tau, x.centred_engine * (1.0 - x.engine_is_ref))
+        shift = shift * (1.0 - x.engine_is_ref)
+        shifts.append(numpyro.deterministic(f"tp_{name}_setup", shift[x.setup_engine_idx]))
+        taus.append(tau)
+    return (*shifts, *taus)
+
+
+def setup_overheads(draws: dict, coords: dict, setup: str | None) -> tuple:
+    """The log shifts of the step overheads of a fitted engine ``setup`` per draw (None: production's engine, a new
+    engine from the benchmarked engines' population, informed by the production data)."""
+    if setup is None:
+        return (np.asarray(draws["op_overhead_engine"]), np.asarray(draws["op_token_overhead_engine"]))
+    i = list(coords.get("setup", [])).index(setup)
+    return (np.asarray(draws["tp_overhead_setup"])[:, i], np.asarray(draws["tp_token_overhead_setup"])[:, i])
 
 
 def unread_elements(design: ThroughputDesign) -> dict[str, np.ndarray]:
@@ -424,6 +490,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     with numpyro.plate("setups", n_setups):
         d_setup = partially_centred("tp_raw_setup", 0.0, tau_setup, x.centred_setup * (1.0 - x.setup_is_ref))
     d_setup = numpyro.deterministic("tp_d_setup", d_setup * (1.0 - x.setup_is_ref))
+    o_setup, t_setup, tau_o, tau_t = setup_overhead_effects(x)
     e_gp = _interaction("gpu_precision", x.gpu_precision_basis, n_gpu_precision)
     e_mg = _interaction("model_gpu", x.model_gpu_basis, n_model_gpu)
     beta_ngpu = numpyro.sample("tp_beta_ngpu", dist.Normal(0.0, 0.3))
@@ -448,7 +515,8 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     delta = (a_model[x.model_idx] + b_gpu[x.gpu_idx] + c_precision[x.precision_idx] + d_setup[x.setup_idx]
              + e_gp[x.gpu_precision_idx] + e_mg[x.model_gpu_idx] + beta_ngpu * x.log_ngpu)
     phys = x.physics._replace(log_bw_b_s=jnp.log(REF_BANDWIDTH_TB_S * 1e12) + log_bw[x.gpu_idx])
-    times = eq.serving_times(phys, efficiency(tp, delta, phys), x.log_load, isl, isl, x.osl)
+    eff = efficiency(tp, delta, phys, (o_setup[x.setup_idx], t_setup[x.setup_idx]))
+    times = eq.serving_times(phys, eff, x.log_load, isl, isl, x.osl)
     mu = eq.log_tps_per_gpu(phys.n_gpus, x.osl, times)
     with numpyro.plate("noise_groups", len(NOISE_GROUPS)):
         sigma = numpyro.sample("tp_sigma", dist.HalfNormal(0.5))
@@ -457,6 +525,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
             numpyro.handlers.mask(mask=True if row_mask is None else row_mask):
         numpyro.sample("tp_obs", StudentT(nu, mu, sigma[x.noise_idx]), obs=y)
     return {**tp, "g0": g0, "g_active": g_active, "g_moe": g_moe, "g_sparsity": g_sparsity, "tau_model": tau_model,
+            "tau_setup": tau_setup, "tau_overhead_engine": tau_o, "tau_token_overhead_engine": tau_t,
             "a_model": a_model, "b_gpu": b_gpu, "c_precision": c_precision, "beta_ngpu": beta_ngpu,
             "tau_gpu": tau_gpu, "k_bw": k_bw, "mu": mu}
 

@@ -46,8 +46,7 @@ def _rows(design, n):
 
 def test_prediction_restates_the_throughput_likelihoods_mean(setting):
     """For a benchmark row, the throughput model's mean at a draw equals the prediction path's log tok/s per GPU
-    for the same query and draw, once production's engine level is set to the row's engine setup (the one term
-    prediction replaces on purpose)."""
+    for the same query and draw, asked of the row's engine setup (its efficiency and its step overheads)."""
     bundle, design, (draws, coords), draw = setting
     tp = design.throughput
     mu = _model_mean(throughput_model, draw, tp.arrays, **tp.sizes)
@@ -57,9 +56,8 @@ def test_prediction_restates_the_throughput_likelihoods_mean(setting):
     for i, row in rows.iterrows():
         spec = QuerySpec(model=row["model"], gpu=row["gpu"], n_gpus=int(row["n_gpus"]), precision=row["precision"],
                          input_tokens=float(row["isl"]), output_tokens=float(row["osl"]),
-                         batch_size=float(row["batch"]))
-        as_row = {**draws, "op_log_engine_eff": np.full_like(draws["op_log_engine_eff"], draw["tp_d_setup"][setup[i]])}
-        arrays, meta = prepare((as_row, coords), spec, bundle, seed=0)
+                         batch_size=float(row["batch"]), engine=coords["setup"][setup[i]])
+        arrays, meta = prepare((draws, coords), spec, bundle, seed=0)
         one = {k: v[DRAW:DRAW + 1] for k, v in arrays.items()}
         tokens_in = jnp.float32(row["isl"])
         times, _ = serving(one, tokens_in, tokens_in, jnp.full((1, 1), float(row["osl"])))

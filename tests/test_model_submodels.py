@@ -73,6 +73,17 @@ def test_throughput_design_physics(bundle):
     # a row's all-reduce group: its tensor-parallel degree (pipeline stages do not all-reduce), or its expert-parallel
     staged = (rows["tp"].astype(float) < rows["n_gpus"].astype(float)).to_numpy()
     assert staged.any() and (np.asarray(ph.comm_gpus)[staged] < rows["n_gpus"].to_numpy()[staged]).any()
+    # pipeline stages are the row's PP degree (1 without one): each stage reads its weights per micro-batch
+    pp = rows["pp"].astype(float).fillna(1.0).to_numpy()
+    assert (pp > 1).any() and (np.asarray(ph.pipeline_stages) == pp).all()
+    # attention run data-parallel beside expert parallelism (DEP) exchanges once per layer, tensor parallelism twice
+    dep = rows["parallelism"].fillna("").str.startswith("DEP").to_numpy()
+    tp_only = rows["parallelism"].fillna("").str.fullmatch(r"TP\d+").to_numpy()
+    assert dep.any() and (np.asarray(ph.link_exchanges)[dep] == 1.0).all()
+    assert (np.asarray(ph.link_exchanges)[tp_only] == 2.0).all()
+    j = np.flatnonzero(dep & (np.asarray(ph.comm_gpus) == 4.0))[0]
+    expected = float(ph.layers[j]) * 1.0 * 2.0 * 0.75 * float(ph.hidden[j]) * 2.0
+    assert float(eq.link_bytes_per_token(ph)[j]) == pytest.approx(expected, rel=1e-6)
     # saturated rows run as many sequences as fit; MoE models route tokens to their experts
     assert (np.asarray(x.log_load)[rows["load_regime"].eq("max_throughput").to_numpy()] == LOG_SATURATED).all()
     i = rows.index[rows["model"] == "DeepSeek-R1"][0]
