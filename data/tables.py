@@ -18,6 +18,11 @@ def _provenance() -> tuple[Column, ...]:
     )
 
 
+def _dated_provenance() -> tuple[Column, ...]:
+    """When a figure was published, where it comes from, and notes."""
+    return (Column("date", "str", required=False), *_provenance(), Column("notes", "str", required=False))
+
+
 def _sized_model() -> tuple[Column, ...]:
     return (
         Column("model", "str"),
@@ -143,9 +148,7 @@ PRODUCTION_SCHEMA = Schema(
         Column("input_tokens", "float", required=False, min_value=0.0),
         Column("output_tokens", "float", required=False, min_value=0.0),
         Column("hardware", "str", required=False),
-        Column("date", "str", required=False),
-        *_provenance(),
-        Column("notes", "str", required=False),
+        *_dated_provenance(),
     ),
     unique=("id",),
     checks=(
@@ -277,9 +280,7 @@ TOKEN_LENGTHS_SCHEMA = Schema(
         Column("role", "str", allowed=frozenset({"input", "output", "input/output", "other"})),
         Column("statistic", "str", allowed=frozenset({"median", "mean", "point"})),
         Column("workload", "str", required=False),
-        Column("date", "str", required=False),
-        *_provenance(),
-        Column("notes", "str", required=False),
+        *_dated_provenance(),
     ),
     unique=("id",),
 )
@@ -320,9 +321,7 @@ ENERGY_SHARES_SCHEMA = Schema(
         Column("operator", "str"),
         Column("component", "str", allowed=frozenset(ENERGY_COMPONENTS)),
         Column("share_pct", "float", min_value=0.0, max_value=100.0),
-        Column("date", "str", required=False),
-        *_provenance(),
-        Column("notes", "str", required=False),
+        *_dated_provenance(),
     ),
     unique=("id",),
 )
