@@ -16,10 +16,11 @@ A request occupies its replica (``n`` GPUs) for a **prefill** and a share of **d
 with B the batch actually running: a smooth minimum of the load, the sequences the KV cache holds and the
 engine's cap, and ``link_s`` the time a token's activations take to be all-reduced (ring) across the ``c`` GPUs of
 a tensor/expert-parallel group over the GPU-to-GPU link (NVLink, or PCIe on cards without it): zero on one GPU.
-A pipeline of ``p`` stages keeps ``p`` micro-batches of ``B / p`` sequences in flight, so each stage reads its weights
-``p`` times per step of the whole batch (``p = 1``: no pipeline). Tensor parallelism exchanges twice per layer (X = 2: after attention and after the MLP); attention run data-parallel
-with the experts spread over the GPUs exchanges once (X = 1: an all-gather of the tokens before the experts and a
-reduce-scatter after, together an all-reduce's volume).
+A pipeline of ``p`` stages keeps ``p`` micro-batches of ``B / p`` sequences in flight, so each stage reads its
+weights ``p`` times per step of the whole batch (``p = 1``: no pipeline). Tensor parallelism exchanges twice per
+layer (X = 2: after attention and after the MLP); attention run data-parallel with the experts spread over the GPUs
+exchanges once (X = 1: an all-gather of the tokens before the experts and a reduce-scatter after, together an
+all-reduce's volume).
 Per-GPU output tokens/s is ``output / (n (prefill_s + decode_s))``; GPU energy is
 ``n (P_prefill prefill_s + P_decode decode_s)``. Prefill is accounted as replica time of its own: chunked prefill
 rides on decode steps, and what that saves is in the learned prefill utilisation ``eta_p``.
@@ -40,7 +41,8 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWER", "KV_MEMORY_SHARE",
-           "ACTIVATION_BYTES", "TP_LINK_EXCHANGES", "DP_ATTENTION_LINK_EXCHANGES", "link_bytes_per_token", "weights_read_b",
+           "ACTIVATION_BYTES", "TP_LINK_EXCHANGES", "DP_ATTENTION_LINK_EXCHANGES", "link_bytes_per_token",
+           "weights_read_b",
            "kv_bytes_per_token", "attention_flops_per_token", "prefill_flops", "log_kv_capacity", "log_effective_batch",
            "serving_times", "phase_log_power_w",
            "log_tps_per_gpu", "gpu_energy_j", "power_share", "log_power_adjustment", "log_gpu_power_w",

@@ -113,7 +113,8 @@ def physics(hardware: pd.DataFrame, arch: pd.DataFrame, models: pd.DataFrame, *,
             z: dict | None = None, log_bw_b_s=None) -> Physics:
     """:class:`Physics` (NumPy arrays, one entry per row) for rows of (model, sizes, GPU, precision, GPU count).
     ``comm_gpus``: the GPUs each layer's activations are all-reduced across (tensor/expert parallel; default all
-    of the replica); ``link_exchanges``: all-reduce volumes per layer (default 2, tensor parallel); ``pipeline_stages`` (default 1).
+    of the replica); ``link_exchanges``: all-reduce volumes per layer (default 2, tensor parallel);
+    ``pipeline_stages`` (default 1).
     ``log_bw_b_s`` overrides the bandwidths (NaN where the table has none); ``lines``/``z`` as in
     :func:`~.architecture.model_constants`."""
     total = np.asarray(total_params_b, float)

@@ -22,6 +22,10 @@ and DRAM 25%, idle machines 10%, data-centre overhead 8%) observes the same fact
 
     shares = equations.energy_shares(host, PUE_operator, idle)    share_obs ~ Normal(shares, SHARE_SD)
 
+One operator has published such a breakdown; until operators are a level of the model, its fleet's host ratio
+and idle share stand for the production population's (the report says so). A row that restates a service another
+row measured, under another accounting, is not a second observation (:data:`OTHER_ACCOUNTINGS`).
+
 The output speed one request sees on an API (data/api_speeds.csv: models of known size) is one over the decode
 step time at the production batch, so it observes the batch and the production engine's overheads through the
 same serving equations:
@@ -30,9 +34,7 @@ same serving equations:
 
 with the replica production would size for the model (:func:`~.query.default_gpu_count`), FP8 weights, the
 provider's hardware a latent scale of the H100's bandwidth and FLOP/s, and the context a latent length (prior
-from the Azure 2023 production traces). One operator has published such a breakdown; until operators are a level of the model, its fleet's host ratio and
-idle share stand for the production population's (the report says so). A row that restates a service another row
-measured, under another accounting, is not a second observation (:data:`OTHER_ACCOUNTINGS`).
+from the Azure 2023 production traces).
 
 What a disclosure does not say is integrated out with stated priors, shared by the rows of one population
 (same source): the serving model's active parameters (its architecture then from the size lines), the token
