@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FormatStrFormatter, FuncFormatter, NullFormatter
 
 from .analysis.fleet import REFERENCE_LINES_GWH_PER_DAY
 from .analysis.paper_mc import PaperReplication
@@ -177,9 +177,13 @@ def plot_answer(rows: list[dict], path: str | Path) -> Path:
 def plot_calibration(panels: list[dict], path: str | Path) -> Path:
     """Observed vs posterior-predictive median with 90% intervals, one panel per table. ``panels``: dicts with
     title, unit, observed, median, p05, p95 (arrays) and coverage (share of rows inside the 90% interval)."""
-    fig = Figure(figsize=(4.2 * len(panels), 4.2))
-    axes = fig.subplots(1, len(panels))
-    for ax, p in zip(np.atleast_1d(axes), panels):
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(4.2 * cols, 4.2 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, p in zip(axes, panels):
         obs, med = np.asarray(p["observed"]), np.asarray(p["median"])
         alpha = 0.25 if len(obs) > 500 else 0.6
         ax.vlines(obs, p["p05"], p["p95"], color="#1f77b4", alpha=alpha * 0.6, lw=0.8)
@@ -189,12 +193,13 @@ def plot_calibration(panels: list[dict], path: str | Path) -> Path:
         if p.get("log"):
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.yaxis.set_minor_formatter(NullFormatter())
+            minor = NullFormatter() if hi / lo > 10.0 else FormatStrFormatter("%g")  # within a decade: the only labels
+            ax.xaxis.set_minor_formatter(minor)
+            ax.yaxis.set_minor_formatter(minor)
         ax.set_xlabel(f"observed {p['unit']}", fontsize=8)
         ax.set_ylabel(f"predicted {p['unit']} (median, 90%)", fontsize=8)
         ax.set_title(f"{p['title']}\n{len(obs):,} rows; {p['coverage']:.0%} inside their 90% interval", fontsize=9)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(which="both", labelsize=7)
     fig.tight_layout()
     return _save(fig, Path(path))
 
