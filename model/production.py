@@ -58,7 +58,7 @@ from . import equations as eq
 from .architecture import NO_WINDOW_TOKENS, SizeLines
 from .physics import REF_BANDWIDTH_TB_S, gpu_spec, physics
 from .power import curve_of
-from .throughput import PRECISION_LEVELS, REF_GPU, REF_SPARSITY, efficiency
+from .throughput import PRECISION_LEVELS, REF_GPU, REF_SPARSITY, efficiency, size_regression
 
 __all__ = [
     "OPERATING_POINT_DECIDERS",
@@ -362,8 +362,7 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
         hw = numpyro.sample("op_log_hardware", dist.Normal(0.0, pri["hardware_log_sd"]))
         z_operator = numpyro.sample("op_z_operator", dist.Normal(0.0, 1.0))
     # the model effect: fitted where the model was benchmarked, else drawn from the size regression
-    size_mean = (tp["g0"] + tp["g_active"] * log_active_c + tp["g_moe"] * x.pop_moe
-                 + tp["g_sparsity"] * x.pop_log_sparsity_c)
+    size_mean = _size_mean(tp, log_active_c, x.pop_moe, x.pop_log_sparsity_c)
     known_model = x.pop_model_idx >= 0
     midx = jnp.maximum(x.pop_model_idx, 0)
     a = jnp.where(known_model, tp["a_model"][midx], size_mean + tp["tau_model"] * z_model)
@@ -398,6 +397,10 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
     return {**op, "mu": mu}
 
 
+def _size_mean(tp: dict, log_active_c, moe, log_sparsity_c):
+    return size_regression(tp["g0"], tp["g_active"], tp["g_moe"], tp["g_sparsity"], log_active_c, moe, log_sparsity_c)
+
+
 def _engine_overheads(op: dict) -> tuple:
     return op["overhead_engine"], op["token_overhead_engine"]
 
@@ -412,8 +415,7 @@ def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api):
     hw = log_hw[x.api_provider]
     p = x.api_physics
     phys = p._replace(log_bw_b_s=jnp.log(REF_BANDWIDTH_TB_S * 1e12) + hw, peak_flop_s=p.peak_flop_s * jnp.exp(hw))
-    size_mean = (tp["g0"] + tp["g_active"] * x.api_log_active_c + tp["g_moe"] * x.api_moe
-                 + tp["g_sparsity"] * x.api_log_sparsity_c)
+    size_mean = _size_mean(tp, x.api_log_active_c, x.api_moe, x.api_log_sparsity_c)
     delta = (size_mean + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * jnp.log(phys.n_gpus)
              + op["log_engine_eff"])
     context = jnp.exp(log_context)

@@ -31,6 +31,7 @@ from .throughput import (
     efficiency,
     n_draws,
     setup_overheads,
+    size_regression,
 )
 from .throughput import parameters as tp_parameters
 
@@ -186,8 +187,8 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         a = draws["tp_a_model"][:, models.index(name)]
     else:
         sparsity = math.log(total / active / REF_SPARSITY) if is_moe else 0.0
-        a = (draws["tp_g0"] + draws["tp_g_active"] * log_active_c + draws["tp_g_moe"] * is_moe
-             + draws["tp_g_sparsity"] * sparsity + draws["tp_tau_model"] * normal("model"))
+        a = (size_regression(draws["tp_g0"], draws["tp_g_active"], draws["tp_g_moe"], draws["tp_g_sparsity"],
+                             log_active_c, is_moe, sparsity) + draws["tp_tau_model"] * normal("model"))
     # --- GPU: fitted effect, or drawn from the bandwidth line
     gpu = canonical_gpu(spec.gpu, bundle.hardware)
     hw = bundle.hardware[bundle.hardware["kind"] == "gpu"].set_index("gpu")

@@ -67,6 +67,7 @@ __all__ = [
     "n_draws",
     "efficiency",
     "setup_overheads",
+    "size_regression",
     "setup_overhead_effects",
     "throughput_model",
     "usable_throughput_rows",
@@ -173,6 +174,12 @@ class ThroughputDesign:
 CENTRE_MIN_ROWS = {"setup": 20}
 #: log batch of a row run at saturation: far above any KV capacity or engine cap, so those set its batch.
 LOG_SATURATED = 20.0
+
+
+def size_regression(g0, g_active, g_moe, g_sparsity, log_active_c, moe, log_sparsity_c):
+    """The model effect's mean from size: ``g0 + g_active log(active/10B) + moe g_moe + g_sparsity log(sparsity)``
+    (the throughput likelihood's pooling centre and an unseen model's prediction)."""
+    return g0 + g_active * log_active_c + g_moe * moe + g_sparsity * log_sparsity_c
 
 
 def partially_centred(name: str, loc, scale, centred):
@@ -470,7 +477,8 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     g_sparsity = numpyro.sample("tp_g_sparsity", dist.Normal(0.0, 0.5))
     g_moe = numpyro.sample("tp_g_moe", dist.Normal(0.0, 0.5))
     tau_model = numpyro.sample("tp_tau_model", dist.HalfNormal(0.5))
-    size_mean = g0 + g_active * x.model_log_active_c + g_moe * x.model_moe + g_sparsity * x.model_log_sparsity_c
+    size_mean = size_regression(g0, g_active, g_moe, g_sparsity, x.model_log_active_c, x.model_moe,
+                                x.model_log_sparsity_c)
     with numpyro.plate("model_contrasts", x.model_basis.shape[1]):
         z_model = numpyro.sample("tp_raw_model", dist.Normal(0.0, tau_model))
     a_model = numpyro.deterministic("tp_a_model", size_mean + x.model_basis @ z_model)
