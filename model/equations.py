@@ -44,8 +44,8 @@ __all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWE
            "ACTIVATION_BYTES", "TP_LINK_EXCHANGES", "DP_ATTENTION_LINK_EXCHANGES", "link_bytes_per_token",
            "weights_read_b",
            "kv_bytes_per_token", "attention_flops_per_token", "prefill_flops", "log_kv_capacity", "log_effective_batch",
-           "serving_times", "phase_log_power_w",
-           "log_tps_per_gpu", "gpu_energy_j", "power_share", "log_power_adjustment", "log_gpu_power_w",
+           "serving_times", "phase_log_power_w", "log_tps_per_gpu", "log_request_speed_tok_s", "gpu_energy_j",
+           "power_share", "log_power_adjustment", "log_gpu_power_w",
            "boundary_factor", "log_boundary_factor", "energy_shares"]
 
 #: Share of the memory left after the weights an engine gives the KV cache: TensorRT-LLM's default
@@ -227,6 +227,13 @@ def phase_log_power_w(power: PowerCurve, log_load, times: ServingTimes):
 def log_tps_per_gpu(n_gpus, output_tokens, times: ServingTimes):
     """log output tokens/s per GPU of a replica serving requests of these times back to back."""
     return jnp.log(output_tokens) - jnp.log(n_gpus) - jnp.log(times.prefill_s + times.decode_s)
+
+
+def log_request_speed_tok_s(output_tokens, times: ServingTimes):
+    """log output tokens/s one request sees while it decodes, on a busy replica: requests finish at one per
+    ``prefill_s + decode_s`` replica-seconds and ``b`` of them decode at once, so each decodes for ``b`` times that
+    (the other requests' prefills are interleaved into its steps)."""
+    return jnp.log(output_tokens) - times.log_batch - jnp.log(times.prefill_s + times.decode_s)
 
 
 def gpu_energy_j(n_gpus, times: ServingTimes, log_prefill_w, log_decode_w):

@@ -26,11 +26,13 @@ One operator has published such a breakdown; until operators are a level of the 
 and idle share stand for the production population's (the report says so). A row that restates a service another
 row measured, under another accounting, is not a second observation (:data:`OTHER_ACCOUNTINGS`).
 
-The output speed one request sees on an API (data/api_speeds.csv: models of known size) is one over the decode
-step time at the production batch, so it observes the batch and the production engine's overheads through the
-same serving equations:
+The output speed one request sees on an API (data/api_speeds.csv: models of known size) is that of a replica
+busy at the production batch b: requests finish one per ``prefill_s + decode_s`` replica-seconds and b decode at
+once, so the other requests' prefills slow each one's steps. It observes the batch and the production engine's
+overheads through the same serving equations:
 
-    log tps_user ~ Normal(-log step_s(B; model, H100-class GPUs x provider hardware, production engine), sigma_api)
+    log tps_user ~ Normal(log output - log b - log(prefill_s + decode_s), sigma_api)
+                   (equations.log_request_speed_tok_s; model, H100-class GPUs x provider hardware, production engine)
 
 with the replica production would size for the model (:func:`~.query.default_gpu_count`), FP8 weights, the
 provider's hardware a latent scale of the H100's bandwidth and FLOP/s, and the context a latent length (prior
@@ -108,7 +110,7 @@ REPORTING_SD = 0.15  # rounding, median vs mean, period of measurement (log scal
 #: ISCA 2024) put the median prompt at 1,020 (chat) and 1,469 (code) tokens; wide around 1,200.
 API_HARDWARE_LOG_SD = 0.3
 API_CONTEXT_TOKENS = (1200.0, 0.7)
-API_OUTPUT_TOKENS = 300.0  # output over which the step is averaged (its context grows by half of it)
+API_OUTPUT_TOKENS = 300.0  # each request's output: its decode steps read a context growing by half of it
 #: Shares are published to whole percent (uniform rounding error: sd 0.29 points); one point allows for the shares
 #: describing the median prompt's energy, not the fleet's.
 SHARE_SD = 0.01
@@ -406,7 +408,8 @@ def _engine_overheads(op: dict) -> tuple:
 
 
 def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api):
-    """Per-request output speeds of API-served models: one over the decode step time at the production batch."""
+    """Per-request output speeds of API-served models on a busy replica at the production batch, the other
+    requests' prefills included."""
     with numpyro.plate("api_providers", x.api_hardware_sd.shape[0]):
         log_hw = numpyro.sample("op_log_api_hardware", dist.Normal(0.0, x.api_hardware_sd))
     log_context = numpyro.sample("op_log_api_context", dist.Normal(float(np.log(API_CONTEXT_TOKENS[0])),
@@ -421,9 +424,8 @@ def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api):
     context = jnp.exp(log_context)
     times = eq.serving_times(phys, efficiency(tp, delta, phys, _engine_overheads(op)), op["log_batch"], context,
                              context, API_OUTPUT_TOKENS)
-    log_step_s = jnp.log(times.decode_s) + times.log_batch - jnp.log(API_OUTPUT_TOKENS)
     with numpyro.plate("api_rows", x.api_provider.shape[0]):
-        numpyro.sample("api_obs", dist.Normal(-log_step_s, sigma), obs=y_api)
+        numpyro.sample("api_obs", dist.Normal(eq.log_request_speed_tok_s(API_OUTPUT_TOKENS, times), sigma), obs=y_api)
 
 
 def _breakdown_likelihood(x: ProductionArrays, op: dict, pue: dict, y_share):

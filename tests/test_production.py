@@ -173,6 +173,18 @@ def test_energy_shares_restate_the_boundary_factor():
     np.testing.assert_allclose(implied, [0.58, 0.25, 0.10, 0.08], atol=0.01)
 
 
+def test_a_requests_speed_is_its_step_rate_less_the_others_prefills():
+    """On a busy replica a request decodes at one token per step when no prefill runs, and the replica's prefill
+    share of time slows every decoding request by that share (b requests, each ``prefill_s + decode_s``)."""
+    rng = np.random.default_rng(3)
+    out, b, step_s, prefill_s = 300.0, rng.uniform(1, 512, 50), rng.uniform(0.005, 0.2, 50), rng.uniform(0, 5, 50)
+    decode_s = out * step_s / b
+    speed = lambda p: np.exp(np.asarray(eq.log_request_speed_tok_s(out, eq.ServingTimes(  # noqa: E731
+        p, decode_s, np.log(b), 0.5, 0.5, 0.0))))
+    np.testing.assert_allclose(speed(np.zeros(50)), 1.0 / step_s, rtol=1e-5)
+    np.testing.assert_allclose(speed(prefill_s), decode_s / (prefill_s + decode_s) / step_s, rtol=1e-5)
+
+
 def test_a_breakdown_decides_the_host_ratio_and_idle_share():
     """Four shares of one operator's energy (its PUE known) beside one per-query figure: the host ratio and idle
     share are recovered, and their posteriors shrink to a small fraction of their priors' spread."""
