@@ -118,15 +118,8 @@ def contraction(dt, bundle=None, *, prior_draws: int = 1000, seed: int = 0) -> d
     post = dt["posterior"]
     sites = [name for name in post.data_vars
              if name not in OBSERVED_SITES and name not in PER_ROW_LATENTS and not name.startswith("_")]
-    prior = predictive_draws(infergy_model, jax.random.PRNGKey(seed), design.inputs, design.sizes, num_samples=prior_draws,
-                             return_sites=[x for x in sites if not x.startswith("wl_")])
-    workload_sites = [x for x in sites if x.startswith("wl_")]
-    if workload_sites:  # the workload model is its own (its parameters share nothing with the joint model's)
-        from ..model.workload import workload_model
-
-        prior.update(predictive_draws(workload_model, jax.random.fold_in(jax.random.PRNGKey(seed), 1), (), {},
-                                      num_samples=prior_draws,
-                                      return_sites=workload_sites))
+    prior = predictive_draws(infergy_model, jax.random.PRNGKey(seed), design.inputs, design.sizes,
+                             num_samples=prior_draws, return_sites=sites)
     unused = unread_elements(design.throughput)
     groups = []
     for site in sites:
