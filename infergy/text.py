@@ -219,6 +219,25 @@ def cv_markdown(folds: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def loso_markdown(rows: list) -> str:
+    """Leave-one-source-out rows as a Markdown table: each left-out row against the predictive fitted without its
+    source, and the prior predictive."""
+    def g(v: float) -> str:
+        return f"{v:.3g}"
+
+    lines = ["| left out | row | what | observed | predicted without it (90%) | prior predictive (90%) | inside | "
+             "width vs prior |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.source} | {r.row} | {r.what} ({r.unit}) | {g(r.observed)} | {g(r.median)} "
+                     f"({g(r.low_90)}-{g(r.high_90)}) | {g(r.prior_low_90)}-{g(r.prior_high_90)} | "
+                     f"{'yes' if r.inside_90 else '**no**'} | {r.narrowing:.2f} |")
+    inside = sum(r.inside_90 for r in rows)
+    lines.append(f"\n{inside} of {len(rows)} left-out rows inside their 90% interval; median width "
+                 f"{float(np.median([r.narrowing for r in rows])):.2f} of the prior predictive's (on the scale each "
+                 "is fitted on: log, or the share itself).")
+    return "\n".join(lines) + "\n"
+
+
 def measured_markdown(res: dict) -> str:
     """The measured-energy check as Markdown: overall, per GPU, per model."""
     o = res["overall"]

@@ -138,12 +138,13 @@ def build_design(bundle) -> InfergyDesign:
 def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, prod_x: ProductionArrays, *,
                   n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int, n_model_gpu: int,
                   n_isl_groups: int, n_power_gpus: int, n_operators: int, n_populations: int, y_tp=None, y_pw=None,
-                  y_pue=None, y_prod=None, y_share=None, y_api=None):
-    """The joint NumPyro model (observations last)."""
+                  y_pue=None, y_prod=None, y_share=None, y_api=None, keep: dict | None = None):
+    """The joint NumPyro model (observations last; ``keep``: the production rows whose likelihood counts, see
+    :func:`~infergy.model.production.production_model`)."""
     tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, n_isl_groups, y=y_tp)
     pw = power_model(pw_x, n_power_gpus, y=y_pw)
     pue = pue_model(pue_x, n_operators, y=y_pue)
-    production_model(prod_x, tp, pw, pue, n_populations, y=y_prod, y_share=y_share, y_api=y_api)
+    production_model(prod_x, tp, pw, pue, n_populations, y=y_prod, y_share=y_share, y_api=y_api, keep=keep)
 
 
 #: Per-row latent variables (one per observation, e.g. where in an undisclosed boundary a disclosure sits): the

@@ -348,9 +348,12 @@ def _population_physics(x: ProductionArrays, log_active_c, log_hardware):
 
 
 def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_populations: int, y=None, y_share=None,
-                     y_api=None):
+                     y_api=None, keep: dict | None = None):
     """NumPyro likelihood of per-query disclosures, operators' energy breakdowns and API output speeds given the
-    sub-models' parameters (observations last)."""
+    sub-models' parameters (observations last). ``keep`` (``prod``, ``share``, ``api``: per row, default all
+    True): False leaves a row's likelihood out, shapes unchanged, so its value is predicted as an unseen one's
+    (leave-one-source-out refits)."""
+    keep = keep or {}
     op = operating_point(tp)
     pri = PRODUCTION_PRIORS
     with numpyro.plate("production_populations", n_populations):
@@ -391,11 +394,12 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
                                         jnp.where(unknown, u, x.boundary_host), jnp.where(unknown, u, x.boundary_pue),
                                         jnp.where(unknown, u, x.boundary_idle))
         mu = numpyro.deterministic("op_log_wh", log_e_gpu_wh[p] + factor)
-        numpyro.sample("prod_obs", dist.Normal(mu, REPORTING_SD), obs=y)
+        with numpyro.handlers.mask(mask=keep.get("prod", True)):
+            numpyro.sample("prod_obs", dist.Normal(mu, REPORTING_SD), obs=y)
     if x.share_component.shape[0]:
-        _breakdown_likelihood(x, op, pue, y_share)
+        _breakdown_likelihood(x, op, pue, y_share, keep.get("share", True))
     if x.api_provider.shape[0]:
-        _api_speed_likelihood(x, tp, op, y_api)
+        _api_speed_likelihood(x, tp, op, y_api, keep.get("api", True))
     return {**op, "mu": mu}
 
 
@@ -407,7 +411,7 @@ def _engine_overheads(op: dict) -> tuple:
     return op["overhead_engine"], op["token_overhead_engine"]
 
 
-def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api):
+def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api, keep=True):
     """Per-request output speeds of API-served models on a busy replica at the production batch, the other
     requests' prefills included."""
     with numpyro.plate("api_providers", x.api_hardware_sd.shape[0]):
@@ -424,11 +428,11 @@ def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api):
     context = jnp.exp(log_context)
     times = eq.serving_times(phys, efficiency(tp, delta, phys, _engine_overheads(op)), op["log_batch"], context,
                              context, API_OUTPUT_TOKENS)
-    with numpyro.plate("api_rows", x.api_provider.shape[0]):
+    with numpyro.plate("api_rows", x.api_provider.shape[0]), numpyro.handlers.mask(mask=keep):
         numpyro.sample("api_obs", dist.Normal(eq.log_request_speed_tok_s(API_OUTPUT_TOKENS, times), sigma), obs=y_api)
 
 
-def _breakdown_likelihood(x: ProductionArrays, op: dict, pue: dict, y_share):
+def _breakdown_likelihood(x: ProductionArrays, op: dict, pue: dict, y_share, keep=True):
     """Operators' shares of their comprehensive energy: the host ratio, idle share and the operator's PUE (its fitted
     effect, or a new hyperscale operator's draw)."""
     n_ops = x.share_operator_idx.shape[0]
@@ -438,7 +442,7 @@ def _breakdown_likelihood(x: ProductionArrays, op: dict, pue: dict, y_share):
     log_pue_m1 = pue["m_scope"][0] + jnp.where(known, pue["e_operator"][jnp.maximum(x.share_operator_idx, 0)],
                                                pue["tau_operator"] * z)
     shares = eq.energy_shares(op["host_ratio"], 1.0 + jnp.exp(log_pue_m1), op["idle_share"])  # (operators, 4)
-    with numpyro.plate("breakdown_rows", x.share_component.shape[0]):
+    with numpyro.plate("breakdown_rows", x.share_component.shape[0]), numpyro.handlers.mask(mask=keep):
         numpyro.sample("share_obs", dist.Normal(shares[x.share_group, x.share_component], SHARE_SD), obs=y_share)
 
 

@@ -49,7 +49,30 @@ def test_miscalibrated_predictive_fails_the_coverage_check(model_sd, too):
 def test_small_tables_are_checked_row_by_row():
     review = review_fit(_normal_fit(5, model_sd=1.0), {"obs": "y"})
     names = [c.name for c in review.checks]
-    assert "y: rows inside 98% PPC" in names and not any("LOO-PIT" in n for n in names)
+    assert "y: rows inside 98% PPC (in-sample)" in names and not any("LOO-PIT" in n for n in names)
+
+
+def _source_row(source: str, row: str, inside: bool):
+    from infergy.inference.loso import SourceRow
+
+    return SourceRow(source, row, "a disclosure", "Wh per query", 0.3, 0.3, 0.1, 0.9 if inside else 0.2, 0.01, 10.0,
+                     inside, 0.4, 1.0)
+
+
+def test_small_production_tables_are_judged_by_the_refits_without_their_source():
+    """Given refits without each production source, a small table among the source sites is judged by them (the
+    in-sample interval, which only a gross misfit fails, is dropped) and a row outside its interval fails."""
+    fit = _normal_fit(5, model_sd=1.0)
+    ok = review_fit(fit, {"obs": "y"}, left_out_sources=[_source_row("Google", "PQ-001", True)],
+                    source_sites=("obs",))
+    names = [c.name for c in ok.checks]
+    assert "Google left out: rows inside 90% predicted" in names and not any("PPC" in n for n in names)
+    assert ok.ok, ok.to_text()
+    bad = review_fit(fit, {"obs": "y"}, left_out_sources=[_source_row("Google", "PQ-001", True),
+                                                          _source_row("OpenAI", "PQ-011", False)],
+                     source_sites=("obs",))
+    (failed,) = bad.failed
+    assert failed.name == "OpenAI left out: rows inside 90% predicted" and "outside: PQ-011" in failed.detail
 
 
 def test_exact_leave_one_out_agrees_with_psis_where_psis_is_reliable():

@@ -51,6 +51,9 @@ def register_fit(sub) -> None:
                     help="the coordinates NUTS samples in: hessian whitens by the curvature of the log density at "
                     "the variational centre (about 4x fewer leapfrog steps here), diagonal scales each parameter "
                     "by its variational spread [hessian]")
+    fp.add_argument("--leave-source-out", action="store_true",
+                    help="also refit without each production source and review its rows by the interval predicted "
+                    "without them (`make posterior` does; ~3 min per source on 2 cores)")
     fp.add_argument("--allow-bad-fit", action="store_true", help="save and exit 0 even if the review fails")
     fp.add_argument("--thin-out", type=Path, default=None, metavar="FILE",
                     help="also write a thinned, posterior-only copy (what the package ships; `make posterior` "
@@ -62,13 +65,17 @@ def register_fit(sub) -> None:
 
 
 def register_cv(sub) -> None:
-    vp = sub.add_parser("cv", help="cross-validation: predict a left-out model or GPU type from the rest",
+    vp = sub.add_parser("cv", help="cross-validation: predict a left-out model, GPU type or production source",
                         description="Leave one model (or GPU type) out, fit the throughput model to the rest, and "
-                        "report the coverage of the 50%% and 90%% predictive intervals for the left-out rows.")
-    vp.add_argument("--by", choices=("model", "gpu", "shape", "generation"), default="model",
-                    help="what to leave out: a model, a GPU, the long rows (shape), Blackwell (generation) [model]")
+                        "report the coverage of the 50%% and 90%% predictive intervals for the left-out rows; or "
+                        "(--by source) leave one production source out, refit the joint model, and show each of its "
+                        "rows against the left-out and the prior 90%% predictive intervals.")
+    vp.add_argument("--by", choices=("model", "gpu", "shape", "generation", "source"), default="model",
+                    help="what to leave out: a model, a GPU, the long rows (shape), Blackwell (generation), a "
+                    "production source (source) [model]")
     vp.add_argument("--groups", nargs="+", default=None, metavar="NAME",
-                    help="models (or GPU ids) to leave out, one per fold [a spread of sizes / generations]")
+                    help="models (or GPU ids, or sources) to leave out, one per fold [a spread of sizes / "
+                    "generations; every production source]")
     vp.add_argument("--chains", type=opt.positive_int, default=2, help="chains per fold [2]")
     vp.add_argument("--warmup", type=opt.positive_int, default=300, help="warm-up iterations per chain [300]")
     vp.add_argument("--draws", type=opt.positive_int, default=300, help="draws per chain [300]")
@@ -115,7 +122,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
              "step_scale": args.step_scale}
     cfg = FitConfig.for_sampler(args.sampler, seed=args.seed, progress_bar=not args.no_progress,
                                 chain_method=args.chain_method, metric=args.metric,
-                                **{k: v for k, v in given.items() if v is not None})
+                                leave_source_out=args.leave_source_out, **{k: v for k, v in given.items() if v is not None})
     # NUTS: parallel chains on CPU cores; ChEES: vectorized chains, on a GPU where one is usable (before JAX starts)
     opt.select_device(args, "fit" if cfg.sampler == "nuts" else "fit_chees",
                    cpu_devices=cfg.chains if cfg.sampler == "nuts" else None)
@@ -157,8 +164,14 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from ..inference.cv import cross_validate
-    from ..text import cv_markdown
+    from ..text import cv_markdown, loso_markdown
 
+    if args.by == "source":
+        from ..inference.loso import leave_source_out
+
+        rows = leave_source_out(sources=args.groups, chains=args.chains, warmup=args.warmup, draws=args.draws,
+                                seed=args.seed, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        return opt.emit(args, [asdict(r) for r in rows], loso_markdown(rows))
     folds = cross_validate(by=args.by, groups=args.groups, chains=args.chains, warmup=args.warmup,
                            draws=args.draws, seed=args.seed,
                            progress=lambda line: print(line, file=sys.stderr, flush=True))
