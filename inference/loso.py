@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model.joint import build_design, infergy_model
+from ..model.joint import OBSERVATION_VIEWS, build_design, infergy_model
 from .precondition import WHITENED_SITE, precondition
 from .samplers import nuts
 
@@ -70,16 +70,16 @@ def production_sources(design) -> dict[str, dict[str, np.ndarray]]:
     return {name: {kind: rows == name for kind, rows in who.items()} for name in names}
 
 
-def _row_labels(design, kind: str) -> tuple[list[str], list[str], str, callable]:
+def _row_labels(design, kind: str) -> tuple[list[str], list[str]]:
+    """Each row's id and a short description."""
     prod = design.production
     if kind == "prod":
-        return (list(prod.rows["id"].astype(str)), [f"{r['model_or_system']}, {r['boundary']}" for _, r in
-                                                   prod.rows.iterrows()], "Wh per query", np.exp)
-    if kind == "share":
-        return (list(prod.share_rows["id"].astype(str)), [f"{r['operator']} {r['component']} share" for _, r in
-                                                          prod.share_rows.iterrows()], "share", lambda v: v)
-    return (list(prod.api_rows["id"].astype(str)), [f"{r['provider']} {r['model']} speed" for _, r in
-                                                    prod.api_rows.iterrows()], "output tok/s per request", np.exp)
+        rows, what = prod.rows, lambda r: f"{r['model_or_system']}, {r['boundary']}"
+    elif kind == "share":
+        rows, what = prod.share_rows, lambda r: f"{r['operator']} {r['component']} share"
+    else:
+        rows, what = prod.api_rows, lambda r: f"{r['provider']} {r['model']} speed"
+    return list(rows["id"].astype(str)), [what(r) for _, r in rows.iterrows()]
 
 
 def _predictive(key, samples: dict | None, design, kwargs: dict, num_samples: int | None) -> dict:
@@ -117,17 +117,20 @@ def leave_source_out(bundle=None, sources=None, *, chains: int = 2, warmup: int 
         mcmc.run(key_fit, *design.inputs, **kwargs, init_params=pre.init_params)
         samples = mcmc.get_samples()
         samples.pop(WHITENED_SITE, None)
-        pred = _predictive(key_pred, samples, design, {**design.sizes, "keep": keep}, None)
+        pred = _predictive(key_pred, samples, design, design.sizes, None)  # a mask does not change a draw
         seconds = time.perf_counter() - start
         for kind, rows in found[name].items():
+            if not rows.any():
+                continue
             site = _SITES[kind]
-            ids, whats, unit, natural = _row_labels(design, kind) if rows.any() else ([], [], "", None)
+            view = OBSERVATION_VIEWS[site]  # the unit, and the map from the fitted scale to it
+            ids, whats = _row_labels(design, kind)
             for j in np.flatnonzero(rows):
                 y = float(np.asarray(observed[site])[j])
                 lo, med, hi = np.quantile(np.asarray(pred[site])[:, j], [0.05, 0.5, 0.95])
                 plo, phi = np.quantile(np.asarray(prior[site])[:, j], [0.05, 0.95])
-                out.append(SourceRow(name, ids[j], whats[j], unit, float(natural(y)), float(natural(med)),
-                                     float(natural(lo)), float(natural(hi)), float(natural(plo)), float(natural(phi)),
+                out.append(SourceRow(name, ids[j], whats[j], view.unit,
+                                     *(float(view.natural(v)) for v in (y, med, lo, hi, plo, phi)),
                                      bool(lo <= y <= hi), float((hi - lo) / (phi - plo)), seconds))
         if progress:
             inside = [r.inside_90 for r in out if r.source == name]
