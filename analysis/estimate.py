@@ -15,7 +15,8 @@ import numpy as np
 
 from ..data.vocab import BOUNDARY_TABLE
 from ..model.throughput import n_draws
-from .predict import PREDICT_BOUNDARIES, REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec, posterior_draws
+from ..model.workload import REGIME_WORKLOAD
+from .predict import PREDICT_BOUNDARIES, QuerySpec, check_spec, posterior_draws
 from .propagate import DEFAULT_CACHE_HIT_RATE, QUANTILE_KEYS, StreamSummary, Workload, stream_spec
 
 __all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDARY_DESCRIPTIONS",
@@ -84,6 +85,13 @@ def queries_per_draw(samples: int, n_draws: int) -> int:
     return int(math.ceil(samples / n_draws))
 
 
+def _workload_label(regime: str) -> str:
+    """Where a regime's lengths come from, in words."""
+    trace = f"the Azure 2023 {REGIME_WORKLOAD[regime]} trace's prompts and answers"
+    return (trace + ", answers longer by the reasoning ratio (a prior: ~8x, Epoch AI 2025)" if regime == "reasoning"
+            else trace)
+
+
 def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[dict, list[str]]:
     """Every resolved input of a query (JSON-ready), and the notes on where the answer extrapolates."""
     fixed = spec.output_tokens is not None
@@ -99,9 +107,15 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
         + (f" x {spec.batch_scale:g}" if spec.batch_scale != 1.0 else ""),
         "batch_size_median": meta["batch_median"],
         "input_tokens": spec.input_tokens,
-        "output_tokens": spec.output_tokens, "regime": None if fixed else spec.regime,
-        "output_length": "fixed" if fixed else "exponential",
-        "output_tokens_median": spec.output_tokens if fixed else REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime],
+        "output_tokens": spec.output_tokens,
+        "regime": None if fixed and spec.input_tokens is not None else spec.regime,
+        "workload": None if fixed and spec.input_tokens is not None else _workload_label(spec.regime),
+        "input_length": "fixed" if spec.input_tokens is not None else "drawn from the workload"
+        + (" given the output length" if fixed else ""),
+        "output_length": "fixed" if fixed else "drawn from the workload"
+        + (" given the input length" if spec.input_tokens is not None else ""),
+        "input_tokens_median": spec.input_tokens or meta["typical_input_tokens"],
+        "output_tokens_median": spec.output_tokens or meta["typical_output_tokens"],
         "agent_steps": workload.agent_steps, "tool_tokens_per_step": workload.tool_tokens,
         "cache_hit_rate": workload.cache_hit_rate if workload.agent_steps > 1 else None,
         "engine": spec.engine or "production engine level (posterior)",
@@ -129,7 +143,7 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
 
 def estimate(model: str | None = None, *, total_params_b: float | None = None, active_params_b: float | None = None,
              moe: bool | None = None, gpu: str = "H100-SXM-80GB", n_gpus: int | None = None, precision: str = "fp8",
-             batch_size: float | None = None, input_tokens: float = 500.0, output_tokens: float | None = None,
+             batch_size: float | None = None, input_tokens: float | None = None, output_tokens: float | None = None,
              regime: str = "traditional", boundary: str = "facility", pue: float | None = None,
              engine: str | None = None, per: str = "query",
              agent_steps: int = 1, tool_tokens: float = 0.0, cache_hit_rate: float = DEFAULT_CACHE_HIT_RATE,
@@ -138,8 +152,9 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
     """Energy per query (``per="query"``, Wh) or per output token (``per="token"``, J) for a model (by name, or by
     size) on ``n_gpus`` x ``gpu``, from the posterior (the shipped default unless ``posterior`` is given).
 
-    Output lengths are exponential with the regime's median (300 traditional, 5,000 reasoning) unless
-    ``output_tokens`` fixes them; ``agent_steps`` > 1 chains that many calls, each reading the input, every previous
+    Prompt and answer lengths are drawn per query from the regime's workload, learned from production traces
+    (``traditional``: chat, ``code``, ``reasoning``: chat prompts with longer answers), unless ``input_tokens`` or
+    ``output_tokens`` fixes them (the other is then drawn given it); ``agent_steps`` > 1 chains that many calls, each reading the input, every previous
     output and ``tool_tokens`` per step, and prefilling only what its prefix cache misses (``cache_hit_rate`` of
     the context it has seen before is a hit). ``batch_size`` None uses the fitted production operating point; ``pue``
     None a hyperscale operator's fleet PUE from the posterior. ``samples`` query-samples in all."""

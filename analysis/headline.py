@@ -64,7 +64,7 @@ def comparable_query(row, models) -> tuple[list[QuerySpec], str]:
     hw = str(row.get("hardware", ""))
     gpu = "A100-SXM4-80GB" if "A100" in hw else PAPER_GPU
     out = float(row["output_tokens"]) if np.isfinite(row["output_tokens"]) else None
-    inp = float(row["input_tokens"]) if np.isfinite(row["input_tokens"]) else 500.0
+    inp = float(row["input_tokens"]) if np.isfinite(row["input_tokens"]) else None  # else the workload's
     regime = "traditional"
     described = f"{row['quantity']} {text}".lower()
     if out is None and re.search(r"reasoning|\bo[13]\b|o3-mini|thinking", described) and "minimal" not in described:

@@ -4,11 +4,10 @@ JAX path against, and an independent check of the JAX kernel in the tests."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
+from scipy.special import ndtr
 
-from .predict import REGIME_MEDIAN_OUTPUT_TOKENS
 from .propagate import HIST_BINS, HIST_LOG10_RANGE, StreamSummary, Workload, chunking
 
 __all__ = ["energy_wh_numpy", "stream_numpy"]
@@ -72,6 +71,31 @@ def energy_wh_numpy(p: dict, context, prefill, out_tokens: np.ndarray, flags) ->
     return joules / 3600.0 * factor
 
 
+def _whole(p: dict, side: str, component: np.ndarray, rng) -> np.ndarray:
+    """Whole token counts (at least one, at most the limit) from each query's log-normal component."""
+    m, s = (np.take_along_axis(np.asarray(p[f"len_{k}_{side}"], np.float64), component, axis=1) for k in ("mu", "sd"))
+    limit = np.round(np.exp(np.asarray(p[f"len_log_limit_{side}"], np.float64)))[:, None]
+    return np.clip(np.round(np.exp(m + s * rng.standard_normal(component.shape))), 1.0, limit)
+
+
+def _draw_lengths(p: dict, rng, shape, input_tokens, output_tokens):
+    """:func:`infergy.model.workload.draw_lengths` in NumPy: each query's component (given a fixed length) and
+    its prompt tokens."""
+    def log_pmf(n, mu, sd):  # the mass on the unit interval around n
+        mu, sd = np.asarray(mu, np.float64), np.asarray(sd, np.float64)
+        return np.log(ndtr((np.log(n + 0.5) - mu) / sd) - ndtr((np.log(n - 0.5) - mu) / sd) + 1e-300)
+
+    logits = np.broadcast_to(np.asarray(p["len_log_w"], np.float64)[:, None, :], (*shape, p["len_log_w"].shape[-1]))
+    for side, given in (("in", input_tokens), ("out", output_tokens)):
+        if given is not None:
+            logits = logits + log_pmf(given, p[f"len_mu_{side}"], p[f"len_sd_{side}"])[:, None]
+    gumbel = -np.log(-np.log(rng.uniform(size=logits.shape)))
+    component = np.argmax(logits + gumbel, axis=-1)
+    tokens_in = (np.full(shape, float(input_tokens)) if input_tokens is not None
+                 else _whole(p, "in", component, rng))
+    return component, tokens_in
+
+
 def stream_numpy(arrays: dict, flags, workload: Workload, *, queries_per_draw: int, seed: int) -> StreamSummary:
     """:func:`infergy.analysis.propagate.stream` in NumPy (its own random numbers: equal in distribution)."""
     rng = np.random.default_rng(seed)
@@ -81,15 +105,14 @@ def stream_numpy(arrays: dict, flags, workload: Workload, *, queries_per_draw: i
     hist = np.zeros(HIST_BINS, np.int64)
     sums = np.zeros(n)
     max_ctx, outside = 0.0, 0
-    mean_len = REGIME_MEDIAN_OUTPUT_TOKENS[workload.regime] / math.log(2.0)
     for _ in range(n_chunks):
-        ctx = np.full((n, chunk), workload.input_tokens)
+        component, ctx = _draw_lengths(arrays, rng, (n, chunk), workload.input_tokens, workload.output_tokens)
         prefill = ctx
         wh = np.zeros((n, chunk))
         tokens = np.zeros((n, chunk))
         for _step in range(workload.agent_steps):
             out = (np.full((n, chunk), workload.output_tokens) if workload.output_tokens is not None
-                   else rng.exponential(mean_len, (n, chunk)))
+                   else _whole(arrays, "out", component, rng))
             max_ctx = max(max_ctx, float(ctx.max()))
             wh += energy_wh_numpy(arrays, ctx, prefill, out, flags)
             tokens += out

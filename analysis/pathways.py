@@ -23,10 +23,10 @@ import jax
 import numpy as np
 
 from ..data.vocab import canonical_gpu, gpus_supporting
-from ..model.paper import PATHWAYS, get_paper_config
+from ..model.paper import PATHWAYS, REGIMES as PAPER_REGIMES, get_paper_config
 from ..model.throughput import REF_GPU
 from .estimate import BOUNDARY_DESCRIPTIONS, PosteriorSource, open_posterior, queries_per_draw
-from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, check_spec
+from .predict import QuerySpec, check_spec
 from .propagate import StreamSummary, Workload, pool, stream_spec
 from .quantiles import summarize
 
@@ -110,7 +110,7 @@ class Lever:
 
 
 def _paper_ranges(lever: str) -> dict:
-    return {r: PATHWAYS[lever] for r in REGIME_MEDIAN_OUTPUT_TOKENS}
+    return {r: PATHWAYS[lever] for r in PAPER_REGIMES}
 
 
 _FLEET_IMPROVEMENT = get_paper_config("v2").fleet_improvement_p5_p95
@@ -239,8 +239,8 @@ def pathways(baseline: Baseline | None = None, *, levers=DEFAULT_SINGLE, combina
                                            for n, lv in LEVERS.items()},
                  "samples_per_member": source.n_draws * q, "seed": seed, "posterior": source.info}
     for regime in regimes:
-        if regime not in REGIME_MEDIAN_OUTPUT_TOKENS:
-            raise ValueError(f"unknown regime {regime!r}; choose traditional or reasoning")
+        if regime not in PAPER_REGIMES:  # the paper's levers are stated for its two regimes
+            raise ValueError(f"unknown regime {regime!r}; choose {' or '.join(PAPER_REGIMES)}")
         base = baseline.for_regime(regime)
         streams = BlendStreams(source, Workload.of(base.members[0]), q, seed)
         base_summary = pool([streams(m, i) for i, m in enumerate(base.members)])

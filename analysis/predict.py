@@ -1,6 +1,6 @@
 """Posterior-predictive energy per query: the fitted sub-models, evaluated at the production operating point.
 
-For every posterior draw and every simulated query (its output length drawn from the regime), the equations of
+For every posterior draw and every simulated query (its lengths drawn from the regime's workload), the equations of
 :mod:`infergy.model.equations` -- log tok/s per GPU, W per GPU, J per query, the boundary's factor -- at the
 parameters :func:`infergy.model.query.resolve_parameters` gives for the query (a model that was not benchmarked
 drawn from the size regression with its spread, a GPU from the bandwidth line, an unobserved pairing from its
@@ -8,7 +8,6 @@ interaction's spread). Everything is vectorised over (draw x query) in JAX."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import jax
@@ -17,18 +16,19 @@ import numpy as np
 
 from ..data.vocab import BOUNDARY_TABLE
 from ..model import equations as eq
-from ..model.paper import REGIMES
+from ..model.workload import REGIME_WORKLOAD, draw_lengths, draw_output, length_mixture, typical_lengths
 from ..model.query import QuerySpec, default_gpu_count, efficiency_of, physics_of, power_curve_of, resolve_parameters
 from ..model.throughput import n_draws
 
 __all__ = ["QuerySpec", "PredictiveEnergy", "posterior_draws", "predict_energy_wh", "predict_components",
-           "default_gpu_count", "PREDICT_BOUNDARIES", "REGIME_MEDIAN_OUTPUT_TOKENS", "boundary_flags", "check_spec",
+           "default_gpu_count", "PREDICT_BOUNDARIES", "REGIMES", "boundary_flags", "check_spec",
            "energy_wh", "prepare"]
 
 #: Boundaries of a prediction, narrowest first; "+idle" adds the provisioned-but-idle capacity.
 PREDICT_BOUNDARIES = ("gpu", "node", "facility", "facility+idle")
-#: Output-length regimes (median output tokens): the paper's, until the workload model learns them from traces.
-REGIME_MEDIAN_OUTPUT_TOKENS = REGIMES
+#: Query regimes: each draws its prompt and answer lengths from a workload learned from production traces
+#: (:mod:`infergy.model.workload`; paper mode keeps the paper's exponential output lengths).
+REGIMES = tuple(REGIME_WORKLOAD)
 
 
 @dataclass
@@ -104,8 +104,8 @@ def boundary_flags(boundary: str) -> jnp.ndarray:
 def check_spec(spec: QuerySpec) -> None:
     """Raise ValueError for a query that cannot be answered (before any posterior work)."""
     boundary_flags(spec.boundary)
-    if spec.regime not in REGIME_MEDIAN_OUTPUT_TOKENS:
-        raise ValueError(f"unknown regime {spec.regime!r}; choose traditional or reasoning")
+    if spec.regime not in REGIMES:
+        raise ValueError(f"unknown regime {spec.regime!r}; choose one of {', '.join(REGIMES)}")
     for label, value in (("input tokens", spec.input_tokens), ("output tokens", spec.output_tokens),
                          ("batch size", spec.batch_size), ("batch scale", spec.batch_scale),
                          ("GPUs", spec.n_gpus)):
@@ -119,7 +119,9 @@ def prepare(draws_coords: tuple[dict, dict], spec: QuerySpec, bundle, seed: int)
     check_spec(spec)
     draws, coords = draws_coords
     p = resolve_parameters(spec, draws, coords, bundle, jax.random.split(jax.random.PRNGKey(seed))[0])
+    p.update(length_mixture(draws, spec.regime, bundle.tables["request_lengths"]))
     meta = {k[1:]: p.pop(k) for k in list(p) if k.startswith("_")}
+    meta["typical_input_tokens"], meta["typical_output_tokens"] = typical_lengths(draws, spec.regime, bundle.tables["request_lengths"])
     return {k: jnp.asarray(v, dtype=jnp.float32) for k, v in p.items()}, meta
 
 
@@ -134,12 +136,10 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
     key_tokens = jax.random.split(jax.random.PRNGKey(seed))[1]
     arrays, meta = prepare((draws, coords), spec, bundle, seed)
     n = n_draws(draws)
-    if spec.output_tokens is not None:
-        out = jnp.full((n, queries), float(spec.output_tokens))
-    else:  # exponential output lengths with the regime's median, as the paper draws them
-        mean = REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime] / math.log(2.0)
-        out = mean * jax.random.exponential(key_tokens, (n, queries))
-    tokens_in = jnp.float32(spec.input_tokens)
+    k_lengths, k_out = jax.random.split(key_tokens)
+    component, tokens_in = draw_lengths(arrays, k_lengths, (n, queries), spec.input_tokens, spec.output_tokens)
+    out = (jnp.full((n, queries), float(spec.output_tokens)) if spec.output_tokens is not None
+           else draw_output(arrays, k_out, component))
     wh = _energy_kernel(arrays, tokens_in, tokens_in, out, boundary_flags(spec.boundary))
     inputs = {**spec.resolved(), "model": meta["model"] or spec.model, "gpu": meta["gpu"],
               "n_gpus": meta["n_gpus"], "total_params_b": meta["total"], "active_params_b": meta["active"],
@@ -148,17 +148,19 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
 
 
 def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> dict[str, np.ndarray]:
-    """Per-draw factors of the energy for a query of the regime's median output length (or ``output_tokens``):
+    """Per-draw factors of the energy for a query of the regime's median lengths (or those given):
     output tok/s per GPU, W per GPU (accelerator, averaged over the phases), the seconds of prefill and decode, the
     batch actually running, the configuration's scatter about the model (held at the FLOP floor), host ratio, PUE,
     production load -- to explain a difference."""
     from ..data import load
 
     bundle = bundle if bundle is not None else load()
-    arrays, meta = prepare(_as_draws(dt), spec, bundle, seed)
-    out = float(spec.output_tokens or REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime])
+    draws_coords = _as_draws(dt)
+    arrays, meta = prepare(draws_coords, spec, bundle, seed)
+    typical_in, typical_out = typical_lengths(draws_coords[0], spec.regime, bundle.tables["request_lengths"])
+    out = float(spec.output_tokens or typical_out)
     n = arrays["log_batch"].shape[0]
-    tokens_in = jnp.float32(spec.input_tokens)
+    tokens_in = jnp.float32(spec.input_tokens or typical_in)
     times, log_w = serving(arrays, tokens_in, tokens_in, jnp.full((n, 1), out))
     n_col = arrays["phys_n_gpus"][:, None]
     scatter = np.asarray(effective_scatter(arrays, n_col, times, eq.gpu_energy_j(n_col, times, *log_w)),
@@ -172,4 +174,4 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
             "prefill_s": times.prefill_s, "decode_s": times.decode_s, "running_batch": np.exp(times.log_batch),
             "scatter": scatter,
             "host_ratio": np.asarray(arrays["host_ratio"]), "pue": np.asarray(arrays["pue"]),
-            "batch": np.exp(np.asarray(arrays["log_batch"])), "n_gpus": meta["n_gpus"], "output_tokens": out}
+            "batch": np.exp(np.asarray(arrays["log_batch"])), "n_gpus": meta["n_gpus"], "input_tokens": float(tokens_in), "output_tokens": out}

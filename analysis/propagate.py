@@ -15,7 +15,6 @@ seen before.
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -24,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .quantiles import QUANTILE_KEYS
-from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, energy_wh, prepare
+from ..model.workload import draw_lengths, draw_output as draw_output_tokens
+from .predict import QuerySpec, boundary_flags, energy_wh, prepare
 
 __all__ = ["Workload", "StreamSummary", "stream", "shard_draws", "on_devices", "HIST_LOG10_RANGE", "HIST_BINS",
            "MAX_CHUNK_ELEMENTS", "MAX_CHUNK_ELEMENTS_GPU", "QUANTILE_KEYS", "pool"]
@@ -45,8 +45,8 @@ MAX_CHUNK_ELEMENTS_GPU = 1 << 24
 class Workload:
     """The simulated query: lengths, agent steps and the unit of the answer."""
 
-    input_tokens: float = 500.0
-    output_tokens: float | None = None  # fixed; else exponential with the regime's median
+    input_tokens: float | None = None  # fixed; else drawn from the regime's workload (given the output if fixed)
+    output_tokens: float | None = None  # fixed; else drawn from the regime's workload (given the input if fixed)
     regime: str = "traditional"
     agent_steps: int = 1
     tool_tokens: float = 0.0  # tokens added to the context at each step besides the output (tool results)
@@ -117,30 +117,32 @@ def pool(parts: list[StreamSummary]) -> StreamSummary:
                          out_of_range=sum(p.out_of_range for p in parts))
 
 
-@partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "fixed_length"))
-def _stream_kernel(p, flags, key, log_scale, input_tokens, length_param, tool_tokens, cache_hit_rate, *,
-                   n_chunks: int, chunk: int, steps: int, per_token: bool, fixed_length: bool):
+@partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "draw_input", "draw_output"))
+def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_tokens, cache_hit_rate, *,
+                   n_chunks: int, chunk: int, steps: int, per_token: bool, draw_input: bool, draw_output: bool):
     n = log_scale.shape[0]
     lo, hi = HIST_LOG10_RANGE
     inv_width = HIST_BINS / (hi - lo)
 
     def one_chunk(carry, i):
         hist, sums, max_ctx, outside = carry
-        step_keys = jax.random.split(jax.random.fold_in(key, i), steps)
+        k_lengths, k_steps = jax.random.split(jax.random.fold_in(key, i))
+        step_keys = jax.random.split(k_steps, steps)
+        if draw_input or draw_output:  # each query's workload component, and its prompt unless given
+            component, tokens_in = draw_lengths(p, k_lengths, (n, chunk), None if draw_input else input_tokens,
+                                                None if draw_output else output_tokens)
+        else:
+            tokens_in = jnp.full((n, chunk), input_tokens, jnp.float32)
 
         def step(state, k):
             ctx, prefill, wh, tokens = state
-            if fixed_length:
-                out = jnp.full((n, chunk), length_param)
-            else:
-                out = length_param * jax.random.exponential(k, (n, chunk))
+            out = draw_output_tokens(p, k, component) if draw_output else jnp.full((n, chunk), output_tokens, jnp.float32)
             e = energy_wh(p, ctx, prefill, out, flags)
             seen = ctx + out  # the next call's cache may hold these; its tool results are new
             return (seen + tool_tokens, (1.0 - cache_hit_rate) * seen + tool_tokens, wh + e, tokens + out), jnp.max(ctx)
 
         zeros = jnp.zeros((n, chunk), jnp.float32)
-        start = zeros + input_tokens
-        (_, _, wh, tokens), ctx_max = jax.lax.scan(step, (start, start, zeros, zeros), step_keys)
+        (_, _, wh, tokens), ctx_max = jax.lax.scan(step, (tokens_in, tokens_in, zeros, zeros), step_keys)
         value = (wh * 3600.0 / jnp.maximum(tokens, 1.0) if per_token else wh) * jnp.exp(log_scale)[:, None]
         lv = jnp.log10(value)
         idx = jnp.clip(jnp.floor((lv - lo) * inv_width).astype(jnp.int32), 0, HIST_BINS - 1)
@@ -212,25 +214,25 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
     at least ``queries_per_draw`` simulated queries each (rounded up to whole chunks). ``log_scale`` (per draw) is
     added to the log of every value: a per-draw reduction factor. Output lengths come from ``seed``'s stream, so
     two queries with the same seed share them (common random numbers). With several local devices the draws are
-    split across them (:func:`shard_draws`) unless ``shard`` is False."""
+    split across them (:func:`shard_draws`) unless ``shard`` is False. Lengths not given are drawn per query
+    from the regime's workload mixture of each posterior draw (:mod:`infergy.model.workload`); an agent's later
+    calls draw their outputs from the first call's component."""
     workload.check()
     n = int(arrays["log_batch"].shape[0])
     n_devices = 1
     if shard:
         arrays, n_devices = shard_draws(arrays)
     n_chunks, chunk = chunking(n, queries_per_draw, _max_chunk_elements(arrays["log_batch"]))
-    if workload.output_tokens is not None:
-        fixed, length = True, float(workload.output_tokens)
-    else:
-        fixed, length = False, REGIME_MEDIAN_OUTPUT_TOKENS[workload.regime] / math.log(2.0)
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
     scale = jnp.zeros(n, jnp.float32) if log_scale is None else jnp.asarray(log_scale, jnp.float32)
     if n_devices > 1:
         scale = jax.device_put(scale, arrays["log_batch"].sharding)
     hist, sums, max_ctx, outside = _stream_kernel(
-        arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens), jnp.float32(length),
-        jnp.float32(workload.tool_tokens), jnp.float32(workload.cache_hit_rate), n_chunks=n_chunks, chunk=chunk, steps=workload.agent_steps,
-        per_token=workload.per == "token", fixed_length=fixed)
+        arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens or 0.0),
+        jnp.float32(workload.output_tokens or 0.0), jnp.float32(workload.tool_tokens),
+        jnp.float32(workload.cache_hit_rate), n_chunks=n_chunks, chunk=chunk, steps=workload.agent_steps,
+        per_token=workload.per == "token", draw_input=workload.input_tokens is None,
+        draw_output=workload.output_tokens is None)
     q = n_chunks * chunk
     hist, sums, max_ctx, outside = (_to_host(x) for x in (hist, sums, max_ctx, outside))
     return StreamSummary(hist=np.asarray(hist, dtype=np.int64), per_draw_mean=np.asarray(sums, np.float64) / q,

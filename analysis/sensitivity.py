@@ -15,7 +15,6 @@ decompositions:
 
 from __future__ import annotations
 
-import math
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +25,8 @@ from ..model.production import engine_log_efficiency
 from ..model.throughput import setup_overheads
 from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior
 from .pathways import Baseline, paper_setting
-from .predict import REGIME_MEDIAN_OUTPUT_TOKENS, QuerySpec, boundary_flags, check_spec, energy_wh, prepare
+from ..model.workload import draw_lengths, draw_output
+from .predict import QuerySpec, boundary_flags, check_spec, energy_wh, prepare
 
 __all__ = ["sensitivity", "first_order_index"]
 
@@ -56,13 +56,11 @@ def _samples(source, spec: QuerySpec, queries: int, seed: int) -> tuple[np.ndarr
     """log Wh (draws x queries) and the inputs' values, broadcast to that shape."""
     arrays, _ = prepare(source.draws_coords, spec, source.bundle, seed)
     n = int(arrays["log_batch"].shape[0])
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-    if spec.output_tokens is not None:
-        out = jnp.full((n, queries), float(spec.output_tokens))
-    else:
-        out = REGIME_MEDIAN_OUTPUT_TOKENS[spec.regime] / math.log(2.0) * jax.random.exponential(key, (n, queries))
+    k_lengths, k_out = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1))
+    component, tokens_in = draw_lengths(arrays, k_lengths, (n, queries), spec.input_tokens, spec.output_tokens)
+    out = (jnp.full((n, queries), float(spec.output_tokens)) if spec.output_tokens is not None
+           else draw_output(arrays, k_out, component))
     flags = boundary_flags(spec.boundary)
-    tokens_in = jnp.float32(spec.input_tokens)
     wh = jax.jit(energy_wh)(arrays, tokens_in, tokens_in, out, flags)
     a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
     typical_batch = float(np.median(a["log_batch"]))
@@ -95,6 +93,8 @@ def _samples(source, spec: QuerySpec, queries: int, seed: int) -> tuple[np.ndarr
     factors = {k: np.broadcast_to(v[:, None], (n, queries)) for k, v in per_draw.items()}
     if spec.output_tokens is None:
         factors["output length (which query)"] = np.asarray(out, np.float64)
+    if spec.input_tokens is None:
+        factors["prompt length (which query)"] = np.asarray(tokens_in, np.float64)
     return np.log(np.asarray(wh, np.float64)), factors
 
 

@@ -343,11 +343,31 @@ API_SPEEDS_SCHEMA = Schema(
     checks=(_ACTIVE_CHECK,),
 )
 
+#: Workloads of the production request traces (``request_lengths``), and the traces' citation: every row's
+#: ``source`` is one of these files (data/README.md carries the licence).
+TRACE_WORKLOADS = ("chat", "code")
+TRACE_CITATION = ("Azure LLM inference trace 2023 (Azure/AzurePublicDataset, commit b469a113cedc; CC BY 4.0, "
+                  "Microsoft): Patel et al., 'Splitwise: Efficient generative LLM inference using phase splitting', "
+                  "ISCA 2024")
+TRACE_URL = "https://github.com/Azure/AzurePublicDataset/blob/master/AzureLLMInferenceDataset2023.md"
+
+REQUEST_LENGTHS_SCHEMA = Schema(
+    name="request_lengths",
+    columns=(
+        Column("workload", "str", allowed=frozenset(TRACE_WORKLOADS)),
+        Column("arrival_s", "float", min_value=0.0),  # seconds after the trace's first request
+        Column("input_tokens", "int", min_value=1),  # the prompt (context) the request sent
+        Column("output_tokens", "int", min_value=1),  # tokens it generated
+        Column("source", "str"),
+        Column("source_row", "int", min_value=1),
+    ),
+)
+
 #: Table name -> schema, in load order. ``paper_throughput`` is paper mode's own input.
 SCHEMAS: dict[str, Schema] = {
     s.name: s
     for s in (THROUGHPUT_SCHEMA, GPU_ENERGY_SCHEMA, PRODUCTION_SCHEMA, PUE_SCHEMA, HARDWARE_SCHEMA, MODELS_SCHEMA,
               TOKEN_LENGTHS_SCHEMA, PAPER_THROUGHPUT_SCHEMA, ARCHITECTURES_SCHEMA, ENERGY_SHARES_SCHEMA,
-              API_SPEEDS_SCHEMA)
+              API_SPEEDS_SCHEMA, REQUEST_LENGTHS_SCHEMA)
 }
 TABLE_FILES: dict[str, str] = {name: f"{name}.csv" for name in SCHEMAS}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import arviz as az
 import jax
+import xarray as xr
 import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
@@ -20,6 +21,7 @@ from numpyro.infer.util import constrain_fn, log_likelihood
 
 from ..data import DataBundle, load
 from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, coords_dims, infergy_model
+from ..model.workload import fit_workload, workload_model
 from .files import atomic_path
 from .loo import exact_loo_pue
 from .posterior import package_version
@@ -155,6 +157,16 @@ def _drop_internal_sites(dt) -> None:
         ds = ds.drop_vars([name for name in ds.data_vars if str(name).startswith("_")])
         used = {dim for var in ds.data_vars.values() for dim in var.dims}
         dt[group].dataset = ds.drop_dims([dim for dim in ds.dims if dim not in used])
+
+
+def _add_draws(dt, group: str, draws: dict, coords: dict, dims: dict) -> None:
+    """Add ``draws`` (chain x draw x ...) to ``group`` of ``dt``, with their dimensions and labels."""
+    ds = dt[group].to_dataset()
+    for name, v in draws.items():
+        site_dims = dims.get(name, [f"{name}_dim_{i}" for i in range(v.ndim - 2)])
+        ds[name] = xr.DataArray(v, dims=("chain", "draw", *site_dims),
+                                coords={d: coords[d] for d in site_dims if d in coords})
+    dt[group].dataset = ds
 
 
 def _sample_chees(pre, args: tuple, model_kwargs: dict, key: jax.Array, cfg: FitConfig):
@@ -304,6 +316,15 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         ds["bfmi"] = ("chain", np.asarray(chees.bfmi))
         dt["sample_stats"].dataset = ds
     _drop_internal_sites(dt)
+    # the workload lengths share no parameter with the joint model, so the joint posterior factorises: their own
+    # run, with the joint run's chains and draws, stored beside its draws (the review checks them too)
+    wl_start = time.perf_counter()
+    chains, kept = next(iter(by_chain.values())).shape[:2]
+    wl = fit_workload(bundle.tables["request_lengths"], chains=chains, warmup=cfg.warmup, draws=kept, seed=cfg.seed)
+    wl_prior = predictive_draws(workload_model, key_prior, (), {}, num_samples=cfg.prior_draws)
+    _add_draws(dt, "posterior", wl, coords, dims)
+    _add_draws(dt, "prior", {name: v[None] for name, v in wl_prior.items()}, coords, dims)
+    wl_seconds = time.perf_counter() - wl_start
     # PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable: judge those by exact refits
     sources = []
     if cfg.leave_source_out:
@@ -325,6 +346,7 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         "sampler_coordinates": json.dumps(coordinates),
         "device": f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind}) x {jax.local_device_count()}",
         "fit_seconds": seconds,
+        "workload_fit_seconds": wl_seconds,
         "review": review.to_json(),
     })
     return FitResult(datatree=dt, review=review, design=design, seconds=seconds,

@@ -17,7 +17,7 @@ from ..model.pue import fleet_pue
 from ..model.throughput import gpu_effects, serving_efficiencies, unread_elements
 from .fit import predictive_draws
 
-__all__ = ["Predictive", "calibration", "contraction", "predictive", "prior_vs_posterior"]
+__all__ = ["Predictive", "calibration", "contraction", "length_panels", "predictive", "prior_vs_posterior"]
 
 #: Batch sizes of the power-curve panel.
 CURVE_BATCH = np.geomspace(1, 1024, 60)
@@ -118,8 +118,15 @@ def contraction(dt, bundle=None, *, prior_draws: int = 1000, seed: int = 0) -> d
     post = dt["posterior"]
     sites = [name for name in post.data_vars
              if name not in OBSERVED_SITES and name not in PER_ROW_LATENTS and not name.startswith("_")]
-    prior = predictive_draws(infergy_model, jax.random.PRNGKey(seed), design.inputs, design.sizes,
-                             num_samples=prior_draws, return_sites=sites)
+    prior = predictive_draws(infergy_model, jax.random.PRNGKey(seed), design.inputs, design.sizes, num_samples=prior_draws,
+                             return_sites=[x for x in sites if not x.startswith("wl_")])
+    workload_sites = [x for x in sites if x.startswith("wl_")]
+    if workload_sites:  # the workload model is its own (its parameters share nothing with the joint model's)
+        from ..model.workload import workload_model
+
+        prior.update(predictive_draws(workload_model, jax.random.fold_in(jax.random.PRNGKey(seed), 1), (), {},
+                                      num_samples=prior_draws,
+                                      return_sites=workload_sites))
     unused = unread_elements(design.throughput)
     groups = []
     for site in sites:
@@ -151,3 +158,22 @@ def contraction(dt, bundle=None, *, prior_draws: int = 1000, seed: int = 0) -> d
             "thresholds": {"learned": LEARNED_RATIO, "prior": PRIOR_RATIO},
             "posterior": {"data_hash": str(dt.attrs.get("data_hash", "")),
                           "version": str(dt.attrs.get("infergy_version", ""))}}
+
+
+def length_panels(draws: dict, traces, seed: int, queries_per_draw: int = 40) -> list[dict]:
+    """Per traced workload, its prompts and answers beside the posterior predictive's (every draw's mixture,
+    ``queries_per_draw`` requests each): the workload model's check against the traces it was fitted to."""
+    from ..model.workload import REGIME_WORKLOAD, draw_lengths, draw_output, length_mixture
+
+    panels = []
+    for i, (regime, workload) in enumerate((r, w) for r, w in REGIME_WORKLOAD.items() if r != "reasoning"):
+        p = {k: np.asarray(v, np.float32) for k, v in length_mixture(draws, regime, traces).items()}
+        key_in, key_out = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), i))
+        component, prompt = draw_lengths(p, key_in, (p["len_log_w"].shape[0], queries_per_draw))
+        answer = draw_output(p, key_out, component)
+        rows = traces[traces["workload"] == workload]
+        panels += [{"title": f"{workload} trace: prompt tokens", "observed": rows["input_tokens"].to_numpy(),
+                    "predicted": np.asarray(prompt).ravel()},
+                   {"title": f"{workload} trace: answer tokens", "observed": rows["output_tokens"].to_numpy(),
+                    "predicted": np.asarray(answer).ravel()}]
+    return panels

@@ -25,7 +25,7 @@ from .model.paper import REGIMES
 
 __all__ = ["BOUNDARY_COLORS", "plot_paper_energy", "plot_paper_pathways", "plot_paper_fleet", "write_paper_figures",
            "plot_answer", "plot_calibration", "plot_learned", "plot_forest", "plot_per_query", "plot_pathways",
-           "plot_fleet", "plot_estimates", "plot_sensitivity", "plot_rank", "plot_ppc", "PPC_DRAWS"]
+           "plot_fleet", "plot_estimates", "plot_sensitivity", "plot_rank", "plot_ppc", "plot_lengths", "PPC_DRAWS"]
 
 #: Predictive draws the posterior predictive check overlays on each observed density.
 PPC_DRAWS = 40
@@ -397,6 +397,29 @@ def plot_ppc(ppc: dict, observed: dict, n_chain: int, path: str | Path) -> Path:
         pc.savefig(str(tmp), dpi=110, bbox_inches="tight", format="png")
     plt.close("all")
     return Path(path)
+
+
+def plot_lengths(panels: list[dict], path: str | Path) -> Path:
+    """The workload model against its traces: per workload and length (prompt, answer), the trace's histogram of
+    log tokens and the posterior predictive's, on the same bins. ``panels``: dicts with ``title``, ``observed``
+    and ``predicted`` token counts."""
+    fig = Figure(figsize=(11, 3.2 * ((len(panels) + 1) // 2)))
+    axes = np.atleast_1d(fig.subplots((len(panels) + 1) // 2, 2)).ravel()
+    for ax, panel in zip(axes, panels):
+        obs, pred = np.asarray(panel["observed"], float), np.asarray(panel["predicted"], float)
+        bins = np.geomspace(max(1.0, min(obs.min(), np.quantile(pred, 0.001))), max(obs.max(), np.quantile(pred, 0.999)), 60)
+        ax.hist(obs, bins=bins, density=True, color="0.6", label=f"trace ({obs.size:,} requests)")
+        ax.hist(pred, bins=bins, density=True, histtype="step", color="#1f77b4", linewidth=1.5,
+                label="posterior predictive")
+        ax.set_xscale("log")
+        ax.set_title(panel["title"], fontsize=9)
+        ax.set_xlabel("tokens (log scale)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _save(fig, Path(path))
 
 
 def plot_sensitivity(res: dict, path: str | Path) -> Path:

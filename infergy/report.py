@@ -22,8 +22,10 @@ from .analysis.quantiles import summarize
 from .analysis.predict import QuerySpec, predict_energy_wh
 from .inference.files import write_text_atomic
 from .model.joint import KEY_SITES
-from .model.paper import REGIMES
+from .analysis.predict import REGIMES
 from .model.throughput import REF_ACTIVE_B, gpu_effects, model_effects
+from .data.tables import TRACE_CITATION, TRACE_URL
+from .model.workload import REASONING_SOURCE, TRACE_NAME
 from .figures import PPC_DRAWS
 from .text import fmt, interval
 
@@ -34,9 +36,9 @@ REPORT_SECTIONS = ("The answer", "Fit health", "What the data taught the model",
                    "Method and assumptions", "Provenance")
 REPORT_FIGURES = ("answer.png", "rank.png", "ppc.png", "calibration.png", "learned.png", "forest_models.png",
                   "forest_gpus.png", "per_query.png", "pathways.png", "fleet.png", "sensitivity.png",
-                  "estimates.png")
+                  "estimates.png", "lengths.png")
 #: The data tables whose sources the provenance lists.
-PROVENANCE_TABLES = ("throughput", "gpu_energy", "production", "pue", "hardware", "token_lengths")
+PROVENANCE_TABLES = ("throughput", "gpu_energy", "production", "pue", "hardware", "token_lengths", "request_lengths")
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -57,7 +59,8 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     from .analysis.pathways import pathways
     from .analysis.sensitivity import sensitivity
     from .data import load
-    from .inference.learned import calibration, predictive, prior_vs_posterior
+    from .inference.learned import calibration, length_panels, predictive, prior_vs_posterior
+    from .model.workload import typical_lengths
     from .inference.posterior import DEFAULT_POSTERIOR, load_posterior, package_version
 
     formats = tuple(formats)
@@ -98,6 +101,9 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     rf.plot_forest(coords["gpu"], gpu_effects(draws), figs / "forest_gpus.png",
                    title="Share of its HBM bandwidth each GPU reads the weights at in decode (10B dense model, FP8)",
                    xlabel="memory-bandwidth efficiency (1: the hardware's limit)")
+    say("workload lengths")
+    rf.plot_lengths(length_panels(draws, bundle.tables["request_lengths"], seed), figs / "lengths.png")
+    lengths = {r: typical_lengths(draws, r, bundle.tables["request_lengths"]) for r in REGIMES}
     say("energy per query")
     per_query, replicas = {}, {}
     for m in rep.models:
@@ -118,7 +124,7 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     rf.plot_estimates(checked, figs / "estimates.png")
     md = render_markdown(answer=answer, answer_rows=answer_rows, rep=rep, review=review, panels=panels,
                          learned=learned, per_query=per_query, replicas=replicas, pw=pw, fl=fl, sens=sens,
-                         checked=checked,
+                         checked=checked, lengths=lengths,
                          skipped=skipped, source=source, dt=dt, design=pred.design, version=package_version(),
                          seconds=time.perf_counter() - t0)
     written = {}
@@ -140,7 +146,7 @@ def _template():
 
 
 def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_query, replicas, pw, fl, sens, checked,
-                    skipped, source, dt, design, version, seconds) -> str:
+                    lengths, skipped, source, dt, design, version, seconds) -> str:
     """The report's Markdown: the template filled with the computed sections."""
     from .text import fleet_markdown, pathways_markdown, sensitivity_markdown
 
@@ -154,9 +160,11 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
     sources = []
     for table in PROVENANCE_TABLES:
         df = source.bundle.tables[table]
+        if "source_url" not in df:  # the traces: every row from one of two files of one dataset
+            df = df.assign(source=TRACE_CITATION + ": " + df["source"], source_url=TRACE_URL)
         for src, grp in df.groupby("source", sort=False):
             url = str(grp["source_url"].dropna().iloc[0]) if grp["source_url"].notna().any() else ""
-            sources.append([table, str(src)[:110], len(grp), f"<{url}>" if url.startswith("http") else url])
+            sources.append([table, str(src)[:110] if "source_url" in source.bundle.tables[table] else str(src), len(grp), f"<{url}>" if url.startswith("http") else url])
     disclosures = [r for r in answer_rows if "disclosure" in r["label"]]
     operators = list(dict.fromkeys(r["label"].split(" disclosure")[0] for r in disclosures))
     cells = {
@@ -181,7 +189,8 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
         prod_cover=next(p["coverage"] for p in panels if p["site"] == "prod_obs"),
         blend_models=", ".join(PAPER_BLEND_MODELS),
         blend_replicas=", ".join(f"{replicas[m]} for {m}" for m in PAPER_BLEND_MODELS if m in replicas),
-        paper_gpu=PAPER_GPU, regimes=REGIMES, query=QuerySpec(),
+        paper_gpu=PAPER_GPU, lengths=lengths, query=QuerySpec(), trace_name=TRACE_NAME,
+        reasoning_source=REASONING_SOURCE,
         throughput_rows=design.throughput.n_rows, checked=checked, skipped=skipped, over=over, under=under,
         inside=len(checked) - len(over) - len(under), within_4_20=[c for c in checked if 4 <= c["factor"] <= 20],
         by_source=by_source, median=np.median, quantile=np.quantile, sources=sources,

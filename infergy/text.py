@@ -46,14 +46,14 @@ def estimate_text(est) -> str:
     """A readable answer: an :class:`~infergy.analysis.estimate.Estimate` for a terminal."""
     v, i = est.value, est.inputs
     model = i["model"] or f"an unseen {i['total_params_b']:g}B-parameter model ({i['active_params_b']:g}B active)"
-    if i["output_tokens"] is not None:
-        length = f"{i['output_tokens']:g} output tokens"
-    else:
-        length = f"{i['regime']} regime (exponential output length, median {i['output_tokens_median']:g} tokens)"
+    prompt = (f"{i['input_tokens']:g} input tokens" if i["input_tokens"] is not None
+              else f"input tokens drawn (median {i['input_tokens_median']:,.0f})")
+    answer = (f"{i['output_tokens']:g} output tokens" if i["output_tokens"] is not None
+              else f"output tokens drawn (median {i['output_tokens_median']:,.0f})")
+    workload = f"; {i['regime']} regime: {i['workload']}" if i["workload"] else ""
     steps = f", {i['agent_steps']} sequential agent calls" if i["agent_steps"] > 1 else ""
     lines = [
-        f"{model} on {i['n_gpus']} x {i['gpu']} ({i['precision']}), {i['input_tokens']:g} input tokens, "
-        f"{length}{steps}",
+        f"{model} on {i['n_gpus']} x {i['gpu']} ({i['precision']}), {prompt}, {answer}{steps}{workload}",
         f"  {fmt(v['median'])} {est.unit} (median); 50% interval {fmt(v['p25'])}-{fmt(v['p75'])}, "
         f"90% interval {fmt(v['p05'])}-{fmt(v['p95'])}; mean {fmt(v['mean'])}",
         f"  boundary: {est.boundary} ({BOUNDARY_DESCRIPTIONS[est.boundary]})",

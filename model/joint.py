@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..data.tables import TRACE_WORKLOADS
 from .power import PowerArrays, PowerDesign, build_power_design, power_model, usable_power_rows
 from .production import (
     ProductionArrays,
@@ -17,6 +18,7 @@ from .production import (
     production_model,
     usable_production_rows,
 )
+from .workload import COMPONENTS, WorkloadArrays, workload_arrays
 from .pue import PUE_KINDS, PUE_SCOPES, PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
 from .throughput import (
     NOISE_GROUPS,
@@ -76,6 +78,7 @@ class InfergyDesign:
     power: PowerDesign
     pue: PueDesign
     production: ProductionDesign
+    workload: WorkloadArrays  # the request traces, binned: the workload model's data (fitted on its own)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -96,7 +99,7 @@ class InfergyDesign:
         sizes and each group's labels in order (they give the posterior's indices their meaning). Tables, rows
         and columns the fit does not read (a GPU no benchmark ran on, a source's notes) leave it unchanged."""
         digest = hashlib.sha256()
-        for group in (*self.inputs, self.observations):
+        for group in (*self.inputs, self.observations, self.workload):
             items = group._asdict().items() if hasattr(group, "_asdict") else group.items()
             for name, value in items:
                 a = np.ascontiguousarray(np.asarray(value))
@@ -132,7 +135,8 @@ def build_design(bundle) -> InfergyDesign:
     pue = build_pue_design(usable_pue_rows(t["pue"]))
     prod = build_production_design(usable_production_rows(t["production"]), t["models"], t["hardware"],
                                    t["architectures"], tp, pw, pue, shares=t["energy_shares"], api=t["api_speeds"])
-    return InfergyDesign(throughput=tp, power=pw, pue=pue, production=prod)
+    return InfergyDesign(throughput=tp, power=pw, pue=pue, production=prod,
+                         workload=workload_arrays(t["request_lengths"]))
 
 
 def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, prod_x: ProductionArrays, *,
@@ -154,7 +158,8 @@ PER_ROW_LATENTS = ("op_boundary_share", "op_log_wh")
 SITE_PREFIX_DATA = {"tp_": "throughput benchmarks (data/throughput.csv)", "pw_": "GPU power (data/gpu_energy.csv)",
                     "pue_": "PUE (data/pue.csv)",
                     "op_": "production disclosures, operators' energy breakdowns and API output speeds "
-                           "(data/production.csv, data/energy_shares.csv, data/api_speeds.csv)"}
+                           "(data/production.csv, data/energy_shares.csv, data/api_speeds.csv)",
+                    "wl_": "production request traces (data/request_lengths.csv: Azure 2023, chat and code)"}
 
 
 def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
@@ -169,6 +174,8 @@ def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
         "pue_kind": list(PUE_KINDS),
         "gpu_precision_cell": [f"{g} | {q}" for g, q in tp.gpu_precision_pairs],
         "model_gpu_cell": [f"{m} | {g}" for m, g in tp.model_gpu_pairs], "prod_row": list(prod.rows["id"].astype(str)),
+        "workload": list(TRACE_WORKLOADS), "length_component": list(range(COMPONENTS)),
+        "length_gap": list(range(COMPONENTS - 1)),
     }
     dims = {
         "tp_a_model": ["model"], "tp_log_isl_task": ["isl_group"],
@@ -187,5 +194,8 @@ def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
                                                            "z_operator")},
         "op_boundary_share": ["prod_row"], "op_log_wh": ["prod_row"],
         "tp_obs": ["tp_row"], "pw_obs": ["pw_row"], "pue_obs": ["pue_row"], "prod_obs": ["prod_row"],
+        **{v: ["workload", "length_component"] for v in ("wl_weights", "wl_mu_in", "wl_sd_in", "wl_mu_out",
+                                                          "wl_sd_out", "wl_sd_in_excess", "wl_sd_out_excess")},
+        "wl_mu_in_first": ["workload"], "wl_mu_in_gap": ["workload", "length_gap"],
     }
     return coords, dims

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import equations as eq
 from .architecture import kv_bytes_per_token
-from .paper import REGIMES
+from .workload import typical_lengths
 from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, physics, replica_memory_b
 from .pue import fleet_pue
 from .throughput import (
@@ -68,8 +68,8 @@ class QuerySpec:
     gpu: str = REF_GPU
     n_gpus: int | None = None  # GPUs per serving replica; None: whole 8-GPU servers, as many as the weights need
     precision: str = "fp8"
-    input_tokens: float = 500.0
-    output_tokens: float | None = None  # fixed length; else drawn from the regime
+    input_tokens: float | None = None  # fixed length; else drawn from the regime's workload
+    output_tokens: float | None = None  # fixed length; else drawn from the regime's workload
     regime: str = "traditional"
     batch_size: float | None = None  # None: the fitted production operating point
     batch_scale: float = 1.0  # multiplies the load (a "higher load" lever on the production operating point)
@@ -211,9 +211,10 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     precision = runnable_precision(bundle.hardware, gpu, spec.precision)
     if spec.n_gpus:
         n_gpus, replica = spec.n_gpus, "given"
-    else:  # sized for the load's sequences at the query's context (the regime's median output where it is drawn)
+    else:  # sized for the load's sequences at the query's context (the workload's medians where it is drawn)
         batch = (spec.batch_size or float(np.exp(np.median(draws["op_log_batch"])))) * spec.batch_scale
-        context = spec.input_tokens + (spec.output_tokens or REGIMES[spec.regime])
+        typical_in, typical_out = typical_lengths(draws, spec.regime, bundle.tables["request_lengths"])
+        context = (spec.input_tokens or typical_in) + (spec.output_tokens or typical_out)
         kv_gb = _kv_cache_gb(bundle, name, precision, batch, context)
         n_gpus = default_gpu_count(total, precision, memory_gb, kv_gb)
         replica = (f"smallest group holding the {precision} weights ({total * WEIGHT_BYTES[precision]:,.0f} GB) and "

@@ -28,7 +28,7 @@ def learned(tmp_path_factory):
 def test_every_likelihood_informs_its_groups_and_the_ratios_are_spreads(learned):
     res, _ = learned
     groups = {g["site"]: g for g in res["groups"]}
-    for prefix in ("tp_", "pw_", "pue_", "op_"):
+    for prefix in ("tp_", "pw_", "pue_", "op_", "wl_"):
         assert any(s.startswith(prefix) for s in groups), prefix
     for g in groups.values():
         ratios = np.array([e["ratio"] for e in g["by_element"]])
@@ -39,6 +39,11 @@ def test_every_likelihood_informs_its_groups_and_the_ratios_are_spreads(learned)
     # 4,790 throughput rows pin down the intercept; no per-row latent is reported
     assert groups["tp_g0"]["verdict"] == "learned" and groups["tp_g0"]["ratio_median"] < 0.3
     assert "op_log_wh" not in groups and "tp_obs" not in groups
+    # 28,185 traced requests decide the workload mixtures; no trace decides the reasoning ratio
+    for site in ("wl_weights", "wl_mu_out", "wl_sd_out", "wl_mu_in_first"):
+        assert groups[site]["verdict"] == "learned", site
+    assert groups["wl_log_reasoning_ratio"]["verdict"] == "prior"
+    assert "request_lengths" in groups["wl_weights"]["informed_by"]
 
 
 def test_fixed_and_unread_elements_are_left_out(learned):

@@ -101,7 +101,7 @@ def test_gpus_per_replica_follow_the_weights_and_the_kv_cache(post, bundle):
 
 
 def test_components_multiply_back_to_the_energy(post, bundle):
-    spec = QuerySpec(model="Llama 3.1 405B", output_tokens=300, boundary="facility")
+    spec = QuerySpec(model="Llama 3.1 405B", input_tokens=500, output_tokens=300, boundary="facility")
     c = predict_components(post, spec, bundle=bundle)
     wh = c["gpu_power_w"] * (1 + c["host_ratio"]) * c["pue"] * c["scatter"] * 300 / c["tps_gpu_tok_s"] / 3600
     np.testing.assert_allclose(wh, predict_energy_wh(post, spec, queries=1, bundle=bundle).wh[:, 0], rtol=1e-4)

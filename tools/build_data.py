@@ -679,6 +679,29 @@ def api_speeds(ref: Path) -> pd.DataFrame:
     return out
 
 
+#: Azure LLM inference trace 2023 (one hour of two production services): workload -> file in the reference folder.
+#: Microsoft, Azure/AzurePublicDataset (commit b469a113cedc), CC BY 4.0; Patel et al., "Splitwise", ISCA 2024.
+#: Each row's ``source`` is the upstream file's name (data/AzureLLMInferenceTrace_{conv,code}.csv there).
+AZURE_TRACES = {"chat": ("azure_llm_inference_2023_conv.csv", "AzureLLMInferenceTrace_conv.csv"),
+                "code": ("azure_llm_inference_2023_code.csv", "AzureLLMInferenceTrace_code.csv")}
+
+
+def request_lengths(ref: Path) -> pd.DataFrame:
+    """One row per production request of the Azure 2023 traces: its workload, arrival (seconds after the trace's
+    first request), prompt (context) and generated tokens; ``source`` names the trace file, ``source_row`` the
+    request's data row in it."""
+    parts = []
+    for workload, (name, upstream) in AZURE_TRACES.items():
+        src = pd.read_csv(ref / "traces" / name)
+        t = pd.to_datetime(src["TIMESTAMP"])
+        parts.append(pd.DataFrame({
+            "workload": workload, "arrival_s": ((t - t.min()).dt.total_seconds()).round(4),
+            "input_tokens": src["ContextTokens"].astype(int), "output_tokens": src["GeneratedTokens"].astype(int),
+            "source": upstream, "source_row": np.arange(1, len(src) + 1)}))
+        account("request_lengths", f"traces/{name}", len(src), len(src))
+    return pd.concat(parts, ignore_index=True)
+
+
 def hardware(ref: Path) -> pd.DataFrame:
     src = pd.read_csv(ref / "hardware_specs.csv")
     out = pd.DataFrame({
@@ -772,6 +795,7 @@ def main(ref: Path, data_dir: Path) -> None:
         "token_lengths": token_lengths(ref),
         "energy_shares": energy_shares(ref),
         "api_speeds": api_speeds(ref),
+        "request_lengths": request_lengths(ref),
     }
     for name, df in tables.items():
         df.to_csv(data_dir / f"{name}.csv", index=False, lineterminator="\n", float_format="%.10g")

@@ -111,7 +111,7 @@ def select_device(args: argparse.Namespace, task: str, cpu_devices: int | None =
 
 def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, boundary: str = "facility",
                        regime: bool = True) -> None:
-    from ..analysis.predict import PREDICT_BOUNDARIES
+    from ..analysis.predict import PREDICT_BOUNDARIES, REGIMES
     from ..data.vocab import SERVABLE_PRECISIONS
 
     what = ("[the paper's >200B blend: DeepSeek-R1, Llama 3.1 405B, Nemotron Ultra 253B]" if blend_default
@@ -131,12 +131,14 @@ def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bounda
     g.add_argument("--precision", choices=SERVABLE_PRECISIONS, default="fp8", help="[fp8]")
     g.add_argument("--batch-size", type=positive_float, default=None, metavar="B",
                    help="concurrent queries per replica [the production operating point from the posterior]")
-    g.add_argument("--input-tokens", type=positive_float, default=500.0, metavar="N", help="[500]")
+    g.add_argument("--input-tokens", type=positive_float, default=None, metavar="N",
+                   help="a fixed prompt length [drawn per query from the regime's workload]")
     g.add_argument("--output-tokens", type=positive_float, default=None, metavar="N",
-                   help="a fixed output length (overrides --regime)")
+                   help="a fixed output length [drawn per query from the regime's workload]")
     if regime:
-        g.add_argument("--regime", choices=("traditional", "reasoning"), default="traditional",
-                       help="exponential output length with median 300 (traditional) or 5000 (reasoning) "
+        g.add_argument("--regime", choices=REGIMES, default="traditional",
+                       help="the workload prompt and answer lengths are drawn from, learned from production traces: "
+                       "traditional (chat), code, reasoning (chat prompts, answers ~8x longer: a prior) "
                        "[traditional]")
     g.add_argument("--boundary", choices=PREDICT_BOUNDARIES, default=boundary,
                    help=f"gpu, node (+ host), facility (x PUE), facility+idle (+ idle capacity) [{boundary}]")
