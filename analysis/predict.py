@@ -147,11 +147,15 @@ def predict_energy_wh(dt, spec: QuerySpec, *, queries: int = 200, seed: int = 0,
     return PredictiveEnergy(np.asarray(wh), spec, inputs)
 
 
-def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> dict[str, np.ndarray]:
+def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None, cache_hit_rate: float = 0.0
+                       ) -> dict[str, np.ndarray]:
     """Per-draw factors of the energy for a query of the regime's median lengths (or those given):
     output tok/s per GPU, W per GPU (accelerator, averaged over the phases), the seconds of prefill and decode, the
     batch actually running, the configuration's scatter about the model (held at the FLOP floor), host ratio, PUE,
-    production load -- to explain a difference."""
+    production load -- to explain a difference. ``cache_hit_rate``: the share of the prompt read from a prefix
+    cache rather than prefilled."""
+    if not 0.0 <= cache_hit_rate < 1.0:
+        raise ValueError(f"cache_hit_rate must be in [0, 1); got {cache_hit_rate}")
     from ..data import load
 
     bundle = bundle if bundle is not None else load()
@@ -161,7 +165,7 @@ def predict_components(dt, spec: QuerySpec, *, seed: int = 0, bundle=None) -> di
     out = float(spec.output_tokens or typical_out)
     n = arrays["log_batch"].shape[0]
     tokens_in = jnp.float32(spec.input_tokens or typical_in)
-    times, log_w = serving(arrays, tokens_in, tokens_in, jnp.full((n, 1), out))
+    times, log_w = serving(arrays, tokens_in, tokens_in * (1.0 - cache_hit_rate), jnp.full((n, 1), out))
     n_col = arrays["phys_n_gpus"][:, None]
     scatter = np.asarray(effective_scatter(arrays, n_col, times, eq.gpu_energy_j(n_col, times, *log_w)),
                          np.float64)[:, 0]

@@ -343,6 +343,32 @@ API_SPEEDS_SCHEMA = Schema(
     checks=(_ACTIVE_CHECK,),
 )
 
+#: What a service's own statistics state: its throughput per node at the load it served, the speed one request
+#: saw, the context it read, its cache hits, its occupancy over the day and the replica it ran on.
+SERVICE_QUANTITIES = frozenset({"decode_tok_s_per_node", "prefill_tok_s_per_node", "request_speed_tok_s",
+                                "kv_length_per_output_token", "cache_hit_share", "nodes_peak", "nodes_mean",
+                                "input_tokens_per_day", "output_tokens_per_day", "decode_unit_nodes",
+                                "prefill_unit_nodes"})
+
+SERVICE_STATISTICS_SCHEMA = Schema(
+    name="service_statistics",
+    columns=(
+        Column("id", "str"),
+        Column("operator", "str"),
+        Column("system", "str"),  # the served model(s)
+        Column("hardware", "str"),  # the accelerator as stated
+        Column("gpus_per_node", "int", min_value=1),
+        Column("quantity", "str", allowed=SERVICE_QUANTITIES),
+        Column("value", "float", min_value=0.0, min_inclusive=False),  # the stated figure (a range's centre)
+        Column("low", "float", required=False, min_value=0.0),  # a stated range
+        Column("high", "float", required=False, min_value=0.0),
+        Column("unit", "str"),
+        Column("period", "str"),
+        *_dated_provenance(),
+    ),
+    unique=("id",),
+)
+
 #: Workloads of the production request traces (``request_lengths``), and the traces' citation: every row's
 #: ``source`` is one of these files (data/README.md carries the licence).
 TRACE_WORKLOADS = ("chat", "code")
@@ -368,6 +394,6 @@ SCHEMAS: dict[str, Schema] = {
     s.name: s
     for s in (THROUGHPUT_SCHEMA, GPU_ENERGY_SCHEMA, PRODUCTION_SCHEMA, PUE_SCHEMA, HARDWARE_SCHEMA, MODELS_SCHEMA,
               TOKEN_LENGTHS_SCHEMA, PAPER_THROUGHPUT_SCHEMA, ARCHITECTURES_SCHEMA, ENERGY_SHARES_SCHEMA,
-              API_SPEEDS_SCHEMA, REQUEST_LENGTHS_SCHEMA)
+              API_SPEEDS_SCHEMA, REQUEST_LENGTHS_SCHEMA, SERVICE_STATISTICS_SCHEMA)
 }
 TABLE_FILES: dict[str, str] = {name: f"{name}.csv" for name in SCHEMAS}

@@ -702,6 +702,47 @@ def request_lengths(ref: Path) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+#: DeepSeek's 24-hour statistics of its V3/R1 online service (web, app and API), as printed in its inference-system
+#: overview (deepseek-ai/open-infra-index, 2025-03-01), transcribed in production_operating_points.md section 1.
+DEEPSEEK_SOURCE = ("DeepSeek, 'Day 6: One more thing, DeepSeek-V3/R1 inference system overview' "
+                   "(deepseek-ai/open-infra-index, 202502OpenSourceWeek, 2025-03-01)")
+DEEPSEEK_URL = ("https://github.com/deepseek-ai/open-infra-index/blob/main/202502OpenSourceWeek/"
+                "day_6_one_more_thing_deepseekV3R1_inference_system_overview.md")
+DEEPSEEK_STATISTICS = (  # quantity, value, low, high, unit, notes
+    ("decode_tok_s_per_node", 14_800.0, None, None, "output tokens/s per node",
+     "average over the 24 h; decode units of 18 nodes (EP144), attention data-parallel"),
+    ("prefill_tok_s_per_node", 73_700.0, None, None, "input tokens/s per node",
+     "cache hits included; prefill units of 4 nodes (EP32)"),
+    ("request_speed_tok_s", 21.0, 20.0, 22.0, "output tokens/s per request", "printed as 20-22"),
+    ("kv_length_per_output_token", 4_989.0, None, None, "tokens", "mean KV-cache length a decode step reads"),
+    ("cache_hit_share", 0.563, None, None, "share of input tokens", "342 B of 608 B input tokens hit the on-disk "
+                                                                    "KV cache"),
+    ("nodes_peak", 278.0, None, None, "nodes", "V3 and R1 inference together"),
+    ("nodes_mean", 226.75, None, None, "nodes", "average occupancy; nodes are freed for research at night, so "
+                                                "the occupancy follows load"),
+    ("input_tokens_per_day", 608e9, None, None, "tokens", ""),
+    ("output_tokens_per_day", 168e9, None, None, "tokens", ""),
+    ("decode_unit_nodes", 18.0, None, None, "nodes", "expert parallelism over 144 GPUs"),
+    ("prefill_unit_nodes", 4.0, None, None, "nodes", "expert parallelism over 32 GPUs"),
+)
+
+
+def service_statistics(ref: Path) -> pd.DataFrame:
+    """Production services' own statistics with the load they were measured at (DeepSeek's 24 hours), one row per
+    stated figure; checked against the reference's transcription so an edit there cannot pass unnoticed."""
+    text = (ref / "production_operating_points.md").read_text()
+    for needle in ("14.8k output tokens/s", "73.7k input tokens/s", "20-22 tokens/s", "4,989 tokens", "278 nodes",
+                   "226.75 nodes", "608 B", "168 B", "(EP144)", "(EP32)"):
+        assert needle in text, f"production_operating_points.md no longer states {needle!r}"
+    rows = [{"id": f"SS-{i + 1:03d}", "operator": "DeepSeek", "system": "DeepSeek-V3/R1 online service",
+             "hardware": "H800", "gpus_per_node": 8, "quantity": q, "value": v, "low": lo, "high": hi, "unit": u,
+             "period": "24 h from 2025-02-27 12:00 (UTC+8)", "date": "2025-03-01", "source": DEEPSEEK_SOURCE,
+             "source_url": DEEPSEEK_URL, "source_row": None, "notes": n}
+            for i, (q, v, lo, hi, u, n) in enumerate(DEEPSEEK_STATISTICS)]
+    account("service_statistics", "production_operating_points.md (section 1)", len(rows), len(rows))
+    return pd.DataFrame(rows)
+
+
 def hardware(ref: Path) -> pd.DataFrame:
     src = pd.read_csv(ref / "hardware_specs.csv")
     out = pd.DataFrame({
@@ -796,6 +837,7 @@ def main(ref: Path, data_dir: Path) -> None:
         "energy_shares": energy_shares(ref),
         "api_speeds": api_speeds(ref),
         "request_lengths": request_lengths(ref),
+        "service_statistics": service_statistics(ref),
     }
     for name, df in tables.items():
         df.to_csv(data_dir / f"{name}.csv", index=False, lineterminator="\n", float_format="%.10g")
