@@ -7,8 +7,20 @@ with hosts, idle reserve capacity and cooling around the accelerators. Four late
     production engine  one more engine from the benchmarked engines' population: its efficiency logit and the
                        log shifts of its per-layer and per-sequence step overheads vs the reference setup,
                        tau_setup z_1, tau_o z_2, tau_t z_3 (the throughput fit's spreads; z ~ Normal(0, 1))
-    op_host_ratio      host (CPU, DRAM, network, fans) power / accelerator power     LogNormal(log 0.45, 0.3)
-    op_idle_share      share of provisioned energy spent idle or in reserve          Beta(2, 6)
+    op_host_ratio      host (CPU, DRAM, network, fans) power / accelerator power     LogNormal(log 0.82, 0.5)
+    op_idle_share      share of provisioned energy spent idle or in reserve          Beta(1.84, 8.16)
+
+Where the two last priors come from (neither from the disclosures they are checked against):
+- host ratio: centred on the reference server's nameplate split, NVIDIA DGX H100: 10.2 kW for the system, 8 x
+  700 W for its GPUs, so 4.6 kW of host over 5.6 kW of GPUs (data/hardware.csv; DGX B200 0.79, DGX A100 1.03).
+  A host rarely draws its nameplate while the GPUs draw near theirs, so the width is wide and reaches down:
+  90% 0.36-1.87.
+- idle share: centred on what a fleet provisioned for its daily peak leaves idle, from DeepSeek's 24-hour
+  occupancy (data/service_statistics.csv: peak 278, mean 226.75 nodes, so 18.4% of node-hours), with a
+  concentration of 10 (90% 0.03-0.41): DeepSeek lends its night-time nodes to research, and operators also keep
+  failover reserve above the peak.
+The production batch's Normal(log 32, 0.8) has no such source yet: it is the data's to decide (the API speeds
+and, once the serving physics has a data-parallel width, DeepSeek's stated load).
 
 A disclosure (e.g. Google's median Gemini prompt: 0.24 Wh comprehensive, 0.10 Wh active accelerators only)
 is predicted with the fitted throughput, power and PUE sub-models at the production operating point:
@@ -63,6 +75,8 @@ from .power import curve_of
 from .throughput import PRECISION_LEVELS, REF_GPU, REF_SPARSITY, efficiency, size_regression
 
 __all__ = [
+    "HOST_RATIO_PRIOR",
+    "IDLE_SHARE_PRIOR",
     "OPERATING_POINT_DECIDERS",
     "PRODUCTION_BOUNDARIES",
     "PRODUCTION_PRIORS",
@@ -70,6 +84,7 @@ __all__ = [
     "ProductionDesign",
     "build_production_design",
     "engine_log_efficiency",
+    "idle_share_beta",
     "production_load",
     "production_model",
     "usable_production_rows",
@@ -91,6 +106,18 @@ OPERATING_POINT_DECIDERS = {
                      "host CPU and DRAM 25% beside the accelerators' 58%)",
     "op_idle_share": "the idle machines' share of fleet energy (Google's 10%) or an occupancy curve over a day",
 }
+
+#: Host ratio prior (log-normal: median, sd of the log): the DGX H100 nameplate split (module docstring).
+HOST_RATIO_PRIOR = ((10_200.0 - 8 * 700.0) / (8 * 700.0), 0.5)
+#: Idle share prior (Beta: mean, concentration): 1 - mean / peak of DeepSeek's daily node occupancy.
+IDLE_SHARE_PRIOR = (1.0 - 226.75 / 278.0, 10.0)
+
+
+def idle_share_beta() -> tuple[float, float]:
+    """The idle share prior's Beta(a, b)."""
+    mean, conc = IDLE_SHARE_PRIOR
+    return mean * conc, (1.0 - mean) * conc
+
 
 #: Boundary -> (host included, PUE included, idle capacity included); None: undisclosed (latent share). A
 #: life-cycle total is not an operational measurement: no row of it calibrates the operating point.
@@ -314,8 +341,9 @@ def operating_point(tp: dict):
         "log_engine_eff": engine("log_engine_eff", tp["tau_setup"]),
         "overhead_engine": engine("overhead_engine", tp["tau_overhead_engine"]),
         "token_overhead_engine": engine("token_overhead_engine", tp["tau_token_overhead_engine"]),
-        "host_ratio": numpyro.sample("op_host_ratio", dist.LogNormal(jnp.log(0.45), 0.3)),
-        "idle_share": numpyro.sample("op_idle_share", dist.Beta(2.0, 6.0)),
+        "host_ratio": numpyro.sample("op_host_ratio", dist.LogNormal(float(np.log(HOST_RATIO_PRIOR[0])),
+                                                                      HOST_RATIO_PRIOR[1])),
+        "idle_share": numpyro.sample("op_idle_share", dist.Beta(*idle_share_beta())),
     }
 
 
