@@ -63,12 +63,15 @@ def service_check(dt, *, bundle=None, seed: int = 0) -> list[ServiceCheck]:
 
     bundle = bundle if bundle is not None else load()
     stats = bundle.tables["service_statistics"]
-    gpus_per_node = int(_stat(stats, "decode_tok_s_per_node")["gpus_per_node"])
-    decode_tps, speed = _stat(stats, "decode_tok_s_per_node"), _stat(stats, "request_speed_tok_s")
-    decode_nodes = float(_stat(stats, "decode_unit_nodes")["value"])
-    prefill_nodes = float(_stat(stats, "prefill_unit_nodes")["value"])
-    context = float(_stat(stats, "kv_length_per_output_token")["value"])
-    hits = float(_stat(stats, "cache_hit_share")["value"])
+    row = {q: _stat(stats, q) for q in ("decode_tok_s_per_node", "request_speed_tok_s", "prefill_tok_s_per_node",
+                                        "decode_unit_nodes", "prefill_unit_nodes", "kv_length_per_output_token",
+                                        "cache_hit_share")}
+    decode_tps, speed = row["decode_tok_s_per_node"], row["request_speed_tok_s"]
+    gpus_per_node = int(decode_tps["gpus_per_node"])
+    decode_nodes = float(row["decode_unit_nodes"]["value"])
+    prefill_nodes = float(row["prefill_unit_nodes"]["value"])
+    context = float(row["kv_length_per_output_token"]["value"])
+    hits = float(row["cache_hit_share"]["value"])
     concurrency = float(decode_tps["value"]) / float(speed["value"]) * decode_nodes
     out = SERVICE_ANSWER_TOKENS
     prompt = context - 0.5 * out  # serving_times reads a mean context of prompt + answer / 2
@@ -86,5 +89,5 @@ def service_check(dt, *, bundle=None, seed: int = 0) -> list[ServiceCheck]:
     prefill_per_node = prompt / (p["prefill_s"] * n_prefill) * gpus_per_node
     return [_check("decode_tok_s_per_node", str(decode_tps["unit"]), decode_tps, decode_per_node),
             _check("request_speed_tok_s", str(speed["unit"]), speed, per_request),
-            _check("prefill_tok_s_per_node", str(_stat(stats, "prefill_tok_s_per_node")["unit"]),
-                   _stat(stats, "prefill_tok_s_per_node"), prefill_per_node)]
+            _check("prefill_tok_s_per_node", str(row["prefill_tok_s_per_node"]["unit"]), row["prefill_tok_s_per_node"],
+                   prefill_per_node)]
