@@ -31,9 +31,14 @@ def energy_wh_numpy(p: dict, context, prefill, out_tokens: np.ndarray, flags) ->
     def attention(tokens):
         return c["phys_attn_full_flops"] * tokens + c["phys_attn_window_flops"] * np.minimum(tokens, window)
 
-    headroom_gb = np.logaddexp(0.0, 0.9 * (c["phys_memory_b"] - c["phys_weight_b"]) / 1e9)
+    e, k = c["phys_experts"], c["phys_top_k"]
+    moe = e > k
+    ranks = np.maximum(c["phys_dp_width"], 1.0)
+    routed = np.where(moe, (c["phys_weight_b"] - c["phys_active_weight_b"]) * e / np.where(moe, e - k, 1.0), 0.0)
+    copies_b = (ranks - 1.0) * (c["phys_weight_b"] - routed)  # data-parallel ranks' own replicated weights
+    headroom_gb = np.logaddexp(0.0, 0.9 * (c["phys_memory_b"] - c["phys_weight_b"] - copies_b) / 1e9)
     log_kv_cap = np.log(headroom_gb * 1e9) - np.log(kv_per_token(seq) * seq)
-    stacked = -4.0 * np.stack(np.broadcast_arrays(c["log_batch"], log_kv_cap, c["eff_log_batch_cap"]))
+    stacked = -4.0 * np.stack(np.broadcast_arrays(c["log_batch"], log_kv_cap, c["eff_log_batch_cap"] + np.log(ranks)))
     top = stacked.max(0)
     log_b = np.logaddexp(0.0, -(top + np.log(np.exp(stacked - top).sum(0)))) / 4.0
     b = np.exp(log_b)
@@ -41,13 +46,11 @@ def energy_wh_numpy(p: dict, context, prefill, out_tokens: np.ndarray, flags) ->
     curve = (c["power_idle"] + (c["power_peak"] - c["power_idle"])
              * _sigmoid(c["log_batch"] - c["power_log_batch50"])) * adj
     mean_ctx = ctx + 0.5 * out
-    e, k = c["phys_experts"], c["phys_top_k"]
-    moe = e > k
     stages = np.maximum(c["phys_pipeline_stages"], 1.0)
     untouched = np.exp(b / stages * np.log1p(-k / np.where(moe, e, k + 1.0)))
     coverage = np.where(moe, (e * (1.0 - untouched) - k) / np.where(moe, e - k, 1.0), 0.0)
     weights = stages * (c["phys_active_weight_b"]
-                        + (c["phys_weight_b"] - c["phys_active_weight_b"]) * np.clip(coverage, 0, 1))
+                        + (c["phys_weight_b"] - c["phys_active_weight_b"]) * np.clip(coverage, 0, 1)) + copies_b
     memory_s = ((weights / _sigmoid(c["eff_logit_memory"]) + b * kv_per_token(mean_ctx) * mean_ctx
                  / _sigmoid(c["eff_logit_kv"])) / (n * np.exp(c["phys_log_bw_b_s"])))
     peak = n * c["phys_peak_flop_s"]
@@ -56,12 +59,15 @@ def energy_wh_numpy(p: dict, context, prefill, out_tokens: np.ndarray, flags) ->
     groups = np.maximum(c["phys_comm_gpus"], 1.0)
     link_s = (c["phys_layers"] * c["phys_link_exchanges"] * 2.0 * (groups - 1.0) / groups * c["phys_hidden"] * 2.0
               / np.exp(c["phys_log_link_b_s"]) / _sigmoid(c["eff_logit_link"]))
-    step_s = ((memory_s ** 4 + compute_s ** 4) ** 0.25 + b * (link_s + np.exp(c["eff_log_token_overhead_s"]))
-              + c["phys_layers"] * np.exp(c["eff_log_overhead_s"]))
+    def with_exchange(busy, exchange):  # overlapped under data-parallel attention, in turn under tensor parallelism
+        return np.where(ranks > 1.0, (busy ** 4 + exchange ** 4) ** 0.25, busy + exchange)
+
+    step_s = (with_exchange((memory_s ** 4 + compute_s ** 4) ** 0.25, b / ranks * link_s)
+              + b / ranks * np.exp(c["eff_log_token_overhead_s"]) + c["phys_layers"] * np.exp(c["eff_log_overhead_s"]))
     pre = np.asarray(prefill, np.float64)
     eta_prefill = _sigmoid(c["eff_logit_prefill"])
     prefill_peak_s = pre * (c["phys_linear_flops"] + attention(ctx - pre + 0.5 * pre)) / peak
-    prefill_s = prefill_peak_s / eta_prefill + pre * link_s
+    prefill_s = with_exchange(prefill_peak_s / eta_prefill, pre / ranks * link_s)
     prefill_w = c["power_tdp_w"] * ((c["power_peak"] * adj) ** 8 + eta_prefill ** 8) ** 0.125
     decode_w = c["power_tdp_w"] * (curve ** 8 + (ideal_s / step_s) ** 8) ** 0.125
     joules = n * (prefill_s * prefill_w + out * step_s / b * decode_w) * np.exp(c["log_scatter"])

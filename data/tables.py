@@ -348,7 +348,7 @@ API_SPEEDS_SCHEMA = Schema(
 SERVICE_QUANTITIES = frozenset({"decode_tok_s_per_node", "prefill_tok_s_per_node", "request_speed_tok_s",
                                 "kv_length_per_output_token", "cache_hit_share", "nodes_peak", "nodes_mean",
                                 "input_tokens_per_day", "output_tokens_per_day", "decode_unit_nodes",
-                                "prefill_unit_nodes"})
+                                "prefill_unit_nodes", "scale_out_link_gb_s"})
 
 SERVICE_STATISTICS_SCHEMA = Schema(
     name="service_statistics",

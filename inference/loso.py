@@ -26,7 +26,7 @@ __all__ = ["DISCLOSERS", "SOURCE_SITES", "SourceRow", "production_sources", "lea
 #: Who published a per-query disclosure, by keywords of its system and source (an operator's own figure).
 DISCLOSERS = {"Google": ("Google", "Gemini"), "OpenAI": ("OpenAI", "ChatGPT")}
 #: The likelihoods of production data: the observed site of each, and the keep-mask key it takes.
-_SITES = {"prod": "prod_obs", "share": "share_obs", "api": "api_obs"}
+_SITES = {"prod": "prod_obs", "share": "share_obs", "api": "api_obs", "service": "service_obs"}
 #: The observed sites whose rows the refits judge.
 SOURCE_SITES = tuple(_SITES.values())
 
@@ -59,13 +59,16 @@ def _discloser(row) -> str:
 
 def production_sources(design) -> dict[str, dict[str, np.ndarray]]:
     """Each independent production source and the rows it contributes, per likelihood (``prod``: disclosures,
-    ``share``: energy breakdowns, ``api``: API speeds): True where the row is the source's."""
+    ``share``: energy breakdowns, ``api``: API speeds, ``service``: a service's stated rates): True where the row is
+    the source's."""
     prod = design.production
     who = {"prod": np.array([_discloser(r) for _, r in prod.rows.iterrows()], dtype=object),
            "share": (np.asarray(prod.share_rows["operator"].astype(str), dtype=object) if prod.share_rows is not None
                      else np.array([], dtype=object)),
            "api": (np.asarray(prod.api_rows["provider"].astype(str), dtype=object) if prod.api_rows is not None
-                   else np.array([], dtype=object))}
+                   else np.array([], dtype=object)),
+           "service": (np.asarray(prod.service_rows["operator"].astype(str), dtype=object)
+                       if prod.service_rows is not None else np.array([], dtype=object))}
     names = list(dict.fromkeys(name for rows in who.values() for name in rows))
     return {name: {kind: rows == name for kind, rows in who.items()} for name in names}
 
@@ -77,8 +80,10 @@ def _row_labels(design, kind: str) -> tuple[list[str], list[str]]:
         rows, what = prod.rows, lambda r: f"{r['model_or_system']}, {r['boundary']}"
     elif kind == "share":
         rows, what = prod.share_rows, lambda r: f"{r['operator']} {r['component']} share"
-    else:
+    elif kind == "api":
         rows, what = prod.api_rows, lambda r: f"{r['provider']} {r['model']} speed"
+    else:
+        rows, what = prod.service_rows, lambda r: f"{r['operator']} {r['quantity']} at its stated load"
     return list(rows["id"].astype(str)), [what(r) for _, r in rows.iterrows()]
 
 

@@ -6,21 +6,28 @@ likelihoods (:mod:`.throughput`, :mod:`.power`, :mod:`.production`) and every pr
 
 A request occupies its replica (``n`` GPUs) for a **prefill** and a share of **decode** steps:
 
-    prefill_s = prefill FLOPs / (n x peak FLOP/s x eta_p) + prefill tokens x link_s
-    step_s(B) = soft max(memory_s, compute_s) + B x (link_s + token_s) + layers x overhead_s   (a decode step of B)
-    memory_s  = (p x weights read at B / p + B x KV bytes of the context) / (n x HBM bytes/s x eta_m)
+    prefill_s = prefill FLOPs / (n x peak FLOP/s x eta_p) (+) prefill tokens x link_s / d
+    step_s(B) = soft max(memory_s, compute_s) (+) B / d x link_s + B / d x token_s + layers x overhead_s  (one of B)
+    memory_s  = (p x weights read at B / p + (d - 1) x replicated weights + B x KV bytes of the context)
+                / (n x HBM bytes/s x eta_m)
     compute_s = B x (2 x active params + attention FLOPs at the context) / (n x peak FLOP/s x eta_c)
-    link_s    = layers x X all-reduces x 2 (c - 1) / c x hidden x 2 bytes / (link bytes/s x eta_l)  (per token)
+    link_s    = layers x X exchanges x 2 (c - 1) / c x hidden x 2 bytes / (link bytes/s x eta_l)  (per token)
     decode_s  = output tokens x step_s(B) / B
 
 with B the batch actually running: a smooth minimum of the load, the sequences the KV cache holds and the
-engine's cap, and ``link_s`` the time a token's activations take to be all-reduced (ring) across the ``c`` GPUs of
-a tensor/expert-parallel group over the GPU-to-GPU link (NVLink, or PCIe on cards without it): zero on one GPU.
+engine's cap (per data-parallel rank), and ``link_s`` the time a token's activations take to be exchanged across
+the ``c`` GPUs of a tensor/expert-parallel group over the GPU-to-GPU link (NVLink, or PCIe on cards without it):
+zero on one GPU.
 A pipeline of ``p`` stages keeps ``p`` micro-batches of ``B / p`` sequences in flight, so each stage reads its
 weights ``p`` times per step of the whole batch (``p = 1``: no pipeline). Tensor parallelism exchanges twice per
-layer (X = 2: after attention and after the MLP); attention run data-parallel with the experts spread over the GPUs
-exchanges once (X = 1: an all-gather of the tokens before the experts and a reduce-scatter after, together an
-all-reduce's volume).
+layer (X = 2: after attention and after the MLP). Attention run **data-parallel** over ``d`` ranks beside experts
+spread over the GPUs (wide expert parallelism: DeepSeek's EP144, TensorRT-LLM's DEP) splits the batch: each rank
+runs attention for ``B / d`` sequences, holds and reads its own copy of the weights outside the routed experts
+(attention, shared experts, embeddings), keeps its sequences' bookkeeping, and sends only its own tokens, each to
+its ``top_k`` experts and back (X = top_k: the dispatch and the combine of every routed copy); ``d = 1``: none.
+``(+)`` is a sum under tensor parallelism (an all-reduce waits for its layer) and a soft maximum where attention runs
+data-parallel: engines built for wide expert parallelism run two micro-batches, one's all-to-all under the other's
+compute (DeepSeek's dual-batch overlap; SGLang's and TensorRT-LLM's wide-EP the same).
 Per-GPU output tokens/s is ``output / (n (prefill_s + decode_s))``; GPU energy is
 ``n (P_prefill prefill_s + P_decode decode_s)``. Prefill is accounted as replica time of its own: chunked prefill
 rides on decode steps, and what that saves is in the learned prefill utilisation ``eta_p``.
@@ -41,9 +48,10 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWER", "KV_MEMORY_SHARE",
-           "ACTIVATION_BYTES", "TP_LINK_EXCHANGES", "DP_ATTENTION_LINK_EXCHANGES", "link_bytes_per_token",
-           "weights_read_b",
-           "kv_bytes_per_token", "attention_flops_per_token", "prefill_flops", "log_kv_capacity", "log_effective_batch",
+           "ACTIVATION_BYTES", "TP_LINK_EXCHANGES", "link_bytes_per_token", "weights_read_b",
+           "replicated_weight_b",
+           "kv_bytes_per_token", "log_split_gpus", "attention_flops_per_token", "prefill_flops", "log_kv_capacity",
+           "log_effective_batch",
            "serving_times", "phase_log_power_w", "log_tps_per_gpu", "log_request_speed_tok_s", "gpu_energy_j",
            "power_share", "log_power_adjustment", "log_gpu_power_w",
            "boundary_factor", "log_boundary_factor", "energy_shares"]
@@ -53,10 +61,9 @@ __all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWE
 KV_MEMORY_SHARE = 0.9
 #: Bytes per activation value an engine all-reduces (16-bit activations).
 ACTIVATION_BYTES = 2.0
-#: All-reduce volumes per layer: tensor parallelism (after attention and after the MLP); attention run data-parallel
-#: beside expert parallelism (an all-gather before the experts and a reduce-scatter after them).
+#: All-reduce volumes per layer of tensor parallelism (after attention and after the MLP); data-parallel attention
+#: beside expert parallelism exchanges ``top_k`` (:func:`~.physics.physics`).
 TP_LINK_EXCHANGES = 2.0
-DP_ATTENTION_LINK_EXCHANGES = 1.0
 #: Sharpness of the soft maximum of memory and compute time (a p-norm): 1 would add them, infinity take the larger.
 SOFT_MAX_POWER = 4.0
 #: Sharpness of the soft maximum of the power curve and the utilisation floor (a p-norm: 9% above the larger where
@@ -84,9 +91,10 @@ class Physics(NamedTuple):
     layers: jnp.ndarray  # transformer layers (a decode step's fixed overhead is per layer)
     hidden: jnp.ndarray  # hidden size: values per token each all-reduce moves
     comm_gpus: jnp.ndarray  # GPUs each layer's activations are all-reduced across (1: none)
-    link_exchanges: jnp.ndarray  # all-reduce volumes per layer: 2 tensor parallel, 1 data-parallel attention + EP
+    link_exchanges: jnp.ndarray  # exchanges of the hidden state per layer: 2 tensor parallel, top_k dispatch/combine
     pipeline_stages: jnp.ndarray  # pipeline-parallel stages (1: none); each reads its weights once per micro-batch
     log_link_b_s: jnp.ndarray  # log GPU-to-GPU link bytes/s of one GPU, one direction
+    dp_width: jnp.ndarray  # ranks attention runs data-parallel over, each with its share of the batch (1: none)
 
 
 class Efficiency(NamedTuple):
@@ -127,6 +135,27 @@ def weights_read_b(phys: Physics, batch):
     return phys.active_weight_b + (phys.weight_b - phys.active_weight_b) * jnp.clip(coverage, 0.0, 1.0)
 
 
+def replicated_weight_b(phys: Physics):
+    """Bytes of the weights outside the routed experts (attention, shared experts, embeddings; a dense model's all):
+    what every data-parallel rank holds and reads. The routed experts are ``(all - active) x E / (E - k)``."""
+    e, k = phys.experts, phys.top_k
+    moe = e > k
+    routed = jnp.where(moe, (phys.weight_b - phys.active_weight_b) * e / jnp.where(moe, e - k, 1.0), 0.0)
+    return phys.weight_b - routed
+
+
+def _extra_replica_b(phys: Physics):
+    """Bytes the data-parallel ranks beyond the first hold and read: their copies of the replicated weights."""
+    return (jnp.maximum(phys.dp_width, 1.0) - 1.0) * replicated_weight_b(phys)
+
+
+def log_split_gpus(phys: Physics):
+    """log of the GPUs a layer's matrices are split across: the replica over its data-parallel ranks (tensor
+    parallel: all of it; DEPk: one). The efficiencies and the per-layer overhead change with it (thinner matrix
+    slices, one more all-reduce to wait on); a data-parallel rank runs whole matrices."""
+    return jnp.log(phys.n_gpus) - jnp.log(jnp.maximum(phys.dp_width, 1.0))
+
+
 def kv_bytes_per_token(phys: Physics, context):
     """Bytes of KV cache a sequence of ``context`` tokens holds, per token (sliding layers keep their window)."""
     return phys.kv_full_b + phys.kv_window_b * jnp.minimum(1.0, phys.window_tokens / jnp.maximum(context, 1.0))
@@ -144,17 +173,19 @@ def prefill_flops(phys: Physics, cached_tokens, new_tokens):
 
 
 def link_bytes_per_token(phys: Physics):
-    """Bytes one GPU sends per token over its link: ``link_exchanges`` ring all-reduces of the hidden state per
-    layer, each sending ``2 (c - 1) / c`` of it (zero on one GPU)."""
+    """Bytes one GPU sends per token over its link: ``link_exchanges`` exchanges of the hidden state per layer
+    (tensor parallel: ring all-reduces; data-parallel attention: the token's dispatch to and combine from each of its
+    experts), each moving ``2 (c - 1) / c`` of it off the GPU (zero on one GPU)."""
     c = jnp.maximum(phys.comm_gpus, 1.0)
     return phys.layers * phys.link_exchanges * 2.0 * (c - 1.0) / c * phys.hidden * ACTIVATION_BYTES
 
 
 def log_kv_capacity(phys: Physics, seq_tokens):
     """log of the sequences of ``seq_tokens`` tokens the KV cache holds: the engine's share (0.9) of the memory
-    left after the weights over one sequence's cache. Where the weights leave little or nothing, the headroom
-    falls smoothly toward zero (softplus in GB: a cliff there stalls the sampler)."""
-    return (log_softplus(KV_MEMORY_SHARE * (phys.memory_b - phys.weight_b) / 1e9) + jnp.log(1e9)
+    left after the weights (and the data-parallel ranks' copies) over one sequence's cache. Where the weights leave
+    little or nothing, the headroom falls smoothly toward zero (softplus in GB: a cliff there stalls the sampler)."""
+    weights_b = phys.weight_b + _extra_replica_b(phys)
+    return (log_softplus(KV_MEMORY_SHARE * (phys.memory_b - weights_b) / 1e9) + jnp.log(1e9)
             - jnp.log(kv_bytes_per_token(phys, seq_tokens) * seq_tokens))
 
 
@@ -175,6 +206,16 @@ def _soft_max(log_a, log_b, power=SOFT_MAX_POWER):
     return jnp.logaddexp(power * log_a, power * log_b) / power
 
 
+def _with_exchange(log_busy_s, exchange_s, phys: Physics):
+    """Seconds of work and of the exchange of its tokens over the link: in turn under tensor parallelism (an
+    all-reduce waits for the layer), overlapped where attention runs data-parallel (wide expert-parallel engines run
+    two micro-batches so one's all-to-all proceeds under the other's compute: the soft maximum)."""
+    busy_s = jnp.exp(log_busy_s)
+    # the p-norm as busy x (1 + r^p)^(1/p): smooth where there is no exchange (r = 0), no log of zero
+    overlapped = busy_s * (1.0 + (exchange_s / busy_s) ** SOFT_MAX_POWER) ** (1.0 / SOFT_MAX_POWER)
+    return jnp.where(phys.dp_width > 1.0, overlapped, busy_s + exchange_s)
+
+
 class ServingTimes(NamedTuple):
     """Replica-seconds one request occupies in each phase, the batch actually running, the share of peak FLOP/s
     each phase computes at (prefill: while computing), and the replica-seconds its FLOPs take at peak."""
@@ -191,24 +232,30 @@ def serving_times(phys: Physics, eff: Efficiency, log_load, context_tokens, pref
     """:class:`ServingTimes` of a request: ``context_tokens`` is the prompt (cached or not) the output follows,
     ``prefill_tokens`` of them are computed (the rest are cache hits), ``log_load`` the log of the concurrent
     sequences offered (``throughput.LOG_SATURATED``: as many as fit)."""
-    log_b = log_effective_batch(log_load, log_kv_capacity(phys, context_tokens + output_tokens), eff.log_batch_cap)
+    # each data-parallel rank schedules its own sequences, up to the engine's cap
+    log_b = log_effective_batch(log_load, log_kv_capacity(phys, context_tokens + output_tokens),
+                                eff.log_batch_cap + jnp.log(jnp.maximum(phys.dp_width, 1.0)))
     b = jnp.exp(log_b)
     log_peak = jnp.log(phys.n_gpus * phys.peak_flop_s)
     mean_context = context_tokens + 0.5 * output_tokens
     kv_b = b * kv_bytes_per_token(phys, mean_context) * mean_context  # weights and KV stream at their own shares
     stages = jnp.maximum(phys.pipeline_stages, 1.0)
-    weights_b = stages * weights_read_b(phys, b / stages)  # a pipeline reads each stage's weights per micro-batch
+    # a pipeline reads each stage's weights per micro-batch; each data-parallel rank its own replicated weights
+    weights_b = stages * weights_read_b(phys, b / stages) + _extra_replica_b(phys)
+    per_rank = 1.0 / jnp.maximum(phys.dp_width, 1.0)  # the share of the batch and of the tokens one rank handles
     log_memory_s = (jnp.logaddexp(jnp.log(weights_b) - jax.nn.log_sigmoid(eff.logit_memory),
                                   jnp.log(kv_b) - jax.nn.log_sigmoid(eff.logit_kv))
                     - jnp.log(phys.n_gpus) - phys.log_bw_b_s)
     log_ideal_s = log_b + jnp.log(phys.linear_flops + attention_flops_per_token(phys, mean_context)) - log_peak
     log_compute_s = log_ideal_s - jax.nn.log_sigmoid(eff.logit_compute)
     link_s = link_bytes_per_token(phys) * jnp.exp(-phys.log_link_b_s - jax.nn.log_sigmoid(eff.logit_link))
-    step_s = (jnp.exp(_soft_max(log_memory_s, log_compute_s)) + b * (link_s + jnp.exp(eff.log_token_overhead_s))
-              + phys.layers * jnp.exp(eff.log_overhead_s))
+    log_busy_s = _soft_max(log_memory_s, log_compute_s)
+    step_s = (_with_exchange(log_busy_s, b * per_rank * link_s, phys)
+              + b * per_rank * jnp.exp(eff.log_token_overhead_s) + phys.layers * jnp.exp(eff.log_overhead_s))
     eta_prefill = jax.nn.sigmoid(eff.logit_prefill)
     prefill_peak_s = prefill_flops(phys, context_tokens - prefill_tokens, prefill_tokens) / jnp.exp(log_peak)
-    prefill_s = prefill_peak_s / eta_prefill + prefill_tokens * link_s
+    prefill_s = _with_exchange(jnp.log(prefill_peak_s) - jnp.log(eta_prefill), prefill_tokens * per_rank * link_s,
+                               phys)
     flop_s = prefill_peak_s + output_tokens * jnp.exp(log_ideal_s) / b
     return ServingTimes(prefill_s, output_tokens * step_s / b, log_b, eta_prefill, jnp.exp(log_ideal_s) / step_s,
                         flop_s)

@@ -40,6 +40,7 @@ OBSERVED_SITES = {
     "prod_obs": ("production", "log Wh per query (operators' disclosures)"),
     "share_obs": ("energy_shares", "share of comprehensive energy (operators' breakdowns)"),
     "api_obs": ("api_speeds", "log output tok/s one request sees (API-served models)"),
+    "service_obs": ("service_statistics", "log tok/s a service stated at its load (per node, per request)"),
 }
 
 
@@ -60,6 +61,8 @@ OBSERVATION_VIEWS = {
     "prod_obs": ObservationView("Production disclosures", "Wh per query", np.exp, True),
     "share_obs": ObservationView("Operators' energy breakdowns", "share of comprehensive energy", lambda v: v, False),
     "api_obs": ObservationView("API output speeds", "output tok/s per request", np.exp, True),
+    "service_obs": ObservationView("A service at its stated load (DeepSeek)", "tok/s per node or per request",
+                                   np.exp, True),
 }
 #: The parameters whose chains the report's rank plots show: the production operating point and the throughput and
 #: power terms it trades off against (the slowest to mix).
@@ -92,7 +95,8 @@ class InfergyDesign:
     def observations(self) -> dict[str, np.ndarray | None]:
         return {"y_tp": self.throughput.y_log_tok_s, "y_pw": self.power.y_log_power_share,
                 "y_pue": self.pue.y_log_pue_minus_1, "y_prod": self.production.y_log_wh,
-                "y_share": self.production.y_share, "y_api": self.production.y_api_log_tps}
+                "y_share": self.production.y_share, "y_api": self.production.y_api_log_tps,
+                "y_service": self.production.y_service_log}
 
     def fingerprint(self) -> str:
         """SHA-256 of what the likelihood reads: every input array and observation (values, dtype, shape), the
@@ -123,7 +127,8 @@ class InfergyDesign:
         return {"tp_obs": self.throughput.n_rows, "pw_obs": len(self.power.rows), "pue_obs": len(self.pue.rows),
                 "prod_obs": len(self.production.rows),
                 "share_obs": 0 if self.production.share_rows is None else len(self.production.share_rows),
-                "api_obs": 0 if self.production.api_rows is None else len(self.production.api_rows)}
+                "api_obs": 0 if self.production.api_rows is None else len(self.production.api_rows),
+                "service_obs": 0 if self.production.service_rows is None else len(self.production.service_rows)}
 
 
 def build_design(bundle) -> InfergyDesign:
@@ -134,7 +139,8 @@ def build_design(bundle) -> InfergyDesign:
     pw = build_power_design(usable_power_rows(t["gpu_energy"], t["hardware"]), t["hardware"])
     pue = build_pue_design(usable_pue_rows(t["pue"]))
     prod = build_production_design(usable_production_rows(t["production"]), t["models"], t["hardware"],
-                                   t["architectures"], tp, pw, pue, shares=t["energy_shares"], api=t["api_speeds"])
+                                   t["architectures"], tp, pw, pue, shares=t["energy_shares"], api=t["api_speeds"],
+                                   service=t.get("service_statistics"))
     return InfergyDesign(throughput=tp, power=pw, pue=pue, production=prod,
                          workload=workload_arrays(t["request_lengths"]))
 
@@ -142,13 +148,14 @@ def build_design(bundle) -> InfergyDesign:
 def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, prod_x: ProductionArrays, *,
                   n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int, n_model_gpu: int,
                   n_isl_groups: int, n_power_gpus: int, n_operators: int, n_populations: int, y_tp=None, y_pw=None,
-                  y_pue=None, y_prod=None, y_share=None, y_api=None, keep: dict | None = None):
+                  y_pue=None, y_prod=None, y_share=None, y_api=None, y_service=None, keep: dict | None = None):
     """The joint NumPyro model (observations last; ``keep``: the production rows whose likelihood counts, see
     :func:`~infergy.model.production.production_model`)."""
     tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, n_isl_groups, y=y_tp)
     pw = power_model(pw_x, n_power_gpus, y=y_pw)
     pue = pue_model(pue_x, n_operators, y=y_pue)
-    production_model(prod_x, tp, pw, pue, n_populations, y=y_prod, y_share=y_share, y_api=y_api, keep=keep)
+    production_model(prod_x, tp, pw, pue, n_populations, y=y_prod, y_share=y_share, y_api=y_api, y_service=y_service,
+                     keep=keep)
 
 
 #: Per-row latent variables (one per observation, e.g. where in an undisclosed boundary a disclosure sits): the
@@ -157,8 +164,9 @@ PER_ROW_LATENTS = ("op_boundary_share", "op_log_wh")
 #: The likelihood whose rows inform a site, by the site's prefix.
 SITE_PREFIX_DATA = {"tp_": "throughput benchmarks (data/throughput.csv)", "pw_": "GPU power (data/gpu_energy.csv)",
                     "pue_": "PUE (data/pue.csv)",
-                    "op_": "production disclosures, operators' energy breakdowns and API output speeds "
-                           "(data/production.csv, data/energy_shares.csv, data/api_speeds.csv)",
+                    "op_": "production disclosures, operators' energy breakdowns, API output speeds and a "
+                           "service's stated rates (data/production.csv, data/energy_shares.csv, data/api_speeds.csv, "
+                           "data/service_statistics.csv)",
                     "wl_": "production request traces (data/request_lengths.csv: Azure 2023, chat and code)"}
 
 

@@ -108,13 +108,14 @@ def gpu_spec(hardware: pd.DataFrame, gpu: str, precision: str) -> GpuSpec:
 
 
 def physics(hardware: pd.DataFrame, arch: pd.DataFrame, models: pd.DataFrame, *, model_names, total_params_b,
-            active_params_b, gpus, precisions, n_gpus, comm_gpus=None, link_exchanges=None,
+            active_params_b, gpus, precisions, n_gpus, comm_gpus=None, dp_width=None,
             pipeline_stages=None, lines: SizeLines | None = None,
             z: dict | None = None, log_bw_b_s=None) -> Physics:
     """:class:`Physics` (NumPy arrays, one entry per row) for rows of (model, sizes, GPU, precision, GPU count).
-    ``comm_gpus``: the GPUs each layer's activations are all-reduced across (tensor/expert parallel; default all
-    of the replica); ``link_exchanges``: all-reduce volumes per layer (default 2, tensor parallel);
-    ``pipeline_stages`` (default 1).
+    ``comm_gpus``: the GPUs each layer's activations are exchanged across (tensor/expert parallel; default all
+    of the replica); ``dp_width``: the ranks attention runs data-parallel over (default 1: tensor parallel); where
+    it is above one, a mixture of experts exchanges ``top_k`` copies of each token per layer (dispatch and combine),
+    else two all-reduces (tensor parallel); ``pipeline_stages`` (default 1).
     ``log_bw_b_s`` overrides the bandwidths (NaN where the table has none); ``lines``/``z`` as in
     :func:`~.architecture.model_constants`."""
     total = np.asarray(total_params_b, float)
@@ -126,6 +127,7 @@ def physics(hardware: pd.DataFrame, arch: pd.DataFrame, models: pd.DataFrame, *,
     kv_bytes = np.array([PRECISION_TABLE[p].kv_bytes for p in precisions], float)
     consts = model_constants(arch, models, model_names, active, lines, z)
     bw = np.array([s.bandwidth_tb_s for s in spec], float) * 1e12
+    dp = np.ones_like(n) if dp_width is None else np.maximum(np.asarray(dp_width, float), 1.0) * np.ones_like(n)
     return Physics(
         n_gpus=n,
         log_bw_b_s=np.log(bw) if log_bw_b_s is None else np.asarray(log_bw_b_s, float),
@@ -143,8 +145,9 @@ def physics(hardware: pd.DataFrame, arch: pd.DataFrame, models: pd.DataFrame, *,
         layers=consts["layers"],
         hidden=consts["hidden"],
         comm_gpus=n if comm_gpus is None else np.asarray(comm_gpus, float),
-        link_exchanges=(np.full_like(n, TP_LINK_EXCHANGES) if link_exchanges is None
-                        else np.asarray(link_exchanges, float)),
+        link_exchanges=np.where((dp > 1.0) & (consts["experts"] > consts["top_k"]), consts["top_k"],
+                                TP_LINK_EXCHANGES) * np.ones_like(n),
         pipeline_stages=np.ones_like(n) if pipeline_stages is None else np.asarray(pipeline_stages, float),
         log_link_b_s=log_link_b_s([s.link_gb_s for s in spec]),
+        dp_width=dp,
     )

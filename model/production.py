@@ -19,8 +19,7 @@ Where the two last priors come from (neither from the disclosures they are check
   occupancy (data/service_statistics.csv: peak 278, mean 226.75 nodes, so 18.4% of node-hours), with a
   concentration of 10 (90% 0.03-0.41): DeepSeek lends its night-time nodes to research, and operators also keep
   failover reserve above the peak.
-The production batch's Normal(log 32, 0.8) has no such source yet: it is the data's to decide (the API speeds
-and, once the serving physics has a data-parallel width, DeepSeek's stated load).
+The production batch's Normal(log 32, 0.8) has no such source yet: it is the data's to decide (the API speeds).
 
 A disclosure (e.g. Google's median Gemini prompt: 0.24 Wh comprehensive, 0.10 Wh active accelerators only)
 is predicted with the fitted throughput, power and PUE sub-models at the production operating point:
@@ -50,6 +49,14 @@ with the replica production would size for the model (:func:`~.query.default_gpu
 provider's hardware a latent scale of the H100's bandwidth and FLOP/s, and the context a latent length (prior
 from the Azure 2023 production traces).
 
+A service that stated its load (:mod:`.service`: DeepSeek's decode units of 144 GPUs at ~12,700 sequences,
+attention data-parallel, experts spread, tokens exchanged over InfiniBand; prefill units of 32) observes the
+production engine at a scale no benchmark ran at, through the same serving equations:
+
+    log rate ~ Normal(service.service_log_rates(serving_times(unit, production engine, stated load)), REPORTING_SD)
+
+for its decode output tokens/s per node, the speed one request sees and its prefill input tokens/s per node.
+
 What a disclosure does not say is integrated out with stated priors, shared by the rows of one population
 (same source): the serving model's active parameters (its architecture then from the size lines), the token
 counts, the hardware (an H100 scaled in bandwidth and FLOP/s), and, where the boundary is undisclosed, how much of the facility it covers (a
@@ -70,7 +77,7 @@ import pandas as pd
 from ..data.vocab import BOUNDARY_TABLE
 from . import equations as eq
 from .architecture import NO_WINDOW_TOKENS, SizeLines
-from .physics import REF_BANDWIDTH_TB_S, gpu_spec, physics
+from .physics import REF_BANDWIDTH_TB_S, gpu_spec, log_link_b_s, physics
 from .power import curve_of
 from .throughput import PRECISION_LEVELS, REF_GPU, REF_SPARSITY, efficiency, size_regression
 
@@ -191,6 +198,17 @@ class ProductionArrays(NamedTuple):
     api_log_active_c: jnp.ndarray  # per API row: log(active / 10B)
     api_moe: jnp.ndarray
     api_log_sparsity_c: jnp.ndarray
+    # a service that stated its load (model.service); the defaults: none
+    svc_physics: object = eq.Physics(*(np.zeros(0, np.float32) for _ in eq.Physics._fields))  # decode, prefill unit
+    svc_log_link_b_s: jnp.ndarray = np.float32(0.0)  # log bytes/s one GPU sends over the scale-out network
+    svc_model_idx: jnp.ndarray = np.int32(0)  # the service's model in the throughput model list
+    svc_cells: jnp.ndarray = np.array([-1, -1])  # its GPU x precision, model x GPU cells in the throughput fit
+    svc_log_load: jnp.ndarray = np.float32(0.0)  # log of the sequences a decode unit runs at the stated load
+    svc_prompt_tokens: jnp.ndarray = np.float32(1.0)
+    svc_prefill_tokens: jnp.ndarray = np.zeros(0, np.float32)  # per unit: prompt tokens computed (cache misses)
+    svc_output_tokens: jnp.ndarray = np.float32(1.0)
+    svc_gpus: jnp.ndarray = np.zeros(0, np.float32)  # per unit: GPUs of the decode and of the prefill unit
+    svc_gpus_per_node: jnp.ndarray = np.float32(1.0)
 
 
 @dataclass(frozen=True)
@@ -204,6 +222,8 @@ class ProductionDesign:
     y_api_log_tps: np.ndarray | None = None  # log output tok/s one request sees, per api_speeds row
     api_rows: pd.DataFrame | None = None
     providers: tuple[str, ...] = ()
+    y_service_log: np.ndarray | None = None  # log of the rates a service stated (model.service.SERVICE_QUANTITIES)
+    service_rows: pd.DataFrame | None = None
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -230,9 +250,10 @@ def _operator(text: str) -> str | None:
 def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: pd.DataFrame,
                             architectures: pd.DataFrame, throughput_design, power_design, pue_design,
                             with_observations: bool = True, shares: pd.DataFrame | None = None,
-                            api: pd.DataFrame | None = None) -> ProductionDesign:
+                            api: pd.DataFrame | None = None, service: pd.DataFrame | None = None) -> ProductionDesign:
     """Arrays for :func:`production_model` (rows from :func:`usable_production_rows`; ``shares``: operators'
-    breakdowns of their comprehensive energy, the energy_shares table; ``api``: the api_speeds table)."""
+    breakdowns of their comprehensive energy, the energy_shares table; ``api``: the api_speeds table; ``service``:
+    the service_statistics table, whose stated rates count where its model was benchmarked)."""
     from ..data.tables import ENERGY_COMPONENTS
     from .query import default_gpu_count
 
@@ -285,6 +306,7 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: 
     api_phys = physics(hardware, architectures, models, model_names=[None] * len(api), total_params_b=api_total,
                        active_params_b=api_active, gpus=[REF_GPU] * len(api), precisions=["fp8"] * len(api),
                        n_gpus=[default_gpu_count(t, "fp8", ref_memory_gb) for t in api_total], lines=lines)
+    svc, svc_rows = _service_arrays(service, hardware, architectures, models, throughput_design, lines)
     flags = [PRODUCTION_BOUNDARIES[b] for b in rows["boundary"]]
     ref = power_design.gpus.index(REF_GPU) if REF_GPU in power_design.gpus else 0
     arrays = ProductionArrays(
@@ -317,11 +339,58 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: 
         api_log_active_c=jnp.asarray(np.log(api_active / 10.0)),
         api_moe=jnp.asarray(api_moe.astype(float)),
         api_log_sparsity_c=jnp.asarray(np.where(api_moe, np.log(api_total / api_active / REF_SPARSITY), 0.0)),
+        **svc,
     )
     y = np.log(rows["wh_per_query"].astype(float).to_numpy()) if with_observations else None
     y_share = shares["share_pct"].astype(float).to_numpy() / 100.0 if with_observations else None
     y_api = np.log(api["tps_per_user_tok_s"].astype(float).to_numpy()) if with_observations else None
-    return ProductionDesign(arrays, y, pops, rows.reset_index(drop=True), y_share, shares, y_api, api, providers)
+    y_svc = np.log(svc_rows["value"].astype(float).to_numpy()) if with_observations else None
+    return ProductionDesign(arrays, y, pops, rows.reset_index(drop=True), y_share, shares, y_api, api, providers,
+                            y_svc, svc_rows)
+
+
+def _service_arrays(service: pd.DataFrame | None, hardware, architectures, models, throughput_design,
+                    lines: SizeLines) -> tuple[dict, pd.DataFrame]:
+    """The service likelihood's arrays (:mod:`.service`: DeepSeek's decode and prefill units at its stated load) and
+    its stated rates; empty where the table has no such service or its model was not benchmarked."""
+    from .service import SERVICE_MODEL, service_setting
+    from .throughput import parse_layout
+
+    empty = {"svc_physics": eq.Physics(*(jnp.zeros(0) for _ in eq.Physics._fields)),
+             "svc_log_link_b_s": jnp.asarray(0.0), "svc_model_idx": jnp.asarray(0), "svc_log_load": jnp.asarray(0.0),
+             "svc_cells": jnp.asarray([-1, -1]),
+             "svc_prompt_tokens": jnp.asarray(1.0), "svc_prefill_tokens": jnp.zeros(0),
+             "svc_output_tokens": jnp.asarray(1.0), "svc_gpus": jnp.zeros(0), "svc_gpus_per_node": jnp.asarray(1.0)}
+    tp_models = list(throughput_design.models)
+    stated = service is not None and not service.empty and (service["operator"] == "DeepSeek").any()
+    if not stated or SERVICE_MODEL not in tp_models:
+        return {}, pd.DataFrame(columns=["id", "operator", "quantity", "value", "unit"])
+    s = service_setting(service)
+    size = models.set_index("model").loc[SERVICE_MODEL]
+    units = [parse_layout(s.decode_layout), parse_layout(s.prefill_layout)]
+    phys = physics(hardware, architectures, models, model_names=[SERVICE_MODEL] * 2,
+                   total_params_b=[float(size["total_params_b"])] * 2,
+                   active_params_b=[float(size["active_params_b"])] * 2, gpus=[REF_GPU] * 2,
+                   precisions=["fp8"] * 2, n_gpus=[u.n_gpus for u in units], comm_gpus=[u.comm_gpus for u in units],
+                   dp_width=[u.dp_width for u in units], pipeline_stages=[u.pipeline_stages for u in units],
+                   lines=lines)
+    arrays = {"svc_physics": type(phys)(*(jnp.asarray(v, dtype=jnp.float32) for v in phys)),
+              "svc_log_link_b_s": jnp.asarray(float(log_link_b_s([s.link_gb_s])[0])),
+              "svc_model_idx": jnp.asarray(tp_models.index(SERVICE_MODEL)),
+              "svc_cells": jnp.asarray([_cell_index(throughput_design.gpu_precision_pairs, (REF_GPU, "fp8")),
+                                        _cell_index(throughput_design.model_gpu_pairs, (SERVICE_MODEL, REF_GPU))]),
+              "svc_log_load": jnp.asarray(float(np.log(s.concurrency))),
+              "svc_prompt_tokens": jnp.asarray(s.prompt_tokens),
+              "svc_prefill_tokens": jnp.asarray([s.prompt_tokens, s.prompt_tokens * (1.0 - s.cache_hit_share)]),
+              "svc_output_tokens": jnp.asarray(s.output_tokens),
+              "svc_gpus": jnp.asarray([float(s.decode_gpus), float(s.prefill_gpus)]),
+              "svc_gpus_per_node": jnp.asarray(float(s.gpus_per_node))}
+    return arrays, s.rows
+
+
+def _cell_index(pairs, pair: tuple) -> int:
+    pairs = [tuple(p) for p in pairs]
+    return pairs.index(pair) if pair in pairs else -1
 
 
 def _latent_where_missing(name: str, known: jnp.ndarray, loc: float, scale: float) -> jnp.ndarray:
@@ -376,11 +445,11 @@ def _population_physics(x: ProductionArrays, log_active_c, log_hardware):
 
 
 def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_populations: int, y=None, y_share=None,
-                     y_api=None, keep: dict | None = None):
-    """NumPyro likelihood of per-query disclosures, operators' energy breakdowns and API output speeds given the
-    sub-models' parameters (observations last). ``keep`` (``prod``, ``share``, ``api``: per row, default all
-    True): False leaves a row's likelihood out, shapes unchanged, so its value is predicted as an unseen one's
-    (leave-one-source-out refits)."""
+                     y_api=None, y_service=None, keep: dict | None = None):
+    """NumPyro likelihood of per-query disclosures, operators' energy breakdowns, API output speeds and a service's
+    stated rates given the sub-models' parameters (observations last). ``keep`` (``prod``, ``share``, ``api``,
+    ``service``: per row, default all True): False leaves a row's likelihood out, shapes unchanged, so its value is
+    predicted as an unseen one's (leave-one-source-out refits)."""
     keep = keep or {}
     op = operating_point(tp)
     pri = PRODUCTION_PRIORS
@@ -403,7 +472,7 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
     b = jnp.where(known_gpu, tp["b_gpu"][jnp.maximum(x.pop_gpu_idx, 0)], tp["b_gpu"][x.ref_gpu_idx])
     phys = _population_physics(x, log_active_c, jnp.where(known_gpu, 0.0, hw))
     log_ngpu = jnp.log(phys.n_gpus)
-    delta = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * log_ngpu
+    delta = (a + b + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * eq.log_split_gpus(phys)
              + op["log_engine_eff"])
     tokens_in, tokens_out = jnp.exp(log_in), jnp.exp(log_out)
     times = eq.serving_times(phys, efficiency(tp, delta, phys, _engine_overheads(op)), op["log_batch"], tokens_in,
@@ -428,7 +497,30 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
         _breakdown_likelihood(x, op, pue, y_share, keep.get("share", True))
     if x.api_provider.shape[0]:
         _api_speed_likelihood(x, tp, op, y_api, keep.get("api", True))
+    if x.svc_gpus.shape[0]:
+        _service_likelihood(x, tp, op, y_service, keep.get("service", True))
     return {**op, "mu": mu}
+
+
+def _service_likelihood(x: ProductionArrays, tp: dict, op: dict, y_service, keep=True):
+    """A service's stated decode and prefill rates at its stated load (:mod:`.service`), on the production engine:
+    its model's fitted effect on the reference GPU at FP8, its layout's data-parallel ranks and scale-out network."""
+    from .service import service_log_rates
+
+    p = x.svc_physics
+    gp, mg = x.svc_cells[0], x.svc_cells[1]  # the fitted interactions where the benchmarks had the cell
+    delta = (tp["a_model"][x.svc_model_idx] + tp["b_gpu"][x.ref_gpu_idx]
+             + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * eq.log_split_gpus(p)
+             + jnp.where(gp >= 0, tp["e_gpu_precision"][jnp.maximum(gp, 0)], 0.0)
+             + jnp.where(mg >= 0, tp["e_model_gpu"][jnp.maximum(mg, 0)], 0.0) + op["log_engine_eff"])
+    eff = efficiency(tp, delta, p, _engine_overheads(op))  # the link's efficiency is the GPU's own (not PCIe)
+    times = eq.serving_times(p._replace(log_link_b_s=jnp.broadcast_to(x.svc_log_link_b_s, p.n_gpus.shape)), eff,
+                             x.svc_log_load, x.svc_prompt_tokens, x.svc_prefill_tokens, x.svc_output_tokens)
+    decode, prefill = (eq.ServingTimes(*(v[i] for v in times)) for i in (0, 1))
+    mu = jnp.stack(service_log_rates(x.svc_output_tokens, x.svc_prompt_tokens, x.svc_gpus[0], x.svc_gpus[1],
+                                     x.svc_gpus_per_node, decode, prefill))
+    with numpyro.plate("service_rows", mu.shape[0]), numpyro.handlers.mask(mask=keep):
+        numpyro.sample("service_obs", dist.Normal(mu, REPORTING_SD), obs=y_service)
 
 
 def _size_mean(tp: dict, log_active_c, moe, log_sparsity_c):
@@ -451,7 +543,7 @@ def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api, keep=T
     p = x.api_physics
     phys = p._replace(log_bw_b_s=jnp.log(REF_BANDWIDTH_TB_S * 1e12) + hw, peak_flop_s=p.peak_flop_s * jnp.exp(hw))
     size_mean = _size_mean(tp, x.api_log_active_c, x.api_moe, x.api_log_sparsity_c)
-    delta = (size_mean + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * jnp.log(phys.n_gpus)
+    delta = (size_mean + tp["c_precision"][PRECISION_LEVELS.index("fp8")] + tp["beta_ngpu"] * eq.log_split_gpus(phys)
              + op["log_engine_eff"])
     context = jnp.exp(log_context)
     times = eq.serving_times(phys, efficiency(tp, delta, phys, _engine_overheads(op)), op["log_batch"], context,

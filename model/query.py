@@ -18,7 +18,7 @@ import numpy as np
 from . import equations as eq
 from .architecture import kv_bytes_per_token
 from .workload import typical_lengths
-from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, physics, replica_memory_b
+from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, log_link_b_s, physics, replica_memory_b
 from .pue import fleet_pue
 from .throughput import (
     INTERACTION_SCALE,
@@ -30,6 +30,7 @@ from .throughput import (
     WEIGHT_BYTES,
     efficiency,
     n_draws,
+    parse_layout,
     setup_overheads,
     size_regression,
 )
@@ -67,6 +68,8 @@ class QuerySpec:
     moe: bool | None = None
     gpu: str = REF_GPU
     n_gpus: int | None = None  # GPUs per serving replica; None: whole 8-GPU servers, as many as the weights need
+    layout: str | None = None  # how the replica spreads ("TP8", "TP4,PP2", "DEP144"); None: tensor parallel
+    link_gb_s: float | None = None  # GPU-to-GPU bandwidth, bidirectional as printed; None: the GPU's NVLink/PCIe
     precision: str = "fp8"
     input_tokens: float | None = None  # fixed length; else drawn from the regime's workload
     output_tokens: float | None = None  # fixed length; else drawn from the regime's workload
@@ -209,7 +212,15 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     memory_gb = spec_gpu.memory_gb
     # --- precision: what this GPU would serve the request in (no FP8 tensor cores on an A100, no FP4 on Hopper)
     precision = runnable_precision(bundle.hardware, gpu, spec.precision)
-    if spec.n_gpus:
+    layout = parse_layout(spec.layout, spec.n_gpus) if spec.layout else None
+    if layout is not None and is_moe == 0.0 and layout.expert_parallel > 1:
+        raise ValueError(f"layout {spec.layout!r}: expert parallelism needs a mixture of experts; "
+                         f"{name or 'this model'} is dense")
+    if spec.link_gb_s is not None and not (np.isfinite(spec.link_gb_s) and spec.link_gb_s > 0):
+        raise ValueError(f"link bandwidth must be a positive number of GB/s, got {spec.link_gb_s}")
+    if layout is not None:
+        n_gpus, replica = layout.n_gpus, f"given ({spec.layout})"
+    elif spec.n_gpus:
         n_gpus, replica = spec.n_gpus, "given"
     else:  # sized for the load's sequences at the query's context (the workload's medians where it is drawn)
         batch = (spec.batch_size or float(np.exp(np.median(draws["op_log_batch"])))) * spec.batch_scale
@@ -245,11 +256,16 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
           "hidden": normal("hidden")})
     # one row: only what the size lines guess (with per-draw z) varies by draw; the rest broadcasts below
     phys = physics(bundle.hardware, arch, bundle.models, model_names=[name], total_params_b=[total],
-                   active_params_b=[active], gpus=[gpu], precisions=[precision], n_gpus=[float(n_gpus)], z=z)
+                   active_params_b=[active], gpus=[gpu], precisions=[precision], n_gpus=[float(n_gpus)], z=z,
+                   **({} if layout is None else dict(comm_gpus=[layout.comm_gpus], dp_width=[layout.dp_width],
+                                                     pipeline_stages=[layout.pipeline_stages])))
     phys = phys._replace(log_bw_b_s=np.log(REF_BANDWIDTH_TB_S * 1e12) + log_bw_c)
     log_ngpu = math.log(n_gpus)
-    delta = a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * log_ngpu + _engine(spec, draws, coords)
+    delta = (a + b + c + e_gp + e_mg + draws["tp_beta_ngpu"] * float(eq.log_split_gpus(phys)[0])
+             + _engine(spec, draws, coords))
     eff = efficiency(tp_parameters(draws), delta, phys, setup_overheads(draws, coords, spec.engine))
+    if spec.link_gb_s is not None:  # a given network (InfiniBand between servers) at the GPU's own link efficiency
+        phys = phys._replace(log_link_b_s=log_link_b_s([spec.link_gb_s]))
     power = eq.PowerCurve(idle=draws["pw_idle_share"][:, pg], peak=draws["pw_peak_share"][:, pg],
                           log_batch50=draws["pw_log_batch50"][:, pg],
                           log_adjustment=eq.log_power_adjustment(draws["pw_beta_ngpu"], log_ngpu,

@@ -35,6 +35,7 @@ or a main effect. Engine setups are centred where the data pin them down and non
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -56,7 +57,9 @@ __all__ = [
     "ThroughputDesign",
     "build_throughput_design",
     "comm_gpus",
-    "link_exchanges",
+    "data_parallel_width",
+    "Layout",
+    "parse_layout",
     "parameters",
     "gpu_effects",
     "learned_input_tokens",
@@ -272,7 +275,7 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     phys = physics(hardware, architectures, models, model_names=rows["model"].tolist(),
                    total_params_b=total[m_idx], active_params_b=active[m_idx], gpus=rows["gpu"].tolist(),
                    precisions=rows["precision"].tolist(), n_gpus=rows["n_gpus"].astype(float).to_numpy(),
-                   comm_gpus=comm_gpus(rows), link_exchanges=link_exchanges(rows),
+                   comm_gpus=comm_gpus(rows), dp_width=data_parallel_width(rows),
                    pipeline_stages=rows["pp"].astype(float).fillna(1.0).clip(lower=1.0).to_numpy())
     phys = phys._replace(log_bw_b_s=np.where(np.isfinite(phys.log_bw_b_s), phys.log_bw_b_s, 0.0))
 
@@ -301,7 +304,7 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         noise_idx=jnp.asarray(rows["source_table"].map(NOISE_GROUP_OF).fillna("other")
                               .map({g: i for i, g in enumerate(NOISE_GROUPS)}).to_numpy()),
         physics=eq.Physics(*(jnp.asarray(v, dtype=jnp.float32) for v in phys)),
-        log_ngpu=jnp.asarray(np.log(rows["n_gpus"].astype(float).to_numpy())),
+        log_ngpu=jnp.asarray(np.asarray(eq.log_split_gpus(phys))),
         isl=jnp.asarray(np.where(np.isfinite(isl), isl, 1000.0)),
         isl_group=jnp.asarray(groups.map({g: i for i, g in enumerate(isl_groups)}).fillna(-1).astype(int).to_numpy()),
         osl=jnp.asarray(rows["osl"].astype(float).to_numpy()),
@@ -394,14 +397,56 @@ def comm_gpus(rows: pd.DataFrame) -> np.ndarray:
     return np.clip(np.fmax(c, ep), 1.0, n)
 
 
-def link_exchanges(rows: pd.DataFrame) -> np.ndarray:
-    """All-reduce volumes each row's layers send: one where attention runs data-parallel beside expert parallelism
-    (TensorRT-LLM's DEP, vLLM's DP > 1 with EP), two for tensor parallelism."""
+@dataclass(frozen=True)
+class Layout:
+    """How a replica spreads over its GPUs (the throughput table's ``parallelism`` notation), as the physics reads
+    it: the GPUs each layer exchanges activations across, the attention's data-parallel ranks, pipeline stages."""
+
+    n_gpus: int
+    comm_gpus: float
+    dp_width: float
+    pipeline_stages: float
+    expert_parallel: int
+
+
+_LAYOUT_TERM = re.compile(r"^(TP|PP|EP|DP|DEP)(\d+)$")
+
+
+def parse_layout(text: str, n_gpus: int | None = None) -> Layout:
+    """A layout such as ``TP8``, ``TP4,PP2``, ``DEP8`` (attention data-parallel with experts over 8 GPUs) or
+    ``TP1,EP8,DP8`` over ``n_gpus`` (default: the GPUs it names; the throughput table's notes in parentheses are
+    ignored); a layout whose GPUs differ from ``n_gpus`` is an error."""
+    degrees = {"TP": 1, "PP": 1, "EP": 1, "DP": 1, "DEP": 1}
+    for term in (t.strip().upper() for t in re.sub(r"\([^)]*\)", "", str(text)).split(",")):  # notes dropped
+        m = _LAYOUT_TERM.match(term)
+        if not m or int(m.group(2)) < 1:
+            raise ValueError(f"layout {text!r}: {term!r} is not TPk, PPk, EPk, DPk or DEPk (k >= 1 GPUs)")
+        degrees[m.group(1)] = int(m.group(2))
+    if degrees["DEP"] > 1:
+        if degrees["TP"] > 1 or degrees["DP"] > 1 or degrees["EP"] > 1:
+            raise ValueError(f"layout {text!r}: DEPk already sets the data-parallel and expert-parallel degrees")
+        degrees["DP"] = degrees["EP"] = degrees["DEP"]
+    per_stage = degrees["TP"] * degrees["DP"]
+    if degrees["EP"] > per_stage:
+        raise ValueError(f"layout {text!r}: expert parallelism over {degrees['EP']} GPUs exceeds the "
+                         f"{per_stage} GPUs of a stage (TP x DP)")
+    named = per_stage * degrees["PP"]
+    if n_gpus is not None and int(n_gpus) != named:
+        raise ValueError(f"layout {text!r} spans {named} GPUs, not the {int(n_gpus)} asked for")
+    row = pd.DataFrame({"n_gpus": [float(named)], "tp": [float(degrees["TP"])], "pp": [float(degrees["PP"])],
+                        "ep": [float(degrees["EP"]) if degrees["EP"] > 1 else np.nan],
+                        "parallelism": [f"TP{degrees['TP']},EP{degrees['EP']},DP{degrees['DP']}"]})
+    return Layout(named, float(comm_gpus(row)[0]), float(data_parallel_width(row)[0]), float(degrees["PP"]),
+                  degrees["EP"])
+
+
+def data_parallel_width(rows: pd.DataFrame) -> np.ndarray:
+    """Ranks each row's attention runs data-parallel over: TensorRT-LLM's DEPk (attention-DP with expert parallelism
+    over k GPUs) or a layout's DPk (vLLM/SGLang data parallelism with experts spread); 1 for tensor parallelism."""
     layout = rows["parallelism"].fillna("").astype(str)
-    dp = pd.to_numeric(layout.str.extract(r"\bDP(\d+)")[0], errors="coerce").fillna(1.0)
-    ep = rows["ep"].astype(float).fillna(1.0)
-    dp_attention = layout.str.contains(r"\bDEP\d") | ((dp > 1) & (ep > 1))
-    return np.where(dp_attention.to_numpy(), eq.DP_ATTENTION_LINK_EXCHANGES, eq.TP_LINK_EXCHANGES)
+    dep = pd.to_numeric(layout.str.extract(r"\bDEP(\d+)")[0], errors="coerce")
+    dp = pd.to_numeric(layout.str.extract(r"\bDP(\d+)")[0], errors="coerce")
+    return dep.fillna(dp).fillna(1.0).clip(lower=1.0).to_numpy(float)
 
 
 def efficiency(tp: dict, delta, phys: eq.Physics, setup_overheads=(0.0, 0.0)) -> eq.Efficiency:
@@ -412,7 +457,7 @@ def efficiency(tp: dict, delta, phys: eq.Physics, setup_overheads=(0.0, 0.0)) ->
     which changes with the GPUs it spans (PCIe switches and sockets they share). ``setup_overheads``: the engine
     setup's log shifts of the per-layer and per-sequence step overheads (0: the reference setup's)."""
     o_setup, t_setup = setup_overheads
-    log_ngpu = jnp.log(phys.n_gpus)
+    log_ngpu = eq.log_split_gpus(phys)
     pcie = (phys.log_link_b_s < PCIE_LOG_LINK_B_S).astype(jnp.result_type(float))
     return eq.Efficiency(logit_memory=delta, logit_compute=delta + tp["shift_compute"],
                          logit_prefill=delta + tp["shift_prefill"],
@@ -535,6 +580,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     return {**tp, "g0": g0, "g_active": g_active, "g_moe": g_moe, "g_sparsity": g_sparsity, "tau_model": tau_model,
             "tau_setup": tau_setup, "tau_overhead_engine": tau_o, "tau_token_overhead_engine": tau_t,
             "a_model": a_model, "b_gpu": b_gpu, "c_precision": c_precision, "beta_ngpu": beta_ngpu,
+            "e_gpu_precision": e_gp, "e_model_gpu": e_mg,
             "tau_gpu": tau_gpu, "k_bw": k_bw, "mu": mu}
 
 

@@ -106,12 +106,15 @@ def test_per_token_is_the_per_query_energy_over_its_tokens(source):
     np.testing.assert_allclose(t.per_draw_mean, q.per_draw_mean * 3600.0 / 700.0, rtol=1e-5)
 
 
-def test_fixed_length_stream_matches_numpy_exactly(source):
+@pytest.mark.parametrize("layout", [None, "DEP8"])
+def test_fixed_length_stream_matches_numpy_exactly(source, layout):
     """Fixed output length: no randomness, so the streamed summary must match NumPy on the same arrays -- means to
     float32 precision, quantiles to the histogram's resolution (0.23% per bin). The histogram inverts the
     empirical CDF (the smallest value whose CDF reaches q), so that is the NumPy quantile to compare with: NumPy's
-    default interpolates between order statistics, which differs by a whole gap between draws in a sparse tail."""
-    spec = QuerySpec(model="Mixtral 8x22B", output_tokens=900.0, input_tokens=2000.0, boundary="facility+idle")
+    default interpolates between order statistics, which differs by a whole gap between draws in a sparse tail.
+    Tensor parallel and attention data-parallel over 8 ranks (each its copy of the non-expert weights)."""
+    spec = QuerySpec(model="Mixtral 8x22B", output_tokens=900.0, input_tokens=2000.0, boundary="facility+idle",
+                     layout=layout, gpu="H200" if layout else "H100-SXM-80GB")
     arrays, _ = prepare(source.draws_coords, spec, source.bundle, 0)
     s = stream(arrays, spec, Workload.of(spec), queries_per_draw=3, seed=0)
     flags = np.asarray(boundary_flags(spec.boundary))
@@ -166,6 +169,9 @@ def test_chunked_random_stream_agrees_with_numpy_in_distribution(source, monkeyp
     (["--model", "Llama 3.1 70B", "--tool-tokens", "100"], "give --agent-steps K > 1"),
     (["--total-params-b", "70", "--active-params-b", "80"], "0 < active <= total"),
     (["--model", "Llama 3.1 70B", "--pue", "0.9"], "argument --pue: a PUE is >= 1"),
+    (["--model", "Llama 3.1 70B", "--layout", "TP8", "--gpus", "16"], "layout 'TP8' spans 8 GPUs, not the 16"),
+    (["--model", "DeepSeek-R1", "--layout", "DEP8,XP2"], "'XP2' is not TPk, PPk, EPk, DPk or DEPk"),
+    (["--model", "DeepSeek-R1", "--link-gb-s", "0"], "argument --link-gb-s: must be > 0, got 0"),
 ])
 def test_estimate_bad_input_is_one_line_and_exit_2(capsys, args, message):
     try:

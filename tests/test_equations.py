@@ -7,6 +7,7 @@ import math
 
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 from numpyro import handlers
 
@@ -39,9 +40,13 @@ def _rows(design, n):
     precision that is not 'mixed'; with that batch as a column."""
     x = design.throughput.arrays
     r = design.throughput.rows.assign(batch=np.exp(np.asarray(x.log_load)), saturated=np.asarray(x.log_load) >= 20)
-    ok = ~r["saturated"] & r["isl"].notna() & r["osl"].notna() & r["precision"].ne("mixed")
+    shaped = r["isl"].notna() & r["osl"].notna() & r["precision"].ne("mixed")
+    ok = ~r["saturated"] & shaped & r["parallelism"].fillna("").str.match(r"^TP\d")
     picked = r[ok].groupby(["model", "gpu", "precision"]).head(1)
-    return picked.sample(n=n, random_state=0) if len(picked) > n else picked
+    picked = picked.sample(n=n, random_state=0) if len(picked) > n else picked
+    # and attention data-parallel rows (saturated: as many sequences as fit), asked by their layout
+    dep = r[shaped & r["parallelism"].fillna("").str.startswith("DEP")].groupby("model").head(1)
+    return pd.concat([picked, dep])
 
 
 def test_prediction_restates_the_throughput_likelihoods_mean(setting):
@@ -51,10 +56,10 @@ def test_prediction_restates_the_throughput_likelihoods_mean(setting):
     tp = design.throughput
     mu = _model_mean(throughput_model, draw, tp.arrays, **tp.sizes)
     rows = _rows(design, 12)
-    assert len(rows) >= 8
+    assert len(rows) >= 8 and rows["parallelism"].str.startswith("DEP").sum() >= 3
     setup = np.asarray(tp.arrays.setup_idx)
     for i, row in rows.iterrows():
-        spec = QuerySpec(model=row["model"], gpu=row["gpu"], n_gpus=int(row["n_gpus"]), precision=row["precision"],
+        spec = QuerySpec(model=row["model"], gpu=row["gpu"], layout=row["parallelism"], precision=row["precision"],
                          input_tokens=float(row["isl"]), output_tokens=float(row["osl"]),
                          batch_size=float(row["batch"]), engine=coords["setup"][setup[i]])
         arrays, meta = prepare((draws, coords), spec, bundle, seed=0)

@@ -20,16 +20,18 @@ DESIGN = build_design(d.load())
 def test_every_production_row_belongs_to_one_named_source():
     sources = production_sources(DESIGN)
     prod = DESIGN.production
-    assert set(sources) == {"Google", "OpenAI", "mistralai", "cohere"}
+    assert set(sources) == {"Google", "OpenAI", "mistralai", "cohere", "DeepSeek"}
     assert list(prod.rows["id"][sources["Google"]["prod"]]) == ["PQ-001"]
     assert list(prod.rows["id"][sources["OpenAI"]["prod"]]) == ["PQ-011"]
     assert sources["Google"]["share"].all() and sources["Google"]["share"].size == 4
     assert sources["mistralai"]["api"].sum() == 16 and sources["cohere"]["api"].sum() == 4
-    for kind in ("prod", "share", "api"):  # each row is exactly one source's
+    # DeepSeek's three stated rates at its stated load: decode and prefill per node, the speed of one request
+    assert list(prod.service_rows["id"][sources["DeepSeek"]["service"]]) == ["SS-001", "SS-003", "SS-002"]
+    for kind in ("prod", "share", "api", "service"):  # each row is exactly one source's
         np.testing.assert_array_equal(sum(s[kind].astype(int) for s in sources.values()), 1)
 
 
-def _log_joint(y_prod, y_api, keep):
+def _log_joint(y_prod, y_api, keep, y_service=None):
     params = {"op_log_batch": jnp.float32(np.log(30.0))}
     seeded = jax.random.PRNGKey(0)
     from numpyro.handlers import seed, substitute, trace
@@ -39,6 +41,8 @@ def _log_joint(y_prod, y_api, keep):
               if s["type"] == "sample" and not s["is_observed"] and n not in DESIGN.observed}
     values.update(params)
     kwargs = {**DESIGN.sizes, **DESIGN.observations, "y_prod": y_prod, "y_api": y_api, "keep": keep}
+    if y_service is not None:
+        kwargs["y_service"] = y_service
     return float(log_density(substitute(infergy_model, values), DESIGN.inputs, kwargs, values)[0])
 
 
@@ -58,6 +62,12 @@ def test_a_row_left_out_does_not_count_and_the_others_do():
     moved_api = y_api.copy()
     moved_api[0] += 1.0
     assert _log_joint(y_prod, moved_api, keep) != base
+    # the service's stated rates: counted while kept, not once DeepSeek is left out
+    deepseek = production_sources(DESIGN)["DeepSeek"]
+    y_svc = np.array(DESIGN.production.y_service_log) + 1.0
+    assert _log_joint(y_prod, y_api, keep, y_svc) != base
+    keep_ds = {k: jnp.asarray(~v) for k, v in deepseek.items()}
+    assert _log_joint(y_prod, y_api, keep_ds, y_svc) == _log_joint(y_prod, y_api, keep_ds)
 
 
 def test_an_unknown_source_is_refused_with_the_list():
@@ -90,3 +100,17 @@ def test_each_operators_disclosure_is_predicted_from_the_other_data(left_out):
 def test_a_left_out_api_provider_is_predicted_from_the_others(left_out):
     mistral = [r for r in left_out if r.source == "mistralai"]
     assert all(r.inside_90 for r in mistral), loso_markdown(mistral)
+
+
+@pytest.mark.slow
+def test_deepseeks_service_is_predicted_from_the_other_data(left_out):
+    """Fitted without DeepSeek's statistics, its decode throughput per node and the speed one request sees at its
+    stated load (144 GPUs, attention data-parallel, ~12,700 sequences) fall inside their 90% predictive intervals,
+    narrower than the prior predictive's: the benchmarks' data-parallel rows and the rest of the production data
+    carry the serving physics to a scale no benchmark ran at."""
+    rows = [r for r in left_out if r.source == "DeepSeek"]
+    table = loso_markdown(rows)
+    assert {r.row for r in rows} == {"SS-001", "SS-002", "SS-003"}, table
+    for r in rows:
+        if r.row in ("SS-001", "SS-003"):
+            assert r.inside_90 and r.narrowing < 1.0, table

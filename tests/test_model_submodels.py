@@ -76,13 +76,18 @@ def test_throughput_design_physics(bundle):
     # pipeline stages are the row's PP degree (1 without one): each stage reads its weights per micro-batch
     pp = rows["pp"].astype(float).fillna(1.0).to_numpy()
     assert (pp > 1).any() and (np.asarray(ph.pipeline_stages) == pp).all()
-    # attention run data-parallel beside expert parallelism (DEP) exchanges once per layer, tensor parallelism twice
+    # attention run data-parallel beside expert parallelism (DEPk: k ranks) sends each token to its top_k experts
+    # and back; tensor parallelism all-reduces twice per layer, over one rank
     dep = rows["parallelism"].fillna("").str.startswith("DEP").to_numpy()
     tp_only = rows["parallelism"].fillna("").str.fullmatch(r"TP\d+").to_numpy()
-    assert dep.any() and (np.asarray(ph.link_exchanges)[dep] == 1.0).all()
-    assert (np.asarray(ph.link_exchanges)[tp_only] == 2.0).all()
+    assert dep.any() and (np.asarray(ph.link_exchanges)[dep] == np.asarray(ph.top_k)[dep]).all()
+    assert (np.asarray(ph.link_exchanges)[tp_only] == 2.0).all() and (np.asarray(ph.dp_width)[tp_only] == 1.0).all()
+    dep_k = rows["parallelism"].fillna("").str.extract(r"^DEP(\d+)")[0].astype(float).to_numpy()
+    assert (np.asarray(ph.dp_width)[dep] == dep_k[dep]).all()
+    wide = rows["parallelism"].fillna("").str.contains("EP8,DP8").to_numpy()
+    assert wide.any() and (np.asarray(ph.dp_width)[wide] == 8.0).all()
     j = np.flatnonzero(dep & (np.asarray(ph.comm_gpus) == 4.0))[0]
-    expected = float(ph.layers[j]) * 1.0 * 2.0 * 0.75 * float(ph.hidden[j]) * 2.0
+    expected = float(ph.layers[j]) * float(ph.top_k[j]) * 2.0 * 0.75 * float(ph.hidden[j]) * 2.0
     assert float(eq.link_bytes_per_token(ph)[j]) == pytest.approx(expected, rel=1e-6)
     # saturated rows run as many sequences as fit; MoE models route tokens to their experts
     assert (np.asarray(x.log_load)[rows["load_regime"].eq("max_throughput").to_numpy()] == LOG_SATURATED).all()

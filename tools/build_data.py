@@ -725,6 +725,12 @@ DEEPSEEK_STATISTICS = (  # quantity, value, low, high, unit, notes
     ("decode_unit_nodes", 18.0, None, None, "nodes", "expert parallelism over 144 GPUs"),
     ("prefill_unit_nodes", 4.0, None, None, "nodes", "expert parallelism over 32 GPUs"),
 )
+#: The network the decode units' experts exchange tokens over, from DeepSeek's description of its H800 servers.
+DEEPSEEK_NETWORK = ("scale_out_link_gb_s", 100.0, None, None, "GB/s per GPU, both directions",
+                    "one 400 Gb/s InfiniBand ConnectX-7 NIC per H800 (eight per node): 50 GB/s each way")
+DEEPSEEK_NETWORK_SOURCE = ("Zhao et al., 'Insights into DeepSeek-V3: Scaling Challenges and Reflections on Hardware "
+                           "for AI Architectures', ISCA 2025 (arXiv 2505.09343), section on the H800 node")
+DEEPSEEK_NETWORK_URL = "https://arxiv.org/abs/2505.09343"
 
 
 def service_statistics(ref: Path) -> pd.DataFrame:
@@ -739,7 +745,11 @@ def service_statistics(ref: Path) -> pd.DataFrame:
              "period": "24 h from 2025-02-27 12:00 (UTC+8)", "date": "2025-03-01", "source": DEEPSEEK_SOURCE,
              "source_url": DEEPSEEK_URL, "source_row": None, "notes": n}
             for i, (q, v, lo, hi, u, n) in enumerate(DEEPSEEK_STATISTICS)]
-    account("service_statistics", "production_operating_points.md (section 1)", len(rows), len(rows))
+    q, v, lo, hi, u, n = DEEPSEEK_NETWORK
+    rows.append({**rows[0], "id": f"SS-{len(rows) + 1:03d}", "quantity": q, "value": v, "low": lo, "high": hi,
+                 "unit": u, "source": DEEPSEEK_NETWORK_SOURCE, "source_url": DEEPSEEK_NETWORK_URL, "notes": n})
+    account("service_statistics", "production_operating_points.md (section 1); arXiv 2505.09343 (network)",
+            len(rows), len(rows))
     return pd.DataFrame(rows)
 
 

@@ -128,6 +128,12 @@ def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bounda
     g.add_argument("--gpus", type=positive_int, default=None, metavar="N",
                    help="GPUs per serving replica [the smallest group of 1, 2, 4 or 8, then whole 8-GPU servers, that "
                    "holds the weights and the load's KV cache]")
+    g.add_argument("--layout", default=None, metavar="L",
+                   help="how the replica spreads over its GPUs: TP8, TP4,PP2, DEP144 (attention data-parallel with "
+                   "the experts over 144 GPUs), TP1,EP8,DP8 [tensor parallel over --gpus]")
+    g.add_argument("--link-gb-s", type=positive_float, default=None, metavar="X",
+                   help="GPU-to-GPU bandwidth per GPU, both directions, e.g. 100 for one 400 Gb/s InfiniBand NIC per "
+                   "GPU between servers [the GPU's NVLink or PCIe]")
     g.add_argument("--precision", choices=SERVABLE_PRECISIONS, default="fp8", help="[fp8]")
     g.add_argument("--batch-size", type=positive_float, default=None, metavar="B",
                    help="concurrent queries per replica [the production operating point from the posterior]")
@@ -156,7 +162,8 @@ def query_spec(args: argparse.Namespace, regime: str | None = None):
     from ..analysis.predict import QuerySpec
 
     return QuerySpec(model=args.model, total_params_b=args.total_params_b, active_params_b=args.active_params_b,
-                     moe=args.moe, gpu=args.gpu, n_gpus=args.gpus, precision=args.precision,
+                     moe=args.moe, gpu=args.gpu, n_gpus=args.gpus, layout=getattr(args, "layout", None),
+                     link_gb_s=getattr(args, "link_gb_s", None), precision=args.precision,
                      input_tokens=args.input_tokens, output_tokens=args.output_tokens,
                      regime=regime or getattr(args, "regime", None) or "traditional", batch_size=args.batch_size,
                      boundary=args.boundary, pue=args.pue, engine=getattr(args, "engine", None))
