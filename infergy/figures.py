@@ -392,7 +392,9 @@ def plot_ppc(ppc: dict, observed: dict, n_chain: int, path: str | Path) -> Path:
     dt = az.from_dict(groups, dims={k: [f"{k}_row"] for k in observed})
     with warnings.catch_warnings():  # arviz-plots' own use of a pandas call pandas has deprecated
         warnings.filterwarnings("ignore", message="Deleting a single level of a MultiIndex", category=FutureWarning)
-        pc = azp.plot_ppc_dist(dt, var_names=list(observed), backend="matplotlib", num_samples=PPC_DRAWS)
+        rows = -(-len(observed) // 4)  # four panels a row; tall enough that a title clears the row above's labels
+        pc = azp.plot_ppc_dist(dt, var_names=list(observed), backend="matplotlib", num_samples=PPC_DRAWS,
+                               col_wrap=4, figure_kwargs={"figsize": (14, 3.3 * rows)})
     with atomic_path(path) as tmp:
         pc.savefig(str(tmp), dpi=110, bbox_inches="tight", format="png")
     plt.close("all")

@@ -100,15 +100,16 @@ __all__ = [
 #: The production operating point's sites, and the data that would decide each where the disclosures leave it
 #: near its prior (``infergy learned``).
 OPERATING_POINT_DECIDERS = {
-    "op_log_batch": "production load with stated throughput: DeepSeek's 24-hour service statistics (decode "
-                    "tokens/s per node at its stated occupancy), per-request speeds on known hardware",
+    "op_log_batch": "an operator's own concurrency per replica, or per-request speeds beside per-GPU throughput "
+                    "of one service (a service that states its load, as DeepSeek does, informs the engine at that "
+                    "load, not the batch other operators run at)",
     "op_log_engine_eff": "measured production throughput per GPU next to a benchmark of the same engine "
                          "generation",
     "op_overhead_engine": "per-request speeds of small and large models on stated hardware (the per-layer "
                           "overhead is the part of a step that does not grow with the model's bytes)",
-    "op_token_overhead_engine": "the production engine's time per sequence and step: decode throughput at a stated "
-                                "batch (DeepSeek's per-node figures at its occupancy, an operator's telemetry with "
-                                "its concurrency); per-request speeds alone trade it against the batch",
+    "op_token_overhead_engine": "the production engine's time per sequence and step: decode throughput of one "
+                                "service at several stated loads (at DeepSeek's one load, ~88 sequences per rank, "
+                                "it is ~2 of ~43 ms a step); per-request speeds alone trade it against the batch",
     "op_host_ratio": "the host's share of node energy in an operator's own breakdown (Google's component shares: "
                      "host CPU and DRAM 25% beside the accelerators' 58%)",
     "op_idle_share": "the idle machines' share of fleet energy (Google's 10%) or an occupancy curve over a day",

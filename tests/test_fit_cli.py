@@ -64,7 +64,7 @@ def test_fit_writes_a_posterior_with_its_provenance(tiny_fit):
         names = [str(n) for n in dt[group].data_vars] + [str(n) for n in dt[group].dims]
         assert not [n for n in names if n.startswith("_")], (group, names)
     assert set(dt["log_likelihood"].data_vars) == {"tp_obs", "pw_obs", "pue_obs", "prod_obs", "share_obs",
-                                                   "api_obs"}
+                                                   "api_obs", "service_obs"}
     from numpyro import handlers
 
     from infergy.model.joint import build_design, infergy_model
