@@ -101,12 +101,17 @@ class InfergyDesign:
     def fingerprint(self) -> str:
         """SHA-256 of what the likelihood reads: every input array and observation (values, dtype, shape), the
         sizes and each group's labels in order (they give the posterior's indices their meaning). Tables, rows
-        and columns the fit does not read (a GPU no benchmark ran on, a source's notes) leave it unchanged."""
+        and columns the fit does not read (a GPU no benchmark ran on, a source's notes) leave it unchanged.
+
+        Floating-point values enter at the single precision the likelihood computes in: NumPy's float64
+        logarithms round differently on processors with and without AVX-512 (its own vector code, or the C
+        library's), so a double-precision hash would tie a posterior to the processor that fitted it."""
         digest = hashlib.sha256()
         for group in (*self.inputs, self.observations, self.workload):
             items = group._asdict().items() if hasattr(group, "_asdict") else group.items()
             for name, value in items:
-                a = np.ascontiguousarray(np.asarray(value))
+                a = np.asarray(value)
+                a = np.ascontiguousarray(a.astype(np.float32) if a.dtype.kind == "f" else a)
                 digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
                 digest.update(a.tobytes())
         labels = {"sizes": self.sizes, "models": self.throughput.models, "gpus": self.throughput.gpus,

@@ -61,6 +61,21 @@ def test_a_change_the_fit_never_read_keeps_the_posterior_valid(shipped):
             check_posterior(shipped, _with(bundle, table, frame, tag))
 
 
+def test_the_design_fingerprint_does_not_depend_on_the_processor():
+    """A processor's own rounding (NumPy's float64 logarithms differ in the last bit with and without AVX-512)
+    leaves the fingerprint alone; a change the single-precision likelihood can see does not."""
+    from dataclasses import replace
+
+    from infergy.model.joint import build_design
+
+    design = build_design(d.load())
+    y = np.asarray(design.throughput.y_log_tok_s)
+    ulp = replace(design, throughput=replace(design.throughput, y_log_tok_s=np.nextafter(y, np.inf)))
+    assert ulp.fingerprint() == design.fingerprint()
+    moved = replace(design, throughput=replace(design.throughput, y_log_tok_s=y + 1e-5 * (np.arange(y.size) == 7)))
+    assert moved.fingerprint() != design.fingerprint()
+
+
 def test_shipped_posterior_passed_its_review_and_is_complete(shipped):
     review = review_of(shipped)
     assert review["ok"], json.dumps(review, indent=1)
