@@ -24,23 +24,48 @@ import pandas as pd
 from . import equations as eq
 from .student_t import StudentT
 
-__all__ = ["PowerArrays", "PowerDesign", "build_power_design", "curve_of", "power_curve", "power_model", "usable_power_rows"]
+__all__ = ["PowerArrays", "PowerDesign", "build_power_design", "curve_of", "power_curve", "power_model", "power_refusals",
+           "usable_power_rows"]
 
-TEXT_TASKS = ("lm-arena-chat", "sourcegraph-fim", "llm_text_generation/chat", "llm_text_generation/code")
+#: Text-generation tasks: ML.ENERGY's names, and the workloads users' rows name (ML.ENERGY's image and video
+#: chat, and its v2 multimodal task, are not text serving).
+TEXT_TASKS = ("lm-arena-chat", "sourcegraph-fim", "llm_text_generation/chat", "llm_text_generation/code", "chat",
+              "code", "reasoning", "agent", "summarization")
+
+#: Sources whose power the fit uses, and why the others' does not enter it. ML.ENERGY v3 measures average power
+#: directly, as does a user's own telemetry (``user``).
+POWER_SOURCES = ("mlenergy_v3", "user")
+POWER_REFUSED_SOURCES = {
+    "mlenergy_v2": "ML.ENERGY v2's power is derived (energy per token x engine throughput) and falls with batch "
+                   "size, against v3's direct measurement",
+    "mlenergy_v1": "ML.ENERGY v1 (2023) states neither batch size nor precision",
+}
 
 
-#: Sources whose power the fit uses. ML.ENERGY v3 measures average power directly; v2's power is derived
-#: (energy per token x engine throughput) and falls with batch size, opposite to v3's direct measurement,
-#: so it stays in the data but out of the power fit.
-POWER_SOURCES = ("mlenergy_v3",)
+def power_refusals(gpu_energy: pd.DataFrame, hardware: pd.DataFrame) -> pd.Series:
+    """Why the power fit leaves each row out (``""`` where it uses it): it fits directly measured power of text
+    generation against a stated batch, on a GPU whose TDP is known."""
+    from .usage import first_reason
+
+    tdp = hardware[hardware["kind"] == "gpu"].set_index("gpu")["tdp_w"].astype(float)
+    source = gpu_energy["source_table"].astype(str)
+    return first_reason(gpu_energy.index, [
+        (~source.isin(POWER_SOURCES),
+         source.map(POWER_REFUSED_SOURCES).fillna(
+             "source_table '" + source + f"': power is fitted from directly measured sources "
+             f"({', '.join(POWER_SOURCES)}; name your own rows' source_table 'user')")),
+        (~gpu_energy["task"].isin(TEXT_TASKS),
+         "task '" + gpu_energy["task"].astype(str) + f"' is not text generation ({', '.join(TEXT_TASKS)})"),
+        (gpu_energy["batch_size"].isna(), "no batch_size: the power curve is power against the batch served"),
+        (gpu_energy["gpu"].map(tdp).isna(),
+         "GPU '" + gpu_energy["gpu"].astype(str) + "' has no TDP in the hardware table"),
+    ])
 
 
 def usable_power_rows(gpu_energy: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame:
-    """Directly measured text-generation rows with a batch size, on a GPU whose TDP is known."""
-    tdp = hardware[hardware["kind"] == "gpu"].set_index("gpu")["tdp_w"].astype(float)
-    ok = (gpu_energy["source_table"].isin(POWER_SOURCES) & gpu_energy["task"].isin(TEXT_TASKS)
-          & gpu_energy["batch_size"].notna() & gpu_energy["gpu"].map(tdp).notna())
-    return gpu_energy[ok].reset_index(drop=True)
+    """Directly measured text-generation rows with a batch size, on a GPU whose TDP is known
+    (:func:`power_refusals` gives the others' reasons)."""
+    return gpu_energy[(power_refusals(gpu_energy, hardware) == "").to_numpy()].reset_index(drop=True)
 
 
 class PowerArrays(NamedTuple):

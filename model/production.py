@@ -94,6 +94,8 @@ __all__ = [
     "idle_share_beta",
     "production_load",
     "production_model",
+    "production_refusals",
+    "service_refusals",
     "usable_production_rows",
 ]
 
@@ -160,13 +162,65 @@ OPERATOR_HINTS = {"Google": "Google", "Gemini": "Google", "OpenAI": "Microsoft",
                   "Azure": "Microsoft", "Meta": "Meta", "AWS": "AWS", "Amazon": "AWS"}
 
 
-def usable_production_rows(production: pd.DataFrame) -> pd.DataFrame:
-    """Operators' own per-query measurements (production telemetry) with a value and a known boundary kind, less
-    other accountings of a service already measured (:data:`OTHER_ACCOUNTINGS`)."""
+def production_refusals(production: pd.DataFrame) -> pd.Series:
+    """Why the fit leaves each row out (``""`` where it uses it): it calibrates on operators' own per-query
+    measurements of a production service with a value and an operating boundary, less other accountings of a
+    service already measured (:data:`OTHER_ACCOUNTINGS`)."""
+    from .usage import first_reason
+
     disclosed = production["operator_disclosure"].fillna(False).astype(bool)  # missing: not an operator's own
-    ok = ((production["kind"] == "measurement") & disclosed & ~production["id"].isin(list(OTHER_ACCOUNTINGS))
-          & production["wh_per_query"].notna() & production["boundary"].isin(list(PRODUCTION_BOUNDARIES)))
-    return production[ok].reset_index(drop=True)
+    ids = production["id"].astype(str)
+    return first_reason(production.index, [
+        (production["kind"] != "measurement",
+         "kind '" + production["kind"].astype(str) + "': a modelled figure is a comparator, not data (fitting it "
+         "would count another model's assumptions as evidence)"),
+        (~disclosed, "not an operator's measurement of its own production service (operator_disclosure is not "
+                     "true): a benchmark setup's energy is checked against, not calibrated on"),
+        (ids.isin(list(OTHER_ACCOUNTINGS)), "another accounting of a service already measured: "
+         + ids.map(OTHER_ACCOUNTINGS).fillna("")),
+        (production["wh_per_query"].isna(), "no wh_per_query (a range or a per-token figure only)"),
+        (~production["boundary"].isin(list(PRODUCTION_BOUNDARIES)),
+         "boundary '" + production["boundary"].astype(str) + "' is not an operating boundary "
+         f"({', '.join(PRODUCTION_BOUNDARIES)})"),
+    ])
+
+
+def usable_production_rows(production: pd.DataFrame) -> pd.DataFrame:
+    """Operators' own per-query measurements (:func:`production_refusals` gives the others' reasons)."""
+    return production[(production_refusals(production) == "").to_numpy()].reset_index(drop=True)
+
+
+def service_refusals(service: pd.DataFrame, throughput_rows: pd.DataFrame) -> pd.Series:
+    """Why the service likelihood leaves each row out (``""`` where it uses it): it observes the rates of the one
+    deployment :mod:`.service` lays out (DeepSeek's), at the load the service's other rows state."""
+    from .service import SERVICE_MODEL, SERVICE_OPERATOR, SERVICE_QUANTITIES
+    from .usage import first_reason
+
+    quantity = service["quantity"].astype(str)
+    role = quantity.map(SERVICE_ROW_ROLES).fillna("")
+    benchmarked = SERVICE_MODEL in set(throughput_rows["model"])
+    return first_reason(service.index, [
+        (service["operator"].astype(str) != SERVICE_OPERATOR,
+         "operator '" + service["operator"].astype(str) + f"': only {SERVICE_OPERATOR}'s deployment is laid out "
+         "(model/service.py); another service's rates need its layout, load and hardware there"),
+        (~quantity.isin(SERVICE_QUANTITIES), "not a likelihood: " + role),
+        (pd.Series(not benchmarked, index=service.index),
+         f"{SERVICE_MODEL} has no throughput rows, so the serving physics cannot be evaluated for it"),
+    ])
+
+
+#: What a service statistic that is not an observed rate does.
+SERVICE_ROW_ROLES = {
+    "kv_length_per_output_token": "it sets the context the service's decode steps read",
+    "cache_hit_share": "it sets the prompt tokens the prefill units compute",
+    "decode_unit_nodes": "it sets the decode unit's GPUs",
+    "prefill_unit_nodes": "it sets the prefill unit's GPUs",
+    "scale_out_link_gb_s": "it sets the network the experts' tokens cross",
+    "nodes_peak": "with nodes_mean, the idle share's prior centre cites it (a fleet sized for its daily peak)",
+    "nodes_mean": "with nodes_peak, the idle share's prior centre cites it (a fleet sized for its daily peak)",
+    "input_tokens_per_day": "context: the day's volume (its rates per node are the observations)",
+    "output_tokens_per_day": "context: the day's volume (its rates per node are the observations)",
+}
 
 
 class ProductionArrays(NamedTuple):
@@ -354,7 +408,7 @@ def _service_arrays(service: pd.DataFrame | None, hardware, architectures, model
                     lines: SizeLines) -> tuple[dict, pd.DataFrame]:
     """The service likelihood's arrays (:mod:`.service`: DeepSeek's decode and prefill units at its stated load) and
     its stated rates; empty where the table has no such service or its model was not benchmarked."""
-    from .service import SERVICE_MODEL, service_setting
+    from .service import SERVICE_MODEL, SERVICE_OPERATOR, service_setting
     from .throughput import parse_layout
 
     empty = {"svc_physics": eq.Physics(*(jnp.zeros(0) for _ in eq.Physics._fields)),
@@ -363,7 +417,7 @@ def _service_arrays(service: pd.DataFrame | None, hardware, architectures, model
              "svc_prompt_tokens": jnp.asarray(1.0), "svc_prefill_tokens": jnp.zeros(0),
              "svc_output_tokens": jnp.asarray(1.0), "svc_gpus": jnp.zeros(0), "svc_gpus_per_node": jnp.asarray(1.0)}
     tp_models = list(throughput_design.models)
-    stated = service is not None and not service.empty and (service["operator"] == "DeepSeek").any()
+    stated = service is not None and not service.empty and (service["operator"] == SERVICE_OPERATOR).any()
     if not stated or SERVICE_MODEL not in tp_models:
         return {}, pd.DataFrame(columns=["id", "operator", "quantity", "value", "unit"])
     s = service_setting(service)

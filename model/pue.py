@@ -24,7 +24,7 @@ import pandas as pd
 from .throughput import partially_centred
 
 __all__ = ["fleet_pue", "row_predictive", "PUE_KINDS", "PUE_SCOPES", "PUE_SCOPE_KIND", "PueArrays", "PueDesign", "build_pue_design",
-           "pue_model", "usable_pue_rows"]
+           "pue_model", "pue_refusals", "usable_pue_rows"]
 
 PUE_SCOPES = ("fleet", "site", "design", "industry")
 #: Noise kind of each scope: 0 = one site (or a design target), 1 = an average over many sites.
@@ -32,9 +32,22 @@ PUE_SCOPE_KIND = (1, 0, 0, 1)
 PUE_KINDS = ("site", "average")
 
 
+def pue_refusals(pue: pd.DataFrame) -> pd.Series:
+    """Why the fit leaves each row out (``""`` where it uses it): assumptions and modelled estimates are
+    comparators, not data."""
+    from .usage import first_reason
+
+    return first_reason(pue.index, [
+        (pue["kind"] != "reported",
+         "kind '" + pue["kind"].astype(str) + "': an assumed or modelled PUE is a comparator, not a measurement"),
+        (~pue["scope"].isin(PUE_SCOPES),
+         "scope '" + pue["scope"].astype(str) + f"' is not one the fit tells apart ({', '.join(PUE_SCOPES)})"),
+    ])
+
+
 def usable_pue_rows(pue: pd.DataFrame) -> pd.DataFrame:
-    """Reported PUEs (assumptions and modelled estimates are comparators, not data)."""
-    return pue[(pue["kind"] == "reported") & pue["scope"].isin(PUE_SCOPES)].reset_index(drop=True)
+    """Reported PUEs (:func:`pue_refusals` gives the others' reasons)."""
+    return pue[(pue_refusals(pue) == "").to_numpy()].reset_index(drop=True)
 
 
 class PueArrays(NamedTuple):

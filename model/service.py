@@ -23,11 +23,13 @@ import pandas as pd
 
 from . import equations as eq
 
-__all__ = ["SERVICE_MODEL", "SERVICE_ANSWER_TOKENS", "SERVICE_QUANTITIES", "ServiceSetting", "service_setting",
+__all__ = ["SERVICE_MODEL", "SERVICE_OPERATOR", "SERVICE_ANSWER_TOKENS", "SERVICE_QUANTITIES", "ServiceSetting", "service_setting",
            "service_log_rates"]
 
 #: The table's model for DeepSeek's V3/R1 service (the same architecture; R1 is benchmarked).
 SERVICE_MODEL = "DeepSeek-R1"
+#: The operator whose deployment :func:`service_setting` lays out.
+SERVICE_OPERATOR = "DeepSeek"
 #: Answer length of a decode request: the decode cost depends on the mean context, which is stated; the answer
 #: only splits it between prompt and answer.
 SERVICE_ANSWER_TOKENS = 1000.0
@@ -66,7 +68,7 @@ def _stat(stats: pd.DataFrame, operator: str, quantity: str) -> pd.Series:
     return rows.iloc[0]
 
 
-def service_setting(stats: pd.DataFrame, operator: str = "DeepSeek") -> ServiceSetting:
+def service_setting(stats: pd.DataFrame, operator: str = SERVICE_OPERATOR) -> ServiceSetting:
     """The deployment and load ``operator`` stated (``stats``: the service_statistics table)."""
     row = {q: _stat(stats, operator, q) for q in (*SERVICE_QUANTITIES, "decode_unit_nodes", "prefill_unit_nodes",
                                                   "kv_length_per_output_token", "cache_hit_share",

@@ -56,6 +56,7 @@ __all__ = [
     "ThroughputArrays",
     "ThroughputDesign",
     "build_throughput_design",
+    "throughput_refusals",
     "comm_gpus",
     "data_parallel_width",
     "Layout",
@@ -77,9 +78,18 @@ __all__ = [
 ]
 
 #: Quality flags whose rows the fit leaves out (kept in the data; see the data card).
-EXCLUDED_FLAGS = ("superseded_revision", "repeats_earlier_version", "anomalous_cell", "v0.10_methodology",
-                  "gh200_tp2_inconsistent", "duplicate_of", "short_osl_inconsistent", "speculative_decoding",
-                  "legacy_2023")
+#: Quality flags that keep a row out of the fit, and why (data/README.md, "Quality flags").
+EXCLUDED_FLAGS = {
+    "superseded_revision": "a later revision of the same document holds these cells",
+    "repeats_earlier_version": "an earlier version printed the same cell",
+    "anomalous_cell": "far from its neighbours in its own table (~7-9x)",
+    "v0.10_methodology": "TensorRT-LLM v0.10 measured long outputs 2-3x lower than v0.11+ (another methodology)",
+    "gh200_tp2_inconsistent": "GH200 TP2 cells disagree across TensorRT-LLM v0.11-v0.13",
+    "duplicate_of": "repeats a cell another table already holds",
+    "short_osl_inconsistent": "its output rate is below its request rate x its output length",
+    "speculative_decoding": "speculative decoding (MTP) is not in the serving equations",
+    "legacy_2023": "ML.ENERGY v1 (2023) states neither batch size nor precision",
+}
 #: Multimodal benchmark tasks (image/video chat) are not text-LLM serving.
 EXCLUDED_TASKS = ("image-chat", "video-chat", "mllm_text_generation")
 #: Load regimes at (or treated as) saturation, and those with a measured batch size.
@@ -98,16 +108,31 @@ NOISE_GROUP_OF = {"trtllm_perf_overview": "trtllm", "trtllm_serving": "trtllm", 
                   "mlenergy_v2": "mlenergy_v2", "mlenergy_v3": "mlenergy_v3"}
 
 
-def usable_throughput_rows(throughput: pd.DataFrame) -> pd.DataFrame:
-    """Rows the fit uses: no excluding flag, text tasks, a load regime the likelihood describes."""
+def throughput_refusals(throughput: pd.DataFrame) -> pd.Series:
+    """Why the fit leaves each row out: a sentence per row, ``""`` where the likelihood uses it."""
+    from .usage import first_reason
+
     flags = throughput["quality_flags"].fillna("").astype(str)
-    bad_flag = flags.str.contains("|".join(EXCLUDED_FLAGS))
+    flag = flags.str.extract(f"({'|'.join(map(re.escape, EXCLUDED_FLAGS))})", expand=False)
     notes = throughput["notes"].fillna("").astype(str) + " " + throughput["source"].fillna("").astype(str)
-    bad_task = notes.str.contains("|".join(EXCLUDED_TASKS))
-    regime = throughput["load_regime"]
-    ok_regime = regime.isin(SATURATED) | (regime.isin(BATCHED) & throughput["batch_size"].notna())
-    ok_precision = throughput["precision"].isin(PRECISION_LEVELS)
-    return throughput[~bad_flag & ~bad_task & ok_regime & ok_precision].reset_index(drop=True)
+    task = notes.str.extract(f"({'|'.join(map(re.escape, EXCLUDED_TASKS))})", expand=False)
+    regime = throughput["load_regime"].astype(str)
+    return first_reason(throughput.index, [
+        (flag.notna(), "quality flag '" + flag.fillna("") + "': " + flag.map(EXCLUDED_FLAGS).fillna("")),
+        (task.notna(), "task '" + task.fillna("") + "' is multimodal, not text generation"),
+        (~regime.isin(SATURATED + BATCHED),
+         "load regime '" + regime + f"': the batch it ran is not known (the fit reads saturated runs, "
+         f"{', '.join(SATURATED)}, or a stated batch, {', '.join(BATCHED)})"),
+        (regime.isin(BATCHED) & throughput["batch_size"].isna(), "load regime '" + regime + "' without a batch_size"),
+        (~throughput["precision"].isin(PRECISION_LEVELS),
+         "precision '" + throughput["precision"].astype(str) + f"' is not one the fit tells apart "
+         f"({', '.join(PRECISION_LEVELS)})"),
+    ])
+
+
+def usable_throughput_rows(throughput: pd.DataFrame) -> pd.DataFrame:
+    """Rows the fit uses (:func:`throughput_refusals` gives the others' reasons)."""
+    return throughput[(throughput_refusals(throughput) == "").to_numpy()].reset_index(drop=True)
 
 
 class ThroughputArrays(NamedTuple):

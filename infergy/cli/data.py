@@ -28,16 +28,23 @@ def register(sub) -> None:
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
-    from ..data import DataValidationError, validate_file
+    from ..data import DataValidationError, load, validate_file
+    from ..model.usage import added_row_usage, usage_lines
 
     try:
         table, df = validate_file(args.file, args.table)
+        bundle = load(extra=[args.file])  # the rows beside the shipped tables: cross-table checks, then their use
     except DataValidationError as exc:
         print(f"{args.file}: INVALID ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''})")
         for line in exc.problems:
             print(f"  {line}")
         return 1
-    print(f"{args.file}: valid '{table}' table, {len(df)} row{'s' if len(df) != 1 else ''}")
+    usage = added_row_usage(bundle, [(table, len(df))])[0]
+    used = int((usage["site"] != "").sum())
+    print(f"{args.file}: valid '{table}' table, {len(df)} row{'s' if len(df) != 1 else ''}: {used} used by the fit, "
+          f"{len(df) - used} not used")
+    for line in usage_lines(usage):
+        print(f"  {line}")
     return 0
 
 
@@ -53,12 +60,25 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         return 1
     summary = data_summary(bundle)
+    if args.data_add:
+        from ..data import validate_file
+        from ..model.usage import added_row_usage, usage_lines
+
+        added = [validate_file(p) for p in args.data_add]
+        usages = added_row_usage(bundle, [(table, len(df)) for table, df in added])
+        summary["added"] = [{"file": str(p), "table": table, "rows": len(df),
+                             "used": int((u["site"] != "").sum()),
+                             "row_usage": [{"row": int(r.row), "id": r.id, "site": r.site or None,
+                                            "reason": r.reason or None} for r in u.itertuples(index=False)]}
+                            for p, (table, df), u in zip(args.data_add, added, usages)]
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
     lines = [f"infergy data {summary['data_version']} (content hash {summary['content_hash'][:16]})"]
-    if args.data_add:
-        lines.append("with your rows from: " + ", ".join(str(p) for p in args.data_add))
+    for a, u in zip(summary.get("added", []), usages if args.data_add else []):
+        lines.append(f"with your rows from {a['file']} ('{a['table']}', {a['rows']} rows: {a['used']} used by the "
+                     f"fit, {a['rows'] - a['used']} not used):")
+        lines.extend(f"  {line}" for line in usage_lines(u))
     lines += ["", f"{'table':16s} {'rows':>6s}"] + [f"{k:16s} {v:6d}" for k, v in summary["rows"].items()]
 
     def block(title: str, d: dict, limit: int = 12) -> None:
