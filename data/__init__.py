@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import Check, Column, DataValidationError, Schema, read_validated_csv, validate_frame
-from .tables import PAPER_THROUGHPUT_SCHEMA, SCHEMAS, TABLE_FILES
+from .tables import PAPER_THROUGHPUT_SCHEMA, SCHEMAS, TABLE_FILES, USER_TABLES
 from .vocab import BOUNDARIES, GPU_IDS, PRECISIONS, canonical_gpu
 
 __all__ = [
@@ -46,6 +46,10 @@ __all__ = [
 DATA_VERSION = "2026.12.02"
 #: A GPU's measured average power may exceed its TDP by this factor at most (boost, measurement noise).
 POWER_OVER_TDP_MAX = 1.1
+#: A telemetry interval's mean power may reach its GPUs' TDP times this at most, by boundary: 1.5 at the GPUs;
+#: a node's host adds up to ~1.1x its GPUs' TDP (DGX A100: 6.5 kW for 8 x 400 W GPUs; DGX H100 10.2 kW for
+#: 8 x 700 W), a facility's cooling and power delivery up to 2x that (PUE 2).
+TELEMETRY_POWER_OVER_TDP_MAX = {"gpu": 1.5, "node": 1.5 * 2.1, "facility": 1.5 * 2.1 * 2.0}
 
 
 def data_path(name: str) -> Path:
@@ -119,9 +123,31 @@ def _cross_table_problems(tables: Mapping[str, pd.DataFrame], where: Mapping[str
     unknown = sorted(set(tables["architectures"]["model"]) - set(tables["models"]["model"]))
     if unknown:
         problems.append(f"{where['architectures']}: model(s) {unknown} are not in the models table")
+    problems += _telemetry_power_problems(tables["telemetry"], tdp, where["telemetry"])
     orphans = sorted(set(tables["energy_shares"]["of_id"]) - set(tables["production"]["id"]))
     if orphans:
         problems.append(f"{where['energy_shares']}: of_id(s) {orphans} are not ids of the production table")
+    return problems
+
+
+def _telemetry_power_problems(telemetry: pd.DataFrame, tdp: pd.Series, where: str) -> list[str]:
+    """Telemetry on a GPU without a TDP, or drawing more than its GPUs could (:data:`TELEMETRY_POWER_OVER_TDP_MAX`)."""
+    problems = []
+    gpu_tdp = telemetry["gpu"].map(tdp)
+    power_w = telemetry["mean_power_w"].astype(float).fillna(
+        telemetry["energy_wh"].astype(float) * 3600.0 / telemetry["duration_s"].astype(float))
+    limit = gpu_tdp * telemetry["n_gpus"].astype(float) * telemetry["boundary"].map(TELEMETRY_POWER_OVER_TDP_MAX)
+    for i in range(len(telemetry)):
+        row = telemetry.iloc[i]
+        label = f"{where}: row {i + 1} (line {i + 2})"
+        if not np.isfinite(gpu_tdp.iloc[i]):
+            problems.append(f"{label}, column 'gpu': {row['gpu']} has no TDP in the hardware table")
+        elif power_w.iloc[i] > limit.iloc[i]:
+            problems.append(
+                f"{label}, column '{'mean_power_w' if pd.notna(row['mean_power_w']) else 'energy_wh'}': "
+                f"{power_w.iloc[i]:,.0f} W on average exceeds {TELEMETRY_POWER_OVER_TDP_MAX[row['boundary']]:g} x "
+                f"the TDP of {int(row['n_gpus'])} x {row['gpu']} ({limit.iloc[i]:,.0f} W) at the "
+                f"'{row['boundary']}' boundary")
     return problems
 
 
@@ -161,6 +187,9 @@ def load(extra: Iterable[str | Path] = (), data_dir: str | Path | None = None) -
         where[name] = filename
         digest.update(filename.encode() + b"\0" + path.read_bytes() + b"\0")
         files.append(str(path))
+    for name in USER_TABLES:  # empty until a user's file adds rows
+        tables[name] = validate_frame(pd.DataFrame(columns=SCHEMAS[name].column_names), SCHEMAS[name], name)
+        where[name] = f"{name} (none shipped)"
     for path in map(Path, extra):
         name, df = validate_file(path)
         tables[name] = pd.concat([tables[name], df], ignore_index=True)

@@ -7,7 +7,7 @@ import pandas as pd
 from .schema import Check, Column, Schema
 from .vocab import BOUNDARIES, GPU_ALIASES, GPU_IDS, PRECISIONS
 
-__all__ = ["SCHEMAS", "TABLE_FILES", "PAPER_THROUGHPUT_SCHEMA"]
+__all__ = ["SCHEMAS", "TABLE_FILES", "PAPER_THROUGHPUT_SCHEMA", "TELEMETRY_SCHEMA", "USER_TABLES"]
 
 
 def _provenance() -> tuple[Column, ...]:
@@ -389,11 +389,86 @@ REQUEST_LENGTHS_SCHEMA = Schema(
     ),
 )
 
+#: A telemetry interval's series: the intervals of one deployment of one operator, in time order.
+TELEMETRY_SERIES = ("operator", "deployment")  # (_interval_seconds joins these two)
+#: Seconds two intervals of a series may be apart (or overlap) and still count as back to back: logs stamp to the
+#: second.
+TELEMETRY_GAP_TOLERANCE_S = 1.0
+
+
+def _interval_seconds(d: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each interval's start in seconds (NaN where not an ISO 8601 time) and its series' previous interval's end."""
+    start = pd.to_datetime(d["start"], errors="coerce", utc=True, format="ISO8601")
+    start_s = (start - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
+    series = d["operator"].astype(str) + "|" + d["deployment"].astype(str)
+    frame = pd.DataFrame({"series": series, "start": start_s, "end": start_s + d["duration_s"].astype(float)})
+    ordered = frame.sort_values(["series", "start"], kind="stable")
+    previous_end = ordered.groupby("series", sort=False)["end"].shift(1)
+    return start_s, previous_end.reindex(frame.index)
+
+
+def _telemetry_gap(d: pd.DataFrame) -> pd.Series:
+    start, previous_end = _interval_seconds(d)
+    return start > previous_end + TELEMETRY_GAP_TOLERANCE_S
+
+
+def _telemetry_overlap(d: pd.DataFrame) -> pd.Series:
+    start, previous_end = _interval_seconds(d)
+    return start < previous_end - TELEMETRY_GAP_TOLERANCE_S
+
+
+#: One interval of an operator's power telemetry beside its serving engine's counters: what nvidia-smi, DCGM, Zeus
+#: or IPMI logs and the engine's metrics give for one deployment (a model on n GPUs) over a few minutes.
+TELEMETRY_SCHEMA = Schema(
+    name="telemetry",
+    columns=(
+        Column("operator", "str"),  # the fleet the intervals describe
+        Column("deployment", "str"),  # one replica group; its intervals form a series in time
+        Column("start", "str"),  # ISO 8601, with a time zone or UTC
+        Column("duration_s", "float", min_value=0.0, min_inclusive=False),
+        *_sized_model(),
+        Column("gpu", "str", allowed=_GPU, suggest=_GPU_HINTS),
+        Column("n_gpus", "int", min_value=1),
+        Column("layout", "str", required=False),  # e.g. TP8 or TP4,PP2 (the throughput table's notation); TPn if empty
+        Column("precision", "str", allowed=PRECISIONS),
+        Column("engine", "str", required=False),
+        Column("boundary", "str", allowed=frozenset({"gpu", "node", "facility"})),
+        Column("energy_wh", "float", required=False, min_value=0.0),  # over the interval, at the boundary
+        Column("mean_power_w", "float", required=False, min_value=0.0),  # or its mean power
+        Column("requests", "int", min_value=0),  # requests completed in the interval
+        Column("input_tokens", "float", min_value=0.0),  # prompt tokens processed
+        Column("output_tokens", "float", min_value=0.0),  # tokens generated
+        Column("mean_concurrency", "float", required=False, min_value=0.0),  # sequences in flight, on average
+        *_provenance(),
+        Column("notes", "str", required=False),
+    ),
+    checks=(
+        _ACTIVE_CHECK,
+        Check("start", "not an ISO 8601 time (e.g. 2026-10-01T00:05:00Z)",
+              lambda d: pd.to_datetime(d["start"], errors="coerce", utc=True, format="ISO8601").isna()),
+        Check("energy_wh", "neither energy_wh nor mean_power_w is given",
+              lambda d: d["energy_wh"].isna() & d["mean_power_w"].isna()),
+        Check("mean_power_w", "mean_power_w x duration_s differs from energy_wh by > 1%",
+              lambda d: _rel_mismatch(d["mean_power_w"] * d["duration_s"] / 3600.0, d["energy_wh"], 0.01)),
+        Check("requests", "tokens but no requests", lambda d: (d["requests"].astype(float) == 0)
+              & (d["input_tokens"] + d["output_tokens"] > 0)),
+        Check("output_tokens", "requests but no output tokens", lambda d: (d["requests"].astype(float) > 0)
+              & (d["output_tokens"] == 0)),
+        Check("start", f"a gap before this interval: its series ({', '.join(TELEMETRY_SERIES)}) has no interval "
+              f"covering the time since the previous one ended (more than {TELEMETRY_GAP_TOLERANCE_S:g} s)",
+              _telemetry_gap),
+        Check("start", f"overlaps the previous interval of its series ({', '.join(TELEMETRY_SERIES)})",
+              _telemetry_overlap),
+    ),
+)
+
 #: Table name -> schema, in load order. ``paper_throughput`` is paper mode's own input.
 SCHEMAS: dict[str, Schema] = {
     s.name: s
     for s in (THROUGHPUT_SCHEMA, GPU_ENERGY_SCHEMA, PRODUCTION_SCHEMA, PUE_SCHEMA, HARDWARE_SCHEMA, MODELS_SCHEMA,
               TOKEN_LENGTHS_SCHEMA, PAPER_THROUGHPUT_SCHEMA, ARCHITECTURES_SCHEMA, ENERGY_SHARES_SCHEMA,
-              API_SPEEDS_SCHEMA, REQUEST_LENGTHS_SCHEMA, SERVICE_STATISTICS_SCHEMA)
+              API_SPEEDS_SCHEMA, REQUEST_LENGTHS_SCHEMA, SERVICE_STATISTICS_SCHEMA, TELEMETRY_SCHEMA)
 }
-TABLE_FILES: dict[str, str] = {name: f"{name}.csv" for name in SCHEMAS}
+#: Tables only users bring (none shipped): empty until a file adds rows.
+USER_TABLES = ("telemetry",)
+TABLE_FILES: dict[str, str] = {name: f"{name}.csv" for name in SCHEMAS if name not in USER_TABLES}

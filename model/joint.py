@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from ..data.tables import TRACE_WORKLOADS
 from .power import PowerArrays, PowerDesign, build_power_design, power_model, usable_power_rows
@@ -19,6 +20,7 @@ from .production import (
     usable_production_rows,
 )
 from .workload import COMPONENTS, WorkloadArrays, workload_arrays
+from .telemetry import telemetry_power_rows, telemetry_throughput_rows
 from .pue import PUE_KINDS, PUE_SCOPES, PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
 from .throughput import (
     NOISE_GROUPS,
@@ -139,9 +141,13 @@ class InfergyDesign:
 def build_design(bundle) -> InfergyDesign:
     """Arrays for the joint model from a :class:`~infergy.data.DataBundle`."""
     t = bundle.tables
-    tp = build_throughput_design(usable_throughput_rows(t["throughput"]), t["hardware"], t["models"],
-                                 t["architectures"])
-    pw = build_power_design(usable_power_rows(t["gpu_energy"], t["hardware"]), t["hardware"])
+    tp_rows, pw_rows = usable_throughput_rows(t["throughput"]), usable_power_rows(t["gpu_energy"], t["hardware"])
+    telemetry = t.get("telemetry")
+    if telemetry is not None and len(telemetry):  # an operator's intervals: throughput and power rows at its load
+        tp_rows = pd.concat([tp_rows, telemetry_throughput_rows(telemetry, t["hardware"])], ignore_index=True)
+        pw_rows = pd.concat([pw_rows, telemetry_power_rows(telemetry, t["hardware"])], ignore_index=True)
+    tp = build_throughput_design(tp_rows, t["hardware"], t["models"], t["architectures"])
+    pw = build_power_design(pw_rows, t["hardware"])
     pue = build_pue_design(usable_pue_rows(t["pue"]))
     prod = build_production_design(usable_production_rows(t["production"]), t["models"], t["hardware"],
                                    t["architectures"], tp, pw, pue, shares=t["energy_shares"], api=t["api_speeds"],

@@ -60,6 +60,8 @@ __all__ = [
     "comm_gpus",
     "data_parallel_width",
     "Layout",
+    "layout_columns",
+    "layout_degrees",
     "parse_layout",
     "parameters",
     "gpu_effects",
@@ -441,6 +443,14 @@ def parse_layout(text: str, n_gpus: int | None = None) -> Layout:
     """A layout such as ``TP8``, ``TP4,PP2``, ``DEP8`` (attention data-parallel with experts over 8 GPUs) or
     ``TP1,EP8,DP8`` over ``n_gpus`` (default: the GPUs it names; the throughput table's notes in parentheses are
     ignored); a layout whose GPUs differ from ``n_gpus`` is an error."""
+    degrees = layout_degrees(text, n_gpus)
+    row = pd.DataFrame([layout_columns(degrees)])
+    return Layout(int(row["n_gpus"].iloc[0]), float(comm_gpus(row)[0]), float(data_parallel_width(row)[0]),
+                  float(degrees["PP"]), degrees["EP"])
+
+
+def layout_degrees(text: str, n_gpus: int | None = None) -> dict[str, int]:
+    """The degrees (``TP``, ``PP``, ``EP``, ``DP``, ``DEP``) a layout names (:func:`parse_layout`)."""
     degrees = {"TP": 1, "PP": 1, "EP": 1, "DP": 1, "DEP": 1}
     for term in (t.strip().upper() for t in re.sub(r"\([^)]*\)", "", str(text)).split(",")):  # notes dropped
         m = _LAYOUT_TERM.match(term)
@@ -458,11 +468,15 @@ def parse_layout(text: str, n_gpus: int | None = None) -> Layout:
     named = per_stage * degrees["PP"]
     if n_gpus is not None and int(n_gpus) != named:
         raise ValueError(f"layout {text!r} spans {named} GPUs, not the {int(n_gpus)} asked for")
-    row = pd.DataFrame({"n_gpus": [float(named)], "tp": [float(degrees["TP"])], "pp": [float(degrees["PP"])],
-                        "ep": [float(degrees["EP"]) if degrees["EP"] > 1 else np.nan],
-                        "parallelism": [f"TP{degrees['TP']},EP{degrees['EP']},DP{degrees['DP']}"]})
-    return Layout(named, float(comm_gpus(row)[0]), float(data_parallel_width(row)[0]), float(degrees["PP"]),
-                  degrees["EP"])
+    return degrees
+
+
+def layout_columns(degrees: dict[str, int]) -> dict:
+    """The throughput table's layout columns (``n_gpus``, ``tp``, ``pp``, ``ep``, ``parallelism``) of a layout's
+    degrees (``TP``, ``PP``, ``EP``, ``DP``, as :func:`parse_layout` reads them)."""
+    return {"n_gpus": float(degrees["TP"] * degrees["DP"] * degrees["PP"]), "tp": float(degrees["TP"]),
+            "pp": float(degrees["PP"]), "ep": float(degrees["EP"]) if degrees["EP"] > 1 else np.nan,
+            "parallelism": f"TP{degrees['TP']},PP{degrees['PP']},EP{degrees['EP']},DP{degrees['DP']}"}
 
 
 def data_parallel_width(rows: pd.DataFrame) -> np.ndarray:

@@ -25,6 +25,9 @@ USED_BY = {
     "request_lengths": ("wl_requests", "the workload length likelihood (input and output tokens per request)"),
 }
 
+#: The table whose likelihood an observed site is.
+SITE_TABLE = {site: table for table, (site, _) in USED_BY.items()}
+
 #: Tables that are inputs to the physics, not observations: what a row of each sets.
 INPUT_TABLES = {
     "hardware": "an input, not an observation: it sets an accelerator's bandwidth, FLOP/s, memory, link and TDP "
@@ -66,6 +69,10 @@ def _refusals(bundle) -> dict[str, pd.Series]:
             "data/request_lengths.csv; the reasoning workload's prior cites its output-length ratio, TL-014)",
             index=t["token_lengths"].index, dtype=object),
     }
+    if "telemetry" in t:
+        from .telemetry import telemetry_refusals
+
+        out["telemetry"] = telemetry_refusals(t["telemetry"], t["hardware"])
     for name in ("energy_shares", "api_speeds", "request_lengths"):
         out[name] = pd.Series("", index=t[name].index, dtype=object)
     for name, why in INPUT_TABLES.items():
@@ -83,11 +90,29 @@ def row_usage(bundle, tables: Iterable[str] | None = None) -> pd.DataFrame:
             continue
         df = bundle.tables[name]
         ident = df["id"].astype(str) if "id" in df else pd.Series("", index=df.index)
-        used = (why == "").to_numpy()
-        site = USED_BY[name][0] if name in USED_BY else ""
+        if isinstance(why, pd.DataFrame):  # one reason per likelihood a row could enter (telemetry: two)
+            site, reason = _joined(why)
+        else:
+            site = np.where((why == "").to_numpy(), USED_BY[name][0] if name in USED_BY else "", "")
+            reason = why.to_numpy()
         frames.append(pd.DataFrame({"table": name, "row": np.arange(1, len(df) + 1), "id": ident.to_numpy(),
-                                    "site": np.where(used, site, ""), "reason": why.to_numpy()}))
+                                    "site": site, "reason": reason}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _joined(why: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Sites (``tp_obs, pw_obs``) and reasons of rows that can enter several likelihoods (columns: the tables whose
+    likelihoods they enter): the sites that use a row, and why the others do not."""
+    sites, reasons = [], []
+    for _, r in why.iterrows():
+        sites.append(", ".join(USED_BY[table][0] for table, reason in r.items() if not reason))
+        reasons.append("; ".join(f"not {USED_BY[table][0]}: {reason}" if len(r) > 1 else reason
+                                 for table, reason in r.items() if reason))
+    return np.asarray(sites, dtype=object), np.asarray(reasons, dtype=object)
+
+
+def _site_text(sites: str) -> str:
+    return " and ".join(f"{USED_BY[SITE_TABLE[s]][1]} [{s}]" for s in sites.split(", "))
 
 
 def usage_lines(usage: pd.DataFrame) -> list[str]:
@@ -95,8 +120,10 @@ def usage_lines(usage: pd.DataFrame) -> list[str]:
     lines = []
     for r in usage.itertuples(index=False):
         where = f"row {r.row} (line {r.row + 1})" + (f", {r.id}" if r.id else "")
-        lines.append(f"{where}: used by {USED_BY[r.table][1]} [{r.site}]" if r.site else
-                     f"{where}: not used: {r.reason}")
+        if not r.site:
+            lines.append(f"{where}: not used: {r.reason}")
+        else:
+            lines.append(f"{where}: used by {_site_text(r.site)}" + (f" ({r.reason})" if r.reason else ""))
     return lines
 
 

@@ -28,17 +28,19 @@ def _design_rows(design) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def with_templates():
-    return load(extra=[TEMPLATES / f"{t}.csv" for t in TABLES])
+    return load(extra=[TEMPLATES / f"{t}.csv" for t in (*TABLES, "telemetry")])
 
 
 def test_rows_said_to_be_used_are_the_rows_the_fit_reads(with_templates):
-    """Shipped data plus one row of each template: per table, the rows ``row_usage`` marks used are the rows the
-    design (what the likelihood reads) holds; every other row has a reason."""
+    """Shipped data plus the rows of each template (telemetry's enter two likelihoods): per likelihood, the rows
+    ``row_usage`` marks used are the rows the design (what the likelihood reads) holds; every other row has a
+    reason."""
     usage = row_usage(with_templates)
     rows = _design_rows(build_design(with_templates))
+    sites = usage["site"].str.split(", ")
     for table, (site, _) in USED_BY.items():
-        part = usage[usage["table"] == table]
-        assert (part["site"] != "").sum() == rows[site], table
+        assert sites.apply(lambda s: site in s).sum() == rows[site], table
+    assert (usage[usage["table"] == "telemetry"]["site"] == "tp_obs, pw_obs").sum() == 3
     assert ((usage["site"] != "") ^ (usage["reason"] != "")).all()  # used, or refused with a reason: never both
     assert set(usage["table"]) == set(with_templates.tables)
 

@@ -1,0 +1,128 @@
+"""An operator's power telemetry as observations: each interval of a deployment's logs (duration, energy at a
+boundary, requests, tokens, mean concurrency) is a measurement of the same two things a benchmark measures.
+
+- Its **output tokens per second at the concurrency it ran** is a throughput row at a stated batch
+  (``load_regime = batch_size``, prompt and answer lengths = the interval's tokens per request), read by the
+  throughput likelihood through the same serving equations. The operator's engine is an engine setup of its own
+  (``<engine>-telemetry:<operator>``), partially pooled with the benchmarked engines through their spread, so its
+  efficiency and step overheads are learned from its own rows.
+- Its **mean power per GPU at that concurrency**, where the energy was metered at the GPUs, is a power row at a
+  stated batch, read by the power likelihood.
+
+An interval without a mean concurrency, or with no request completed, states no load: it is refused with that
+reason. Energy metered at a node or a facility needs the fleet's own host ratio and PUE, which the model does not
+learn per operator yet: those intervals' tokens count, their energy is refused with that reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TELEMETRY_SOURCE", "telemetry_power_rows", "telemetry_refusals", "telemetry_throughput_rows"]
+
+#: ``source_table`` of the rows made from telemetry (the engine setup is ``<engine>-telemetry:<operator>``).
+TELEMETRY_SOURCE = "telemetry"
+
+
+def _source_table(telemetry: pd.DataFrame) -> pd.Series:
+    return TELEMETRY_SOURCE + ":" + telemetry["operator"].astype(str)
+
+
+def _layout_problem(telemetry: pd.DataFrame) -> pd.Series:
+    from .throughput import layout_degrees
+
+    def problem(layout, n_gpus) -> str:
+        try:
+            layout_degrees(str(layout) if pd.notna(layout) and str(layout).strip() else f"TP{int(n_gpus)}",
+                           int(n_gpus))
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
+    return pd.Series([problem(a, n) for a, n in zip(telemetry["layout"], telemetry["n_gpus"])],
+                     index=telemetry.index, dtype=object)
+
+
+def telemetry_refusals(telemetry: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame:
+    """Why each interval is not a throughput row (column ``throughput``) or not a power row (``gpu_energy``); ``""``
+    where it is."""
+    from .power import power_refusals
+    from .throughput import PRECISION_LEVELS
+    from .usage import first_reason
+
+    layout = _layout_problem(telemetry)
+    no_load = [
+        (telemetry["requests"].astype(float) <= 0, "no request completed in the interval: no output rate to read"),
+        (telemetry["mean_concurrency"].isna() | (telemetry["mean_concurrency"] <= 0),
+         "no mean_concurrency: the batch the interval ran at is not stated"),
+        (layout != "", layout),
+    ]
+    throughput = first_reason(telemetry.index, [
+        *no_load,
+        (~telemetry["precision"].isin(PRECISION_LEVELS),
+         "precision '" + telemetry["precision"].astype(str) + f"' is not one the fit tells apart "
+         f"({', '.join(PRECISION_LEVELS)})"),
+    ])
+    as_power = _power_frame(telemetry)
+    power = first_reason(telemetry.index, [
+        *no_load,
+        (telemetry["boundary"] != "gpu",
+         "energy metered at the '" + telemetry["boundary"].astype(str) + "' boundary: the fleet's own host ratio "
+         "and PUE are not learned per operator, so only energy metered at the GPUs is a power row"),
+        (pd.Series(True, index=telemetry.index), power_refusals(as_power, hardware).to_numpy()),
+    ])
+    return pd.DataFrame({"throughput": throughput, "gpu_energy": power})
+
+
+def _power_frame(telemetry: pd.DataFrame) -> pd.DataFrame:
+    """The intervals in the power fit's columns (power per GPU from the energy or the mean power)."""
+    power_w = telemetry["mean_power_w"].astype(float).fillna(
+        telemetry["energy_wh"].astype(float) * 3600.0 / telemetry["duration_s"].astype(float))
+    return pd.DataFrame({
+        "source_table": "user", "task": "chat", "gpu": telemetry["gpu"], "n_gpus": telemetry["n_gpus"],
+        "batch_size": telemetry["mean_concurrency"].astype(float),
+        "active_params_b": telemetry["active_params_b"].astype(float),
+        "avg_power_w_per_gpu": power_w / telemetry["n_gpus"].astype(float),
+        "model": telemetry["model"], "precision": telemetry["precision"],
+    }, index=telemetry.index)
+
+
+def telemetry_power_rows(telemetry: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame:
+    """The intervals the power likelihood reads, as power rows (GPU, GPUs, batch, active parameters, power per
+    GPU)."""
+    ok = (telemetry_refusals(telemetry, hardware)["gpu_energy"] == "").to_numpy()
+    return _power_frame(telemetry)[ok].reset_index(drop=True)
+
+
+def telemetry_throughput_rows(telemetry: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame:
+    """The intervals the throughput likelihood reads, as rows of the throughput table (validated by its schema)."""
+    from ..data.schema import validate_frame
+    from ..data.tables import THROUGHPUT_SCHEMA
+    from .throughput import layout_columns, layout_degrees
+
+    t = telemetry[(telemetry_refusals(telemetry, hardware)["throughput"] == "").to_numpy()]
+    if t.empty:
+        return validate_frame(pd.DataFrame(columns=THROUGHPUT_SCHEMA.column_names), THROUGHPUT_SCHEMA, "telemetry")
+    layouts = [layout_columns(layout_degrees(str(a) if pd.notna(a) and str(a).strip() else f"TP{int(n)}", int(n)))
+               for a, n in zip(t["layout"], t["n_gpus"])]
+    requests = t["requests"].astype(float).to_numpy()
+    total = t["output_tokens"].astype(float).to_numpy() / t["duration_s"].astype(float).to_numpy()
+    n_gpus = t["n_gpus"].astype(float).to_numpy()
+    rows = pd.DataFrame({
+        "source_table": _source_table(t).to_numpy(), "model": t["model"].to_numpy(),
+        "total_params_b": t["total_params_b"].to_numpy(), "active_params_b": t["active_params_b"].to_numpy(),
+        "moe": t["moe"].to_numpy(), "gpu": t["gpu"].to_numpy(), "n_gpus": t["n_gpus"].to_numpy(),
+        "tp": [c["tp"] for c in layouts], "pp": [c["pp"] for c in layouts], "ep": [c["ep"] for c in layouts],
+        "parallelism": [c["parallelism"] for c in layouts], "precision": t["precision"].to_numpy(),
+        "engine": t["engine"].fillna("unknown").to_numpy(),
+        "isl": np.maximum(1.0, t["input_tokens"].astype(float).to_numpy() / requests),
+        "osl": np.maximum(1.0, t["output_tokens"].astype(float).to_numpy() / requests),
+        "batch_size": t["mean_concurrency"].astype(float).to_numpy(), "load_regime": "batch_size",
+        "output_tok_s_total": total, "output_tok_s_per_gpu": total / n_gpus,
+        "date": t["start"].astype(str).str[:10].to_numpy(), "source": t["source"].to_numpy(),
+        "source_url": t["source_url"].to_numpy(),
+        "notes": ("telemetry of " + t["operator"].astype(str) + ", " + t["deployment"].astype(str) + " at "
+                  + t["start"].astype(str)).to_numpy(),
+    })
+    return validate_frame(rows.astype(object).where(rows.notna(), None), THROUGHPUT_SCHEMA, "telemetry")
