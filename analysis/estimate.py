@@ -145,7 +145,7 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
              moe: bool | None = None, gpu: str = "H100-SXM-80GB", n_gpus: int | None = None, precision: str = "fp8",
              batch_size: float | None = None, input_tokens: float | None = None, output_tokens: float | None = None,
              regime: str = "traditional", boundary: str = "facility", pue: float | None = None,
-             engine: str | None = None, per: str = "query",
+             engine: str | None = None, operator: str | None = None, per: str = "query",
              agent_steps: int = 1, tool_tokens: float = 0.0, cache_hit_rate: float = DEFAULT_CACHE_HIT_RATE,
              posterior=None, samples: int = DEFAULT_SAMPLES, seed: int = 0, bundle=None,
              spec: QuerySpec | None = None) -> Estimate:
@@ -157,7 +157,9 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
     ``output_tokens`` fixes them (the other is then drawn given it); ``agent_steps`` > 1 chains that many calls, each reading the input, every previous
     output and ``tool_tokens`` per step, and prefilling only what its prefix cache misses (``cache_hit_rate`` of
     the context it has seen before is a hit). ``batch_size`` None uses the fitted production operating point; ``pue``
-    None a hyperscale operator's fleet PUE from the posterior. ``samples`` query-samples in all."""
+    None a hyperscale operator's fleet PUE from the posterior. ``operator``: an operator whose telemetry the
+    posterior was fitted to: its engine (unless ``engine`` is given) at its median load (unless ``batch_size`` is).
+    ``samples`` query-samples in all."""
     spec = spec if spec is not None else QuerySpec(
         model=model, total_params_b=total_params_b, active_params_b=active_params_b, moe=moe, gpu=gpu,
         n_gpus=n_gpus, precision=precision, input_tokens=input_tokens, output_tokens=output_tokens, regime=regime,
@@ -167,6 +169,15 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
                            cache_hit_rate=cache_hit_rate)
     workload.check()
     source = open_posterior(posterior, bundle)
+    if operator is not None:
+        from dataclasses import replace
+
+        from ..model.telemetry import operator_setting
+
+        setup, load = operator_setting(source.bundle.tables["telemetry"], source.draws_coords[1].get("setup", []),
+                                       operator)
+        spec = replace(spec, engine=spec.engine or setup, batch_size=spec.batch_size or load)
+        check_spec(spec)
     q = queries_per_draw(samples, source.n_draws)
     summary, meta = stream_spec(source.draws_coords, spec, workload, source.bundle, queries_per_draw=q, seed=seed)
     return _estimate_from(summary, spec, meta, workload, source, seed)

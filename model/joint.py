@@ -20,7 +20,7 @@ from .production import (
     usable_production_rows,
 )
 from .workload import COMPONENTS, WorkloadArrays, workload_arrays
-from .telemetry import telemetry_power_rows, telemetry_throughput_rows
+from .telemetry import telemetry_operators, telemetry_power_rows, telemetry_throughput_rows
 from .pue import PUE_KINDS, PUE_SCOPES, PueArrays, PueDesign, build_pue_design, pue_model, usable_pue_rows
 from .throughput import (
     NOISE_GROUPS,
@@ -159,11 +159,13 @@ def build_design(bundle) -> InfergyDesign:
 def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, prod_x: ProductionArrays, *,
                   n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int, n_model_gpu: int,
                   n_isl_groups: int, n_power_gpus: int, n_operators: int, n_populations: int, y_tp=None, y_pw=None,
-                  y_pue=None, y_prod=None, y_share=None, y_api=None, y_service=None, keep: dict | None = None):
+                  y_pue=None, y_prod=None, y_share=None, y_api=None, y_service=None, keep: dict | None = None,
+                  n_telemetry_operators: int = 0, n_power_telemetry: int = 0):
     """The joint NumPyro model (observations last; ``keep``: the production rows whose likelihood counts, see
     :func:`~infergy.model.production.production_model`)."""
-    tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, n_isl_groups, y=y_tp)
-    pw = power_model(pw_x, n_power_gpus, y=y_pw)
+    tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, n_isl_groups, y=y_tp,
+                          n_telemetry_operators=n_telemetry_operators)
+    pw = power_model(pw_x, n_power_gpus, y=y_pw, n_power_telemetry=n_power_telemetry)
     pue = pue_model(pue_x, n_operators, y=y_pue)
     production_model(prod_x, tp, pw, pue, n_populations, y=y_prod, y_share=y_share, y_api=y_api, y_service=y_service,
                      keep=keep)
@@ -190,6 +192,7 @@ def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
         "operator": list(pue.operators), "api_provider": list(prod.providers),
         "pue_scope": list(PUE_SCOPES), "isl_group": list(tp.isl_groups),
         "production_population": list(prod.populations), "noise_group": list(NOISE_GROUPS),
+        "telemetry_operator": list(telemetry_operators(tp.rows)), "power_telemetry": list(telemetry_operators(pw.rows)),
         "pue_kind": list(PUE_KINDS),
         "gpu_precision_cell": [f"{g} | {q}" for g, q in tp.gpu_precision_pairs],
         "model_gpu_cell": [f"{m} | {g}" for m, g in tp.model_gpu_pairs], "prod_row": list(prod.rows["id"].astype(str)),
@@ -207,7 +210,8 @@ def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
         "pw_idle_share": ["power_gpu"], "pw_peak_share": ["power_gpu"], "pw_log_batch50": ["power_gpu"],
         "pue_z_operator": ["operator"], "pue_e_operator": ["operator"], "pue_m_scope": ["pue_scope"],
         "pue_sigma": ["pue_kind"],
-        "tp_sigma": ["noise_group"],
+        "tp_sigma": ["noise_group"], "tp_sigma_telemetry": ["telemetry_operator"],
+        "pw_sigma_telemetry": ["power_telemetry"],
         **{f"op_{v}": ["production_population"] for v in ("log_active_c", "log_output_tokens",
                                                            "log_input_tokens", "z_model", "log_hardware",
                                                            "z_operator")},

@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import equations as eq
 from .student_t import StudentT
+from .telemetry import noise_index, telemetry_operators
 
 __all__ = ["PowerArrays", "PowerDesign", "build_power_design", "curve_of", "power_curve", "power_model", "power_refusals",
            "usable_power_rows"]
@@ -73,6 +74,7 @@ class PowerArrays(NamedTuple):
     log_batch: jnp.ndarray
     log_ngpu: jnp.ndarray
     log_active_c: jnp.ndarray  # log(active params / 10B): bigger models keep the GPU busier per step
+    noise_idx: jnp.ndarray | int = 0  # per row: 0 (public measurements) or 1 + its telemetry operator
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class PowerDesign:
 
     @property
     def sizes(self) -> dict[str, int]:
-        return dict(n_power_gpus=len(self.gpus))
+        return dict(n_power_gpus=len(self.gpus), n_power_telemetry=len(telemetry_operators(self.rows)))
 
 
 def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observations: bool = True) -> PowerDesign:
@@ -98,6 +100,7 @@ def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observat
         log_batch=jnp.asarray(np.log(rows["batch_size"].astype(float).to_numpy())),
         log_ngpu=jnp.asarray(np.log(rows["n_gpus"].astype(float).to_numpy())),
         log_active_c=jnp.asarray(np.log(rows["active_params_b"].astype(float).to_numpy() / 10.0)),
+        noise_idx=jnp.asarray(noise_index(rows, pd.Series(0, index=rows.index), 1)),
     )
     y = None
     if with_observations:
@@ -105,8 +108,9 @@ def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observat
     return PowerDesign(arrays, y, gpus, tdp.loc[list(gpus)].to_numpy(), rows.reset_index(drop=True))
 
 
-def power_model(x: PowerArrays, n_power_gpus: int, y=None):
-    """NumPyro model of log(average GPU power / TDP) (observations last)."""
+def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: int = 0):
+    """NumPyro model of log(average GPU power / TDP) (observations last; ``n_power_telemetry`` operators'
+    telemetry rows scatter with noise scales of their own)."""
     with numpyro.plate("power_gpus", n_power_gpus):
         logit_idle = numpyro.sample("pw_logit_idle", dist.Normal(-1.0, 1.0))  # ~27% of TDP
         logit_peak = numpyro.sample("pw_logit_peak", dist.Normal(1.0, 1.0))  # of the room between idle and 1.2
@@ -120,6 +124,10 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None):
     # log(power / TDP): the log W per GPU of a 1 W TDP
     mu = eq.log_gpu_power_w(1.0, share, eq.log_power_adjustment(beta_ngpu, x.log_ngpu, beta_size, x.log_active_c))
     sigma = numpyro.sample("pw_sigma", dist.HalfNormal(0.3))
+    if n_power_telemetry:
+        with numpyro.plate("power_telemetry", n_power_telemetry):
+            sigma_telemetry = numpyro.sample("pw_sigma_telemetry", dist.HalfNormal(0.3))
+        sigma = jnp.concatenate([jnp.reshape(sigma, (1,)), sigma_telemetry])[x.noise_idx]
     nu = numpyro.sample("pw_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("power_rows", mu.shape[0]):
         numpyro.sample("pw_obs", StudentT(nu, mu, sigma), obs=y)

@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass
 
 import jax
 import numpy as np
+import pandas as pd
 
 from . import equations as eq
 from .architecture import kv_bytes_per_token
 from .workload import typical_lengths
 from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, log_link_b_s, physics, replica_memory_b
 from .pue import fleet_pue
+from .telemetry import telemetry_operator
 from .throughput import (
     INTERACTION_SCALE,
     NOISE_GROUP_OF,
@@ -137,20 +139,28 @@ def _engine(spec: QuerySpec, draws: dict, coords: dict) -> np.ndarray:
     return draws["tp_d_setup"][:, setups.index(spec.engine)]
 
 
-def _scatter(spec: QuerySpec, draws: dict, key, n: int) -> np.ndarray:
+def _scatter(spec: QuerySpec, draws: dict, coords: dict, key, n: int) -> np.ndarray:
     """log of how far one configuration's energy lies from the model's mean, per draw: the Student-t scatter
-    measured configurations show around the throughput model (in the noise group of the engine setup asked for;
-    production's engine level is anchored on TensorRT-LLM's) and around the power curve."""
+    measured configurations show around the throughput model (in the noise group of the engine setup asked for,
+    an operator's own for its telemetry's setup; production's engine level is anchored on TensorRT-LLM's) and
+    around the power curve."""
     engine = spec.engine or "trtllm"
-    table = "trtllm_perf_overview" if engine.startswith("trtllm") else (engine.split("-") + [""])[1]
-    group = NOISE_GROUP_OF.get(table, "other")
-    g = NOISE_GROUPS.index(group)
+    table = "trtllm_perf_overview" if engine.startswith("trtllm") else engine.split("-", 1)[-1]
+    operator = telemetry_operator(pd.Series([table])).iloc[0]
+    if isinstance(operator, str) and operator in coords.get("telemetry_operator", []):
+        g = coords["telemetry_operator"].index(operator)
+        tp_sigma = np.asarray(draws["tp_sigma_telemetry"])[:, g]
+        pw_sigma = np.asarray(draws["pw_sigma_telemetry"])[:, coords["power_telemetry"].index(operator)] \
+            if operator in coords.get("power_telemetry", []) else np.asarray(draws["pw_sigma"])
+    else:
+        table = (engine.split("-") + [""])[1] if not engine.startswith("trtllm") else table
+        tp_sigma = np.asarray(draws["tp_sigma"])[:, NOISE_GROUPS.index(NOISE_GROUP_OF.get(table, "other"))]
+        pw_sigma = np.asarray(draws["pw_sigma"])
 
     def t(tag: str, df) -> np.ndarray:
         return np.asarray(jax.random.t(jax.random.fold_in(key, _NORMAL_TAGS.index(tag)), np.asarray(df), (n,)))
 
-    return (-np.asarray(draws["tp_sigma"])[:, g] * t("scatter_throughput", draws["tp_nu"])
-            + np.asarray(draws["pw_sigma"]) * t("scatter_power", draws["pw_nu"]))
+    return -tp_sigma * t("scatter_throughput", draws["tp_nu"]) + pw_sigma * t("scatter_power", draws["pw_nu"])
 
 
 def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[str, np.ndarray]:
@@ -278,7 +288,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         **grouped,
         "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"])
         + math.log(spec.batch_scale),
-        "log_scatter": _scatter(spec, draws, key, n),
+        "log_scatter": _scatter(spec, draws, coords, key, n),
         "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
         "_n_gpus": n_gpus, "_replica": replica, "_gpu": gpu, "_precision": precision, "_model": name, "_total": total, "_active": active, "_moe": moe,
         "_model_fitted": name in models, "_gpu_fitted": gpu in gpus, "_gpu_precision_fitted": gp >= 0,

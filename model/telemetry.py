@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["TELEMETRY_SOURCE", "telemetry_power_rows", "telemetry_refusals", "telemetry_throughput_rows"]
+__all__ = ["TELEMETRY_SOURCE", "operator_setting", "telemetry_operator", "telemetry_operators", "telemetry_power_rows", "telemetry_refusals",
+           "telemetry_throughput_rows"]
 
 #: ``source_table`` of the rows made from telemetry (the engine setup is ``<engine>-telemetry:<operator>``).
 TELEMETRY_SOURCE = "telemetry"
@@ -27,6 +28,28 @@ TELEMETRY_SOURCE = "telemetry"
 
 def _source_table(telemetry: pd.DataFrame) -> pd.Series:
     return TELEMETRY_SOURCE + ":" + telemetry["operator"].astype(str)
+
+
+def telemetry_operator(source_table: pd.Series) -> pd.Series:
+    """The operator whose telemetry each row restates (from its ``source_table``); NaN for other rows."""
+    st = source_table.astype(str)
+    prefix = TELEMETRY_SOURCE + ":"
+    return st.str[len(prefix):].where(st.str.startswith(prefix))
+
+
+def telemetry_operators(rows: pd.DataFrame) -> tuple[str, ...]:
+    """The operators with telemetry among ``rows``, sorted: each has a noise scale of its own (one deployment's
+    logs scatter far less than benchmarks from many sources)."""
+    return tuple(sorted(telemetry_operator(rows["source_table"]).dropna().unique()))
+
+
+def noise_index(rows: pd.DataFrame, public_groups: pd.Series, n_public: int) -> np.ndarray:
+    """Each row's noise group: its public group's index (``public_groups``), or ``n_public`` + its operator's index
+    among :func:`telemetry_operators` for a telemetry row."""
+    operators = telemetry_operators(rows)
+    op = telemetry_operator(rows["source_table"])
+    return np.where(op.notna(), n_public + op.map({o: i for i, o in enumerate(operators)}).fillna(0),
+                    public_groups).astype(int)
 
 
 def _layout_problem(telemetry: pd.DataFrame) -> pd.Series:
@@ -70,7 +93,8 @@ def telemetry_refusals(telemetry: pd.DataFrame, hardware: pd.DataFrame) -> pd.Da
         (telemetry["boundary"] != "gpu",
          "energy metered at the '" + telemetry["boundary"].astype(str) + "' boundary: the fleet's own host ratio "
          "and PUE are not learned per operator, so only energy metered at the GPUs is a power row"),
-        (pd.Series(True, index=telemetry.index), power_refusals(as_power, hardware).to_numpy()),
+        (pd.Series(True, index=telemetry.index),
+         power_refusals(as_power.assign(source_table="user"), hardware).to_numpy()),  # measured directly
     ])
     return pd.DataFrame({"throughput": throughput, "gpu_energy": power})
 
@@ -80,7 +104,7 @@ def _power_frame(telemetry: pd.DataFrame) -> pd.DataFrame:
     power_w = telemetry["mean_power_w"].astype(float).fillna(
         telemetry["energy_wh"].astype(float) * 3600.0 / telemetry["duration_s"].astype(float))
     return pd.DataFrame({
-        "source_table": "user", "task": "chat", "gpu": telemetry["gpu"], "n_gpus": telemetry["n_gpus"],
+        "source_table": _source_table(telemetry), "task": "chat", "gpu": telemetry["gpu"], "n_gpus": telemetry["n_gpus"],
         "batch_size": telemetry["mean_concurrency"].astype(float),
         "active_params_b": telemetry["active_params_b"].astype(float),
         "avg_power_w_per_gpu": power_w / telemetry["n_gpus"].astype(float),
@@ -126,3 +150,22 @@ def telemetry_throughput_rows(telemetry: pd.DataFrame, hardware: pd.DataFrame) -
                   + t["start"].astype(str)).to_numpy(),
     })
     return validate_frame(rows.astype(object).where(rows.notna(), None), THROUGHPUT_SCHEMA, "telemetry")
+
+
+def operator_setting(telemetry: pd.DataFrame, setups, operator: str) -> tuple[str, float]:
+    """The engine setup a posterior fitted to ``operator``'s telemetry (among its ``setups``) and the operator's
+    load: the median of its intervals' mean concurrency (the intervals that state one)."""
+    known = sorted(telemetry["operator"].astype(str).unique()) if len(telemetry) else []
+    if operator not in known:
+        raise ValueError(f"no telemetry of operator {operator!r} in the data (operators with telemetry: "
+                         f"{', '.join(known) or 'none'}; add theirs with --data-add)")
+    label = f"-{TELEMETRY_SOURCE}:{operator}"
+    fitted = [s for s in setups if str(s).endswith(label)]
+    if not fitted:
+        raise ValueError(f"the posterior was not fitted to {operator}'s telemetry: refit with its rows "
+                         "(infergy fit --data-add FILE --out mine.nc) and pass --posterior mine.nc")
+    load = telemetry.loc[telemetry["operator"] == operator, "mean_concurrency"].astype(float).dropna()
+    load = load[load > 0]
+    if load.empty:
+        raise ValueError(f"{operator}'s telemetry states no mean_concurrency: give --batch-size")
+    return fitted[0], float(load.median())

@@ -49,6 +49,7 @@ from ..data.vocab import PRECISION_TABLE
 from . import equations as eq
 from .physics import FAMILY_OF, REF_BANDWIDTH_TB_S, SISTER_BANDWIDTH_TB_S, gpu_spec, physics
 from .student_t import StudentT
+from .telemetry import noise_index, telemetry_operators
 
 __all__ = [
     "NOISE_GROUPS",
@@ -193,7 +194,8 @@ class ThroughputDesign:
         """The static sizes the NumPyro model needs."""
         return dict(n_models=len(self.models), n_gpus=len(self.gpus), n_setups=len(self.setups),
                     n_gpu_precision=int(self.arrays.gpu_precision_basis.shape[1]),
-                    n_model_gpu=int(self.arrays.model_gpu_basis.shape[1]), n_isl_groups=len(self.isl_groups))
+                    n_model_gpu=int(self.arrays.model_gpu_basis.shape[1]), n_isl_groups=len(self.isl_groups),
+                    n_telemetry_operators=len(telemetry_operators(self.rows)))
 
     @property
     def n_rows(self) -> int:
@@ -249,6 +251,8 @@ def _well_measured(counts: pd.Series, labels, minimum: int) -> np.ndarray:
 
 
 def _setup_label(row: pd.Series) -> str:
+    if str(row["source_table"]).startswith("telemetry:"):  # an operator's own engine, whatever it runs
+        return _engine_label(row)
     if row["engine"] == "tensorrt-llm":
         version = str(row["engine_version"]) if pd.notna(row["engine_version"]) else "unknown"
         return f"trtllm-{version}"
@@ -258,7 +262,7 @@ def _setup_label(row: pd.Series) -> str:
 
 def _engine_label(row: pd.Series) -> str:
     """The engine a row ran: its setup less the benchmark task (one engine's step overheads serve every task)."""
-    if row["engine"] == "tensorrt-llm":
+    if row["engine"] == "tensorrt-llm" and not str(row["source_table"]).startswith("telemetry:"):
         return _setup_label(row)
     return f"{row['engine']}-{row['source_table']}"
 
@@ -328,8 +332,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         gpu_idx=jnp.asarray(g_idx),
         precision_idx=jnp.asarray(rows["precision"].map({p: i for i, p in enumerate(PRECISION_LEVELS)}).to_numpy()),
         setup_idx=jnp.asarray(setup_labels.map({s: i for i, s in enumerate(setups)}).to_numpy()),
-        noise_idx=jnp.asarray(rows["source_table"].map(NOISE_GROUP_OF).fillna("other")
-                              .map({g: i for i, g in enumerate(NOISE_GROUPS)}).to_numpy()),
+        noise_idx=jnp.asarray(noise_index(rows, rows["source_table"].map(NOISE_GROUP_OF).fillna("other")
+                                          .map({g: i for i, g in enumerate(NOISE_GROUPS)}), len(NOISE_GROUPS))),
         physics=eq.Physics(*(jnp.asarray(v, dtype=jnp.float32) for v in phys)),
         log_ngpu=jnp.asarray(np.asarray(eq.log_split_gpus(phys))),
         isl=jnp.asarray(np.where(np.isfinite(isl), isl, 1000.0)),
@@ -549,7 +553,7 @@ def parameters(draws: dict) -> dict:
 
 
 def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: int, n_gpu_precision: int,
-                     n_model_gpu: int, n_isl_groups: int, y=None, row_mask=None):
+                     n_model_gpu: int, n_isl_groups: int, y=None, row_mask=None, n_telemetry_operators: int = 0):
     """NumPyro model of log per-GPU output tokens/s (observations last).
 
     ``row_mask`` (per row, default all True): rows where it is False do not inform the fit but are still predicted
@@ -612,6 +616,9 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
     mu = eq.log_tps_per_gpu(phys.n_gpus, x.osl, times)
     with numpyro.plate("noise_groups", len(NOISE_GROUPS)):
         sigma = numpyro.sample("tp_sigma", dist.HalfNormal(0.5))
+    if n_telemetry_operators:  # one deployment's logs: a noise scale of each operator's own
+        with numpyro.plate("telemetry_operators", n_telemetry_operators):
+            sigma = jnp.concatenate([sigma, numpyro.sample("tp_sigma_telemetry", dist.HalfNormal(0.5))])
     nu = numpyro.sample("tp_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("throughput_rows", mu.shape[0]), \
             numpyro.handlers.mask(mask=True if row_mask is None else row_mask):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -124,3 +125,55 @@ def test_intervals_that_state_no_load_are_refused_with_the_reason(tmp_path, day)
     bundle = load(extra=[_write(tmp_path, rows)])
     t, hw = bundle.tables["telemetry"], bundle.tables["hardware"]
     assert len(telemetry_throughput_rows(t, hw)) == 2 and len(telemetry_power_rows(t, hw)) == 1
+
+
+def test_each_operators_telemetry_scatters_with_a_noise_scale_of_its_own():
+    """One deployment's logs scatter far less than benchmarks gathered from many sources: an operator's rows get
+    their own throughput and power noise scales, and the shipped data's model has none (its posterior stays valid)."""
+    from numpyro import handlers
+
+    from infergy.model.joint import infergy_model
+    from infergy.model.throughput import NOISE_GROUPS
+
+    shipped, mine = build_design(load()), build_design(load(extra=[DAY]))
+    tp, pw = mine.throughput, mine.power
+    telemetry_rows = tp.rows["source_table"].str.startswith("telemetry:").to_numpy()
+    assert (np.asarray(tp.arrays.noise_idx)[telemetry_rows] == len(NOISE_GROUPS)).all()
+    assert (np.asarray(tp.arrays.noise_idx)[~telemetry_rows] < len(NOISE_GROUPS)).all()
+    assert np.asarray(pw.arrays.noise_idx).tolist() == [0] * 227 + [1] * 288
+    assert mine.sizes["n_telemetry_operators"] == mine.sizes["n_power_telemetry"] == 1
+    assert shipped.sizes["n_telemetry_operators"] == shipped.sizes["n_power_telemetry"] == 0
+
+    def sites(design):
+        with handlers.seed(rng_seed=0):
+            trace = handlers.trace(infergy_model).get_trace(*design.inputs, **design.sizes)
+        return {k: v["value"].shape for k, v in trace.items() if v["type"] == "sample"}
+
+    mine_sites, shipped_sites = sites(mine), sites(shipped)
+    assert mine_sites["tp_sigma_telemetry"] == (1,) and mine_sites["pw_sigma_telemetry"] == (1,)
+    assert set(mine_sites) - set(shipped_sites) == {"tp_sigma_telemetry", "pw_sigma_telemetry"}
+    assert mine_sites["tp_obs"] == (tp.n_rows,) and mine_sites["pw_obs"] == (pw.arrays.gpu_idx.shape[0],)
+
+
+def test_an_operator_is_answered_with_its_own_engine_at_its_median_load():
+    from infergy.model.telemetry import operator_setting
+
+    telemetry = load(extra=[DAY]).tables["telemetry"]
+    setups = ["trtllm-0.13", "vllm-telemetry:Example Co (made up)"]
+    setup, load_ = operator_setting(telemetry, setups, "Example Co (made up)")
+    assert setup == "vllm-telemetry:Example Co (made up)"
+    assert load_ == pytest.approx(telemetry["mean_concurrency"].median())
+    with pytest.raises(ValueError, match=r"no telemetry of operator 'Acme' in the data \(operators with telemetry: "
+                                         r"Example Co \(made up\)"):
+        operator_setting(telemetry, setups, "Acme")
+    with pytest.raises(ValueError, match="the posterior was not fitted to Example Co \\(made up\\)'s telemetry"):
+        operator_setting(telemetry, setups[:1], "Example Co (made up)")
+
+
+def test_estimate_for_an_operator_says_what_is_missing(tmp_path):
+    out = _cli("estimate", "--model", "Llama 3.1 70B", "--operator", "Acme")
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "infergy: error: no telemetry of operator 'Acme' in the data (operators with telemetry: none; add theirs "
+        "with --data-add)"], out.stderr
+    out = _cli("estimate", "--model", "Llama 3.1 70B", "--data-add", str(DAY), "--operator", "Example Co (made up)")
+    assert out.returncode == 2 and "refit" in out.stderr  # the shipped posterior was not fitted to these rows

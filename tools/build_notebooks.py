@@ -90,9 +90,22 @@ print(example.read_text())'''),
     new_code_cell('''from infergy.data import load, validate_file
 
 table, rows = validate_file(example, "production")
-print(f"valid {table!r} rows: {len(rows)}")
-bundle = load(extra=[example])  # the shipped tables plus the example rows
-print(bundle.version, bundle.content_hash[:16], len(bundle.production), "production rows")'''),
+print(f"valid {table!r} rows: {len(rows)}")'''),
+    new_markdown_cell("""Your fleet's logs are better data than a summary: intervals of GPU energy beside the serving engine's
+request and token counters (`data/templates/telemetry.csv`). **The day below is made up too**
+(`data/templates/telemetry_example_day.csv`: a 70B chat service on 8 x H100 at FP8, 5-minute intervals, invented
+numbers). Each interval that states its load becomes a throughput row and a power row at that batch, with an
+engine of the operator's own; every row says which likelihood uses it, or why none does."""),
+    new_code_cell('''from infergy.data import data_path
+from infergy.model.usage import added_row_usage, usage_lines
+
+telemetry = data_path("templates") / "telemetry_example_day.csv"
+table, intervals = validate_file(telemetry)
+bundle = load(extra=[example, telemetry])  # the shipped tables plus the example rows and the example day
+production_use, telemetry_use = added_row_usage(bundle, [("production", len(rows)), (table, len(intervals))])
+print("\\n".join(usage_lines(production_use) + usage_lines(telemetry_use)[:3] + ["..."]))
+measured_j_per_token = 3600 * intervals["energy_wh"].sum() / intervals["output_tokens"].sum()
+print(f"the day's GPU energy per output token, measured: {measured_j_per_token:.2f} J")'''),
     new_markdown_cell("""Refit the joint model (about 9 minutes on 2 cores with the defaults; the quick setting used in the tests
 runs a tiny chain that is not expected to pass the review):"""),
     new_code_cell('''import infergy
@@ -111,6 +124,21 @@ for name, dt in (("shipped posterior", shipped), ("with the example rows", resul
     batch = np.exp(np.asarray(dt["posterior"]["op_log_batch"]).ravel())
     print(f"{name:24s} concurrent queries per replica: median {np.median(batch):.0f} "
           f"(90% {np.quantile(batch, 0.05):.0f}-{np.quantile(batch, 0.95):.0f})")'''),
+    new_markdown_cell("""The example fleet's engine, learned from its day of logs (the logit of the share of bandwidth its
+steps reach, against the reference engine setup), and its energy per output token at its median load, through
+the same serving equations, next to what its logs measured:"""),
+    new_code_cell('''setup = "vllm-telemetry:Example Co (made up)"
+effect = np.asarray(result.datatree["posterior"]["tp_d_setup"].sel(setup=setup)).ravel()
+print(f"engine effect {np.median(effect):+.2f} (90% {np.quantile(effect, 0.05):+.2f} to {np.quantile(effect, 0.95):+.2f})")
+fleet = infergy.estimate("Llama 3.1 70B", n_gpus=8, precision="fp8", engine=setup,
+                         batch_size=float(intervals["mean_concurrency"].median()),
+                         input_tokens=float(intervals["input_tokens"].sum() / intervals["requests"].sum()),
+                         output_tokens=float(intervals["output_tokens"].sum() / intervals["requests"].sum()),
+                         boundary="gpu", per="token", samples=20_000 if QUICK else 100_000,
+                         posterior=result.datatree, bundle=bundle)
+v = fleet.value
+print(f"model: {v['median']:.2f} J per output token (90% {v['p05']:.2f}-{v['p95']:.2f}); "
+      f"logs: {measured_j_per_token:.2f}")'''),
     new_markdown_cell("And the answer for a query of the example service, from the refitted posterior:"),
     new_code_cell('''from infergy.text import estimate_text
 
@@ -124,7 +152,7 @@ print("with the example rows:", estimate_text(after).splitlines()[1])'''),
 
 ```sh
 infergy data validate my_rows.csv
-infergy fit --data-add my_rows.csv --out mine.nc
+infergy fit --data-add my_rows.csv --data-add my_telemetry.csv --out mine.nc
 infergy estimate --model "Llama 3.1 70B" --posterior mine.nc   # refuses a posterior fitted to other data
 ```
 (`estimate --posterior` checks the data hash: pass the same `--data-add` rows to the commands that load data.)"""),

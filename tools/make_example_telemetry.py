@@ -31,7 +31,7 @@ def example_day(seed: int = SEED) -> pd.DataFrame:
     # concurrency: a trough at 04:00 UTC, a peak at 16:00, multiplicative noise
     concurrency = 48.0 * (1.0 - 0.75 * np.cos(2.0 * np.pi * (hours - 4.0) / 24.0)) * rng.lognormal(0.0, 0.12,
                                                                                                    N_INTERVALS)
-    per_sequence_tok_s = 55.0 / (1.0 + concurrency / 90.0)  # each sequence slows as the batch grows
+    per_sequence_tok_s = 70.0 / (1.0 + concurrency / 200.0)  # each sequence slows as the batch grows
     output_tokens = concurrency * per_sequence_tok_s * INTERVAL_S
     requests = np.maximum(1, np.round(output_tokens / (MEAN_OUTPUT_TOKENS * rng.lognormal(0.0, 0.05, N_INTERVALS))))
     input_tokens = requests * MEAN_INPUT_TOKENS * rng.lognormal(0.0, 0.08, N_INTERVALS)

@@ -27,6 +27,12 @@ def register(sub) -> None:
                     "[0.563, DeepSeek's reported hit rate]")
     ep.add_argument("--samples", type=opt.count, default=None, metavar="N",
                     help="query-samples (posterior draws x simulated queries), e.g. 1e8 [1e6]")
+    ep.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
+                    help="the rows you added to the data when fitting --posterior (repeatable): a posterior answers "
+                    "only for the data it was fitted to")
+    ep.add_argument("--operator", default=None, metavar="NAME",
+                    help="answer for an operator whose telemetry the posterior was fitted to (--posterior, with its "
+                    "rows in --data-add): its own engine at its median load, unless --engine or --batch-size")
     opt.add_device_option(ep, "the propagation")
     ep.set_defaults(func=_cmd_estimate)
 
@@ -90,8 +96,14 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         raise ValueError(f"cache hit rate must be in [0, 1], got {args.cache_hit_rate:g}")
     opt.select_device(args, "propagate")
     hit = {} if args.cache_hit_rate is None else {"cache_hit_rate": args.cache_hit_rate}
+    bundle = None
+    if args.data_add:
+        from ..data import load
+
+        bundle = load(extra=args.data_add)
     est = estimate(spec=opt.query_spec(args), per=args.per, agent_steps=args.agent_steps, tool_tokens=args.tool_tokens,
-                   **hit, posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES, seed=args.seed)
+                   **hit, operator=args.operator, posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES,
+                   seed=args.seed, bundle=bundle)
     print(json.dumps(est.to_dict(), indent=2) if args.json else estimate_text(est))
     return 0
 
