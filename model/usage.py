@@ -11,17 +11,17 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from .joint import OBSERVED_SITES
+
 __all__ = ["INPUT_TABLES", "USED_BY", "added_row_usage", "first_reason", "row_usage", "usage_lines"]
 
-#: The likelihood that uses a table's rows: (observed site, what it observes).
+#: Each observed site's likelihood by name (what it observes: :data:`~.joint.OBSERVED_SITES`).
+LIKELIHOOD_NAMES = {"tp_obs": "throughput", "pw_obs": "GPU power", "pue_obs": "PUE", "prod_obs": "production",
+                    "share_obs": "operators' breakdown", "api_obs": "API speed", "service_obs": "service"}
+#: The likelihood that uses a table's rows: (observed site, its name and what it observes).
 USED_BY = {
-    "throughput": ("tp_obs", "the throughput likelihood (log output tok/s per GPU)"),
-    "gpu_energy": ("pw_obs", "the GPU power likelihood (log average power / TDP against batch)"),
-    "pue": ("pue_obs", "the PUE likelihood"),
-    "production": ("prod_obs", "the production likelihood (Wh per query at its boundary)"),
-    "energy_shares": ("share_obs", "the operators' breakdown likelihood (shares of comprehensive energy)"),
-    "api_speeds": ("api_obs", "the API speed likelihood (output tok/s one request sees)"),
-    "service_statistics": ("service_obs", "the service likelihood (rates a service stated at its load)"),
+    **{table: (site, f"the {LIKELIHOOD_NAMES[site]} likelihood ({what})")
+       for site, (table, what) in OBSERVED_SITES.items()},
     "request_lengths": ("wl_requests", "the workload length likelihood (input and output tokens per request)"),
 }
 
