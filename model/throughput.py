@@ -225,11 +225,29 @@ def partially_centred(name: str, loc, scale, centred):
 
 
 def residual_basis(constraints) -> np.ndarray:
-    """Orthonormal basis (columns) of the vectors orthogonal to every row of ``constraints``."""
+    """Orthonormal basis (columns) of the vectors orthogonal to every row of ``constraints``: the unit vectors
+    projected onto that space, orthonormalised in order (Gram-Schmidt, twice for stability).
+
+    The space is unique, but an SVD's basis of it is not: LAPACK builds rotate it differently, and a posterior's
+    contrasts mean something only in the basis they were fitted in. Built this way, the same constraints give the
+    same basis on every machine, to rounding."""
     c = np.atleast_2d(np.asarray(constraints, dtype=float))
-    _, sv, vt = np.linalg.svd(c, full_matrices=True)
-    rank = int(np.sum(sv > 1e-9 * sv.max())) if sv.size else 0
-    return vt[rank:].T
+    n = c.shape[1]
+    projected = np.eye(n) - np.linalg.pinv(c) @ c
+    q = np.zeros((n, n))
+    k = 0
+    for j in range(n):
+        v = projected[:, j]
+        for _ in range(2):
+            v = v - q[:, :k] @ (q[:, :k].T @ v)
+        norm = float(np.linalg.norm(v))
+        if norm > 1e-6:  # a unit vector already spanned leaves a residual of ~1e-15; a new direction one of ~0.1
+            q[:, k] = v / norm
+            k += 1
+    rank = int(np.linalg.matrix_rank(c)) if c.size else 0
+    if k != n - rank:
+        raise ArithmeticError(f"residual basis: {k} columns for a space of dimension {n - rank}")
+    return q[:, :k]
 
 
 def interaction_basis(a_idx, b_idx) -> np.ndarray:
