@@ -252,6 +252,65 @@ def _chees_stats(chees) -> dict:
             "acceptance_rate": chees.acceptance}
 
 
+def posterior_datatree(design: InfergyDesign, by_chain: dict, stats: dict, *, key_prior: jax.Array,
+                       key_ppc: jax.Array, prior_draws: int, library: str):
+    """The DataTree of the joint model's draws ``by_chain`` (latent and deterministic sites, ``(chains, draws,
+    ...)``) and the sampler's ``stats``: with prior draws, posterior predictive draws, log-likelihood and observed
+    values, internal sites dropped."""
+    samples = {k: np.reshape(v, (-1, *v.shape[2:])) for k, v in by_chain.items()}
+    # one chain of prior draws: without the leading axis ArviZ reads an undeclared vector site's draws as chains
+    prior = {name: v[None] for name, v in predictive_draws(infergy_model, key_prior, design.inputs, design.sizes,
+                                                            num_samples=prior_draws).items()}
+    ppc = predictive_draws(infergy_model, key_ppc, design.inputs, design.sizes, samples=samples,
+                           return_sites=list(OBSERVED_SITES))
+    coords, dims = coords_dims(design)
+    dt = model_datatree(infergy_model, design.inputs, {**design.sizes, **design.observations}, by_chain, stats,
+                        prior, ppc, coords=coords, dims=dims,
+                        attrs={"inference_library": library, "inference_library_version": version(library)})
+    _drop_internal_sites(dt)
+    return dt
+
+
+def add_workload(dt, design: InfergyDesign, lengths, *, warmup: int, seed: int, key_prior: jax.Array,
+                 prior_draws: int, draws: dict | None = None) -> float:
+    """Add the request-length model's posterior (``draws``, or its own run with the joint draws' chains and draws)
+    and prior draws to ``dt``; returns the seconds taken.
+
+    The workload lengths share no parameter with the joint model, so the joint posterior factorises: their own run,
+    stored beside the joint draws (the review checks them too)."""
+    start = time.perf_counter()
+    coords, dims = coords_dims(design)
+    if draws is None:
+        post = dt["posterior"]
+        draws = fit_workload(lengths, chains=post.sizes["chain"], warmup=warmup, draws=post.sizes["draw"],
+                             seed=seed)
+    wl_prior = predictive_draws(workload_model, key_prior, (), {}, num_samples=prior_draws)
+    _add_draws(dt, "posterior", draws, coords, dims)
+    _add_draws(dt, "prior", {name: v[None] for name, v in wl_prior.items()}, coords, dims)
+    return time.perf_counter() - start
+
+
+def review_joint(dt, design: InfergyDesign, *, seed: int, thresholds=None, left_out_sources=(),
+                 convergence: bool = True) -> FitReview:
+    """The review of a joint fit: convergence (unless ``convergence`` is False), then each observed site's
+    predictive checks; PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable, so those are
+    judged by exact refits."""
+    from .loso import SOURCE_SITES
+
+    return review_fit(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, thresholds,
+                      exact_loo={"pue_obs": lambda rows: exact_loo_pue(design.pue, rows, seed=seed)},
+                      left_out_sources=left_out_sources, source_sites=SOURCE_SITES if left_out_sources else (),
+                      convergence=convergence)
+
+
+def provenance(bundle: DataBundle, design: InfergyDesign) -> dict:
+    """What a posterior records of where it came from: package and data version, data hash, design fingerprint
+    (what :func:`~infergy.inference.posterior.check_posterior` compares) and the device."""
+    return {"infergy_version": package_version(), "data_version": bundle.version, "data_hash": bundle.content_hash,
+            "design_hash": design.fingerprint(),
+            "device": f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind}) x {jax.local_device_count()}"}
+
+
 def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extra=(), thresholds=None,
         **overrides) -> FitResult:
     """Fit the joint model to ``data`` (default: the shipped tables, plus ``extra`` user CSVs).
@@ -298,53 +357,33 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
         by_chain = jax.device_get(jax.block_until_ready(mcmc.get_samples(group_by_chain=True)))
         by_chain.pop(WHITENED_SITE, None)
     seconds = time.perf_counter() - start
-    samples = {k: np.reshape(v, (-1, *v.shape[2:])) for k, v in by_chain.items()}
-    # one chain of prior draws: without the leading axis ArviZ reads an undeclared vector site's draws as chains
-    prior = {name: v[None] for name, v in predictive_draws(infergy_model, key_prior, design.inputs, design.sizes,
-                                                            num_samples=cfg.prior_draws).items()}
-    ppc = predictive_draws(infergy_model, key_ppc, design.inputs, design.sizes, samples=samples,
-                           return_sites=list(OBSERVED_SITES))
-    coords, dims = coords_dims(design)
     library = "numpyro" if mcmc is not None else "blackjax"
-    dt = model_datatree(infergy_model, design.inputs, model_kwargs, by_chain,
-                        _nuts_stats(mcmc, cfg.max_tree_depth) if mcmc is not None else _chees_stats(chees),
-                        prior, ppc, coords=coords, dims=dims,
-                        attrs={"inference_library": library, "inference_library_version": version(library)})
+    dt = posterior_datatree(design, by_chain,
+                            _nuts_stats(mcmc, cfg.max_tree_depth) if mcmc is not None else _chees_stats(chees),
+                            key_prior=key_prior, key_ppc=key_ppc, prior_draws=cfg.prior_draws, library=library)
     if chees is not None:
         # the energy BFMI over every transition (the kept draws are thinned): one value per chain
         ds = dt["sample_stats"].to_dataset()
         ds["bfmi"] = ("chain", np.asarray(chees.bfmi))
         dt["sample_stats"].dataset = ds
-    _drop_internal_sites(dt)
     # the workload lengths share no parameter with the joint model, so the joint posterior factorises: their own
     # run, with the joint run's chains and draws, stored beside its draws (the review checks them too)
-    wl_start = time.perf_counter()
-    chains, kept = next(iter(by_chain.values())).shape[:2]
-    wl = fit_workload(bundle.tables["request_lengths"], chains=chains, warmup=cfg.warmup, draws=kept, seed=cfg.seed)
-    wl_prior = predictive_draws(workload_model, key_prior, (), {}, num_samples=cfg.prior_draws)
-    _add_draws(dt, "posterior", wl, coords, dims)
-    _add_draws(dt, "prior", {name: v[None] for name, v in wl_prior.items()}, coords, dims)
-    wl_seconds = time.perf_counter() - wl_start
+    wl_seconds = add_workload(dt, design, bundle.tables["request_lengths"], warmup=cfg.warmup, seed=cfg.seed,
+                              key_prior=key_prior, prior_draws=cfg.prior_draws)
     # PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable: judge those by exact refits
     sources = []
     if cfg.leave_source_out:
-        from .loso import SOURCE_SITES, leave_source_out
+        from .loso import leave_source_out
 
         sources = leave_source_out(bundle, seed=cfg.seed, progress=lambda line: print(line, file=sys.stderr,
                                                                                      flush=True))
         dt.attrs["left_out_sources"] = json.dumps([asdict(r) for r in sources])
-    review = review_fit(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, thresholds,
-                        exact_loo={"pue_obs": lambda rows: exact_loo_pue(design.pue, rows, seed=cfg.seed)},
-                        left_out_sources=sources, source_sites=SOURCE_SITES if sources else ())
+    review = review_joint(dt, design, seed=cfg.seed, thresholds=thresholds, left_out_sources=sources)
     dt.attrs.update({
-        "infergy_version": package_version(),
-        "data_version": bundle.version,
-        "data_hash": bundle.content_hash,
-        "design_hash": design.fingerprint(),
+        **provenance(bundle, design),
         "fit_config": json.dumps(asdict(cfg)),
         "chain_method": method,
         "sampler_coordinates": json.dumps(coordinates),
-        "device": f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind}) x {jax.local_device_count()}",
         "fit_seconds": seconds,
         "workload_fit_seconds": wl_seconds,
         "review": review.to_json(),

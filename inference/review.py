@@ -12,7 +12,7 @@ import xarray as xr
 
 from ..model.joint import PER_ROW_LATENTS
 
-__all__ = ["ReviewThresholds", "ReviewCheck", "FitReview", "review_fit"]
+__all__ = ["ReviewThresholds", "ReviewCheck", "FitReview", "convergence_checks", "predictive_checks", "review_fit"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def _parameters(dt, exclude=PER_ROW_LATENTS) -> xr.Dataset:
 
 def review_fit(dt, observed_sites: dict[str, str], thresholds: ReviewThresholds | None = None,
                exact_loo: Mapping[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] | None = None,
-               left_out_sources: Sequence | None = None, source_sites: Sequence[str] = ()) -> FitReview:
+               left_out_sources: Sequence | None = None, source_sites: Sequence[str] = (),
+               convergence: bool = True) -> FitReview:
     """Review a fitted DataTree (posterior, sample_stats, log_likelihood, posterior_predictive, observed_data).
 
     ``exact_loo`` maps an observed site to a function that refits without each of the given rows and returns their
@@ -103,8 +104,16 @@ def review_fit(dt, observed_sites: dict[str, str], thresholds: ReviewThresholds 
     ``left_out_sources`` (:class:`~infergy.inference.loso.SourceRow` of refits without each production source):
     each source's rows must sit inside the 90% interval predicted without it; the small tables among
     ``source_sites`` are then judged by those instead of the in-sample interval (which only a gross misfit fails).
+    ``convergence=False``: the predictive checks only (draws that are not Markov chains: a reweighted posterior).
     """
     th = thresholds or ReviewThresholds()
+    checks = convergence_checks(dt, th) if convergence else []
+    checks += predictive_checks(dt, observed_sites, th, exact_loo, left_out_sources, source_sites)
+    return FitReview(tuple(checks), th)
+
+
+def convergence_checks(dt, th: ReviewThresholds) -> list[ReviewCheck]:
+    """R-hat, bulk and tail ESS over the parameters; divergences and energy BFMI from the sampler's statistics."""
     params = _parameters(dt)
     checks: list[ReviewCheck] = []
     rhat, where = _worst(az.rhat(params), np.nanargmax)
@@ -124,6 +133,15 @@ def review_fit(dt, observed_sites: dict[str, str], thresholds: ReviewThresholds 
         # per chain; a thinned fit stores it computed over every transition
         bfmi = np.asarray(stats["bfmi"] if "bfmi" in stats else az.bfmi(dt)["energy"]).ravel()
         checks.append(ReviewCheck("min energy BFMI", float(bfmi.min()), f">= {th.min_bfmi}", bfmi.min() >= th.min_bfmi))
+    return checks
+
+
+def predictive_checks(dt, observed_sites: dict[str, str], th: ReviewThresholds, exact_loo=None,
+                      left_out_sources=None, source_sites: Sequence[str] = ()) -> list[ReviewCheck]:
+    """Per observed site: PSIS-LOO's Pareto k and the LOO-PIT coverage of the 50% and 90% intervals (small tables:
+    every row inside the wide in-sample interval); per left-out production source, its rows inside the interval
+    predicted without it."""
+    checks: list[ReviewCheck] = []
     for site, label in observed_sites.items():
         y = np.asarray(dt["observed_data"][site])
         rep = np.asarray(dt["posterior_predictive"][site]).reshape(-1, y.size)
@@ -178,4 +196,4 @@ def review_fit(dt, observed_sites: dict[str, str], thresholds: ReviewThresholds 
                                   inside == len(rows), f"{inside}/{len(rows)} rows; refitted without them; median "
                                   f"width {float(np.median([r.narrowing for r in rows])):.2f} of the prior "
                                   "predictive's" + (f"; outside: {outside}" if outside else "")))
-    return FitReview(tuple(checks), th)
+    return checks

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="infergy", description="Energy per LLM query, with calibrated uncertainty.")
     parser.add_argument("--version", action="version", version=f"infergy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (paper.register_replicate, data.register, fit.register_fit, paper.register_compare,
+    for register in (paper.register_replicate, data.register, fit.register_fit, fit.register_update, paper.register_compare,
                      fit.register_cv, fit.register_check, answers.register, report.register):
         register(sub)
     return parser

@@ -64,6 +64,41 @@ def register_fit(sub) -> None:
     fp.set_defaults(func=_cmd_fit)
 
 
+def register_update(sub) -> None:
+    up = sub.add_parser("update", help="update a posterior with your rows in about a minute (no full refit)",
+                        description="Start from a fitted posterior (the shipped one unless --posterior) and add your "
+                        "rows: where they touch few parameters, the base draws are importance-reweighted (Pareto-"
+                        "smoothed; the Pareto k of the weights decides whether that can be trusted), otherwise a short "
+                        "NUTS run on the full model starts from the base draws, whitened by their covariance. Prints "
+                        "which path it took and why, and the same review as `fit`; exits 1 if the review fails, unless "
+                        "--allow-bad-fit.")
+    up.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE", required=True,
+                    help="your new rows (CSV in a table's schema; repeatable)")
+    up.add_argument("--out", type=Path, default=Path("report") / "posterior.nc",
+                    help="where to write the updated posterior (netCDF) [report/posterior.nc]")
+    opt.add_posterior_option(up)
+    up.add_argument("--base-data-add", type=Path, action="append", default=[], metavar="FILE",
+                    help="rows the base posterior was already fitted to (repeatable)")
+    up.add_argument("--path", choices=("auto", "reweight", "sampler"), default="auto",
+                    help="auto: reweight when the Pareto k of the weights is <= --pareto-k and enough draws keep "
+                    "weight, else sample; or force one [auto]")
+    up.add_argument("--pareto-k", type=float, default=0.7, metavar="K",
+                    help="largest Pareto k of the importance weights the reweighting path accepts [0.7]")
+    up.add_argument("--chains", type=opt.positive_int, default=2, help="sampler path: Markov chains [2]")
+    up.add_argument("--warmup", type=opt.positive_int, default=200, help="sampler path: warm-up per chain [200]")
+    up.add_argument("--draws", type=opt.positive_int, default=500, help="sampler path: draws per chain [500]")
+    up.add_argument("--target-accept", type=float, default=0.98, metavar="P",
+                    help="sampler path: acceptance rate the step size is adapted to [0.98]")
+    up.add_argument("--max-tree-depth", type=opt.positive_int, default=10, metavar="D",
+                    help="sampler path: NUTS tree depth limit [10]")
+    up.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
+    up.add_argument("--allow-bad-fit", action="store_true", help="save and exit 0 even if the review fails")
+    up.add_argument("--no-progress", action="store_true", help="no progress bar")
+    up.add_argument("--json", action="store_true", help="print the path, the weights' diagnostics and the review as "
+                    "JSON")
+    up.set_defaults(func=_cmd_update)
+
+
 def register_cv(sub) -> None:
     vp = sub.add_parser("cv", help="cross-validation: predict a left-out model, GPU type or production source",
                         description="Leave one model (or GPU type) out, fit the throughput model to the rest, and "
@@ -153,6 +188,41 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(f"infergy: the fit failed its review ({failed})"
               + ("; saved anyway (--allow-bad-fit)" if args.allow_bad_fit else "; rerun with more --draws, "
                  "or pass --allow-bad-fit to accept it"), file=sys.stderr)
+        return 0 if args.allow_bad_fit else 1
+    return 0
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    from ..devices import use_cpu_devices
+
+    use_cpu_devices(args.chains)
+    from ..data import DataValidationError
+    from ..inference.fit import save_fit
+    from ..inference.update import UpdateConfig, update
+
+    cfg = UpdateConfig(path=args.path, pareto_k_max=args.pareto_k, chains=args.chains, warmup=args.warmup,
+                       draws=args.draws, seed=args.seed, target_accept=args.target_accept,
+                       max_tree_depth=args.max_tree_depth, progress_bar=not args.no_progress)
+    try:
+        result = update(args.data_add, posterior=args.posterior, base_extra=args.base_data_add, config=cfg)
+    except DataValidationError as exc:
+        print("infergy: error: the data did not validate:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    path = save_fit(result, args.out)
+    if args.json:
+        print(json.dumps({"path": result.path, "reason": result.reason, "pareto_k": result.pareto_k,
+                          "effective_draws": result.ess, "seconds": result.seconds, "posterior": str(path),
+                          **result.review.to_dict()}, indent=2))
+    else:
+        print(result.summary_text())
+        print(f"wrote {path}")
+    if not result.review.ok:
+        failed = ", ".join(c.name for c in result.review.failed)
+        print(f"infergy: the update failed its review ({failed})"
+              + ("; saved anyway (--allow-bad-fit)" if args.allow_bad_fit else "; rerun with more --draws, or "
+                 "`infergy fit --data-add ...`, or pass --allow-bad-fit to accept it"), file=sys.stderr)
         return 0 if args.allow_bad_fit else 1
     return 0
 

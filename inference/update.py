@@ -1,0 +1,374 @@
+"""Update a posterior with new rows without a full refit.
+
+Two paths, and a diagnostic that chooses between them:
+
+- **reweight**: every draw of the base posterior, extended by the parameters only the new rows have (an operator's
+  noise scale, its setup's level: drawn from their prior given the rest of the draw), weighted by the ratio of the
+  updated posterior's density to that proposal's. The weights are Pareto-smoothed (PSIS; Vehtari, Simpson, Gelman,
+  Yao & Gabry 2024, JMLR 25(72)) and their Pareto k says whether the estimate can be trusted: at k <= 0.7 and
+  enough effective draws, the draws are resampled by their weights.
+- **sampler**: otherwise a short NUTS run on the full model, each chain started at a base draw, sampling in
+  coordinates whitened by the base posterior's mean and covariance (the new parameters by their prior's spread).
+
+Reweighting needs the new rows to leave the meaning of the shared parameters alone. A new model, GPU, precision or
+model x GPU cell changes the throughput contrasts every row shares (their bases are built from the labels), and a
+site that grows along an unlabelled dimension cannot be aligned: those updates take the sampler, and say why.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from numpyro import handlers
+from numpyro.distributions import biject_to
+from numpyro.infer.util import log_density, potential_energy
+from numpyro.primitives import Messenger
+
+from ..data import load
+from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, coords_dims, infergy_model
+from .loo import exact_loo_pue
+from .fit import _nuts_stats, add_workload, posterior_datatree, provenance, review_joint
+from .posterior import check_posterior, load_posterior, review_of
+from .precondition import WHITENED_SITE, Preconditioner
+from .review import FitReview, ReviewCheck, ReviewThresholds, predictive_checks
+from .samplers import nuts, resolve_chain_method
+
+__all__ = ["UPDATE_PATHS", "UpdateConfig", "UpdateResult", "update"]
+
+#: ``auto``: reweight when the diagnostic allows, else sample; or force one path
+UPDATE_PATHS = ("auto", "reweight", "sampler")
+#: Dimensions a site may grow along (new rows bring a setup, an engine, an operator, a production row...): the base
+#: draws keep their elements, the new elements are drawn from their prior.
+GROWABLE_DIMS = ("setup", "engine", "operator", "telemetry_operator", "power_telemetry", "power_gpu", "prod_row",
+                 "production_population", "api_provider")
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    """How an update runs. The reweighting path keeps the base posterior's draw count; the sampler path runs
+    ``chains`` x (``warmup`` + ``draws``)."""
+
+    path: str = "auto"
+    pareto_k_max: float = 0.7  # PSIS's threshold for a reliable importance-sampling estimate (Vehtari et al. 2024)
+    min_ess: float = 100.0  # effective draws after weighting, below which the reweighted posterior is too coarse
+    chains: int = 2
+    warmup: int = 200
+    draws: int = 500
+    seed: int = 0
+    target_accept: float = 0.98  # as the full fit's NUTS
+    max_tree_depth: int = 10
+    prior_draws: int = 200
+    progress_bar: bool = False
+
+    def __post_init__(self):
+        if self.path not in UPDATE_PATHS:
+            raise ValueError(f"path must be one of {UPDATE_PATHS}, got {self.path!r}")
+        for name in ("chains", "warmup", "draws", "prior_draws"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.pareto_k_max <= 1.0:
+            raise ValueError(f"pareto_k_max must be in (0, 1], got {self.pareto_k_max}")
+        if not 0.5 <= self.target_accept < 1.0:
+            raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
+
+
+@dataclass
+class UpdateResult:
+    """The updated DataTree and its review, the path taken and why, the weights' diagnostics and the wall time."""
+
+    datatree: object
+    review: FitReview
+    design: InfergyDesign
+    path: str
+    reason: str
+    pareto_k: float  # of the importance weights (nan where the draws could not be aligned)
+    ess: float  # effective draws of the weights
+    seconds: float
+    config: UpdateConfig
+
+    def summary_text(self) -> str:
+        k = "n/a" if not np.isfinite(self.pareto_k) else f"{self.pareto_k:.2f}"
+        ess = "n/a" if not np.isfinite(self.ess) else f"{self.ess:.0f}"
+        return "\n".join([f"infergy update: {self.path} ({self.reason})",
+                          f"importance weights: Pareto k {k}, effective draws {ess}; {self.seconds:.1f} s",
+                          f"data {self.datatree.attrs['data_version']} "
+                          f"(hash {self.datatree.attrs['data_hash'][:16]})",
+                          self.review.to_text()])
+
+
+def _latent_sites(design: InfergyDesign) -> dict:
+    """The joint model's latent sites: name -> (shape, dimension names)."""
+    trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*design.inputs, **design.sizes,
+                                                                      **design.observations)
+    _, dims = coords_dims(design)
+    return {name: (tuple(site["value"].shape), dims.get(name)) for name, site in trace.items()
+            if site["type"] == "sample" and not site["is_observed"]}
+
+
+def _shared_labels(design: InfergyDesign) -> dict:
+    """The labels the throughput contrasts' bases are built from: a change moves every shared contrast."""
+    tp = design.throughput
+    return {"models": list(tp.models), "GPUs": list(tp.gpus), "precisions": list(tp.precisions),
+            "GPU x precision cells": [list(p) for p in tp.gpu_precision_pairs],
+            "model x GPU cells": [list(p) for p in tp.model_gpu_pairs], "input-length groups": list(tp.isl_groups)}
+
+
+def align(old: InfergyDesign, new: InfergyDesign, draws: dict) -> tuple[dict, str | None]:
+    """The base ``draws`` (``(S, ...)`` per latent site of ``old``) placed in ``new``'s latent sites: name ->
+    ``(values, mask)`` (``mask`` None: every element known; else True where the base draw supplies it), and None;
+    or ``({}, why)`` where they cannot be aligned."""
+    before, after = _shared_labels(old), _shared_labels(new)
+    changed = [what for what in before if before[what] != after[what]]
+    if changed:
+        return {}, f"the new rows change the {', '.join(changed)} every throughput contrast is built on"
+    old_sites, new_sites = _latent_sites(old), _latent_sites(new)
+    old_coords, _ = coords_dims(old)
+    new_coords, _ = coords_dims(new)
+    known = {}
+    for name, (shape, dims) in new_sites.items():
+        if name not in old_sites:
+            continue  # a new parameter: drawn from its prior
+        old_shape, _ = old_sites[name]
+        values = np.asarray(draws[name], np.float64)
+        if old_shape == shape and (not dims or old_coords[dims[0]] == new_coords[dims[0]]):
+            known[name] = (values, None)
+            continue
+        if not dims or len(dims) != 1 or len(shape) != 1 or dims[0] not in GROWABLE_DIMS:
+            return {}, f"{name} changes shape {old_shape} -> {shape} along a dimension the base draws cannot be " \
+                       "aligned on"
+        old_labels, new_labels = list(old_coords[dims[0]]), list(new_coords[dims[0]])
+        if not set(old_labels) <= set(new_labels):
+            return {}, f"{name}: the new rows remove {dims[0]} labels"
+        index = {label: i for i, label in enumerate(new_labels)}
+        placed = np.zeros((values.shape[0], shape[0]))
+        mask = np.zeros(shape[0], bool)
+        for i, label in enumerate(old_labels):
+            placed[:, index[label]] = values[:, i]
+            mask[index[label]] = True
+        known[name] = (placed, mask)
+    return known, None
+
+
+class _Fill(Messenger):
+    """Latent sites take the base draw's values where ``known`` has them; the rest are drawn from their prior given
+    the values upstream (outside :func:`numpyro.handlers.seed`, which has set each site's key by then)."""
+
+    def __init__(self, fn, known: dict):
+        self.known = known
+        super().__init__(fn)
+
+    def process_message(self, msg):
+        if msg["type"] != "sample" or msg["is_observed"] or msg["name"] not in self.known:
+            return
+        values, mask = self.known[msg["name"]]
+        if mask is None:
+            msg["value"] = values
+        else:
+            fresh = msg["fn"](rng_key=msg["kwargs"]["rng_key"], sample_shape=msg["kwargs"]["sample_shape"])
+            msg["value"] = jnp.where(mask, values, fresh)
+
+
+def _extend(design: InfergyDesign, known: dict, key: jax.Array, n: int) -> tuple[dict, jax.Array]:
+    """Every latent site of ``design`` per draw (``known`` values, the rest from their conditional prior), and the
+    log density of what was drawn (the proposal's part beyond the base posterior)."""
+    args, kwargs = design.inputs, {**design.sizes, **design.observations}
+    masks = {name: mask for name, (_, mask) in known.items()}
+
+    def one(key, values):
+        fill = {name: (values[name], masks[name]) for name in values}
+        trace = handlers.trace(_Fill(handlers.seed(infergy_model, key), fill)).get_trace(*args, **kwargs)
+        latents, log_q = {}, 0.0
+        for name, site in trace.items():
+            if site["type"] != "sample" or site["is_observed"]:
+                continue
+            latents[name] = site["value"]
+            if name in masks and masks[name] is None:
+                continue
+            lp = site["fn"].log_prob(site["value"])
+            log_q = log_q + jnp.sum(lp if name not in masks else jnp.where(masks[name], 0.0, lp))
+        return latents, log_q
+
+    values = {name: v for name, (v, _) in known.items()}
+    return jax.jit(jax.vmap(one))(jax.random.split(key, n), values)
+
+
+def _log_joint(design: InfergyDesign, latents: dict) -> jax.Array:
+    """The joint model's log density (prior and likelihood) at each draw of ``latents``."""
+    args, kwargs = design.inputs, {**design.sizes, **design.observations}
+    return jax.jit(jax.vmap(lambda p: log_density(infergy_model, args, kwargs, p)[0]))(latents)
+
+
+def _all_sites(design: InfergyDesign, latents: dict) -> dict:
+    """Latent and deterministic sites (what a fit's posterior holds) at each draw of ``latents``."""
+    args, kwargs = design.inputs, {**design.sizes, **design.observations}
+
+    def one(p):
+        trace = handlers.trace(handlers.substitute(handlers.seed(infergy_model, 0), p)).get_trace(*args, **kwargs)
+        return {name: site["value"] for name, site in trace.items()
+                if (site["type"] == "deterministic" or (site["type"] == "sample" and not site["is_observed"]))
+                and not name.startswith("_")}
+
+    return {name: np.asarray(v) for name, v in jax.jit(jax.vmap(one))(latents).items()}
+
+
+def _systematic(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Systematic resampling: ``n`` indices with each drawn in proportion to its weight (the least added noise)."""
+    w = np.exp(log_w - log_w.max())
+    cdf = np.cumsum(w / w.sum())
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, (rng.random() + np.arange(n)) / n)
+
+
+def _sample_warm(design: InfergyDesign, latents: dict, cfg: UpdateConfig, key: jax.Array):
+    """NUTS on the full model, chains started at base draws, in coordinates whitened by the base draws' mean and
+    covariance on the unconstrained scale."""
+    args, kwargs = design.inputs, {**design.sizes, **design.observations}
+
+    def unconstrain(p):
+        trace = handlers.trace(handlers.substitute(handlers.seed(infergy_model, 0), p)).get_trace(*args, **kwargs)
+        return {name: biject_to(trace[name]["fn"].support).inv(v) for name, v in p.items()}
+
+    u = jax.jit(jax.vmap(unconstrain))(latents)
+    _, unravel = ravel_pytree(jax.tree.map(lambda v: v[0], u))
+    x = np.asarray(jax.vmap(lambda d: ravel_pytree(d)[0])(u), np.float64)
+    loc = x.mean(axis=0)
+    w, v = np.linalg.eigh(np.cov(x, rowvar=False))
+    floor = 1e-3 * float(np.median(w))  # a direction the base draws barely spread along keeps a usable scale
+    floored = int(np.sum(w < floor))
+    scale = (v * np.sqrt(np.maximum(w, floor))) @ v.T
+    rng = np.random.default_rng(cfg.seed)
+    starts = (x[rng.choice(x.shape[0], cfg.chains, replace=False)] - loc) @ np.linalg.inv(scale).T
+    dtype = jnp.result_type(float)
+    potential = jax.jit(lambda z: potential_energy(infergy_model, args, kwargs, unravel(z)))
+    pre = Preconditioner(loc=jnp.asarray(loc, dtype), scale=jnp.asarray(scale, dtype), unravel=unravel,
+                         sites=tuple(sorted(latents)), starts=jnp.asarray(starts, dtype),
+                         metric="base posterior covariance", elbo_loss=float("nan"), floored=floored,
+                         potential=potential)
+    mcmc = nuts(pre.model(infergy_model), warmup=cfg.warmup, draws=cfg.draws, chains=cfg.chains,
+                chain_method=resolve_chain_method("auto", cfg.chains), target_accept=cfg.target_accept,
+                max_tree_depth=cfg.max_tree_depth, progress_bar=cfg.progress_bar)
+    mcmc.run(key, *args, **kwargs, init_params=pre.init_params, extra_fields=("diverging", "energy", "num_steps"))
+    by_chain = jax.device_get(jax.block_until_ready(mcmc.get_samples(group_by_chain=True)))
+    by_chain.pop(WHITENED_SITE, None)
+    return by_chain, _nuts_stats(mcmc, cfg.max_tree_depth)
+
+
+def _base_draws(dt, names) -> dict:
+    """The base posterior's draws of ``names``, chains stacked: ``(S, ...)``."""
+    post = dt["posterior"].to_dataset()
+    return {name: np.asarray(post[name], np.float64).reshape(-1, *post[name].shape[2:]) for name in names}
+
+
+def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None = None,
+           thresholds: ReviewThresholds | None = None) -> UpdateResult:
+    """The posterior given the base's data plus the rows in ``extra`` (user CSVs), from the base posterior
+    (``posterior``: a file, default the shipped one, fitted to the shipped tables plus ``base_extra``)."""
+    cfg = config or UpdateConfig()
+    start = time.perf_counter()
+    base = load_posterior(posterior)
+    old_bundle = load(extra=base_extra)
+    check_posterior(base, old_bundle)
+    new_bundle = load(extra=(*base_extra, *extra))
+    if new_bundle.content_hash == old_bundle.content_hash:
+        raise ValueError("the added files bring no rows the base posterior was not fitted to")
+    old, new = build_design(old_bundle), build_design(new_bundle)
+    old_names = list(_latent_sites(old))
+    base_draws = _base_draws(base, old_names)
+    n = next(iter(base_draws.values())).shape[0]
+    key_fill, key_fit, key_prior, key_ppc = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
+    known, why = align(old, new, base_draws)
+    pareto_k = ess = float("nan")
+    if why is None:
+        with jax.enable_x64(True):  # the log densities are sums over thousands of rows: their difference needs doubles
+            latents, log_q = _extend(new, known, key_fill, n)
+            log_w = np.asarray(_log_joint(new, latents) - _log_joint(old, base_draws) - log_q, np.float64)
+        latents = {name: np.asarray(v) for name, v in latents.items()}
+        finite = np.isfinite(log_w)
+        log_w = np.where(finite, log_w, -np.inf)
+        from arviz_stats.base import array_stats
+
+        # arviz-stats takes the negated log ratios (its LOO passes -log-likelihood) and returns normalised log weights
+        smoothed, pareto_k = array_stats.psislw(-log_w[finite], r_eff=1.0)
+        pareto_k = float(pareto_k)
+        weights = np.exp(np.asarray(smoothed))
+        ess = float(1.0 / np.sum(weights ** 2))
+        reweight = pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess
+        why = (f"Pareto k {pareto_k:.2f} <= {cfg.pareto_k_max} and {ess:.0f} effective draws" if reweight else
+               f"Pareto k {pareto_k:.2f} (needs <= {cfg.pareto_k_max}) or {ess:.0f} effective draws (needs >= "
+               f"{cfg.min_ess:g}): the new rows move the posterior too far for reweighting")
+    else:
+        reweight = False
+    if cfg.progress_bar:
+        print(f"infergy update: {why}", flush=True)
+    aligned = np.isfinite(pareto_k)
+    if not aligned:
+        if cfg.path == "reweight":
+            raise ValueError(f"cannot reweight: {why}")
+        # nothing of the base posterior carries over: a short fit from the variational start
+        from .fit import FitConfig, fit
+
+        result = fit(new_bundle, config=FitConfig(chains=cfg.chains, warmup=cfg.warmup, draws=cfg.draws,
+                                                  seed=cfg.seed, target_accept=cfg.target_accept,
+                                                  max_tree_depth=cfg.max_tree_depth, prior_draws=cfg.prior_draws,
+                                                  progress_bar=cfg.progress_bar), thresholds=thresholds)
+        result.datatree.attrs.update({"update_path": "sampler", "update_reason": why})
+        return UpdateResult(datatree=result.datatree, review=result.review, design=new, path="sampler",
+                            reason=f"{why}: a short fit from the variational start", pareto_k=pareto_k, ess=ess,
+                            seconds=time.perf_counter() - start, config=cfg)
+    path = cfg.path if cfg.path != "auto" else ("reweight" if reweight else "sampler")
+    chains, kept = base["posterior"].sizes["chain"], base["posterior"].sizes["draw"]
+    if path == "reweight":
+        idx = np.flatnonzero(finite)[_systematic(np.log(weights), n, np.random.default_rng(cfg.seed))]
+        sites = _all_sites(new, {name: v[idx] for name, v in latents.items()})
+        by_chain = {name: v.reshape(chains, kept, *v.shape[1:]) for name, v in sites.items()}
+        stats, library = {}, "infergy (PSIS reweighting of the base posterior)"
+    else:
+        by_chain, stats = _sample_warm(new, {name: v.astype(np.float32) for name, v in latents.items()}, cfg,
+                                       key_fit)
+        chains, kept, library = cfg.chains, cfg.draws, "numpyro"
+    seconds = time.perf_counter() - start
+    dt = posterior_datatree(new, by_chain, stats, key_prior=key_prior, key_ppc=key_ppc, prior_draws=cfg.prior_draws,
+                            library=library.split(" ")[0])
+    if path == "reweight":
+        dt.attrs["inference_method"] = library
+    wl_names = [v for v in base["posterior"].data_vars if str(v).startswith("wl_")]
+    same_lengths = old_bundle.tables["request_lengths"].equals(new_bundle.tables["request_lengths"])
+    wl = None
+    if same_lengths and chains * kept <= n:  # the workload posterior factorises: any of the base's draws will do
+        wl = {name: v[: chains * kept].reshape(chains, kept, *v.shape[1:])
+              for name, v in _base_draws(base, wl_names).items()}
+    add_workload(dt, new, new_bundle.tables["request_lengths"], warmup=cfg.warmup, seed=cfg.seed,
+                 key_prior=key_prior, prior_draws=cfg.prior_draws, draws=wl)
+    if path == "reweight":
+        review = _reweight_review(dt, new, base, pareto_k, ess, cfg, thresholds)
+    else:
+        review = review_joint(dt, new, seed=cfg.seed, thresholds=thresholds)
+    dt.attrs.update({**provenance(new_bundle, new), "update_path": path, "update_reason": why,
+                     "update_pareto_k": pareto_k, "update_ess": ess, "update_config": json.dumps(asdict(cfg)),
+                     "base_design_hash": str(base.attrs.get("design_hash", "")), "fit_seconds": seconds,
+                     "review": review.to_json()})
+    return UpdateResult(datatree=dt, review=review, design=new, path=path, reason=why, pareto_k=pareto_k, ess=ess,
+                        seconds=time.perf_counter() - start, config=cfg)
+
+
+def _reweight_review(dt, design: InfergyDesign, base, pareto_k: float, ess: float, cfg: UpdateConfig,
+                     thresholds: ReviewThresholds | None) -> FitReview:
+    """The weights' diagnostics, the base fit's convergence checks (its draws are the ones reweighted) and the
+    updated posterior's predictive checks."""
+    th = thresholds or ReviewThresholds()
+    checks = [ReviewCheck("update: Pareto k of the weights", pareto_k, f"<= {cfg.pareto_k_max}",
+                          pareto_k <= cfg.pareto_k_max, "PSIS of the base draws"),
+              ReviewCheck("update: effective draws", ess, f">= {cfg.min_ess:g}", ess >= cfg.min_ess)]
+    for c in review_of(base).get("checks", []):
+        if c["name"] in ("max R-hat", "min bulk ESS", "min tail ESS", "divergences", "min energy BFMI"):
+            checks.append(ReviewCheck(f"base fit: {c['name']}", c["value"], c["threshold"], c["passed"],
+                                      c.get("detail", "")))
+    checks += predictive_checks(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, th,
+                                {"pue_obs": lambda rows: exact_loo_pue(design.pue, rows, seed=cfg.seed)})
+    return FitReview(tuple(checks), th)
