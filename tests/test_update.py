@@ -116,3 +116,12 @@ def test_update_reweights_one_pue_row_and_the_answers_read_it(tmp_path):
     assert est.returncode == 0, est.stderr[-2000:]
     refused = _cli("estimate", "--posterior", str(out), "--json")  # without the rows it was updated with
     assert refused.returncode == 2 and "posterior was fitted to" in refused.stderr
+
+
+def test_update_with_bad_rows_says_which_and_writes_nothing(tmp_path):
+    bad = tmp_path / "pue.csv"
+    bad.write_text(PUE_ROW.read_text().replace(",1.21,", ",0.8,"))
+    out = tmp_path / "mine.nc"
+    run = _cli("update", "--data-add", str(bad), "--out", str(out), "--no-progress")
+    assert run.returncode == 1 and "did not validate" in run.stderr and "row" in run.stderr, run.stderr[-2000:]
+    assert not out.exists()

@@ -164,10 +164,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     try:
         result = fit(config=cfg, extra=args.data_add)
     except DataValidationError as exc:
-        print("infergy: error: the data did not validate:", file=sys.stderr)
-        for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
-        return 1
+        return _invalid(exc)
     path = save_fit(result, args.out)
     thin_path = None
     if args.thin_out is not None and result.review.ok:  # a shipped posterior must have passed its review
@@ -183,13 +180,26 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     else:
         print(result.summary_text())
         print(f"wrote {path}" + (f" and {thin_path}" if thin_path else ""))
-    if not result.review.ok:
-        failed = ", ".join(c.name for c in result.review.failed)
-        print(f"infergy: the fit failed its review ({failed})"
-              + ("; saved anyway (--allow-bad-fit)" if args.allow_bad_fit else "; rerun with more --draws, "
-                 "or pass --allow-bad-fit to accept it"), file=sys.stderr)
-        return 0 if args.allow_bad_fit else 1
-    return 0
+    return _review_exit(result.review, args.allow_bad_fit, "fit", "rerun with more --draws")
+
+
+def _invalid(exc) -> int:
+    """The data did not validate: one line per problem, exit 1 (nothing written)."""
+    print("infergy: error: the data did not validate:", file=sys.stderr)
+    for line in exc.problems:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def _review_exit(review, allow_bad_fit: bool, what: str, remedy: str) -> int:
+    """Exit 0 if the review passed (or --allow-bad-fit), else 1, saying which checks failed."""
+    if review.ok:
+        return 0
+    failed = ", ".join(c.name for c in review.failed)
+    print(f"infergy: the {what} failed its review ({failed})"
+          + ("; saved anyway (--allow-bad-fit)" if allow_bad_fit else f"; {remedy}, or pass --allow-bad-fit to "
+             "accept it"), file=sys.stderr)
+    return 0 if allow_bad_fit else 1
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
@@ -206,10 +216,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
     try:
         result = update(args.data_add, posterior=args.posterior, base_extra=args.base_data_add, config=cfg)
     except DataValidationError as exc:
-        print("infergy: error: the data did not validate:", file=sys.stderr)
-        for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
-        return 1
+        return _invalid(exc)
     path = save_fit(result, args.out)
     if args.json:
         print(json.dumps({"path": result.path, "reason": result.reason, "pareto_k": result.pareto_k,
@@ -218,13 +225,8 @@ def _cmd_update(args: argparse.Namespace) -> int:
     else:
         print(result.summary_text())
         print(f"wrote {path}")
-    if not result.review.ok:
-        failed = ", ".join(c.name for c in result.review.failed)
-        print(f"infergy: the update failed its review ({failed})"
-              + ("; saved anyway (--allow-bad-fit)" if args.allow_bad_fit else "; rerun with more --draws, or "
-                 "`infergy fit --data-add ...`, or pass --allow-bad-fit to accept it"), file=sys.stderr)
-        return 0 if args.allow_bad_fit else 1
-    return 0
+    return _review_exit(result.review, args.allow_bad_fit, "update",
+                        "rerun with more --draws, or `infergy fit --data-add ...`")
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
