@@ -117,6 +117,15 @@ def fleet_pue(draws: dict, z_operator: np.ndarray, z_site: np.ndarray) -> np.nda
     return 1.0 + np.exp(log_m1)
 
 
+def operator_fleet_pue(draws: dict, operator: int, z_site: np.ndarray) -> np.ndarray:
+    """Operator ``operator``'s (an index into the fitted operators) fleet-average PUE per draw: the fleet scope's
+    offset plus the operator's own fitted effect, and a new fleet of it (``z_site``)."""
+    fleet = PUE_SCOPES.index("fleet")
+    log_m1 = (np.asarray(draws["pue_m_scope"])[:, fleet] + np.asarray(draws["pue_e_operator"])[:, operator]
+              + np.asarray(draws["pue_sigma"])[:, PUE_SCOPE_KIND[fleet]] * z_site)
+    return 1.0 + np.exp(log_m1)
+
+
 def row_predictive(samples: dict, x: PueArrays, i: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sd of row ``i``'s log(PUE - 1) under each posterior draw of ``samples`` (a PUE-model fit)."""
     mu = samples["pue_m_scope"][:, x.scope_idx[i]] + samples["pue_e_operator"][:, x.operator_idx[i]]

@@ -20,7 +20,7 @@ from . import equations as eq
 from .architecture import kv_bytes_per_token
 from .workload import typical_lengths
 from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, log_link_b_s, physics, replica_memory_b
-from .pue import fleet_pue
+from .pue import fleet_pue, operator_fleet_pue
 from .telemetry import telemetry_operator
 from .throughput import (
     INTERACTION_SCALE,
@@ -80,6 +80,7 @@ class QuerySpec:
     batch_scale: float = 1.0  # multiplies the load (a "higher load" lever on the production operating point)
     boundary: str = "facility"
     pue: float | None = None  # None: a hyperscale operator's fleet PUE from the posterior
+    pue_operator: str | None = None  # with pue None: this fitted operator's own fleet PUE instead
     engine: str | None = None  # None: production's engine level; else a benchmarked engine setup (its fitted effect)
 
     def resolved(self) -> dict:
@@ -257,6 +258,12 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         if spec.pue < 1.0:
             raise ValueError(f"PUE must be >= 1, got {spec.pue}")
         pue = np.full(n, float(spec.pue))
+    elif spec.pue_operator is not None:
+        operators = list(coords.get("operator", []))
+        if spec.pue_operator not in operators:
+            raise ValueError(f"the posterior has no PUE of operator {spec.pue_operator!r} (fitted operators: "
+                             f"{', '.join(operators)}; add its PUE rows with --data-add)")
+        pue = operator_fleet_pue(draws, operators.index(spec.pue_operator), normal("pue_site"))
     else:
         pue = fleet_pue(draws, normal("pue_operator"), normal("pue_site"))
     arch = bundle.tables["architectures"]

@@ -172,8 +172,22 @@ def test_an_operator_is_answered_with_its_own_engine_at_its_median_load():
 
 def test_estimate_for_an_operator_says_what_is_missing(tmp_path):
     out = _cli("estimate", "--model", "Llama 3.1 70B", "--operator", "Acme")
-    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
-        "infergy: error: no telemetry of operator 'Acme' in the data (operators with telemetry: none; add theirs "
-        "with --data-add)"], out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1, out.stderr
+    assert lines[0].startswith("infergy: error: no telemetry or PUE rows of operator 'Acme' in the data (with "
+                               "telemetry: none; with PUE rows: AWS, Google, Meta") and "--data-add" in lines[0]
     out = _cli("estimate", "--model", "Llama 3.1 70B", "--data-add", str(DAY), "--operator", "Example Co (made up)")
     assert out.returncode == 2 and "refit" in out.stderr  # the shipped posterior was not fitted to these rows
+
+
+def test_an_operator_with_pue_rows_is_answered_at_its_own_pue():
+    """Google's own fleet PUE (its rows: 1.09-1.10) instead of a new hyperscale operator's; the same draws
+    otherwise, so the ratio of the two answers is the ratio of their PUEs."""
+    from infergy.analysis.estimate import estimate
+
+    spec = dict(model="Llama 3.1 70B", input_tokens=1000, output_tokens=300, samples=2000, seed=0)
+    own, public = estimate(**spec, operator="Google"), estimate(**spec)
+    assert own.inputs["pue"] == "Google's own fleet average (posterior)"
+    assert 1.07 <= own.inputs["pue_median"] <= 1.12 < public.inputs["pue_median"]
+    ratio = own.value["median"] / public.value["median"]
+    assert ratio == pytest.approx(own.inputs["pue_median"] / public.inputs["pue_median"], rel=0.03)
