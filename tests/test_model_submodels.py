@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+import numpyro
+from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, Predictive
 from recovery import assert_recovered, z_score
 
@@ -198,11 +200,19 @@ def test_throughput_model_recovers_known_effects(bundle):
     sim = Predictive(throughput_model, {k: v[None] for k, v in truth.items()}, return_sites=["tp_obs"])(
         jax.random.PRNGKey(12), des.arrays, **des.sizes)
     y = np.asarray(sim["tp_obs"][0])
-    s = _nuts(throughput_model, des.arrays, **des.sizes, y=y, seed=3)
-    # identified combinations: each model's and GPU's effect, the precision effects seen, scale of the noise
+    def recorded(*args, **kwargs):  # the noise-free log throughput of every row, kept with the draws
+        numpyro.deterministic("mu", throughput_model(*args, **kwargs)["mu"])
+
+    s = _nuts(recorded, des.arrays, **des.sizes, y=y, seed=3)
+    true_mu = np.asarray(handlers.trace(handlers.substitute(handlers.seed(recorded, 0), truth)).get_trace(
+        des.arrays, **des.sizes)["mu"]["value"])
+    # identified combinations: each model's effect, each GPU's throughput over its rows (a PCIe card's own effect
+    # trades against the PCIe link's share on its multi-GPU rows; their sum is what the rows decide), the precision
+    # effects seen, the scale of the noise
     z = [z_score(s["tp_a_model"][:, m], truth["tp_a_model"][m]) for m in range(len(des.models))]
-    gpus = [g for g in range(len(des.gpus)) if des.gpus[g] != "H100-SXM-80GB"]
-    z += [z_score(s["tp_b_gpu"][:, g], truth["tp_b_gpu"][g]) for g in gpus]
+    gpu_idx = np.asarray(des.arrays.gpu_idx)
+    z += [z_score(s["mu"][:, gpu_idx == g].mean(axis=1), true_mu[gpu_idx == g].mean())
+          for g in range(len(des.gpus)) if des.gpus[g] != "H100-SXM-80GB" and np.any(gpu_idx == g)]
     seen = sorted(set(np.asarray(des.arrays.precision_idx).tolist()) - {0})
     z += [z_score(s["tp_c_precision"][:, p], truth["tp_c_precision"][p]) for p in seen]
     z += [z_score(s["tp_sigma"][:, 0], 0.1), z_score(s["tp_beta_ngpu"], truth["tp_beta_ngpu"])]
