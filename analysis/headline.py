@@ -13,7 +13,7 @@ from .pathways import PAPER_BLEND_MODELS, PAPER_GPU, BlendStreams, paper_setting
 from .predict import PREDICT_BOUNDARIES, QuerySpec, predict_energy_wh
 from .propagate import Workload, pool
 
-__all__ = ["comparable_query", "estimates_checked", "headline"]
+__all__ = ["OPERATOR_REFERENCE_QUERY", "comparable_query", "estimates_checked", "headline", "operator_answers", "your_operators"]
 
 
 def headline(source, rep, seed: int) -> tuple[list[dict], dict]:
@@ -43,6 +43,51 @@ def headline(source, rep, seed: int) -> tuple[list[dict], dict]:
         rows.append({"label": f"{who} disclosure: {system}, {r['statistic']}", "boundary": str(r["boundary"]),
                      "median": float(r["wh_per_query"])})
     return rows, table
+
+
+#: The query an operator with PUE rows but no telemetry is answered for (a dense 70B on one H100 node in FP8).
+OPERATOR_REFERENCE_QUERY = {"model": "Llama 3.1 70B", "gpu": "H100-SXM-80GB", "precision": "fp8"}
+
+
+def your_operators(source) -> list[str]:
+    """Operators the posterior was fitted to beyond the shipped tables: those with telemetry, and those whose PUE
+    rows were added (an operator the shipped PUE table does not name)."""
+    from ..data import load
+
+    tables = source.bundle.tables
+    telemetry = tables.get("telemetry")
+    with_telemetry = list(telemetry["operator"].astype(str).unique()) if telemetry is not None else []
+    shipped = set(load().tables["pue"]["operator"].astype(str))
+    fitted = source.draws_coords[1].get("operator", [])
+    return list(dict.fromkeys(with_telemetry + [op for op in fitted if op not in shipped]))
+
+
+def operator_answers(source, seed: int, samples: int = 100_000) -> list[dict]:
+    """Each of :func:`your_operators`' answer (Wh per query at the facility) next to the public one for the same
+    query: its telemetry's model, GPU, GPU count and precision where it has telemetry, else
+    :data:`OPERATOR_REFERENCE_QUERY`."""
+    from .estimate import estimate
+
+    rows = []
+    telemetry = source.bundle.tables.get("telemetry")
+    for op in your_operators(source):
+        mine = telemetry[telemetry["operator"] == op] if telemetry is not None else telemetry
+        if mine is None or mine.empty:
+            query = dict(OPERATOR_REFERENCE_QUERY)
+        else:
+            first = mine.iloc[0]
+            named = str(first["model"]).strip() not in ("", "nan")
+            query = {**({"model": str(first["model"])} if named else
+                        {"total_params_b": float(first["total_params_b"]),
+                         "active_params_b": float(first["active_params_b"])}),
+                     "gpu": str(first["gpu"]), "n_gpus": int(float(first["n_gpus"])),
+                     "precision": str(first["precision"])}
+        own = estimate(**query, operator=op, posterior=source, samples=samples, seed=seed)
+        public = estimate(**query, posterior=source, samples=samples, seed=seed)
+        rows.append({"operator": op, "query": query, "operator_wh": own.value, "public_wh": public.value,
+                     "operator_pue": own.inputs["pue"], "operator_engine": own.inputs["engine"],
+                     "operator_load": own.inputs.get("batch_size")})
+    return rows
 
 
 _ACTIVE = re.compile(r"(\d+(?:\.\d+)?)\s*B active", re.I)

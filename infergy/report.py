@@ -54,7 +54,7 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     from . import figures as rf
     from .analysis.estimate import open_posterior
     from .analysis.fleet import fleet
-    from .analysis.headline import estimates_checked, headline
+    from .analysis.headline import estimates_checked, headline, operator_answers
     from .analysis.paper_mc import replicate_paper
     from .analysis.pathways import pathways
     from .analysis.sensitivity import sensitivity
@@ -121,10 +121,12 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     rf.plot_sensitivity(sens, figs / "sensitivity.png")
     say("public estimates")
     checked, skipped = estimates_checked(source, seed=seed)
+    say("your operators")
+    yours = operator_answers(source, seed)
     rf.plot_estimates(checked, figs / "estimates.png")
     md = render_markdown(answer=answer, answer_rows=answer_rows, rep=rep, review=review, panels=panels,
                          learned=learned, per_query=per_query, replicas=replicas, pw=pw, fl=fl, sens=sens,
-                         checked=checked, lengths=lengths,
+                         checked=checked, lengths=lengths, yours=yours,
                          skipped=skipped, source=source, dt=dt, design=pred.design, version=package_version(),
                          seconds=time.perf_counter() - t0)
     written = {}
@@ -146,7 +148,7 @@ def _template():
 
 
 def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_query, replicas, pw, fl, sens, checked,
-                    lengths, skipped, source, dt, design, version, seconds) -> str:
+                    lengths, skipped, source, dt, design, version, seconds, yours=()) -> str:
     """The report's Markdown: the template filled with the computed sections."""
     from .text import fleet_markdown, pathways_markdown, sensitivity_markdown
 
@@ -170,6 +172,10 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
     cells = {
         "answer_cells": [[a["label"], a["boundary"], interval(a) if "p05" in a else fmt(a["median"])]
                          for a in answer_rows],
+        "operator_cells": [[o["operator"], ", ".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                                     for v in o["query"].values()),
+                            interval(o["operator_wh"]), interval(o["public_wh"]), o["operator_pue"],
+                            f"{o['operator_engine']}, {o['operator_load']}"] for o in yours],
         "check_cells": [[c["name"], f"{c['value']:.4g}", c["threshold"], "yes" if c["passed"] else "**no**"]
                         for c in review.get("checks", [])],
         "panel_cells": [[p["title"], f"{len(p['observed']):,}", f"{p['coverage']:.0%}"] for p in panels],

@@ -89,7 +89,7 @@ def test_refit_fits_then_reports_on_that_fit(monkeypatch, tmp_path, capsys):
     fit_mod = importlib.import_module("infergy.inference.fit")
     report_mod = importlib.import_module("infergy.report")
     calls = {}
-    monkeypatch.setattr(fit_mod, "fit", lambda config: calls.setdefault("config", config) and SimpleNamespace(
+    monkeypatch.setattr(fit_mod, "fit", lambda data, config: calls.setdefault("config", config) and SimpleNamespace(
         summary_text=lambda: "fit summary"))
     monkeypatch.setattr(fit_mod, "save_fit", lambda result, path: calls.setdefault("saved", path))
     monkeypatch.setattr(report_mod, "write_report", lambda posterior, out, formats, **kw: calls.setdefault(

@@ -112,9 +112,11 @@ def test_update_reweights_one_pue_row_and_the_answers_read_it(tmp_path):
     report = json.loads(run.stdout)
     assert report["path"] == "reweight" and report["pareto_k"] <= 0.7, run.stderr[-2000:]
     assert run.returncode == (0 if report["ok"] else 1)
-    est = _cli("estimate", "--posterior", str(out), "--data-add", str(PUE_ROW), "--json")
+    est = _cli("estimate", "--model", "Llama 3.1 70B", "--posterior", str(out), "--data-add", str(PUE_ROW),
+               "--operator", "our company", "--json")
     assert est.returncode == 0, est.stderr[-2000:]
-    refused = _cli("estimate", "--posterior", str(out), "--json")  # without the rows it was updated with
+    assert json.loads(est.stdout)["inputs"]["pue"] == "our company's own fleet average (posterior)"
+    refused = _cli("estimate", "--model", "Llama 3.1 70B", "--posterior", str(out), "--json")  # without the rows it was updated with
     assert refused.returncode == 2 and "posterior was fitted to" in refused.stderr
 
 
@@ -125,3 +127,54 @@ def test_update_with_bad_rows_says_which_and_writes_nothing(tmp_path):
     run = _cli("update", "--data-add", str(bad), "--out", str(out), "--no-progress")
     assert run.returncode == 1 and "did not validate" in run.stderr and "row" in run.stderr, run.stderr[-2000:]
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_reweighted_update_agrees_with_a_full_refit():
+    """One PUE row of a new operator: the reweighted posterior against `fit` with the row (4 x 1,000 draws). The
+    PUE parameters and the production operating point: means within 3 Monte Carlo standard errors, 90% intervals
+    within 10% of the refit's width."""
+    import arviz as az
+
+    from infergy.inference.fit import fit
+    from infergy.inference.update import update
+
+    upd = update([PUE_ROW])
+    assert upd.path == "reweight"
+    ref = fit(extra=[PUE_ROW], progress_bar=False)
+    a, b = upd.datatree["posterior"].to_dataset(), ref.datatree["posterior"].to_dataset()
+    assert list(a["pue_e_operator"]["operator"].values) == list(b["pue_e_operator"]["operator"].values)
+    for site in ("pue_e_operator", "pue_m_scope", "pue_tau_operator", "op_log_batch", "op_host_ratio"):
+        x = np.asarray(a[site]).reshape(a.sizes["chain"] * a.sizes["draw"], -1)
+        y = np.asarray(b[site]).reshape(b.sizes["chain"] * b.sizes["draw"], -1)
+        ess_y = np.asarray(az.ess(b[[site]], method="mean")[site]).reshape(-1)
+        se = np.sqrt(x.var(axis=0) / min(upd.ess, 1000.0) + y.var(axis=0) / ess_y)
+        assert np.all(np.abs(x.mean(axis=0) - y.mean(axis=0)) <= 3 * se), site
+        width = lambda v: np.diff(np.quantile(v, [0.05, 0.95], axis=0), axis=0)[0]
+        assert np.all(np.abs(width(x) / width(y) - 1.0) <= 0.10), (site, width(x) / width(y))
+
+
+@pytest.mark.slow
+def test_one_operators_rows_move_neither_the_public_answer_nor_another_operators(tmp_path):
+    """A PUE row of a new operator, reweighted in: the public answer and Google's own answer stay within Monte Carlo
+    error of the shipped posterior's (3 standard errors of the per-draw mean, on the log scale); the new operator is
+    answered at its own PUE."""
+    from infergy.analysis.estimate import estimate
+    from infergy.inference.update import update
+
+    result = update([PUE_ROW])
+    mine = load(extra=[PUE_ROW])
+    spec = dict(model="Llama 3.1 70B", input_tokens=1000, output_tokens=300, samples=20_000, seed=0)
+    for operator in (None, "Google"):
+        before = np.log(estimate(**spec, operator=operator).per_draw_mean)
+        after = np.log(estimate(**spec, operator=operator, posterior=result.datatree, bundle=mine).per_draw_mean)
+        se = np.sqrt(before.var() / before.size + after.var() / result.ess)
+        assert abs(after.mean() - before.mean()) <= 3 * se, (operator, after.mean() - before.mean(), se)
+    own = estimate(**spec, operator="our company", posterior=result.datatree, bundle=mine)
+    assert own.inputs["pue"] == "our company's own fleet average (posterior)"
+    from infergy.analysis.estimate import open_posterior
+    from infergy.analysis.headline import operator_answers
+
+    rows = operator_answers(open_posterior(result.datatree, mine), seed=0, samples=20_000)
+    assert [r["operator"] for r in rows] == ["our company"]
+    assert rows[0]["operator_pue"] == own.inputs["pue"] and rows[0]["public_wh"]["median"] > 0

@@ -15,6 +15,9 @@ def register(sub) -> None:
                          "next to paper mode and the disclosures, fit health, what was learned, per-query "
                          "distributions, pathways, fleet, sensitivity, public estimates checked, method, provenance.")
     opt.add_posterior_option(rp2)
+    rp2.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
+                     help="rows the posterior was fitted to beyond the shipped tables (repeatable): the report then "
+                     "shows your operators' answers next to the public ones")
     rp2.add_argument("--refit", action="store_true",
                      help="fit the default model to the data first (~9 min on 2 cores) and report on that fit")
     rp2.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="[report]")
@@ -34,13 +37,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise ValueError("--refit fits a new posterior: do not also give --posterior")
     chains = FitConfig().chains
     opt.select_device(args, "fit" if args.refit else "propagate", cpu_devices=chains)
+    from ..data import load
+
+    bundle = load(extra=args.data_add)
     if args.refit:
         from ..inference.fit import fit, save_fit
 
-        result = fit(config=FitConfig(progress_bar=False))
+        result = fit(bundle, config=FitConfig(progress_bar=False))
         posterior = save_fit(result, args.out / "posterior.nc")
         print(result.summary_text(), file=sys.stderr)
-    paths = write_report(posterior, args.out, args.format, seed=args.seed,
+    paths = write_report(posterior, args.out, args.format, seed=args.seed, bundle=bundle,
                          progress=lambda msg: print(f"report: {msg}", file=sys.stderr))
     for path in paths.values():
         print(f"wrote {path}")
