@@ -31,12 +31,11 @@ from numpyro.infer.util import log_density, potential_energy
 from numpyro.primitives import Messenger
 
 from ..data import load
-from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, coords_dims, infergy_model
-from .loo import exact_loo_pue
+from ..model.joint import InfergyDesign, build_design, coords_dims, infergy_model
 from .fit import _nuts_stats, add_workload, posterior_datatree, provenance, review_joint
 from .posterior import check_posterior, load_posterior, review_of
 from .precondition import WHITENED_SITE, Preconditioner
-from .review import FitReview, ReviewCheck, ReviewThresholds, predictive_checks
+from .review import FitReview, ReviewCheck, ReviewThresholds
 from .samplers import nuts, resolve_chain_method
 
 __all__ = ["UPDATE_PATHS", "UpdateConfig", "UpdateResult", "update"]
@@ -369,6 +368,5 @@ def _reweight_review(dt, design: InfergyDesign, base, pareto_k: float, ess: floa
         if c["name"] in ("max R-hat", "min bulk ESS", "min tail ESS", "divergences", "min energy BFMI"):
             checks.append(ReviewCheck(f"base fit: {c['name']}", c["value"], c["threshold"], c["passed"],
                                       c.get("detail", "")))
-    checks += predictive_checks(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, th,
-                                {"pue_obs": lambda rows: exact_loo_pue(design.pue, rows, seed=cfg.seed)})
+    checks += review_joint(dt, design, seed=cfg.seed, thresholds=th, convergence=False).checks
     return FitReview(tuple(checks), th)
