@@ -120,8 +120,11 @@ def describe_inputs(spec: QuerySpec, meta: dict, workload: Workload) -> tuple[di
         "cache_hit_rate": workload.cache_hit_rate if workload.agent_steps > 1 else None,
         "engine": spec.engine or "production engine level (posterior)",
         "per": workload.per, "pue": f"{spec.pue:g} (fixed)" if spec.pue is not None
-        else f"{spec.pue_operator}'s own fleet average (posterior)" if spec.pue_operator is not None
+        else f"{spec.operator}'s own fleet average (posterior)" if spec.operator is not None
         else "hyperscale fleet average (posterior)", "pue_median": meta["pue_median"],
+        "fleet": f"{spec.operator}'s own host ratio and idle share (posterior)" if spec.operator is not None
+        else "a new operator of the population: host ratio and idle share (posterior)",
+        "host_ratio_median": meta["host_ratio_median"], "idle_share_median": meta["idle_share_median"],
         "boundary_description": BOUNDARY_DESCRIPTIONS[spec.boundary],
     }
     notes = []
@@ -178,24 +181,22 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
 
 
 def _for_operator(spec: QuerySpec, source: PosteriorSource, operator: str) -> QuerySpec:
-    """``spec`` for ``operator``'s fleet: its telemetry's engine at its median load (unless given) and its own PUE
-    (unless a PUE is given), whichever of the two the posterior was fitted to."""
+    """``spec`` for ``operator``'s fleet: its own host ratio, idle share and PUE (unless a PUE is given), and where
+    it has telemetry, its engine at its median load (unless given)."""
     from dataclasses import replace
 
     from ..model.telemetry import operator_setting
 
     telemetry = source.bundle.tables.get("telemetry")
     with_telemetry = sorted(telemetry["operator"].astype(str).unique()) if telemetry is not None else []
-    with_pue = list(source.draws_coords[1].get("operator", []))
-    if operator not in with_telemetry and operator not in with_pue:
-        raise ValueError(f"no telemetry or PUE rows of operator {operator!r} in the data (with telemetry: "
-                         f"{', '.join(with_telemetry) or 'none'}; with PUE rows: {', '.join(with_pue)}; add theirs "
-                         "with --data-add)")
+    named = list(source.draws_coords[1].get("operator", []))
+    if operator not in named:
+        raise ValueError(f"no rows of operator {operator!r} in the data (its operators: {', '.join(named)}; add that "
+                         "operator's PUE, production, breakdown or telemetry rows with --data-add)")
     if operator in with_telemetry:
         setup, load = operator_setting(telemetry, source.draws_coords[1].get("setup", []), operator)
         spec = replace(spec, engine=spec.engine or setup, batch_size=spec.batch_size or load)
-    if operator in with_pue and spec.pue is None:
-        spec = replace(spec, pue_operator=operator)
+    spec = replace(spec, operator=operator)
     check_spec(spec)
     return spec
 

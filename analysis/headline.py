@@ -50,14 +50,17 @@ OPERATOR_REFERENCE_QUERY = {"model": "Llama 3.1 70B", "gpu": "H100-SXM-80GB", "p
 
 
 def your_operators(source) -> list[str]:
-    """Operators the posterior was fitted to beyond the shipped tables: those with telemetry, and those whose PUE
-    rows were added (an operator the shipped PUE table does not name)."""
+    """Operators the posterior was fitted to beyond the shipped tables: those with telemetry, and those the added
+    PUE, production or breakdown rows name (operators the shipped tables do not)."""
     from ..data import load
+    from ..model.production import fleet_operators, usable_production_rows
 
     tables = source.bundle.tables
     telemetry = tables.get("telemetry")
     with_telemetry = list(telemetry["operator"].astype(str).unique()) if telemetry is not None else []
-    shipped = set(load().tables["pue"]["operator"].astype(str))
+    t = load().tables
+    shipped = set(t["pue"]["operator"].astype(str)) | set(
+        fleet_operators(usable_production_rows(t["production"]), t["energy_shares"]))
     fitted = source.draws_coords[1].get("operator", [])
     return list(dict.fromkeys(with_telemetry + [op for op in fitted if op not in shipped]))
 
@@ -86,6 +89,10 @@ def operator_answers(source, seed: int, samples: int = 100_000) -> list[dict]:
         public = estimate(**query, posterior=source, samples=samples, seed=seed)
         rows.append({"operator": op, "query": query, "operator_wh": own.value, "public_wh": public.value,
                      "operator_pue": own.inputs["pue"], "operator_engine": own.inputs["engine"],
+                     "operator_host_ratio": own.inputs["host_ratio_median"],
+                     "operator_idle_share": own.inputs["idle_share_median"],
+                     "public_host_ratio": public.inputs["host_ratio_median"],
+                     "public_idle_share": public.inputs["idle_share_median"],
                      "operator_load": own.inputs.get("batch_size")})
     return rows
 

@@ -145,6 +145,9 @@ PRODUCTION_SCHEMA = Schema(
         Column("boundary_text", "str", required=False),
         Column("kind", "str", allowed=frozenset({"measurement", "estimate"})),
         Column("operator_disclosure", "bool", required=False),
+        # the fleet the row measures: its PUE, host ratio and idle share are that operator's (blank: guessed from
+        # the source's name where it names a known operator, else a new operator of the population)
+        Column("operator", "str", required=False),
         Column("input_tokens", "float", required=False, min_value=0.0),
         Column("output_tokens", "float", required=False, min_value=0.0),
         Column("hardware", "str", required=False),

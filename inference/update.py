@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions import biject_to
@@ -38,12 +39,14 @@ from .precondition import WHITENED_SITE, Preconditioner
 from .review import FitReview, ReviewCheck, ReviewThresholds
 from .samplers import nuts, resolve_chain_method
 
-__all__ = ["UPDATE_PATHS", "UpdateConfig", "UpdateResult", "update"]
+__all__ = ["IMPORTANCE_WEIGHTS_GROUP", "UPDATE_PATHS", "UpdateConfig", "UpdateResult", "update"]
 
 #: ``auto``: reweight when the diagnostic allows, else sample; or force one path
 UPDATE_PATHS = ("auto", "reweight", "sampler")
 #: Dimensions a site may grow along (new rows bring a setup, an engine, an operator, a production row...): the base
 #: draws keep their elements, the new elements are drawn from their prior.
+#: The DataTree group of a reweighted posterior that holds each base draw's normalised log weight (Pareto-smoothed).
+IMPORTANCE_WEIGHTS_GROUP = "importance_weights"
 GROWABLE_DIMS = ("setup", "engine", "operator", "telemetry_operator", "power_telemetry", "power_gpu", "prod_row",
                  "production_population", "api_provider")
 
@@ -346,6 +349,11 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
                  key_prior=key_prior, prior_draws=cfg.prior_draws, draws=wl)
     if path == "reweight":
         review = _reweight_review(dt, new, base, pareto_k, ess, cfg, thresholds)
+        # the draws are the base fit's, resampled: what shows how far to trust them is the weights, not chains
+        placed = np.full(finite.shape, -np.inf)
+        placed[finite] = np.asarray(smoothed)
+        dt[IMPORTANCE_WEIGHTS_GROUP] = xr.DataTree(xr.Dataset(
+            {"log_weight": ("base_draw", placed)}, attrs={"pareto_k": pareto_k, "ess": ess}))
     else:
         review = review_joint(dt, new, seed=cfg.seed, thresholds=thresholds)
     dt.attrs.update({**provenance(new_bundle, new), "update_path": path, "update_reason": why,

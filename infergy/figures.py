@@ -25,7 +25,8 @@ from .model.paper import REGIMES
 
 __all__ = ["BOUNDARY_COLORS", "plot_paper_energy", "plot_paper_pathways", "plot_paper_fleet", "write_paper_figures",
            "plot_answer", "plot_calibration", "plot_learned", "plot_forest", "plot_per_query", "plot_pathways",
-           "plot_fleet", "plot_estimates", "plot_sensitivity", "plot_rank", "plot_ppc", "plot_lengths", "PPC_DRAWS"]
+           "plot_fleet", "plot_estimates", "plot_sensitivity", "plot_rank", "plot_weights", "plot_ppc", "plot_lengths",
+           "PPC_DRAWS"]
 
 #: Predictive draws the posterior predictive check overlays on each observed density.
 PPC_DRAWS = 40
@@ -377,6 +378,31 @@ def plot_rank(dt, var_names: list[str], path: str | Path) -> Path:
         pc.savefig(str(tmp), dpi=110, bbox_inches="tight", format="png")
     plt.close("all")
     return Path(path)
+
+
+def plot_weights(log_weights: np.ndarray, pareto_k: float, ess: float, path: str | Path) -> Path:
+    """A reweighted posterior's importance weights (its draws are the base fit's, resampled by them, so it has no
+    chains of its own to rank): each base draw's weight times the number of draws, sorted (1: every draw counts
+    equally), and the cumulative share of the weight held by the heaviest draws."""
+    w = np.exp(np.asarray(log_weights, np.float64) - np.max(log_weights))
+    w = np.sort(w / w.sum())[::-1]
+    n = w.size
+    fig = Figure(figsize=(12, 3.6))
+    ax, bx = fig.subplots(1, 2)
+    ax.plot(np.arange(1, n + 1), w * n, color="#1f77b4", lw=1.2)
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xlabel("base draws, heaviest first")
+    ax.set_ylabel("weight x draws (1: equal)")
+    ax.set_title(f"Importance weights (Pareto-smoothed): k = {pareto_k:.2f}, {ess:,.0f} effective of {n:,} draws",
+                 fontsize=10)
+    bx.plot(np.arange(1, n + 1) / n, np.cumsum(w), color="#1f77b4", lw=1.2)
+    bx.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
+    bx.set_xlabel("share of the base draws, heaviest first")
+    bx.set_ylabel("share of the weight")
+    bx.set_title("How evenly the weight spreads (diagonal: equal weights)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
 
 
 def plot_ppc(ppc: dict, observed: dict, n_chain: int, path: str | Path) -> Path:

@@ -89,7 +89,15 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     pred = predictive(draws, bundle, seed)
     panels = calibration(pred)
     rf.plot_calibration(panels, figs / "calibration.png")
-    rf.plot_rank(dt, list(KEY_SITES), figs / "rank.png")
+    from .inference.update import IMPORTANCE_WEIGHTS_GROUP
+
+    reweighted = IMPORTANCE_WEIGHTS_GROUP in dt.children
+    if reweighted:  # resampled base draws: the weights say how far to trust them; there are no chains to rank
+        weights = dt[IMPORTANCE_WEIGHTS_GROUP]
+        rf.plot_weights(np.asarray(weights["log_weight"]), float(weights.attrs["pareto_k"]),
+                        float(weights.attrs["ess"]), figs / "rank.png")
+    else:
+        rf.plot_rank(dt, list(KEY_SITES), figs / "rank.png")
     rf.plot_ppc(pred.ppc, pred.observed, dt["posterior"].sizes["chain"], figs / "ppc.png")
     review = json.loads(dt.attrs.get("review", "{}") or "{}")
     say("what was learned")
@@ -175,6 +183,8 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
         "operator_cells": [[o["operator"], ", ".join(f"{v:g}" if isinstance(v, float) else str(v)
                                                      for v in o["query"].values()),
                             interval(o["operator_wh"]), interval(o["public_wh"]), o["operator_pue"],
+                            f"{o['operator_host_ratio']:.2f}, {o['operator_idle_share']:.0%} (public "
+                            f"{o['public_host_ratio']:.2f}, {o['public_idle_share']:.0%})",
                             f"{o['operator_engine']}, {o['operator_load']}"] for o in yours],
         "check_cells": [[c["name"], f"{c['value']:.4g}", c["threshold"], "yes" if c["passed"] else "**no**"]
                         for c in review.get("checks", [])],
@@ -188,6 +198,7 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
     }
     return _template().render(
         version=version, source=source, info=info, rep=rep, review=review, panels=panels, learned=learned,
+        update_path=str(dt.attrs.get("update_path", "")),
         reference_params_b=REF_ACTIVE_B,
         per_query=per_query, answer_rows=answer_rows, disclosures=disclosures, cfg=cfg, seconds=seconds,
         t=answer[("traditional", "facility")], r=answer[("reasoning", "facility")],

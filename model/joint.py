@@ -16,6 +16,8 @@ from .production import (
     ProductionArrays,
     ProductionDesign,
     build_production_design,
+    fleet_levels,
+    fleet_operators,
     production_model,
     usable_production_rows,
 )
@@ -147,9 +149,12 @@ def build_design(bundle) -> InfergyDesign:
         tp_rows = pd.concat([tp_rows, telemetry_throughput_rows(telemetry, t["hardware"])], ignore_index=True)
         pw_rows = pd.concat([pw_rows, telemetry_power_rows(telemetry, t["hardware"])], ignore_index=True)
     tp = build_throughput_design(tp_rows, t["hardware"], t["models"], t["architectures"])
-    pw = build_power_design(pw_rows, t["hardware"])
-    pue = build_pue_design(usable_pue_rows(t["pue"]))
-    prod = build_production_design(usable_production_rows(t["production"]), t["models"], t["hardware"],
+    prod_rows = usable_production_rows(t["production"])
+    # every operator a table names is a level: its PUE, host ratio and idle share
+    pue = build_pue_design(usable_pue_rows(t["pue"]),
+                           extra_operators=fleet_operators(prod_rows, t["energy_shares"], telemetry))
+    pw = build_power_design(pw_rows, t["hardware"], operators=pue.operators)
+    prod = build_production_design(prod_rows, t["models"], t["hardware"],
                                    t["architectures"], tp, pw, pue, shares=t["energy_shares"], api=t["api_speeds"],
                                    service=t.get("service_statistics"))
     return InfergyDesign(throughput=tp, power=pw, pue=pue, production=prod,
@@ -165,10 +170,12 @@ def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, p
     :func:`~infergy.model.production.production_model`)."""
     tp = throughput_model(tp_x, n_models, n_gpus, n_setups, n_gpu_precision, n_model_gpu, n_isl_groups, y=y_tp,
                           n_telemetry_operators=n_telemetry_operators)
-    pw = power_model(pw_x, n_power_gpus, y=y_pw, n_power_telemetry=n_power_telemetry)
+    fleet = fleet_levels(n_operators)  # before the power model: node-level telemetry reads an operator's host
+    pw = power_model(pw_x, n_power_gpus, y=y_pw, n_power_telemetry=n_power_telemetry,
+                     host_operator=fleet["host_operator"])
     pue = pue_model(pue_x, n_operators, y=y_pue)
     production_model(prod_x, tp, pw, pue, n_populations, y=y_prod, y_share=y_share, y_api=y_api, y_service=y_service,
-                     keep=keep)
+                     keep=keep, fleet=fleet)
 
 
 #: Per-row latent variables (one per observation, e.g. where in an undisclosed boundary a disclosure sits): the
@@ -209,12 +216,14 @@ def coords_dims(design: InfergyDesign) -> tuple[dict, dict]:
         "pw_logit_idle": ["power_gpu"], "pw_logit_peak": ["power_gpu"],
         "pw_idle_share": ["power_gpu"], "pw_peak_share": ["power_gpu"], "pw_log_batch50": ["power_gpu"],
         "pue_z_operator": ["operator"], "pue_e_operator": ["operator"], "pue_m_scope": ["pue_scope"],
+        **{f"op_{v}_operator": ["operator"] for v in ("z_host", "z_idle", "host", "idle")},
         "pue_sigma": ["pue_kind"],
         "tp_sigma": ["noise_group"], "tp_sigma_telemetry": ["telemetry_operator"],
-        "pw_sigma_telemetry": ["power_telemetry"],
+        "pw_sigma_telemetry": ["power_telemetry"], "pw_z_level_telemetry": ["power_telemetry"],
+        "pw_level_telemetry": ["power_telemetry"],
         **{f"op_{v}": ["production_population"] for v in ("log_active_c", "log_output_tokens",
                                                            "log_input_tokens", "z_model", "log_hardware",
-                                                           "z_operator")},
+                                                           "z_operator", "z_host_new", "z_idle_new")},
         "op_boundary_share": ["prod_row"], "op_log_wh": ["prod_row"],
         "tp_obs": ["tp_row"], "pw_obs": ["pw_row"], "pue_obs": ["pue_row"], "prod_obs": ["prod_row"],
         **{v: ["workload", "length_component"] for v in ("wl_weights", "wl_mu_in", "wl_sd_in", "wl_mu_out",

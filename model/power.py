@@ -7,6 +7,10 @@
 priors (logit / log scale, centred: each type has ~100 measured rows). Two GPU types cannot learn a pooling scale:
 a learned one sat in a long funnel (posterior tau 0.36-1.4) where the sampler diverged. A GPU without power
 measurements uses the reference GPU's (H100) load curve at its own TDP.
+
+An operator's telemetry (:mod:`.telemetry`) adds its deployment's own power level, ``sigma z_o`` (z ~ Normal(0,
+1): one more configuration about the curve), and its logs' own scatter; an interval metered at the nodes adds
+``log(1 + host_o)``, the operator's own host ratio (:func:`.production.fleet_levels`).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class PowerArrays(NamedTuple):
     log_ngpu: jnp.ndarray
     log_active_c: jnp.ndarray  # log(active params / 10B): bigger models keep the GPU busier per step
     noise_idx: jnp.ndarray | int = 0  # per row: 0 (public measurements) or 1 + its telemetry operator
+    host_operator_idx: jnp.ndarray | int = -1  # per row: the operator whose host its node-level power holds, or -1
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,10 @@ class PowerDesign:
         return dict(n_power_gpus=len(self.gpus), n_power_telemetry=len(telemetry_operators(self.rows)))
 
 
-def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observations: bool = True) -> PowerDesign:
+def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observations: bool = True,
+                       operators: tuple[str, ...] = ()) -> PowerDesign:
+    """Arrays for :func:`power_model`; ``operators``: the model's named operators (a node-level row's
+    ``host_operator`` is one of them)."""
     if rows.empty:
         raise ValueError("no GPU power rows to fit")
     gpus = tuple(sorted(rows["gpu"].unique()))
@@ -101,6 +109,7 @@ def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observat
         log_ngpu=jnp.asarray(np.log(rows["n_gpus"].astype(float).to_numpy())),
         log_active_c=jnp.asarray(np.log(rows["active_params_b"].astype(float).to_numpy() / 10.0)),
         noise_idx=jnp.asarray(noise_index(rows, pd.Series(0, index=rows.index), 1)),
+        host_operator_idx=jnp.asarray(_operator_index(rows, operators)),
     )
     y = None
     if with_observations:
@@ -108,9 +117,19 @@ def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observat
     return PowerDesign(arrays, y, gpus, tdp.loc[list(gpus)].to_numpy(), rows.reset_index(drop=True))
 
 
-def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: int = 0):
+def _operator_index(rows: pd.DataFrame, operators: tuple[str, ...]) -> np.ndarray:
+    """Per row: its ``host_operator``'s index among ``operators``, -1 for power metered at the GPUs."""
+    named = rows["host_operator"] if "host_operator" in rows else pd.Series(np.nan, index=rows.index)
+    missing = sorted(set(named.dropna()) - set(operators))
+    if missing:
+        raise ValueError(f"node-level power of operator(s) {', '.join(missing)}, not among the model's operators")
+    return named.map({o: i for i, o in enumerate(operators)}).fillna(-1).astype(int).to_numpy()
+
+
+def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: int = 0, host_operator=None):
     """NumPyro model of log(average GPU power / TDP) (observations last; ``n_power_telemetry`` operators'
-    telemetry rows scatter with noise scales of their own)."""
+    telemetry rows scatter with noise scales of their own; a row metered at the nodes observes the GPUs' power times
+    one plus its operator's host ratio, ``host_operator``: per named operator)."""
     with numpyro.plate("power_gpus", n_power_gpus):
         logit_idle = numpyro.sample("pw_logit_idle", dist.Normal(-1.0, 1.0))  # ~27% of TDP
         logit_peak = numpyro.sample("pw_logit_peak", dist.Normal(1.0, 1.0))  # of the room between idle and 1.2
@@ -123,10 +142,18 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: in
     share = eq.power_share(idle[x.gpu_idx], peak[x.gpu_idx], log_b50[x.gpu_idx], x.log_batch)
     # log(power / TDP): the log W per GPU of a 1 W TDP
     mu = eq.log_gpu_power_w(1.0, share, eq.log_power_adjustment(beta_ngpu, x.log_ngpu, beta_size, x.log_active_c))
+    if host_operator is not None:
+        node = x.host_operator_idx >= 0
+        mu = mu + jnp.where(node, jnp.log1p(host_operator[jnp.maximum(x.host_operator_idx, 0)]), 0.0)
     sigma = numpyro.sample("pw_sigma", dist.HalfNormal(0.3))
     if n_power_telemetry:
         with numpyro.plate("power_telemetry", n_power_telemetry):
             sigma_telemetry = numpyro.sample("pw_sigma_telemetry", dist.HalfNormal(0.3))
+            z_level = numpyro.sample("pw_z_level_telemetry", dist.Normal(0.0, 1.0))
+        # an operator's deployment is one more configuration: its power level scatters about the curve as the
+        # benchmarked configurations do, so its logs decide its own level before they move the GPU's curve
+        level = numpyro.deterministic("pw_level_telemetry", sigma * z_level)
+        mu = mu + jnp.concatenate([jnp.zeros(1), level])[x.noise_idx]
         sigma = jnp.concatenate([jnp.reshape(sigma, (1,)), sigma_telemetry])[x.noise_idx]
     nu = numpyro.sample("pw_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("power_rows", mu.shape[0]):

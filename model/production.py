@@ -7,8 +7,21 @@ with hosts, idle reserve capacity and cooling around the accelerators. Four late
     production engine  one more engine from the benchmarked engines' population: its efficiency logit and the
                        log shifts of its per-layer and per-sequence step overheads vs the reference setup,
                        tau_setup z_1, tau_o z_2, tau_t z_3 (the throughput fit's spreads; z ~ Normal(0, 1))
-    op_host_ratio      host (CPU, DRAM, network, fans) power / accelerator power     LogNormal(log 0.82, 0.5)
-    op_idle_share      share of provisioned energy spent idle or in reserve          Beta(1.84, 8.16)
+    op_host_ratio      host (CPU, DRAM, network, fans) power / accelerator power,    LogNormal(log 0.82, 0.5)
+                       the population's median fleet
+    op_idle_share      share of provisioned energy spent idle or in reserve, the      Beta(1.84, 8.16)
+                       population's median fleet
+
+Operators are a level: each named operator (a PUE, production, breakdown or telemetry row names it) has its own
+host ratio and idle share, partially pooled with the population's, beside its own PUE (:mod:`.pue`):
+
+    host_o = op_host_ratio exp(0.3 z_o)                     z_o, z'_o ~ Normal(0, 1)
+    idle_o = logistic(logit(op_idle_share) + 0.5 z'_o)
+
+(the spreads stated from the servers' nameplate splits and two operators' idle shares: one breakdown cannot
+learn them)
+
+A row of an operator reads that operator's; a row that names none, and the public answer, a new operator's draw.
 
 Where the two last priors come from (neither from the disclosures they are checked against):
 - host ratio: centred on the reference server's nameplate split, NVIDIA DGX H100: 10.2 kW for the system, 8 x
@@ -33,9 +46,10 @@ and DRAM 25%, idle machines 10%, data-centre overhead 8%) observes the same fact
 
     shares = equations.energy_shares(host, PUE_operator, idle)    share_obs ~ Normal(shares, SHARE_SD)
 
-One operator has published such a breakdown; until operators are a level of the model, its fleet's host ratio
-and idle share stand for the production population's (the report says so). A row that restates a service another
-row measured, under another accounting, is not a second observation (:data:`OTHER_ACCOUNTINGS`).
+One operator has published such a breakdown: it decides that operator's host ratio and idle share, and the
+population's only through the pooling (the spreads are priors until more operators publish theirs). A row that
+restates a service another row measured, under another accounting, is not a second observation
+(:data:`OTHER_ACCOUNTINGS`).
 
 The output speed one request sees on an API (data/api_speeds.csv: models of known size) is that of a replica
 busy at the production batch b: requests finish one per ``prefill_s + decode_s`` replica-seconds and b decode at
@@ -68,6 +82,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -83,7 +98,9 @@ from .throughput import PRECISION_LEVELS, REF_GPU, REF_SPARSITY, efficiency, siz
 
 __all__ = [
     "HOST_RATIO_PRIOR",
+    "HOST_RATIO_SPREAD",
     "IDLE_SHARE_PRIOR",
+    "IDLE_SHARE_SPREAD",
     "OPERATING_POINT_DECIDERS",
     "PRODUCTION_BOUNDARIES",
     "PRODUCTION_PRIORS",
@@ -91,9 +108,14 @@ __all__ = [
     "ProductionDesign",
     "build_production_design",
     "engine_log_efficiency",
+    "fleet_host_ratio",
+    "fleet_idle_share",
+    "fleet_levels",
+    "fleet_operators",
     "idle_share_beta",
     "production_load",
     "production_model",
+    "production_operator",
     "production_refusals",
     "service_refusals",
     "usable_production_rows",
@@ -112,15 +134,26 @@ OPERATING_POINT_DECIDERS = {
     "op_token_overhead_engine": "the production engine's time per sequence and step: decode throughput of one "
                                 "service at several stated loads (at DeepSeek's one load, ~88 sequences per rank, "
                                 "it is ~2 of ~43 ms a step); per-request speeds alone trade it against the batch",
-    "op_host_ratio": "the host's share of node energy in an operator's own breakdown (Google's component shares: "
-                     "host CPU and DRAM 25% beside the accelerators' 58%)",
-    "op_idle_share": "the idle machines' share of fleet energy (Google's 10%) or an occupancy curve over a day",
+    "op_host_ratio": "more operators' breakdowns of their energy (one operator's, Google's host CPU and DRAM 25% "
+                     "beside the accelerators' 58%, decides its own host ratio, the population's only through the "
+                     "pooling)",
+    "op_idle_share": "more operators' idle shares (Google's 10% decides its own) or occupancy curves over a day",
+    "op_host_operator": "an operator's own rows: its breakdown, its telemetry metered at the nodes, or its per-query "
+                        "energy at the node boundary beside its telemetry",
+    "op_idle_operator": "an operator's own breakdown, or its per-query energy with and without idle capacity",
 }
 
 #: Host ratio prior (log-normal: median, sd of the log): the DGX H100 nameplate split (module docstring).
 HOST_RATIO_PRIOR = ((10_200.0 - 8 * 700.0) / (8 * 700.0), 0.5)
 #: Idle share prior (Beta: mean, concentration): 1 - mean / peak of DeepSeek's daily node occupancy.
 IDLE_SHARE_PRIOR = (1.0 - 226.75 / 278.0, 10.0)
+#: How far operators' host ratios spread about the population's median (sd of the log; stated, not learned): one
+#: vendor's 8-GPU servers' nameplate splits spread by 0.17 (DGX A100 1.03, H100 and H200 0.82, B200 0.79, B300
+#: 0.65: data/hardware.csv), and operators build their own hosts, so about twice that.
+HOST_RATIO_SPREAD = 0.3
+#: How far operators' idle shares spread (sd of the logit; stated): Google's breakdown (10%) and DeepSeek's daily
+#: occupancy (18% of node-hours idle) are 0.71 apart on the logit scale, 1.4 spreads.
+IDLE_SHARE_SPREAD = 0.5
 
 
 def idle_share_beta() -> tuple[float, float]:
@@ -246,7 +279,7 @@ class ProductionArrays(NamedTuple):
     power_tdp_w: jnp.ndarray  # scalar: TDP of that GPU
     share_component: jnp.ndarray  # per breakdown row: its component (tables.ENERGY_COMPONENTS order)
     share_group: jnp.ndarray  # per breakdown row: its operator among those with a breakdown
-    share_operator_idx: jnp.ndarray  # per breakdown operator: index into the PUE operators, -1 if not there
+    share_operator_idx: jnp.ndarray  # per breakdown operator: index into the named operators (fleet_operators)
     api_physics: object  # equations.Physics per API row (size known, architecture from the size lines)
     api_provider: jnp.ndarray  # per API row: its provider
     api_hardware_sd: jnp.ndarray  # per provider: prior sd of its hardware's log scale (API_HARDWARE_LOG_SD)
@@ -295,11 +328,39 @@ def _gpu(hardware) -> str | None:
         return None
 
 
-def _operator(text: str) -> str | None:
+def production_operator(row: pd.Series) -> str | None:
+    """The operator a production row measures: its ``operator`` where given, else the known operator its source,
+    system or hardware names (:data:`OPERATOR_HINTS`), else None (a new operator of the population)."""
+    given = row.get("operator")
+    if given is not None and pd.notna(given) and str(given).strip():
+        return str(given).strip()
+    text = " ".join(str(row[c]) for c in ("source", "model_or_system", "hardware") if pd.notna(row.get(c)))
     for key, operator in OPERATOR_HINTS.items():
         if key.lower() in text.lower():
             return operator
     return None
+
+
+def fleet_operators(production: pd.DataFrame, shares: pd.DataFrame | None = None,
+                    telemetry: pd.DataFrame | None = None) -> tuple[str, ...]:
+    """The operators the production rows, breakdowns and telemetry name: each is a level of the model (its own PUE,
+    host ratio and idle share, pooled with the population's), with or without PUE rows of its own."""
+    named = {production_operator(r) for _, r in production.iterrows()} - {None}
+    for table in (shares, telemetry):
+        if table is not None and len(table):
+            named |= set(table["operator"].astype(str))
+    return tuple(sorted(named))
+
+
+def fleet_host_ratio(host_ratio, shift):
+    """A fleet's host ratio: the population's median ``host_ratio`` shifted by ``shift`` (its effect, ``tau z``) on
+    the log scale (the likelihood and the answers both read it here)."""
+    return host_ratio * jnp.exp(shift)
+
+
+def fleet_idle_share(idle_share, shift):
+    """A fleet's idle share: the population's median ``idle_share`` shifted by ``shift`` on the logit scale."""
+    return jax.nn.sigmoid(jnp.log(idle_share) - jnp.log1p(-idle_share) + shift)
 
 
 def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: pd.DataFrame,
@@ -344,10 +405,7 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: 
                    gpus=[g if g is not None else REF_GPU for g in pop_gpus], precisions=["fp8"] * len(names),
                    n_gpus=[PRODUCTION_PRIORS["n_gpus"]] * len(names), lines=lines)
     operators = list(pue_design.operators)
-    op_idx = []
-    for _, r in first.iterrows():
-        op = _operator(" ".join(str(r[c]) for c in ("source", "model_or_system", "hardware") if pd.notna(r[c])))
-        op_idx.append(operators.index(op) if op in operators else -1)
+    op_idx = [operators.index(op) if (op := production_operator(r)) in operators else -1 for _, r in first.iterrows()]
     shares = (shares if shares is not None else pd.DataFrame(columns=["operator", "component", "share_pct"]))
     shares = shares.reset_index(drop=True)
     share_ops = tuple(dict.fromkeys(shares["operator"].astype(str)))
@@ -387,7 +445,7 @@ def build_production_design(rows: pd.DataFrame, models: pd.DataFrame, hardware: 
         power_tdp_w=jnp.asarray(float(power_design.tdp_w[ref])),
         share_component=jnp.asarray([ENERGY_COMPONENTS.index(c) for c in shares["component"]], dtype=int),
         share_group=jnp.asarray([share_ops.index(o) for o in shares["operator"].astype(str)], dtype=int),
-        share_operator_idx=jnp.asarray([operators.index(o) if o in operators else -1 for o in share_ops], dtype=int),
+        share_operator_idx=jnp.asarray([_named(operators, o) for o in share_ops], dtype=int),
         api_physics=type(api_phys)(*(jnp.asarray(v, dtype=jnp.float32) for v in api_phys)),
         api_provider=jnp.asarray([providers.index(p) for p in api["provider"].astype(str)], dtype=int),
         api_hardware_sd=jnp.full(len(providers), API_HARDWARE_LOG_SD),
@@ -443,6 +501,13 @@ def _service_arrays(service: pd.DataFrame | None, hardware, architectures, model
     return arrays, s.rows
 
 
+def _named(operators: list, operator: str) -> int:
+    if operator not in operators:
+        raise ValueError(f"breakdown of operator {operator!r}, not among the model's operators (build the PUE "
+                         "design with fleet_operators' names)")
+    return operators.index(operator)
+
+
 def _cell_index(pairs, pair: tuple) -> int:
     pairs = [tuple(p) for p in pairs]
     return pairs.index(pair) if pair in pairs else -1
@@ -465,10 +530,28 @@ def operating_point(tp: dict):
         "log_engine_eff": engine("log_engine_eff", tp["tau_setup"]),
         "overhead_engine": engine("overhead_engine", tp["tau_overhead_engine"]),
         "token_overhead_engine": engine("token_overhead_engine", tp["tau_token_overhead_engine"]),
-        "host_ratio": numpyro.sample("op_host_ratio", dist.LogNormal(float(np.log(HOST_RATIO_PRIOR[0])),
-                                                                      HOST_RATIO_PRIOR[1])),
-        "idle_share": numpyro.sample("op_idle_share", dist.Beta(*idle_share_beta())),
     }
+
+
+def fleet_levels(n_operators: int) -> dict:
+    """The population's median host ratio and idle share, and each named operator's own at the stated spreads
+    (:data:`HOST_RATIO_SPREAD`, :data:`IDLE_SHARE_SPREAD`); the joint model samples them before the power model,
+    whose node-level telemetry rows read an operator's host ratio.
+
+    The spreads are stated, not learned: one operator's breakdown cannot tell how far operators spread, and a
+    learned spread with one pinned operator put NUTS in a funnel (its offset against the population's median,
+    narrowing as the spread shrinks: 1-4 divergences in 4,000 draws, centred or not). At a stated spread the
+    operator's offset and the population's median trade along a straight ridge the whitened coordinates absorb."""
+    host = numpyro.sample("op_host_ratio", dist.LogNormal(float(np.log(HOST_RATIO_PRIOR[0])), HOST_RATIO_PRIOR[1]))
+    idle = numpyro.sample("op_idle_share", dist.Beta(*idle_share_beta()))
+    with numpyro.plate("fleet_operators", n_operators):
+        z_host = numpyro.sample("op_z_host_operator", dist.Normal(0.0, 1.0))
+        z_idle = numpyro.sample("op_z_idle_operator", dist.Normal(0.0, 1.0))
+    return {"host_ratio": host, "idle_share": idle,
+            "host_operator": numpyro.deterministic("op_host_operator",
+                                                   fleet_host_ratio(host, HOST_RATIO_SPREAD * z_host)),
+            "idle_operator": numpyro.deterministic("op_idle_operator",
+                                                   fleet_idle_share(idle, IDLE_SHARE_SPREAD * z_idle))}
 
 
 def _population_physics(x: ProductionArrays, log_active_c, log_hardware):
@@ -500,13 +583,15 @@ def _population_physics(x: ProductionArrays, log_active_c, log_hardware):
 
 
 def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_populations: int, y=None, y_share=None,
-                     y_api=None, y_service=None, keep: dict | None = None):
+                     y_api=None, y_service=None, keep: dict | None = None, fleet: dict | None = None):
     """NumPyro likelihood of per-query disclosures, operators' energy breakdowns, API output speeds and a service's
-    stated rates given the sub-models' parameters (observations last). ``keep`` (``prod``, ``share``, ``api``,
+    stated rates given the sub-models' parameters (observations last; ``fleet``: :func:`fleet_levels`, sampled
+    here where not given, one level per PUE operator). ``keep`` (``prod``, ``share``, ``api``,
     ``service``: per row, default all True): False leaves a row's likelihood out, shapes unchanged, so its value is
     predicted as an unseen one's (leave-one-source-out refits)."""
     keep = keep or {}
-    op = operating_point(tp)
+    op = {**operating_point(tp), **(fleet if fleet is not None else fleet_levels(pue["e_operator"].shape[-1]))}
+    host_op, idle_op = op["host_operator"], op["idle_operator"]
     pri = PRODUCTION_PRIORS
     with numpyro.plate("production_populations", n_populations):
         log_active_c = _latent_where_missing("op_log_active_c", x.pop_log_active_c,
@@ -518,6 +603,8 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
         z_model = numpyro.sample("op_z_model", dist.Normal(0.0, 1.0))
         hw = numpyro.sample("op_log_hardware", dist.Normal(0.0, pri["hardware_log_sd"]))
         z_operator = numpyro.sample("op_z_operator", dist.Normal(0.0, 1.0))
+        z_host = numpyro.sample("op_z_host_new", dist.Normal(0.0, 1.0))  # a population naming no operator
+        z_idle = numpyro.sample("op_z_idle_new", dist.Normal(0.0, 1.0))
     # the model effect: fitted where the model was benchmarked, else drawn from the size regression
     size_mean = _size_mean(tp, log_active_c, x.pop_moe, x.pop_log_sparsity_c)
     known_model = x.pop_model_idx >= 0
@@ -536,20 +623,22 @@ def production_model(x: ProductionArrays, tp: dict, pw: dict, pue: dict, n_popul
                                  op["log_batch"], times)
     log_e_gpu_wh = jnp.log(eq.gpu_energy_j(phys.n_gpus, times, *log_w)) - jnp.log(3600.0)
     known_op = x.pop_operator_idx >= 0
-    log_pue_m1 = pue["m_scope"][0] + jnp.where(known_op, pue["e_operator"][jnp.maximum(x.pop_operator_idx, 0)],
-                                               pue["tau_operator"] * z_operator)
+    oi = jnp.maximum(x.pop_operator_idx, 0)
+    log_pue_m1 = pue["m_scope"][0] + jnp.where(known_op, pue["e_operator"][oi], pue["tau_operator"] * z_operator)
+    host = jnp.where(known_op, host_op[oi], fleet_host_ratio(op["host_ratio"], HOST_RATIO_SPREAD * z_host))
+    idle = jnp.where(known_op, idle_op[oi], fleet_idle_share(op["idle_share"], IDLE_SHARE_SPREAD * z_idle))
     p = x.pop_idx
     with numpyro.plate("production_rows", x.pop_idx.shape[0]):
         u = numpyro.sample("op_boundary_share", dist.Uniform(0.0, 1.0))
         unknown = x.boundary_unknown > 0  # an undisclosed boundary includes an unknown share of each factor
-        factor = eq.log_boundary_factor(op["host_ratio"], 1.0 + jnp.exp(log_pue_m1[p]), op["idle_share"],
+        factor = eq.log_boundary_factor(host[p], 1.0 + jnp.exp(log_pue_m1[p]), idle[p],
                                         jnp.where(unknown, u, x.boundary_host), jnp.where(unknown, u, x.boundary_pue),
                                         jnp.where(unknown, u, x.boundary_idle))
         mu = numpyro.deterministic("op_log_wh", log_e_gpu_wh[p] + factor)
         with numpyro.handlers.mask(mask=keep.get("prod", True)):
             numpyro.sample("prod_obs", dist.Normal(mu, REPORTING_SD), obs=y)
     if x.share_component.shape[0]:
-        _breakdown_likelihood(x, op, pue, y_share, keep.get("share", True))
+        _breakdown_likelihood(x, host_op, idle_op, pue, y_share, keep.get("share", True))
     if x.api_provider.shape[0]:
         _api_speed_likelihood(x, tp, op, y_api, keep.get("api", True))
     if x.svc_gpus.shape[0]:
@@ -607,16 +696,12 @@ def _api_speed_likelihood(x: ProductionArrays, tp: dict, op: dict, y_api, keep=T
         numpyro.sample("api_obs", dist.Normal(eq.log_request_speed_tok_s(API_OUTPUT_TOKENS, times), sigma), obs=y_api)
 
 
-def _breakdown_likelihood(x: ProductionArrays, op: dict, pue: dict, y_share, keep=True):
-    """Operators' shares of their comprehensive energy: the host ratio, idle share and the operator's PUE (its fitted
-    effect, or a new hyperscale operator's draw)."""
-    n_ops = x.share_operator_idx.shape[0]
-    with numpyro.plate("breakdown_operators", n_ops):
-        z = numpyro.sample("op_z_breakdown_operator", dist.Normal(0.0, 1.0))
-    known = x.share_operator_idx >= 0
-    log_pue_m1 = pue["m_scope"][0] + jnp.where(known, pue["e_operator"][jnp.maximum(x.share_operator_idx, 0)],
-                                               pue["tau_operator"] * z)
-    shares = eq.energy_shares(op["host_ratio"], 1.0 + jnp.exp(log_pue_m1), op["idle_share"])  # (operators, 4)
+def _breakdown_likelihood(x: ProductionArrays, host_op, idle_op, pue: dict, y_share, keep=True):
+    """Operators' shares of their comprehensive energy: the operator's own host ratio, idle share and PUE (every
+    breakdown's operator is a named operator, :func:`fleet_operators`)."""
+    o = x.share_operator_idx
+    log_pue_m1 = pue["m_scope"][0] + pue["e_operator"][o]
+    shares = eq.energy_shares(host_op[o], 1.0 + jnp.exp(log_pue_m1), idle_op[o])  # (operators, 4)
     with numpyro.plate("breakdown_rows", x.share_component.shape[0]), numpyro.handlers.mask(mask=keep):
         numpyro.sample("share_obs", dist.Normal(shares[x.share_group, x.share_component], SHARE_SD), obs=y_share)
 

@@ -73,10 +73,13 @@ class PueDesign:
         return dict(n_operators=len(self.operators))
 
 
-def build_pue_design(rows: pd.DataFrame, with_observations: bool = True) -> PueDesign:
+def build_pue_design(rows: pd.DataFrame, with_observations: bool = True,
+                     extra_operators: tuple[str, ...] = ()) -> PueDesign:
+    """Arrays for :func:`pue_model`; ``extra_operators``: operators other tables name, levels of the model without
+    PUE rows of their own (their effect is the population's spread until they have some)."""
     if rows.empty:
         raise ValueError("no PUE rows to fit")
-    operators = tuple(sorted(rows["operator"].unique()))
+    operators = tuple(sorted(set(rows["operator"].astype(str)) | set(extra_operators)))
     arrays = PueArrays(
         scope_idx=jnp.asarray(rows["scope"].map({s: i for i, s in enumerate(PUE_SCOPES)}).to_numpy()),
         operator_idx=jnp.asarray(rows["operator"].map({o: i for i, o in enumerate(operators)}).to_numpy()),

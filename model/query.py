@@ -20,6 +20,7 @@ from . import equations as eq
 from .architecture import kv_bytes_per_token
 from .workload import typical_lengths
 from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, log_link_b_s, physics, replica_memory_b
+from .production import HOST_RATIO_SPREAD, IDLE_SHARE_SPREAD, fleet_host_ratio, fleet_idle_share
 from .pue import fleet_pue, operator_fleet_pue
 from .telemetry import telemetry_operator
 from .throughput import (
@@ -42,7 +43,7 @@ __all__ = ["QuerySpec", "default_gpu_count", "resolve_parameters", "PARAMETER_GR
            "power_curve_of"]
 
 _NORMAL_TAGS = ("model", "kv", "attn", "gpu", "gpu_precision", "model_gpu", "pue_operator", "pue_site", "layers",
-                "scatter_throughput", "scatter_power", "hidden")
+                "scatter_throughput", "scatter_power", "hidden", "host_operator", "idle_operator")
 #: The per-draw arrays :func:`resolve_parameters` returns are named ``<group>_<field>`` for these groups.
 PARAMETER_GROUPS = {"phys": eq.Physics, "eff": eq.Efficiency, "power": eq.PowerCurve}
 
@@ -80,7 +81,7 @@ class QuerySpec:
     batch_scale: float = 1.0  # multiplies the load (a "higher load" lever on the production operating point)
     boundary: str = "facility"
     pue: float | None = None  # None: a hyperscale operator's fleet PUE from the posterior
-    pue_operator: str | None = None  # with pue None: this fitted operator's own fleet PUE instead
+    operator: str | None = None  # a named operator's fleet: its host ratio, idle share and (with pue None) PUE
     engine: str | None = None  # None: production's engine level; else a benchmarked engine setup (its fitted effect)
 
     def resolved(self) -> dict:
@@ -148,11 +149,15 @@ def _scatter(spec: QuerySpec, draws: dict, coords: dict, key, n: int) -> np.ndar
     engine = spec.engine or "trtllm"
     table = "trtllm_perf_overview" if engine.startswith("trtllm") else engine.split("-", 1)[-1]
     operator = telemetry_operator(pd.Series([table])).iloc[0]
+    level = 0.0
     if isinstance(operator, str) and operator in coords.get("telemetry_operator", []):
         g = coords["telemetry_operator"].index(operator)
         tp_sigma = np.asarray(draws["tp_sigma_telemetry"])[:, g]
-        pw_sigma = np.asarray(draws["pw_sigma_telemetry"])[:, coords["power_telemetry"].index(operator)] \
-            if operator in coords.get("power_telemetry", []) else np.asarray(draws["pw_sigma"])
+        pw_sigma = np.asarray(draws["pw_sigma"])
+        if operator in coords.get("power_telemetry", []):  # its own power level, and its logs' own scatter
+            p = coords["power_telemetry"].index(operator)
+            pw_sigma = np.asarray(draws["pw_sigma_telemetry"])[:, p]
+            level = np.asarray(draws["pw_level_telemetry"])[:, p]
     else:
         table = (engine.split("-") + [""])[1] if not engine.startswith("trtllm") else table
         tp_sigma = np.asarray(draws["tp_sigma"])[:, NOISE_GROUPS.index(NOISE_GROUP_OF.get(table, "other"))]
@@ -161,7 +166,7 @@ def _scatter(spec: QuerySpec, draws: dict, coords: dict, key, n: int) -> np.ndar
     def t(tag: str, df) -> np.ndarray:
         return np.asarray(jax.random.t(jax.random.fold_in(key, _NORMAL_TAGS.index(tag)), np.asarray(df), (n,)))
 
-    return -tp_sigma * t("scatter_throughput", draws["tp_nu"]) + pw_sigma * t("scatter_power", draws["pw_nu"])
+    return -tp_sigma * t("scatter_throughput", draws["tp_nu"]) + pw_sigma * t("scatter_power", draws["pw_nu"]) + level
 
 
 def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[str, np.ndarray]:
@@ -253,17 +258,23 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     # --- power curve: the GPU's own where measured, else the reference GPU's shares at this GPU's TDP
     power_gpus = coords.get("power_gpu", [])
     pg = power_gpus.index(gpu) if gpu in power_gpus else power_gpus.index(REF_GPU)
-    # --- PUE: fixed, or a hyperscale operator's fleet average (a new operator draw)
-    if spec.pue is not None:
+    # --- the fleet: a named operator's own host ratio, idle share and PUE, or a new operator of the population
+    operators = list(coords.get("operator", []))
+    if spec.operator is not None and spec.operator not in operators:
+        raise ValueError(f"the posterior has no operator {spec.operator!r} (its operators: {', '.join(operators)}; "
+                         "add that operator's rows with --data-add)")
+    if spec.operator is not None:
+        o = operators.index(spec.operator)
+        host, idle = np.asarray(draws["op_host_operator"])[:, o], np.asarray(draws["op_idle_operator"])[:, o]
+    else:
+        host = np.asarray(fleet_host_ratio(draws["op_host_ratio"], HOST_RATIO_SPREAD * normal("host_operator")))
+        idle = np.asarray(fleet_idle_share(draws["op_idle_share"], IDLE_SHARE_SPREAD * normal("idle_operator")))
+    if spec.pue is not None:  # PUE: fixed, the operator's fleet average, or a hyperscale operator's (a new draw)
         if spec.pue < 1.0:
             raise ValueError(f"PUE must be >= 1, got {spec.pue}")
         pue = np.full(n, float(spec.pue))
-    elif spec.pue_operator is not None:
-        operators = list(coords.get("operator", []))
-        if spec.pue_operator not in operators:
-            raise ValueError(f"the posterior has no PUE of operator {spec.pue_operator!r} (fitted operators: "
-                             f"{', '.join(operators)}; add its PUE rows with --data-add)")
-        pue = operator_fleet_pue(draws, operators.index(spec.pue_operator), normal("pue_site"))
+    elif spec.operator is not None:
+        pue = operator_fleet_pue(draws, operators.index(spec.operator), normal("pue_site"))
     else:
         pue = fleet_pue(draws, normal("pue_operator"), normal("pue_site"))
     arch = bundle.tables["architectures"]
@@ -296,11 +307,12 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         "log_batch": (np.full(n, math.log(spec.batch_size)) if spec.batch_size else draws["op_log_batch"])
         + math.log(spec.batch_scale),
         "log_scatter": _scatter(spec, draws, coords, key, n),
-        "host_ratio": draws["op_host_ratio"], "pue": pue, "idle_share": draws["op_idle_share"],
+        "host_ratio": host, "pue": pue, "idle_share": idle,
         "_n_gpus": n_gpus, "_replica": replica, "_gpu": gpu, "_precision": precision, "_model": name, "_total": total, "_active": active, "_moe": moe,
         "_model_fitted": name in models, "_gpu_fitted": gpu in gpus, "_gpu_precision_fitted": gp >= 0,
         "_model_gpu_fitted": mg >= 0, "_power_curve_gpu": power_gpus[pg],
         "_batch_median": float(np.exp(np.median(draws["op_log_batch"]))) * spec.batch_scale
         if not spec.batch_size else spec.batch_size * spec.batch_scale,
-        "_pue_median": float(np.median(pue)),
+        "_pue_median": float(np.median(pue)), "_host_ratio_median": float(np.median(host)),
+        "_idle_share_median": float(np.median(idle)),
     }

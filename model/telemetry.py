@@ -6,12 +6,15 @@ boundary, requests, tokens, mean concurrency) is a measurement of the same two t
   throughput likelihood through the same serving equations. The operator's engine is an engine setup of its own
   (``<engine>-telemetry:<operator>``), partially pooled with the benchmarked engines through their spread, so its
   efficiency and step overheads are learned from its own rows.
-- Its **mean power per GPU at that concurrency**, where the energy was metered at the GPUs, is a power row at a
-  stated batch, read by the power likelihood.
+- Its **mean power per GPU at that concurrency** is a power row at a stated batch, read by the power likelihood
+  at the operator's own power level (one more configuration about the GPU's curve, :mod:`.power`): metered at the
+  GPUs, as it is; metered at the nodes, as the GPUs' power times one plus the operator's own host ratio
+  (:mod:`.production`: operators are a level). Node-level logs decide the host ratio as far as the power level is
+  known: GPU-level logs of another of the operator's deployments decide that.
 
 An interval without a mean concurrency, or with no request completed, states no load: it is refused with that
-reason. Energy metered at a node or a facility needs the fleet's own host ratio and PUE, which the model does not
-learn per operator yet: those intervals' tokens count, their energy is refused with that reason.
+reason. Energy metered at a facility also holds the site's other loads and its cooling: those intervals' tokens
+count, their energy is refused with that reason.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["TELEMETRY_SOURCE", "operator_setting", "telemetry_operator", "telemetry_operators", "telemetry_power_rows", "telemetry_refusals",
+__all__ = ["POWER_BOUNDARIES", "TELEMETRY_SOURCE", "operator_setting", "telemetry_operator", "telemetry_operators", "telemetry_power_rows", "telemetry_refusals",
            "telemetry_throughput_rows"]
 
+#: Where an interval's energy may be metered to be a power row: at the GPUs, or at the nodes (host included).
+POWER_BOUNDARIES = ("gpu", "node")
 #: ``source_table`` of the rows made from telemetry (the engine setup is ``<engine>-telemetry:<operator>``).
 TELEMETRY_SOURCE = "telemetry"
 
@@ -90,9 +95,9 @@ def telemetry_refusals(telemetry: pd.DataFrame, hardware: pd.DataFrame) -> pd.Da
     as_power = _power_frame(telemetry)
     power = first_reason(telemetry.index, [
         *no_load,
-        (telemetry["boundary"] != "gpu",
-         "energy metered at the '" + telemetry["boundary"].astype(str) + "' boundary: the fleet's own host ratio "
-         "and PUE are not learned per operator, so only energy metered at the GPUs is a power row"),
+        (~telemetry["boundary"].isin(POWER_BOUNDARIES),
+         "energy metered at the '" + telemetry["boundary"].astype(str) + "' boundary also holds the site's other "
+         "loads and cooling: power rows are metered at the GPUs or at the nodes"),
         (pd.Series(True, index=telemetry.index),
          power_refusals(as_power.assign(source_table="user"), hardware).to_numpy()),  # measured directly
     ])
@@ -109,6 +114,8 @@ def _power_frame(telemetry: pd.DataFrame) -> pd.DataFrame:
         "active_params_b": telemetry["active_params_b"].astype(float),
         "avg_power_w_per_gpu": power_w / telemetry["n_gpus"].astype(float),
         "model": telemetry["model"], "precision": telemetry["precision"],
+        # node-level power: the GPUs' power times (1 + this operator's host ratio)
+        "host_operator": telemetry["operator"].astype(str).where(telemetry["boundary"] == "node"),
     }, index=telemetry.index)
 
 

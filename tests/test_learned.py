@@ -63,7 +63,7 @@ def test_the_operating_point_says_what_would_decide_it(learned):
     res, text = learned
     for g in res["groups"]:
         if g["site"] in ("op_log_batch", "op_log_engine_eff", "op_overhead_engine", "op_token_overhead_engine",
-                         "op_host_ratio", "op_idle_share"):
+                         "op_host_ratio", "op_idle_share", "op_host_operator", "op_idle_operator"):
             assert (g["would_decide"] is not None) == (g["ratio_median"] > res["thresholds"]["learned"])
     assert "| parameter | elements | sd ratio, median (max) | verdict | informed by |" in text
     assert text.index("| op_") < text.index("| tp_")  # the operating point first

@@ -84,7 +84,7 @@ def test_shipped_posterior_passed_its_review_and_is_complete(shipped):
     assert list(shipped.children) == ["posterior"]  # posterior only: small enough to ship
     assert DEFAULT_POSTERIOR.stat().st_size < 5e6
     for name in ("tp_a_model", "tp_b_gpu", "pw_idle_share", "pw_peak_share", "pue_m_scope", "op_log_batch",
-                 "op_idle_share", "op_host_ratio"):
+                 "op_idle_share", "op_host_ratio", "op_host_operator", "op_idle_operator"):
         assert name in post.data_vars and np.isfinite(np.asarray(post[name])).all(), name
     assert json.loads(shipped.attrs["fit_config"])["chains"] >= 4
 

@@ -13,8 +13,11 @@ import infergy.data as d
 from infergy.inference.fit import predictive_draws
 from infergy.model.joint import build_design, infergy_model
 from infergy.model import equations as eq
-from infergy.model.production import (HOST_RATIO_PRIOR, IDLE_SHARE_PRIOR, OTHER_ACCOUNTINGS, SHARE_SD, ProductionArrays, production_model,
-                                      usable_production_rows)
+from infergy.model.production import (HOST_RATIO_PRIOR, HOST_RATIO_SPREAD, IDLE_SHARE_PRIOR, IDLE_SHARE_SPREAD,
+                                      OTHER_ACCOUNTINGS, SHARE_SD,
+                                      ProductionArrays, fleet_host_ratio, fleet_idle_share, fleet_operators,
+                                      production_model, production_operator, usable_production_rows)
+from hypothesis import given, settings, strategies as st
 from infergy.model.architecture import SizeLines
 from infergy.model.physics import physics
 from infergy.model.throughput import PRECISION_LEVELS
@@ -47,6 +50,41 @@ def test_a_users_own_production_row_enters_the_fit_and_an_undeclared_one_does_no
     assert "USER-001" not in set(rows["id"])
 
 
+def test_a_production_rows_operator_is_its_column_else_the_one_its_source_names(tmp_path):
+    """The template's row names its operator ("our company"): it becomes a level of the model (beside the PUE rows'
+    operators) and the row reads that operator's fleet; without the column, a known operator in the source's
+    name (OpenAI's blog -> Microsoft's fleet); neither -> a new operator of the population."""
+    import pandas as pd
+
+    template = d.data_path("templates") / "production.csv"
+    design = build_design(d.load(extra=[template]))
+    rows, x = design.production.rows, design.production.arrays
+    assert "our company" in design.pue.operators and "our company" not in set(d.load().tables["pue"]["operator"])
+    i = list(rows["id"]).index("USER-001")
+    assert design.pue.operators[int(x.pop_operator_idx[int(x.pop_idx[i])])] == "our company"
+    row = {"operator": None, "source": "Sam Altman, blog", "model_or_system": "ChatGPT", "hardware": None}
+    assert production_operator(pd.Series(row)) == "Microsoft"
+    assert production_operator(pd.Series({**row, "operator": "  Acme "})) == "Acme"  # the column wins
+    assert production_operator(pd.Series({**row, "model_or_system": "an assistant", "source": "a study"})) is None
+    shares = pd.DataFrame({"operator": ["Zeta"]})
+    telemetry = pd.DataFrame({"operator": ["Example Co", "Example Co"]})
+    assert fleet_operators(rows, shares, telemetry) == ("Example Co", "Google", "Microsoft", "Zeta", "our company")
+
+
+@settings(max_examples=60, deadline=None)
+@given(host=st.floats(0.01, 5.0), idle=st.floats(0.001, 0.9), tau=st.floats(0.0, 2.0),
+       z=st.floats(-4.0, 4.0), dz=st.floats(0.01, 2.0))
+def test_a_fleets_host_ratio_and_idle_share_are_the_populations_shifted(host, idle, tau, z, dz):
+    """z = 0 or no spread: the population's median; otherwise monotone in z, positive, and an idle share stays
+    a share."""
+    for f, median in ((fleet_host_ratio, host), (fleet_idle_share, idle)):
+        np.testing.assert_allclose(float(f(median, tau * 0.0)), median, rtol=1e-5)
+        np.testing.assert_allclose(float(f(median, 0.0 * z)), median, rtol=1e-5)
+        lo, hi = float(f(median, tau * z)), float(f(median, tau * (z + dz)))
+        assert lo <= hi and lo > 0.0
+    assert float(fleet_idle_share(idle, tau * z)) < 1.0
+
+
 def test_disclosure_boundaries_and_shared_unknowns(design):
     x, rows = design.production.arrays, design.production.rows
     by_id = {r: i for i, r in enumerate(rows["id"])}
@@ -77,7 +115,7 @@ def test_prior_predictive_covers_the_disclosures(design):
     assert np.all(wh[:, rows.index("PQ-001")] > 0) and np.isfinite(wh).all()
 
 
-def _fixed_submodels():
+def _fixed_submodels(n_operators: int = 1):
     """Throughput, power and PUE parameters held fixed (as if known), for a recovery test of the likelihood."""
     tp = {"g0": 0.8, "g_active": -0.1, "g_moe": 0.1, "g_sparsity": -0.2, "tau_model": 0.3,
           "a_model": jnp.zeros(1), "b_gpu": jnp.array([0.0, 0.4]), "c_precision": jnp.zeros(len(PRECISION_LEVELS)),
@@ -87,7 +125,8 @@ def _fixed_submodels():
           "tau_overhead_engine": 0.3, "tau_token_overhead_engine": 0.3}
     pw = {"idle": jnp.array([0.3]), "peak": jnp.array([0.8]), "log_batch50": jnp.array([3.5]), "beta_ngpu": -0.1,
           "beta_size": 0.05}
-    pue = {"m_scope": jnp.array([-2.3, -2.0, -2.5, -0.6]), "tau_operator": 0.3, "e_operator": jnp.array([0.1])}
+    pue = {"m_scope": jnp.array([-2.3, -2.0, -2.5, -0.6]), "tau_operator": 0.3,
+           "e_operator": jnp.linspace(0.1, -0.2, n_operators)}
     return tp, pw, pue
 
 
@@ -121,11 +160,12 @@ def _unnamed_physics(n: int):
 
 
 def test_operating_point_is_recovered_from_many_disclosures():
-    """With many well-described disclosures (tokens, model size, GPU and operator known), the four latent
-    operating-point quantities are recovered (:func:`recovery.assert_recovered`)."""
+    """With many well-described disclosures (tokens, model size, GPU and operator known) of three operators, the
+    batch, the engine level and each operator's own host ratio and idle share are recovered
+    (:func:`recovery.assert_recovered`)."""
     rng = np.random.default_rng(3)
-    n_pop = 60
-    tp, pw, pue = _fixed_submodels()
+    n_pop, n_ops = 60, 3
+    tp, pw, pue = _fixed_submodels(n_ops)
     bundle = load()
     lines = SizeLines(bundle.tables["architectures"], bundle.models)
     kinds = np.array([(0, 0, 0), (1, 0, 0), (1, 1, 0), (1, 1, 1), (1, 0, 1)], dtype=float)
@@ -138,24 +178,35 @@ def test_operating_point_is_recovered_from_many_disclosures():
         pop_log_out=jnp.asarray(np.log(rng.uniform(100, 3000, n_pop))),
         pop_log_in=jnp.asarray(np.log(rng.uniform(100, 5000, n_pop))),
         pop_model_idx=jnp.full(n_pop, -1), pop_gpu_idx=jnp.asarray(rng.integers(0, 2, n_pop)),
-        pop_moe=jnp.zeros(n_pop), pop_log_sparsity_c=jnp.zeros(n_pop), pop_operator_idx=jnp.zeros(n_pop, dtype=int),
+        pop_moe=jnp.zeros(n_pop), pop_log_sparsity_c=jnp.zeros(n_pop),
+        pop_operator_idx=jnp.asarray(np.arange(n_pop) % n_ops),
         pop_physics=_unnamed_physics(n_pop), pop_named=jnp.zeros(n_pop),
         size_lines=jnp.asarray([lines.lines[k][:2] for k in SizeLines.KEYS]),
         ref_gpu_idx=jnp.asarray(0), power_ref_idx=jnp.asarray(0), power_tdp_w=jnp.asarray(700.0),
         **_no_breakdowns())
-    truth = {"op_log_batch": np.log(20.0), "op_z_log_engine_eff": -0.6, "op_host_ratio": 0.5, "op_idle_share": 0.2}
-    cond = {**{k: jnp.asarray(v) for k, v in truth.items()}, "op_z_model": jnp.asarray(rng.normal(size=n_pop))}
-    sim = Predictive(production_model, {k: v[None] for k, v in cond.items()}, return_sites=["prod_obs"])(
+    cond = {"op_log_batch": np.log(20.0), "op_z_log_engine_eff": -0.6, "op_host_ratio": 0.5, "op_idle_share": 0.2,
+            "op_z_host_operator": np.array([-1.0, 0.0, 1.2]),
+            "op_z_idle_operator": np.array([0.8, -0.5, 0.0]), "op_z_model": rng.normal(size=n_pop)}
+    sim = Predictive(production_model, {k: jnp.asarray(v)[None] for k, v in cond.items()},
+                     return_sites=["prod_obs", "op_host_operator", "op_idle_operator"])(
         jax.random.PRNGKey(1), x, tp, pw, pue, n_pop)
     y = np.asarray(sim["prod_obs"][0])
+    truth = {"op_log_batch": cond["op_log_batch"], "op_z_log_engine_eff": cond["op_z_log_engine_eff"],
+             **{f"{site}[{o}]": (site, o) for site in ("op_host_operator", "op_idle_operator") for o in range(n_ops)}}
     mcmc = MCMC(NUTS(production_model), num_warmup=400, num_samples=400, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(2), x, tp, pw, pue, n_pop, y=y)
     s = mcmc.get_samples()
-    assert_recovered([z_score(s[name], value) for name, value in truth.items()], list(truth))
-    # and the data are informative: both posteriors contract by at least 30% from their priors' spread
-    prior_sd = {"op_host_ratio": _HOST_PRIOR_SD, "op_idle_share": _IDLE_PRIOR_SD}
-    for name, sd in prior_sd.items():
-        assert np.std(np.asarray(s[name])) < 0.7 * sd, name
+
+    def pick(source, name, value):
+        return (source[value[0]][..., value[1]], float(sim[value[0]][0, value[1]])) if isinstance(value, tuple) \
+            else (source[name], value)
+
+    assert_recovered([z_score(*pick(s, name, value)) for name, value in truth.items()], list(truth))
+    # and the data are informative: each operator's host ratio and idle share contract by at least 30% from the
+    # population prior's spread (the truths differ: a fleet's own rows decide its own, not a pooled average)
+    for o in range(n_ops):
+        assert np.std(np.asarray(s["op_host_operator"][:, o])) < 0.7 * _HOST_PRIOR_SD, o
+        assert np.std(np.asarray(s["op_idle_operator"][:, o])) < 0.7 * _IDLE_PRIOR_SD, o
 
 
 _HOST_PRIOR_SD = HOST_RATIO_PRIOR[0] * np.sqrt((np.exp(HOST_RATIO_PRIOR[1] ** 2) - 1) * np.exp(HOST_RATIO_PRIOR[1] ** 2))
@@ -172,6 +223,16 @@ def test_the_operating_point_priors_restate_their_sources():
     assert HOST_RATIO_PRIOR[0] == pytest.approx((system_w - n * gpu_w) / (n * gpu_w))
     s = t["service_statistics"].set_index("quantity")["value"]
     assert IDLE_SHARE_PRIOR[0] == pytest.approx(1.0 - s["nodes_mean"] / s["nodes_peak"])
+    # the operators' stated spreads: about twice the spread of one vendor's 8-GPU servers' nameplate splits (log),
+    # and Google's idle share beside DeepSeek's occupancy one to two idle spreads apart (logit)
+    servers = hw[(hw["kind"] == "server") & (hw["n_gpus"] == 8)]
+    gpu_tdp = hw.set_index("gpu").loc[servers["gpu"], "tdp_w"].groupby(level=0).first()
+    splits = (servers["max_system_power_w"] / (8 * servers["gpu"].map(gpu_tdp)) - 1.0).astype(float)
+    assert len(splits) >= 4 and 1.5 <= HOST_RATIO_SPREAD / np.std(np.log(splits), ddof=1) <= 2.5
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    google_idle = float(t["energy_shares"].set_index("component").loc["idle", "share_pct"]) / 100.0
+    gap = logit(IDLE_SHARE_PRIOR[0]) - logit(google_idle)
+    assert 1.0 <= gap / IDLE_SHARE_SPREAD <= 2.0
 
 
 def test_energy_shares_restate_the_boundary_factor():
@@ -200,10 +261,11 @@ def test_a_requests_speed_is_its_step_rate_less_the_others_prefills():
     np.testing.assert_allclose(speed(prefill_s), decode_s / (prefill_s + decode_s) / step_s, rtol=1e-5)
 
 
-def test_a_breakdown_decides_the_host_ratio_and_idle_share():
-    """Four shares of one operator's energy (its PUE known) beside one per-query figure: the host ratio and idle
-    share are recovered, and their posteriors shrink to a small fraction of their priors' spread."""
-    tp, pw, pue = _fixed_submodels()
+def test_a_breakdown_decides_its_operators_host_ratio_and_idle_share_not_anothers():
+    """Four shares of one operator's energy (its PUE known) beside one per-query figure: that operator's host ratio
+    and idle share are recovered, and their posteriors shrink to a small fraction of their priors' spread; a second
+    operator without rows keeps the population's spread (operators are a level, not one shared fleet)."""
+    tp, pw, pue = _fixed_submodels(2)
     n_pop = 1
     bundle = load()
     lines = SizeLines(bundle.tables["architectures"], bundle.models)
@@ -218,19 +280,25 @@ def test_a_breakdown_decides_the_host_ratio_and_idle_share():
         power_ref_idx=jnp.asarray(0), power_tdp_w=jnp.asarray(700.0),
         share_component=jnp.arange(4), share_group=jnp.zeros(4, dtype=int), share_operator_idx=jnp.zeros(1, dtype=int),
         **_api_rows(np.zeros(0), np.zeros(0, dtype=int)))
-    truth = {"op_host_ratio": 0.3, "op_idle_share": 0.15}
+    truth = {"op_host_operator": 0.3, "op_idle_operator": 0.15}
     operator_pue = 1.0 + float(np.exp(pue["m_scope"][0] + pue["e_operator"][0]))
-    shares = np.asarray(eq.energy_shares(truth["op_host_ratio"], operator_pue, truth["op_idle_share"]))
+    shares = np.asarray(eq.energy_shares(truth["op_host_operator"], operator_pue, truth["op_idle_operator"]))
     y = np.round(shares * 100.0) / 100.0  # published to whole percent
     mcmc = MCMC(NUTS(production_model), num_warmup=300, num_samples=400, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(4), x, tp, pw, pue, n_pop, y=jnp.log(jnp.array([0.3])), y_share=jnp.asarray(y))
     s = mcmc.get_samples()
     for name, value in truth.items():
-        draws = np.asarray(s[name])
+        draws = np.asarray(s[name][:, 0])
         assert abs(np.median(draws) - value) < 3 * SHARE_SD / 0.6, (name, np.median(draws))
     # published to whole percent, the shares pin both to a few hundredths (a fraction of either prior's spread)
-    assert np.std(np.asarray(s["op_host_ratio"])) < 0.034
-    assert np.std(np.asarray(s["op_idle_share"])) < 0.036
+    assert np.std(np.asarray(s["op_host_operator"][:, 0])) < 0.034
+    assert np.std(np.asarray(s["op_idle_operator"][:, 0])) < 0.036
+    # the other operator keeps at least the stated spread between operators about the population's median (log,
+    # logit; 10% off for Monte Carlo error), over ten times the breakdown operator's
+    other_host, other_idle = np.asarray(s["op_host_operator"][:, 1]), np.asarray(s["op_idle_operator"][:, 1])
+    assert np.std(np.log(other_host)) > 0.9 * HOST_RATIO_SPREAD
+    assert np.std(np.log(other_idle / (1.0 - other_idle))) > 0.9 * IDLE_SHARE_SPREAD
+    assert np.std(other_host) > 10 * np.std(np.asarray(s["op_host_operator"][:, 0]))
 
 
 def test_api_speeds_recover_the_production_batch():

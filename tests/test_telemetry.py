@@ -151,7 +151,7 @@ def test_each_operators_telemetry_scatters_with_a_noise_scale_of_its_own():
 
     mine_sites, shipped_sites = sites(mine), sites(shipped)
     assert mine_sites["tp_sigma_telemetry"] == (1,) and mine_sites["pw_sigma_telemetry"] == (1,)
-    assert set(mine_sites) - set(shipped_sites) == {"tp_sigma_telemetry", "pw_sigma_telemetry"}
+    assert set(mine_sites) - set(shipped_sites) == {"tp_sigma_telemetry", "pw_sigma_telemetry", "pw_z_level_telemetry"}
     assert mine_sites["tp_obs"] == (tp.n_rows,) and mine_sites["pw_obs"] == (pw.arrays.gpu_idx.shape[0],)
 
 
@@ -174,20 +174,94 @@ def test_estimate_for_an_operator_says_what_is_missing(tmp_path):
     out = _cli("estimate", "--model", "Llama 3.1 70B", "--operator", "Acme")
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1, out.stderr
-    assert lines[0].startswith("infergy: error: no telemetry or PUE rows of operator 'Acme' in the data (with "
-                               "telemetry: none; with PUE rows: AWS, Google, Meta") and "--data-add" in lines[0]
+    assert lines[0].startswith("infergy: error: no rows of operator 'Acme' in the data (its operators: AWS, Google, "
+                               "Meta, Microsoft") and "--data-add" in lines[0]
     out = _cli("estimate", "--model", "Llama 3.1 70B", "--data-add", str(DAY), "--operator", "Example Co (made up)")
     assert out.returncode == 2 and "refit" in out.stderr  # the shipped posterior was not fitted to these rows
 
 
-def test_an_operator_with_pue_rows_is_answered_at_its_own_pue():
-    """Google's own fleet PUE (its rows: 1.09-1.10) instead of a new hyperscale operator's; the same draws
-    otherwise, so the ratio of the two answers is the ratio of their PUEs."""
-    from infergy.analysis.estimate import estimate
+def test_an_operator_is_answered_at_its_own_fleet():
+    """Google's own fleet: its PUE (its rows: 1.09-1.10) instead of a new hyperscale operator's, and its own host
+    ratio and idle share (its breakdown's) instead of a new operator's draw; the GPUs' energy is the same draws."""
+    import jax
+
+    from infergy.analysis.estimate import estimate, open_posterior
+    from infergy.model.query import QuerySpec, resolve_parameters
 
     spec = dict(model="Llama 3.1 70B", input_tokens=1000, output_tokens=300, samples=2000, seed=0)
     own, public = estimate(**spec, operator="Google"), estimate(**spec)
     assert own.inputs["pue"] == "Google's own fleet average (posterior)"
+    assert own.inputs["fleet"] == "Google's own host ratio and idle share (posterior)"
     assert 1.07 <= own.inputs["pue_median"] <= 1.12 < public.inputs["pue_median"]
-    ratio = own.value["median"] / public.value["median"]
-    assert ratio == pytest.approx(own.inputs["pue_median"] / public.inputs["pue_median"], rel=0.03)
+    gpu_own, gpu_public = estimate(**spec, operator="Google", boundary="gpu"), estimate(**spec, boundary="gpu")
+    assert gpu_own.value == gpu_public.value  # the fleet changes only what lies beyond the accelerators
+    source = open_posterior()
+    draws, coords = source.draws_coords
+    google = list(coords["operator"]).index("Google")
+    key = jax.random.PRNGKey(0)
+    mine = resolve_parameters(QuerySpec(model="Llama 3.1 70B", operator="Google"), draws, coords, source.bundle, key)
+    new = resolve_parameters(QuerySpec(model="Llama 3.1 70B"), draws, coords, source.bundle, key)
+    np.testing.assert_array_equal(mine["host_ratio"], np.asarray(draws["op_host_operator"])[:, google])
+    np.testing.assert_array_equal(mine["idle_share"], np.asarray(draws["op_idle_operator"])[:, google])
+    # Google's breakdown decides its own host ratio; a new operator keeps the population's spread around it
+    iqr = lambda v: np.subtract(*np.percentile(np.log(v), [75, 25]))  # noqa: E731
+    assert iqr(mine["host_ratio"]) < 0.5 * iqr(new["host_ratio"])
+    with pytest.raises(ValueError, match="the posterior has no operator 'Acme'"):
+        resolve_parameters(QuerySpec(model="Llama 3.1 70B", operator="Acme"), draws, coords, source.bundle, key)
+
+
+def test_node_level_intervals_are_power_rows_of_their_operators_host(tmp_path, day):
+    """Energy metered at the nodes is a power row that reads the operator's own host ratio (the operator becomes a
+    level of the model); metered at a facility, it stays refused with its reason."""
+    rows = day.head(4).copy()
+    rows.loc[:, "boundary"] = "node"
+    rows.loc[3, "boundary"] = "facility"
+    bundle = load(extra=[_write(tmp_path, rows)])
+    t, hw = bundle.tables["telemetry"], bundle.tables["hardware"]
+    power = telemetry_power_rows(t, hw)
+    assert len(power) == 3 and (power["host_operator"] == "Example Co (made up)").all()
+    design = build_design(bundle)
+    operator = list(design.pue.operators).index("Example Co (made up)")
+    assert np.asarray(design.power.arrays.host_operator_idx).tolist() == [-1] * 227 + [operator] * 3
+    usage = added_row_usage(bundle, [("telemetry", 4)])[0]
+    assert "facility' boundary also holds the site's other loads" in usage["reason"].iloc[3]
+
+
+def test_node_level_telemetry_decides_its_operators_host_ratio():
+    """Public GPU-level rows fix the power curve; one operator's intervals metered at the GPUs on one cluster decide
+    its deployment's power level, and those metered at the nodes on another then decide that operator's host ratio
+    (recovered, and contracted well inside the population's spread); another operator's keeps the population's
+    spread. Node-level logs alone leave the host ratio traded against the power level (its prior: the benchmarked
+    configurations' scatter)."""
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer import MCMC, NUTS, Predictive
+
+    from infergy.model.power import PowerArrays, power_model
+    from infergy.model.production import fleet_levels
+    from recovery import assert_recovered, z_score
+
+    rng = np.random.default_rng(7)
+    n_public, n_gpu, n_node = 120, 40, 40
+    n = n_public + n_gpu + n_node
+    x = PowerArrays(gpu_idx=jnp.zeros(n, dtype=int), log_batch=jnp.asarray(np.log(rng.uniform(1, 256, n))),
+                    log_ngpu=jnp.asarray(np.log(rng.choice([1.0, 8.0], n))),
+                    log_active_c=jnp.asarray(rng.normal(1.0, 1.0, n)),
+                    noise_idx=jnp.asarray([0] * n_public + [1] * (n_gpu + n_node)),
+                    host_operator_idx=jnp.asarray([-1] * (n_public + n_gpu) + [0] * n_node))
+
+    def model(y=None):
+        fleet = fleet_levels(2)
+        power_model(x, 1, y=y, n_power_telemetry=1, host_operator=fleet["host_operator"])
+
+    cond = {"op_host_ratio": 0.8, "op_z_host_operator": np.array([-1.5, 0.5]),
+            "pw_logit_idle": np.array([-1.2]), "pw_logit_peak": np.array([0.8]), "pw_log_batch50": np.array([3.0]),
+            "pw_sigma": 0.1, "pw_sigma_telemetry": np.array([0.03]), "pw_z_level_telemetry": np.array([0.8])}
+    sim = Predictive(model, {k: jnp.asarray(v)[None] for k, v in cond.items()},
+                     return_sites=["pw_obs", "op_host_operator"])(jax.random.PRNGKey(1))
+    truth = float(sim["op_host_operator"][0, 0])
+    mcmc = MCMC(NUTS(model), num_warmup=300, num_samples=400, progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(2), y=sim["pw_obs"][0])
+    host = np.asarray(mcmc.get_samples()["op_host_operator"])
+    assert_recovered([z_score(host[:, 0], truth)], ["op_host_operator[0]"])
+    assert np.std(np.log(host[:, 0])) < 0.1 < 0.3 < np.std(np.log(host[:, 1]))

@@ -112,6 +112,12 @@ def test_update_reweights_one_pue_row_and_the_answers_read_it(tmp_path):
     report = json.loads(run.stdout)
     assert report["path"] == "reweight" and report["pareto_k"] <= 0.7, run.stderr[-2000:]
     assert run.returncode == (0 if report["ok"] else 1)
+    # resampled base draws: the file keeps each base draw's normalised weight, which the report draws
+    from scipy.special import logsumexp
+
+    weights = load_posterior(out)["importance_weights"]
+    assert abs(logsumexp(np.asarray(weights["log_weight"]))) < 1e-6
+    assert float(weights.attrs["pareto_k"]) == pytest.approx(report["pareto_k"])
     est = _cli("estimate", "--model", "Llama 3.1 70B", "--posterior", str(out), "--data-add", str(PUE_ROW),
                "--operator", "our company", "--json")
     assert est.returncode == 0, est.stderr[-2000:]
@@ -178,3 +184,35 @@ def test_one_operators_rows_move_neither_the_public_answer_nor_another_operators
     rows = operator_answers(open_posterior(result.datatree, mine), seed=0, samples=20_000)
     assert [r["operator"] for r in rows] == ["our company"]
     assert rows[0]["operator_pue"] == own.inputs["pue"] and rows[0]["public_wh"]["median"] > 0
+
+
+@pytest.mark.slow
+def test_an_operators_telemetry_moves_neither_the_public_answer_nor_another_operators():
+    """A day of one operator's logs (288 intervals: its own engine, power level and scatter): fitted in full, the
+    public answer and Google's own answer for a query on other hardware stay within 3 Monte Carlo standard errors
+    (per-draw means, log scale) of the shipped posterior's, while the operator is answered at its own engine and
+    power level."""
+    from infergy.analysis.estimate import estimate
+    from infergy.inference.fit import fit
+
+    day = data_path("templates") / "telemetry_example_day.csv"
+    mine = load(extra=[day])
+    from arviz_stats.base import array_stats
+
+    result = fit(mine, progress_bar=False)
+    assert result.review.ok, result.review.to_text()
+    chains = {"shipped": load_posterior()["posterior"].sizes["chain"],
+              "mine": result.datatree["posterior"].sizes["chain"]}
+
+    def mc_var(v, which):  # the variance of the mean of per-draw values, from their effective draws
+        return v.var() / array_stats.ess(v.reshape(chains[which], -1), chain_axis=0, draw_axis=1, method="mean")
+
+    spec = dict(model="Llama 3.1 405B", gpu="B200", input_tokens=1000, output_tokens=300, samples=20_000, seed=0)
+    for operator in (None, "Google"):
+        before = np.log(estimate(**spec, operator=operator).per_draw_mean)
+        after = np.log(estimate(**spec, operator=operator, posterior=result.datatree, bundle=mine).per_draw_mean)
+        se = np.sqrt(mc_var(before, "shipped") + mc_var(after, "mine"))
+        assert abs(after.mean() - before.mean()) <= 3 * se, (operator, after.mean() - before.mean(), se)
+    own = estimate(model="Llama 3.1 70B", gpu="H100", n_gpus=8, samples=20_000, seed=0, boundary="gpu", per="token",
+                   operator="Example Co (made up)", posterior=result.datatree, bundle=mine)
+    assert own.inputs["engine"] == "vllm-telemetry:Example Co (made up)"
