@@ -81,9 +81,23 @@ def _refusals(bundle) -> dict[str, pd.Series]:
     return out
 
 
+#: Tables whose rows describe one operator's fleet (its PUE, host ratio and idle share are that operator's).
+FLEET_TABLES = ("production", "pue", "energy_shares", "telemetry")
+
+
+def _fleet(name: str, df: pd.DataFrame) -> np.ndarray:
+    """The operator each row describes (``""``: a production row naming none, a new operator of the population)."""
+    from .production import production_operator
+
+    if name == "production":
+        return np.asarray([production_operator(r) or "" for _, r in df.iterrows()], dtype=object)
+    return df["operator"].astype(str).to_numpy(dtype=object)
+
+
 def row_usage(bundle, tables: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per data row: ``table``, ``row`` (1-based in the table), ``id`` (its id, where the table has one), ``site``
-    (the observed site that uses it, empty if none) and ``reason`` (why none does, empty if one does)."""
+    (the observed site that uses it, empty if none), ``reason`` (why none does, empty if one does) and ``operator``
+    (whose fleet a row of :data:`FLEET_TABLES` describes; ``""`` for a new operator or another table)."""
     frames = []
     for name, why in _refusals(bundle).items():
         if tables is not None and name not in tables:
@@ -95,8 +109,9 @@ def row_usage(bundle, tables: Iterable[str] | None = None) -> pd.DataFrame:
         else:
             site = np.where((why == "").to_numpy(), USED_BY[name][0] if name in USED_BY else "", "")
             reason = why.to_numpy()
+        fleet = _fleet(name, df) if name in FLEET_TABLES else np.full(len(df), "", dtype=object)
         frames.append(pd.DataFrame({"table": name, "row": np.arange(1, len(df) + 1), "id": ident.to_numpy(),
-                                    "site": site, "reason": reason}))
+                                    "site": site, "reason": reason, "operator": fleet}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -122,8 +137,12 @@ def usage_lines(usage: pd.DataFrame) -> list[str]:
         where = f"row {r.row} (line {r.row + 1})" + (f", {r.id}" if r.id else "")
         if not r.site:
             lines.append(f"{where}: not used: {r.reason}")
-        else:
-            lines.append(f"{where}: used by {_site_text(r.site)}" + (f" ({r.reason})" if r.reason else ""))
+            continue
+        fleet = ""
+        if r.table in FLEET_TABLES:
+            fleet = (f", as {r.operator}'s fleet" if r.operator else
+                     ", as a new operator of the population (no operator named: fill its operator column)")
+        lines.append(f"{where}: used by {_site_text(r.site)}" + (f" ({r.reason})" if r.reason else "") + fleet)
     return lines
 
 

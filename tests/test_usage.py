@@ -82,6 +82,7 @@ def test_a_refused_production_row_says_why(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert "row 1 (line 2), USER-001: used by the production likelihood" in lines[1]
+    assert lines[1].endswith(", as our company's fleet")  # the template names its operator
     assert "row 2 (line 3), USER-002: not used: kind 'estimate': a modelled figure is a comparator" in lines[2]
     assert "row 3 (line 4), USER-003: not used: boundary 'lifecycle' is not an operating boundary" in lines[3]
 

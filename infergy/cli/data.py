@@ -69,7 +69,8 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
         summary["added"] = [{"file": str(p), "table": table, "rows": len(df),
                              "used": int((u["site"] != "").sum()),
                              "row_usage": [{"row": int(r.row), "id": r.id, "site": r.site or None,
-                                            "reason": r.reason or None} for r in u.itertuples(index=False)]}
+                                            "reason": r.reason or None, "operator": r.operator or None}
+                                           for r in u.itertuples(index=False)]}
                             for p, (table, df), u in zip(args.data_add, added, usages)]
     if args.json:
         print(json.dumps(summary, indent=2))
