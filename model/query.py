@@ -263,8 +263,8 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     if spec.operator is not None and spec.operator not in operators:
         raise ValueError(f"the posterior has no operator {spec.operator!r} (its operators: {', '.join(operators)}; "
                          "add that operator's rows with --data-add)")
-    if spec.operator is not None:
-        o = operators.index(spec.operator)
+    o = operators.index(spec.operator) if spec.operator is not None else None
+    if o is not None:
         host, idle = np.asarray(draws["op_host_operator"])[:, o], np.asarray(draws["op_idle_operator"])[:, o]
     else:
         host = np.asarray(fleet_host_ratio(draws["op_host_ratio"], HOST_RATIO_SPREAD * normal("host_operator")))
@@ -273,8 +273,8 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         if spec.pue < 1.0:
             raise ValueError(f"PUE must be >= 1, got {spec.pue}")
         pue = np.full(n, float(spec.pue))
-    elif spec.operator is not None:
-        pue = operator_fleet_pue(draws, operators.index(spec.operator), normal("pue_site"))
+    elif o is not None:
+        pue = operator_fleet_pue(draws, o, normal("pue_site"))
     else:
         pue = fleet_pue(draws, normal("pue_operator"), normal("pue_site"))
     arch = bundle.tables["architectures"]
