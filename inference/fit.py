@@ -253,16 +253,20 @@ def _chees_stats(chees) -> dict:
 
 
 def posterior_datatree(design: InfergyDesign, by_chain: dict, stats: dict, *, key_prior: jax.Array,
-                       key_ppc: jax.Array, prior_draws: int, library: str):
+                       key_ppc: jax.Array, prior_draws: int, library: str, prior: dict | None = None,
+                       ppc: dict | None = None):
     """The DataTree of the joint model's draws ``by_chain`` (latent and deterministic sites, ``(chains, draws,
     ...)``) and the sampler's ``stats``: with prior draws, posterior predictive draws, log-likelihood and observed
-    values, internal sites dropped."""
+    values, internal sites dropped. ``prior`` (every site, ``(draws, ...)``) and ``ppc`` (the observed sites,
+    ``(chains x draws, ...)``), where given, are used as they are instead of drawn here."""
     samples = {k: np.reshape(v, (-1, *v.shape[2:])) for k, v in by_chain.items()}
+    if prior is None:
+        prior = predictive_draws(infergy_model, key_prior, design.inputs, design.sizes, num_samples=prior_draws)
     # one chain of prior draws: without the leading axis ArviZ reads an undeclared vector site's draws as chains
-    prior = {name: v[None] for name, v in predictive_draws(infergy_model, key_prior, design.inputs, design.sizes,
-                                                            num_samples=prior_draws).items()}
-    ppc = predictive_draws(infergy_model, key_ppc, design.inputs, design.sizes, samples=samples,
-                           return_sites=list(OBSERVED_SITES))
+    prior = {name: v[None] for name, v in prior.items()}
+    if ppc is None:
+        ppc = predictive_draws(infergy_model, key_ppc, design.inputs, design.sizes, samples=samples,
+                               return_sites=list(OBSERVED_SITES))
     coords, dims = coords_dims(design)
     dt = model_datatree(infergy_model, design.inputs, {**design.sizes, **design.observations}, by_chain, stats,
                         prior, ppc, coords=coords, dims=dims,
@@ -272,9 +276,10 @@ def posterior_datatree(design: InfergyDesign, by_chain: dict, stats: dict, *, ke
 
 
 def add_workload(dt, design: InfergyDesign, lengths, *, warmup: int, seed: int, key_prior: jax.Array,
-                 prior_draws: int, draws: dict | None = None) -> float:
+                 prior_draws: int, draws: dict | None = None, prior: dict | None = None) -> float:
     """Add the request-length model's posterior (``draws``, or its own run with the joint draws' chains and draws)
-    and prior draws to ``dt``; returns the seconds taken.
+    and prior draws (``prior``, ``(draws, ...)`` per site, or ``prior_draws`` drawn here) to ``dt``; returns the
+    seconds taken.
 
     The workload lengths share no parameter with the joint model, so the joint posterior factorises: their own run,
     stored beside the joint draws (the review checks them too)."""
@@ -284,7 +289,8 @@ def add_workload(dt, design: InfergyDesign, lengths, *, warmup: int, seed: int, 
         post = dt["posterior"]
         draws = fit_workload(lengths, chains=post.sizes["chain"], warmup=warmup, draws=post.sizes["draw"],
                              seed=seed)
-    wl_prior = predictive_draws(workload_model, key_prior, (), {}, num_samples=prior_draws)
+    wl_prior = prior if prior is not None else predictive_draws(workload_model, key_prior, (), {},
+                                                                 num_samples=prior_draws)
     _add_draws(dt, "posterior", draws, coords, dims)
     _add_draws(dt, "prior", {name: v[None] for name, v in wl_prior.items()}, coords, dims)
     return time.perf_counter() - start

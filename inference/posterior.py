@@ -1,7 +1,8 @@
 """The posterior the package ships: a thinned copy of the default fit, so answers need no refit.
 
-The shipped file holds the ``posterior`` group only (parameters and the deterministic quantities built from them),
-thinned evenly over the chains to ``SHIPPED_DRAWS`` draws in float32, with the fit's provenance in its attributes:
+The shipped file holds the ``posterior`` group (parameters and the deterministic quantities built from them),
+thinned evenly over the chains to ``SHIPPED_DRAWS`` draws, and the fit's ``prior`` draws (what ``infergy update``
+extends instead of drawing the prior afresh), in float32, with the fit's provenance in its attributes:
 data hash and version, the fingerprint of the design the likelihood read, package version, sampler config and the
 review. :func:`check_posterior` refuses a posterior whose design differs from the one the tables now give: a change
 the fit never read (a new GPU in the hardware table, a source's notes) keeps it valid.
@@ -39,8 +40,13 @@ class PosteriorMismatchError(ValueError):
     """A posterior used with data other than the data it was fitted to."""
 
 
+def _float32(ds):
+    return ds.map(lambda v: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v)
+
+
 def thin_posterior(dt, draws: int = SHIPPED_DRAWS):
-    """A DataTree with the ``posterior`` group only, ``draws`` draws in all (evenly spaced in every chain), float32."""
+    """A DataTree with the ``posterior`` group, ``draws`` draws in all (evenly spaced in every chain), and the
+    ``prior`` group where ``dt`` has one (its draws of the posterior's variables), float32."""
     import arviz as az
 
     post = dt["posterior"].to_dataset()
@@ -49,9 +55,13 @@ def thin_posterior(dt, draws: int = SHIPPED_DRAWS):
     keep = np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int))
     thinned = post.isel(draw=keep)
     thinned = thinned.assign_coords(draw=np.arange(len(keep)))
-    thinned = thinned.map(lambda v: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v)
     out = az.from_dict({"posterior": {}})
-    out["posterior"] = thinned
+    out["posterior"] = _float32(thinned)
+    if "prior" in dt.children:
+        prior = dt["prior"].to_dataset()
+        prior = prior[[name for name in post.data_vars if name in prior.data_vars]]
+        used = {dim for var in prior.data_vars.values() for dim in var.dims}
+        out["prior"] = _float32(prior.drop_dims([dim for dim in prior.dims if dim not in used]))
     out.attrs.update({**dict(dt.attrs), "thinned_from_draws": int(n_draw), "shipped_draws_per_chain": len(keep)})
     return out
 
@@ -59,8 +69,8 @@ def thin_posterior(dt, draws: int = SHIPPED_DRAWS):
 def write_shipped_posterior(dt, path: str | Path = DEFAULT_POSTERIOR, draws: int = SHIPPED_DRAWS) -> Path:
     """Thin ``dt`` and write it (compressed netCDF, atomically) to ``path``."""
     thinned = thin_posterior(dt, draws)
-    encoding = {"/posterior": {name: {"zlib": True, "complevel": 6}
-                              for name in thinned["posterior"].to_dataset().data_vars}}
+    encoding = {f"/{group}": {name: {"zlib": True, "complevel": 6} for name in thinned[group].to_dataset().data_vars}
+                for group in thinned.children}
     with atomic_path(path) as tmp:
         thinned.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
     return Path(path)

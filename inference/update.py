@@ -32,8 +32,8 @@ from numpyro.infer.util import log_density, potential_energy
 from numpyro.primitives import Messenger
 
 from ..data import load
-from ..model.joint import InfergyDesign, build_design, coords_dims, infergy_model
-from .fit import _nuts_stats, add_workload, posterior_datatree, provenance, review_joint
+from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, coords_dims, infergy_model
+from .fit import _nuts_stats, add_workload, posterior_datatree, predictive_draws, provenance, review_joint
 from .posterior import check_posterior, load_posterior, review_of
 from .precondition import WHITENED_SITE, Preconditioner
 from .review import FitReview, ReviewCheck, ReviewThresholds
@@ -65,7 +65,7 @@ class UpdateConfig:
     seed: int = 0
     target_accept: float = 0.98  # as the full fit's NUTS
     max_tree_depth: int = 10
-    prior_draws: int = 200
+    prior_draws: int = 200  # drawn afresh only where the base carries no prior draws to extend (reweighting does)
     progress_bar: bool = False
 
     def __post_init__(self):
@@ -106,11 +106,15 @@ class UpdateResult:
 
 def _latent_sites(design: InfergyDesign) -> dict:
     """The joint model's latent sites: name -> (shape, dimension names)."""
-    trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*design.inputs, **design.sizes,
-                                                                      **design.observations)
+    def latents():
+        trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*design.inputs, **design.sizes,
+                                                                          **design.observations)
+        return {name: site["value"] for name, site in trace.items()
+                if site["type"] == "sample" and not site["is_observed"]}
+
     _, dims = coords_dims(design)
-    return {name: (tuple(site["value"].shape), dims.get(name)) for name, site in trace.items()
-            if site["type"] == "sample" and not site["is_observed"]}
+    # traced abstractly: run op by op, the model compiles each of its hundreds of operations
+    return {name: (tuple(v.shape), dims.get(name)) for name, v in jax.eval_shape(latents).items()}
 
 
 def _shared_labels(design: InfergyDesign) -> dict:
@@ -176,9 +180,10 @@ class _Fill(Messenger):
             msg["value"] = jnp.where(mask, values, fresh)
 
 
-def _extend(design: InfergyDesign, known: dict, key: jax.Array, n: int) -> tuple[dict, jax.Array]:
-    """Every latent site of ``design`` per draw (``known`` values, the rest from their conditional prior), and the
-    log density of what was drawn (the proposal's part beyond the base posterior)."""
+def _extend(design: InfergyDesign, known: dict, key: jax.Array, n: int) -> tuple[dict, jax.Array, jax.Array]:
+    """Every latent site of ``design`` per draw (``known`` values, the rest from their conditional prior), the log
+    density of what was drawn (the proposal's part beyond the base posterior) and the joint model's log density
+    (prior and likelihood) there; one compiled program."""
     args, kwargs = design.inputs, {**design.sizes, **design.observations}
     masks = {name: mask for name, (_, mask) in known.items()}
 
@@ -194,7 +199,7 @@ def _extend(design: InfergyDesign, known: dict, key: jax.Array, n: int) -> tuple
                 continue
             lp = site["fn"].log_prob(site["value"])
             log_q = log_q + jnp.sum(lp if name not in masks else jnp.where(masks[name], 0.0, lp))
-        return latents, log_q
+        return latents, log_q, log_density(infergy_model, args, kwargs, latents)[0]
 
     values = {name: v for name, (v, _) in known.items()}
     return jax.jit(jax.vmap(one))(jax.random.split(key, n), values)
@@ -217,6 +222,18 @@ def _all_sites(design: InfergyDesign, latents: dict) -> dict:
                 and not name.startswith("_")}
 
     return {name: np.asarray(v) for name, v in jax.jit(jax.vmap(one))(latents).items()}
+
+
+def _sites_and_predictive(design: InfergyDesign, posterior: dict, prior: dict, key: jax.Array):
+    """Every site of the model at the latent draws ``posterior`` and ``prior`` (each ``(S, ...)`` per latent site),
+    in one compiled program: ``(posterior sites (latent and deterministic), posterior predictive draws of the
+    observed sites, prior sites (latent, deterministic and observed))``."""
+    n = next(iter(posterior.values())).shape[0]
+    both = {name: np.concatenate([v, prior[name]]) for name, v in posterior.items()}
+    drawn = {**both, **predictive_draws(infergy_model, key, design.inputs, design.sizes, samples=both)}
+    sites = {name: v[:n] for name, v in drawn.items() if name not in OBSERVED_SITES and not name.startswith("_")}
+    ppc = {name: drawn[name][:n] for name in OBSERVED_SITES}
+    return sites, ppc, {name: v[n:] for name, v in drawn.items()}
 
 
 def _systematic(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -261,10 +278,18 @@ def _sample_warm(design: InfergyDesign, latents: dict, cfg: UpdateConfig, key: j
     return by_chain, _nuts_stats(mcmc, cfg.max_tree_depth)
 
 
-def _base_draws(dt, names) -> dict:
-    """The base posterior's draws of ``names``, chains stacked: ``(S, ...)``."""
-    post = dt["posterior"].to_dataset()
+def _base_draws(dt, names, group: str = "posterior") -> dict:
+    """The base posterior's draws of ``names`` (in ``group``), chains stacked: ``(S, ...)``."""
+    post = dt[group].to_dataset()
     return {name: np.asarray(post[name], np.float64).reshape(-1, *post[name].shape[2:]) for name in names}
+
+
+def _base_prior(dt, names) -> dict | None:
+    """The base's prior draws of ``names`` (``(S, ...)``), or None where it has none of some (a file written
+    before the shipped posterior carried its prior)."""
+    if "prior" not in dt.children or not set(names) <= set(dt["prior"].data_vars):
+        return None
+    return _base_draws(dt, names, "prior")
 
 
 def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None = None,
@@ -284,13 +309,22 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
     base_draws = _base_draws(base, old_names)
     n = next(iter(base_draws.values())).shape[0]
     key_fill, key_fit, key_prior, key_ppc = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
-    known, why = align(old, new, base_draws)
+    # the base's prior draws, extended like its posterior draws, are prior draws of the new model: no program that
+    # draws every site afresh (the slowest of an update's programs to compile) is needed
+    base_prior = _base_prior(base, old_names)
+    m = 0 if base_prior is None else next(iter(base_prior.values())).shape[0]
+    known, why = align(old, new, base_draws if base_prior is None else
+                       {name: np.concatenate([v, base_prior[name]]) for name, v in base_draws.items()})
     pareto_k = ess = float("nan")
+    prior_latents = None
     if why is None:
         with jax.enable_x64(True):  # the log densities are sums over thousands of rows: their difference needs doubles
-            latents, log_q = _extend(new, known, key_fill, n)
-            log_w = np.asarray(_log_joint(new, latents) - _log_joint(old, base_draws) - log_q, np.float64)
-        latents = {name: np.asarray(v) for name, v in latents.items()}
+            latents, log_q, log_p = _extend(new, known, key_fill, n + m)
+            latents = {name: np.asarray(v) for name, v in latents.items()}
+            if m:
+                prior_latents = {name: v[n:] for name, v in latents.items()}
+                latents = {name: v[:n] for name, v in latents.items()}
+            log_w = np.asarray(log_p[:n] - _log_joint(old, base_draws) - log_q[:n], np.float64)
         finite = np.isfinite(log_w)
         log_w = np.where(finite, log_w, -np.inf)
         from arviz_stats.base import array_stats
@@ -325,9 +359,14 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
                             seconds=time.perf_counter() - start, config=cfg)
     path = cfg.path if cfg.path != "auto" else ("reweight" if reweight else "sampler")
     chains, kept = base["posterior"].sizes["chain"], base["posterior"].sizes["draw"]
+    prior = ppc = None
     if path == "reweight":
         idx = np.flatnonzero(finite)[_systematic(np.log(weights), n, np.random.default_rng(cfg.seed))]
-        sites = _all_sites(new, {name: v[idx] for name, v in latents.items()})
+        resampled = {name: v[idx] for name, v in latents.items()}
+        if prior_latents is None:
+            sites = _all_sites(new, resampled)
+        else:  # one program: the deterministic sites and predictive draws of the posterior and the prior draws
+            sites, ppc, prior = _sites_and_predictive(new, resampled, prior_latents, key_ppc)
         by_chain = {name: v.reshape(chains, kept, *v.shape[1:]) for name, v in sites.items()}
         stats, library = {}, "infergy (PSIS reweighting of the base posterior)"
     else:
@@ -336,17 +375,18 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
         chains, kept, library = cfg.chains, cfg.draws, "numpyro"
     seconds = time.perf_counter() - start
     dt = posterior_datatree(new, by_chain, stats, key_prior=key_prior, key_ppc=key_ppc, prior_draws=cfg.prior_draws,
-                            library=library.split(" ")[0])
+                            library=library.split(" ")[0], prior=prior, ppc=ppc)
     if path == "reweight":
         dt.attrs["inference_method"] = library
     wl_names = [v for v in base["posterior"].data_vars if str(v).startswith("wl_")]
     same_lengths = old_bundle.tables["request_lengths"].equals(new_bundle.tables["request_lengths"])
-    wl = None
+    wl = wl_prior = None
     if same_lengths and chains * kept <= n:  # the workload posterior factorises: any of the base's draws will do
         wl = {name: v[: chains * kept].reshape(chains, kept, *v.shape[1:])
               for name, v in _base_draws(base, wl_names).items()}
+        wl_prior = _base_prior(base, wl_names)
     add_workload(dt, new, new_bundle.tables["request_lengths"], warmup=cfg.warmup, seed=cfg.seed,
-                 key_prior=key_prior, prior_draws=cfg.prior_draws, draws=wl)
+                 key_prior=key_prior, prior_draws=cfg.prior_draws, draws=wl, prior=wl_prior)
     if path == "reweight":
         review = _reweight_review(dt, new, base, pareto_k, ess, cfg, thresholds)
         # the draws are the base fit's, resampled: what shows how far to trust them is the weights, not chains

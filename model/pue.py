@@ -129,7 +129,7 @@ def operator_fleet_pue(draws: dict, operator: int, z_site: np.ndarray) -> np.nda
     return 1.0 + np.exp(log_m1)
 
 
-def row_predictive(samples: dict, x: PueArrays, i: int) -> tuple[np.ndarray, np.ndarray]:
+def row_predictive(samples: dict, x: PueArrays, i) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Mean and sd of row ``i``'s log(PUE - 1) under each posterior draw of ``samples`` (a PUE-model fit)."""
     mu = samples["pue_m_scope"][:, x.scope_idx[i]] + samples["pue_e_operator"][:, x.operator_idx[i]]
-    return mu, samples["pue_sigma"][:, np.asarray(PUE_SCOPE_KIND)[np.asarray(x.scope_idx)][i]]
+    return mu, samples["pue_sigma"][:, jnp.asarray(PUE_SCOPE_KIND)[x.scope_idx[i]]]

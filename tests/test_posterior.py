@@ -20,6 +20,8 @@ from infergy.inference.posterior import (
     review_of,
     write_shipped_posterior,
 )
+from infergy.inference.update import _latent_sites
+from infergy.model.joint import build_design
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,12 @@ def test_shipped_posterior_passed_its_review_and_is_complete(shipped):
     assert review["ok"], json.dumps(review, indent=1)
     post = shipped["posterior"]
     assert post.sizes["chain"] * post.sizes["draw"] >= SHIPPED_DRAWS
-    assert list(shipped.children) == ["posterior"]  # posterior only: small enough to ship
+    # the posterior, and the prior draws an update extends: small enough to ship
+    assert list(shipped.children) == ["posterior", "prior"]
+    assert shipped["prior"].sizes["draw"] >= 100
+    assert set(shipped["prior"].data_vars) <= set(post.data_vars)
+    latent = set(_latent_sites(build_design(d.load())))
+    assert latent <= set(shipped["prior"].data_vars), latent - set(shipped["prior"].data_vars)
     assert DEFAULT_POSTERIOR.stat().st_size < 5e6
     for name in ("tp_a_model", "tp_b_gpu", "pw_idle_share", "pw_peak_share", "pue_m_scope", "op_log_batch",
                  "op_idle_share", "op_host_ratio", "op_host_operator", "op_idle_operator"):
@@ -103,13 +110,20 @@ def test_a_posterior_without_a_design_fingerprint_needs_the_same_tables(shipped)
 def test_thinning_keeps_every_chain_and_the_provenance(tmp_path):
     rng = np.random.default_rng(0)
     dt = az.from_dict({"posterior": {"a": rng.normal(size=(4, 900)), "b": rng.normal(size=(4, 900, 3))},
-                       "sample_stats": {"diverging": np.zeros((4, 900), bool)}}, dims={"b": ["k"]})
+                       "sample_stats": {"diverging": np.zeros((4, 900), bool)},
+                       "prior": {"a": rng.normal(size=(1, 200)), "b": rng.normal(size=(1, 200, 3)),
+                                 "y": rng.normal(size=(1, 200, 7))}},
+                      dims={"b": ["k"], "y": ["row"]})
     dt.attrs.update({"data_hash": "h", "review": json.dumps({"ok": True})})
     out = load_posterior(write_shipped_posterior(dt, tmp_path / "p.nc", draws=400))
     post = out["posterior"]
     assert post.sizes["chain"] == 4 and post.sizes["draw"] == 100 and post["b"].dtype == np.float32
     assert out.attrs["data_hash"] == "h" and review_of(out) == {"ok": True}
     np.testing.assert_allclose(np.asarray(post["a"])[:, 0], np.asarray(dt["posterior"]["a"])[:, 0], rtol=1e-6)
+    # the prior draws of the posterior's variables, every one kept (what an update extends), and nothing else
+    assert list(out.children) == ["posterior", "prior"] and set(out["prior"].data_vars) == {"a", "b"}
+    assert "row" not in out["prior"].dims and out["prior"].sizes["draw"] == 200
+    np.testing.assert_allclose(np.asarray(out["prior"]["b"]), np.asarray(dt["prior"]["b"]), rtol=1e-6)
 
 
 def test_missing_posterior_file_says_what_to_do(tmp_path):

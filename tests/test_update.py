@@ -69,6 +69,29 @@ def test_the_base_draws_keep_their_operators_and_a_new_operator_is_left_to_its_p
     assert known["tp_g0"][1] is None and np.array_equal(known["tp_g0"][0], draws["tp_g0"])
 
 
+def test_the_shipped_prior_draws_extended_are_prior_draws_of_the_new_model():
+    """The update's prior group: the shipped prior draws, a new operator's effect drawn from its prior (a standard
+    normal, non-centred with one row), and the joint log density computed with the draws is the model's."""
+    import jax
+    from scipy import stats
+
+    from infergy.inference.update import _base_prior, _extend, _latent_sites, _log_joint, align
+
+    old, new = build_design(load()), build_design(load(extra=[PUE_ROW]))
+    prior = _base_prior(load_posterior(), list(_latent_sites(old)))
+    known, why = align(old, new, prior)
+    assert why is None
+    with jax.enable_x64(True):
+        latents, _, log_p = _extend(new, known, jax.random.PRNGKey(0), 200)
+        np.testing.assert_allclose(np.asarray(log_p), np.asarray(_log_joint(new, latents)), rtol=1e-9)
+    new_op = new.pue.operators.index("our company")
+    shared = [new.pue.operators.index(op) for op in old.pue.operators]
+    z = np.asarray(latents["pue_z_operator"])
+    assert np.array_equal(z[:, shared], prior["pue_z_operator"])
+    assert stats.kstest(z[:, new_op], "norm").pvalue > 1e-3
+    assert np.array_equal(np.asarray(latents["tp_g0"]), prior["tp_g0"])
+
+
 def test_rows_that_change_the_shared_contrasts_are_not_reweighted(tmp_path):
     """A benchmark of a model no benchmark ran adds a model level: every model contrast's basis changes."""
     import pandas as pd
