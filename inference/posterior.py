@@ -17,8 +17,9 @@ import numpy as np
 
 from .files import atomic_path
 
-__all__ = ["DEFAULT_POSTERIOR", "SHIPPED_DRAWS", "PosteriorMismatchError", "check_posterior", "design_fingerprint",
-           "load_posterior", "package_version", "review_of", "thin_posterior", "write_shipped_posterior"]
+__all__ = ["DEFAULT_POSTERIOR", "SHIPPED_DRAWS", "PosteriorFileError", "PosteriorMismatchError", "check_posterior",
+           "design_fingerprint", "load_posterior", "package_version", "review_of", "thin_posterior",
+           "write_shipped_posterior"]
 
 #: Where the package keeps its default posterior (package data of ``infergy.inference``).
 DEFAULT_POSTERIOR = Path(__file__).with_name("default_posterior.nc")
@@ -76,8 +77,20 @@ def write_shipped_posterior(dt, path: str | Path = DEFAULT_POSTERIOR, draws: int
     return Path(path)
 
 
+class PosteriorFileError(ValueError):
+    """A file given as a posterior that is not one: not netCDF, or not written by infergy."""
+
+
+#: What every infergy posterior carries: its draws, and the hash of the data it was fitted to.
+REQUIRED_GROUP, REQUIRED_ATTRS = "posterior", ("data_hash",)
+
+
 def load_posterior(path: str | Path | None = None):
-    """The posterior in ``path`` (a saved fit or a shipped file); the package's default when ``path`` is None."""
+    """The posterior in ``path`` (a saved fit or a shipped file); the package's default when ``path`` is None.
+
+    Raises ``FileNotFoundError`` for a missing file and :class:`PosteriorFileError` (one line naming the file) for
+    a directory, a file that is not netCDF (empty, truncated, something else) or a netCDF file infergy did not
+    write (no ``posterior`` group, or no data hash to check it against the tables)."""
     import arviz as az
 
     path = Path(path) if path is not None else DEFAULT_POSTERIOR
@@ -86,7 +99,19 @@ def load_posterior(path: str | Path | None = None):
                 "`infergy fit --out FILE` and pass it with --posterior FILE") if path == DEFAULT_POSTERIOR else \
             "no such posterior file"
         raise FileNotFoundError(f"{path}: {hint}")
-    return az.from_netcdf(path, engine="h5netcdf")
+    if path.is_dir():
+        raise PosteriorFileError(f"{path}: is a directory, not a posterior file")
+    try:
+        dt = az.from_netcdf(path, engine="h5netcdf")
+    except Exception as exc:  # h5py and netCDF readers raise OSError, ValueError, KeyError... on a bad file
+        raise PosteriorFileError(f"{path}: not a netCDF posterior file ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:120] if str(exc) else 'unreadable'})") from exc
+    missing = ([f"no '{REQUIRED_GROUP}' group"] if REQUIRED_GROUP not in dt.children else []) + \
+        [f"no '{a}' attribute" for a in REQUIRED_ATTRS if a not in dt.attrs]
+    if missing:
+        raise PosteriorFileError(f"{path}: a netCDF file, but not an infergy posterior ({'; '.join(missing)}): "
+                                 "write one with `infergy fit --out FILE` or `infergy update ... --out FILE`")
+    return dt
 
 
 _FINGERPRINTS: dict[str, str] = {}  # data hash -> design fingerprint (a bundle's tables do not change)

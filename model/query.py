@@ -84,8 +84,56 @@ class QuerySpec:
     operator: str | None = None  # a named operator's fleet: its host ratio, idle share and (with pue None) PUE
     engine: str | None = None  # None: production's engine level; else a benchmarked engine setup (its fitted effect)
 
+    def __post_init__(self):
+        """Numbers coerced to float (an integer count to int) or refused with the field's name: a string that is
+        not a number, a boolean, NaN, infinity or a value outside the field's range never reaches the model."""
+        for name, (low, inclusive, label) in _NUMBER_FIELDS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            number = _number(f"{name}: {label}", value)
+            if not (number >= low if inclusive else number > low):
+                raise ValueError(f"{name}: {label} must be {'>=' if inclusive else '>'} {low:g}, got {value!r}")
+            if name == "n_gpus":
+                if number != int(number):
+                    raise ValueError(f"n_gpus: {label} must be a whole number, got {value!r}")
+                number = int(number)
+            object.__setattr__(self, name, number)
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be text, got {type(value).__name__} {value!r}")
+        for name in ("gpu", "precision", "regime", "boundary"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} must be given (text), got None")
+        if self.moe is not None and not isinstance(self.moe, (bool, np.bool_)):
+            raise ValueError(f"moe must be true, false or None, got {self.moe!r}")
+
     def resolved(self) -> dict:
         return asdict(self)
+
+
+#: Numeric fields of a query: lower bound, whether it is allowed, and what the field is.
+_NUMBER_FIELDS = {"total_params_b": (0.0, False, "total parameters (billions)"),
+                  "active_params_b": (0.0, False, "active parameters (billions)"),
+                  "n_gpus": (1.0, True, "GPUs per replica"), "link_gb_s": (0.0, False, "link bandwidth"),
+                  "input_tokens": (0.0, True, "input tokens"), "output_tokens": (0.0, False, "output tokens"),
+                  "batch_size": (1.0, True, "batch size"), "batch_scale": (0.0, False, "load scale"),
+                  "pue": (1.0, True, "PUE")}
+_TEXT_FIELDS = ("model", "gpu", "layout", "precision", "regime", "boundary", "operator", "engine")
+
+
+def _number(what: str, value) -> float:
+    """``value`` as a finite float, or a ``ValueError`` naming the field (``what``)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {type(value).__name__} {value!r}") from None
+    if not np.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return number
 
 
 #: Tensor-parallel groups within one server; larger replicas are whole 8-GPU servers.

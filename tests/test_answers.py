@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -350,3 +351,29 @@ def test_one_device_or_uneven_draws_are_left_unsharded(source):
     assert propagate.shard_draws(arrays)[1] == 1  # this process has one CPU device
     cpu = jax.local_devices()[0]
     assert propagate.shard_draws({k: v[:999] for k, v in arrays.items()}, devices=[cpu, cpu])[1] == 1
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("pue", float("nan"), "pue: PUE must be a finite number, got nan"),
+    ("pue", 0.9, "pue: PUE must be >= 1, got 0.9"),
+    ("batch_size", float("inf"), "batch_size: batch size must be a finite number"),
+    ("input_tokens", "many", "input_tokens: input tokens must be a number, got str 'many'"),
+    ("output_tokens", True, "output_tokens: output tokens must be a number, got True"),
+    ("output_tokens", 0, "output_tokens: output tokens must be > 0, got 0"),
+    ("n_gpus", 1.5, "n_gpus: GPUs per replica must be a whole number"),
+    ("total_params_b", -70, "total_params_b: total parameters (billions) must be > 0"),
+    ("gpu", None, "gpu must be given"),
+    ("model", 70, "model must be text, got int 70"),
+    ("moe", "yes", "moe must be true, false or None"),
+])
+def test_a_query_refuses_what_is_not_a_valid_value_and_names_the_field(field, value, message):
+    """NaN, infinity, strings for numbers, booleans, out-of-range values: refused where the query is made (the CLI,
+    the Python API and every answer build one), with the field's name."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        QuerySpec(**{"model": "Llama 3.1 70B", field: value})
+
+
+def test_a_query_coerces_numbers_given_as_text_or_numpy():
+    spec = QuerySpec(model="Llama 3.1 70B", input_tokens="1000", output_tokens=np.int64(300), n_gpus=8.0, pue="1.2")
+    assert (spec.input_tokens, spec.output_tokens, spec.n_gpus, spec.pue) == (1000.0, 300.0, 8, 1.2)
+    assert isinstance(spec.n_gpus, int) and isinstance(spec.output_tokens, float)

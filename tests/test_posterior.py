@@ -129,3 +129,32 @@ def test_thinning_keeps_every_chain_and_the_provenance(tmp_path):
 def test_missing_posterior_file_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such posterior"):
         load_posterior(tmp_path / "absent.nc")
+
+
+@pytest.mark.parametrize("case", ["empty", "truncated", "random bytes", "a directory", "netCDF without draws",
+                                  "draws without a data hash"])
+def test_a_file_that_is_not_a_posterior_is_refused_in_one_line_naming_it(tmp_path, case):
+    """Each bad posterior file gets its own message naming the file (the command line's one-line answers:
+    tests/test_reliability.py)."""
+    from infergy.inference.posterior import PosteriorFileError
+
+    path = tmp_path / "bad.nc"
+    rng = np.random.default_rng(0)
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "truncated":
+        path.write_bytes(DEFAULT_POSTERIOR.read_bytes()[:4096])
+    elif case == "random bytes":
+        path.write_bytes(rng.bytes(10_000))
+    elif case == "a directory":
+        path.mkdir()
+    elif case == "netCDF without draws":
+        az.from_dict({"observed_data": {"y": rng.normal(size=5)}}).to_netcdf(path, engine="h5netcdf")
+    else:
+        az.from_dict({"posterior": {"a": rng.normal(size=(2, 10))}}).to_netcdf(path, engine="h5netcdf")
+    expected = {"empty": "not a netCDF", "truncated": "not a netCDF", "random bytes": "not a netCDF",
+                "a directory": "is a directory", "netCDF without draws": "no 'posterior' group",
+                "draws without a data hash": "no 'data_hash' attribute"}[case]
+    with pytest.raises(PosteriorFileError, match=expected) as err:
+        load_posterior(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -113,7 +113,7 @@ def test_a_layout_is_read_and_a_wrong_one_refused_with_the_reason(post):
         predict_components(post, QuerySpec(model="Llama 3.1 70B", n_gpus=16, layout="TP8"), bundle=BUNDLE)
     with pytest.raises(ValueError, match="expert parallelism needs a mixture of experts; Llama 3.1 70B is dense"):
         predict_components(post, QuerySpec(model="Llama 3.1 70B", layout="DEP8"), bundle=BUNDLE)
-    with pytest.raises(ValueError, match="link bandwidth must be a positive number of GB/s, got -1"):
+    with pytest.raises(ValueError, match="link_gb_s: link bandwidth must be > 0, got -1.0"):
         predict_components(post, QuerySpec(model="Llama 3.1 70B", link_gb_s=-1.0), bundle=BUNDLE)
 
 
