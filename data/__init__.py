@@ -170,12 +170,17 @@ def validate_file(path: str | Path, table: str | None = None) -> tuple[str, pd.D
     return table, read_validated_csv(path, SCHEMAS[table])
 
 
-def load(extra: Iterable[str | Path] = (), data_dir: str | Path | None = None) -> DataBundle:
-    """Load and validate every table; ``extra`` CSVs (users' rows, same columns) are validated and appended.
+def load(extra: Iterable[str | Path] | str | Path = (), data_dir: str | Path | None = None) -> DataBundle:
+    """Load and validate every table; ``extra`` CSVs (users' rows, same columns; one path or several) are validated
+    and appended.
 
     Raises :class:`DataValidationError` listing every violation (file, row, column, rule) — nothing is dropped
     silently.
     """
+    if isinstance(extra, (str, Path)):  # one file, not the characters of its name
+        extra = (extra,)
+    if extra is None:
+        extra = ()
     base = Path(data_dir) if data_dir is not None else data_path("")
     tables: dict[str, pd.DataFrame] = {}
     where: dict[str, str] = {}

@@ -311,3 +311,13 @@ def test_precision_support_is_read_from_the_hardware_table():
     assert runnable_precision(hw_all, "V100", "fp8") == "fp8"  # no figures at all: the request is taken as given
     assert SERVABLE_PRECISIONS == ("fp4", "fp8", "bf16", "fp16")
     assert all(PRECISION_TABLE[p].weight_bytes > 0 for p in SERVABLE_PRECISIONS)
+
+
+def test_one_extra_file_may_be_given_as_a_single_path():
+    """`load_data(extra="file.csv")` reads that file (it used to iterate over the characters of the name)."""
+    from infergy.data import data_path, load
+
+    pue = data_path("templates") / "pue.csv"
+    one, many = load(extra=str(pue)), load(extra=[pue])
+    assert one.content_hash == many.content_hash != load().content_hash
+    assert load(extra=None).content_hash == load().content_hash
