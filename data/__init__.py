@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .schema import Check, Column, DataValidationError, Schema, read_validated_csv, validate_frame
+from .schema import Check, Column, DataValidationError, Schema, check_header, read_validated_csv, validate_frame
 from .tables import PAPER_THROUGHPUT_SCHEMA, SCHEMAS, TABLE_FILES, USER_TABLES
 from .vocab import BOUNDARIES, GPU_IDS, PRECISIONS, canonical_gpu
 
@@ -157,6 +157,7 @@ def validate_file(path: str | Path, table: str | None = None) -> tuple[str, pd.D
     if table is not None and table not in SCHEMAS:
         raise DataValidationError([f"unknown table {table!r}; tables: {', '.join(SCHEMAS)}"])
     if table is None:
+        check_header(path)
         try:
             header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
         except FileNotFoundError:

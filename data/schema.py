@@ -169,6 +169,7 @@ def read_validated_csv(path: str | Path, schema: Schema, **read_kwargs: Any) -> 
     """Read a CSV as text and validate it; a file that cannot be parsed is reported the same way."""
     path = Path(path)
     where = path.name
+    check_header(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", **read_kwargs)
     except FileNotFoundError:
@@ -177,3 +178,31 @@ def read_validated_csv(path: str | Path, schema: Schema, **read_kwargs: Any) -> 
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataValidationError([f"{where}: not a readable CSV table ({first})"]) from None
     return validate_frame(df, schema, where)
+
+
+def check_header(path: Path) -> None:
+    """Raise :class:`DataValidationError` for a directory, or a header with a column named twice (pandas would
+    rename the second ``name.1`` and no check would see it) or a column with no name. A missing or unreadable file
+    is left to the CSV reader's own message."""
+    where = path.name
+    if path.is_dir():
+        raise DataValidationError([f"{where}: is a directory, not a CSV file ({path})"])
+    problems = _header_problems(path, where)
+    if problems:
+        raise DataValidationError(problems)
+
+
+def _header_problems(path: Path, where: str) -> list[str]:
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            names = [name.strip() for name in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    problems = [f"{where}: column '{name}' appears {names.count(name)} times in the header; keep one"
+                for name in dict.fromkeys(names) if name and names.count(name) > 1]
+    blank = [str(i + 1) for i, name in enumerate(names) if not name]
+    if blank:
+        problems.append(f"{where}: header column {', '.join(blank)} has no name")
+    return problems

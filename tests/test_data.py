@@ -321,3 +321,25 @@ def test_one_extra_file_may_be_given_as_a_single_path():
     one, many = load(extra=str(pue)), load(extra=[pue])
     assert one.content_hash == many.content_hash != load().content_hash
     assert load(extra=None).content_hash == load().content_hash
+
+
+@pytest.mark.parametrize("header_end, row_end, message", [
+    (",gpu", ",H100", "column 'gpu' appears 2 times in the header; keep one"),
+    (",", ",", "header column {blank} has no name"),
+])
+@pytest.mark.parametrize("table", ["gpu_energy", None])  # named, or inferred from the header
+def test_a_header_with_a_column_twice_or_unnamed_is_refused(tmp_path, header_end, row_end, message, table):
+    """pandas renames a repeated column `gpu.1`: the second would be dropped unseen. Both files are refused."""
+    lines = (data_path("templates") / "gpu_energy.csv").read_text().splitlines()
+    message = message.format(blank=len(lines[0].split(",")) + 1)
+    path = tmp_path / "gpu_energy.csv"
+    path.write_text("\n".join([lines[0] + header_end] + [line + row_end for line in lines[1:]]) + "\n")
+    with pytest.raises(DataValidationError, match=re.escape(message)):
+        validate_file(path, table)
+
+
+@pytest.mark.parametrize("table", ["pue", None])
+def test_a_directory_given_as_a_table_is_refused(tmp_path, table):
+    (tmp_path / "rows.csv").mkdir()
+    with pytest.raises(DataValidationError, match="is a directory, not a CSV file"):
+        validate_file(tmp_path / "rows.csv", table)
