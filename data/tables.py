@@ -254,6 +254,7 @@ ARCHITECTURES_SCHEMA = Schema(
         _count_column("kv_lora_rank"),
         _count_column("rope_head_dim"),
         Column("vocab_size", "int", min_value=1),
+        _count_column("context_window"),  # tokens (prompt + answer) the model serves; see data/README.md
         _count_column("experts"),
         _count_column("experts_per_token"),
         _count_column("shared_experts", 0),
