@@ -135,9 +135,51 @@ def _check_rules(values: pd.Series, col: Column, where: str, problems: list[str]
             problems.append(f"{where}: {_row_label(i)}, column '{col.name}': {v:g} must be <= {col.max_value:g}")
 
 
+#: The longest cell a table takes (characters): a longer one is a pasted document or an attack, not a value.
+MAX_CELL_CHARS = 10_000
+#: First characters that make a spreadsheet evaluate a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell_problems(df: pd.DataFrame, where: str, numeric: frozenset[str] = frozenset()) -> list[str]:
+    """Text cells a spreadsheet would run as a formula (a number such as ``-5`` is not one) or longer than
+    :data:`MAX_CELL_CHARS`: refused, so that a table written back out cannot carry a formula into a spreadsheet.
+    ``numeric`` columns are skipped: a cell there that is not a number is refused when it is read as one."""
+    problems = []
+    for name in df.columns:
+        if name in numeric:
+            continue
+        column = df[name]
+        if column.dtype == object:  # a frame built in Python: its text cells only
+            column = column.where(column.map(type) == str).astype("string")
+        elif not pd.api.types.is_string_dtype(column.dtype):
+            continue
+        long = column.str.len().gt(MAX_CELL_CHARS).to_numpy(dtype=bool, na_value=False)
+        formula = column.str[:1].isin(FORMULA_STARTS).to_numpy(dtype=bool, na_value=False) & ~long
+        text = column
+        for i in np.flatnonzero(long):
+            problems.append(f"{where}: {_row_label(i)}, column '{name}': a cell of {len(text.iloc[i]):,} characters "
+                            f"(at most {MAX_CELL_CHARS:,})")
+        for i in np.flatnonzero(formula):
+            cell = text.iloc[i]
+            if not _is_number(cell):
+                problems.append(f"{where}: {_row_label(i)}, column '{name}': {cell[:24]!r} starts with "
+                                f"{cell[0]!r}, which a spreadsheet would run as a formula; remove that character")
+    return problems
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame:
     """Check and type ``df`` against ``schema``; raise :class:`DataValidationError` listing every violation."""
-    problems: list[str] = []
+    numeric = frozenset(c.name for c in schema.columns if c.kind in ("float", "int"))
+    problems: list[str] = _cell_problems(df, where, numeric)
     missing = [c for c in schema.required_columns if c not in df.columns]
     if missing:
         raise DataValidationError([f"{where}: missing column(s) {missing} required by table '{schema.name}'"])

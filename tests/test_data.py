@@ -343,3 +343,29 @@ def test_a_directory_given_as_a_table_is_refused(tmp_path, table):
     (tmp_path / "rows.csv").mkdir()
     with pytest.raises(DataValidationError, match="is a directory, not a CSV file"):
         validate_file(tmp_path / "rows.csv", table)
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("=HYPERLINK(\"http://x\")", "starts with '=', which a spreadsheet would run as a formula"),
+    ("@SUM(A1:A9)", "starts with '@', which a spreadsheet would run as a formula"),
+    ("+cmd|' /C calc'!A0", "starts with '+', which a spreadsheet would run as a formula"),
+    ("-2+3+cmd|' /C calc'!A0", "starts with '-', which a spreadsheet would run as a formula"),
+    ("x" * 10_001, "a cell of 10,001 characters (at most 10,000)"),
+])
+def test_a_formula_or_an_oversized_cell_is_refused(tmp_path, cell, message):
+    """A text cell a spreadsheet would evaluate, or one longer than 10 kB, is refused with its row and column, so
+    no table written back out carries a formula; a plain signed number is no formula (it is read as a number)."""
+    import csv
+
+    rows = list(csv.reader((data_path("templates") / "pue.csv").read_text().splitlines()))
+    rows[1][rows[0].index("notes")] = cell
+    path = tmp_path / "pue_rows.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    with pytest.raises(DataValidationError, match=re.escape(f"row 1 (line 2), column 'notes': ") + ".*"
+                       + re.escape(message)):
+        validate_file(path)
+    rows[1][rows[0].index("notes")] = "-5"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert validate_file(path)[0] == "pue"
