@@ -20,6 +20,7 @@ from jax.scipy.special import ndtri
 
 from ..data import data_path, file_sha256, load_paper_throughput
 from ..model.energy import energy_per_query_wh
+from ..model.names import RNG_BACKENDS, SAMPLING
 from ..model.paper import REGIMES, PaperConfig, TpsRegression, fit_tps_regressions, get_paper_config, paper_tps
 
 __all__ = [
@@ -33,14 +34,6 @@ __all__ = [
     "nan_quartiles",
 ]
 
-#: ``jax``: JAX's counter-based RNG (default). ``numpy-legacy``: the input draws come from numpy's legacy
-#: ``RandomState(seed)`` in the released scripts' order, which reproduces their per-model and blended numbers
-#: digit for digit; the pathway and fleet draws still use the JAX stream.
-RNG_BACKENDS = ("jax", "numpy-legacy")
-#: ``lhs``: Latin-hypercube stratified inputs (default; ~3x lower quantile noise than ``iid`` at the same n, so
-#: 10,000 samples per model sit well inside Monte Carlo tolerance of the published figures). ``iid``: plain
-#: independent draws, as the paper. The numpy-legacy draws are always ``iid``.
-SAMPLING = ("lhs", "iid")
 FLEET_NAMES = ("baseline", "with_long_queries", "improved")
 _LN2 = math.log(2.0)
 

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from ..data.vocab import canonical_gpu, gpus_supporting
+from ..model.names import LEVER_NAMES
 from ..model.paper import PATHWAYS, REGIMES as PAPER_REGIMES, get_paper_config
 from ..model.throughput import REF_GPU
 from .estimate import BOUNDARY_DESCRIPTIONS, PosteriorSource, open_posterior, queries_per_draw
@@ -140,6 +141,8 @@ LEVERS: dict[str, Lever] = {
     "moe": Lever("moe", "Mixture of experts (fitted)", "fitted", "same total parameters, 1/16 of them active "
                  "(dense models only): fitted size, MoE and sparsity effects", change=_moe, sized=True),
 }
+if tuple(LEVERS) != LEVER_NAMES:  # the command line checks names against LEVER_NAMES before this module loads
+    raise ImportError(f"LEVERS {tuple(LEVERS)} and model.names.LEVER_NAMES {LEVER_NAMES} differ")
 #: Combinations reported after the single levers: the paper's product, and the fitted levers together.
 DEFAULT_COMBINATIONS = {"paper: combined": ("model", "serving", "hardware"),
                         "fitted: combined": ("b200", "fp4", "load-x2", "smaller-model")}

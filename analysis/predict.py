@@ -16,7 +16,8 @@ import numpy as np
 
 from ..data.vocab import BOUNDARY_TABLE
 from ..model import equations as eq
-from ..model.workload import REGIME_WORKLOAD, draw_lengths, draw_output, length_mixture, typical_lengths
+from ..model.names import PREDICT_BOUNDARIES, REGIMES
+from ..model.workload import draw_lengths, draw_output, length_mixture, typical_lengths
 from ..model.query import QuerySpec, default_gpu_count, efficiency_of, physics_of, power_curve_of, resolve_parameters
 from ..model.throughput import n_draws
 
@@ -24,11 +25,6 @@ __all__ = ["QuerySpec", "PredictiveEnergy", "posterior_draws", "predict_energy_w
            "default_gpu_count", "PREDICT_BOUNDARIES", "REGIMES", "boundary_flags", "check_spec",
            "energy_wh", "prepare"]
 
-#: Boundaries of a prediction, narrowest first; "+idle" adds the provisioned-but-idle capacity.
-PREDICT_BOUNDARIES = ("gpu", "node", "facility", "facility+idle")
-#: Query regimes: each draws its prompt and answer lengths from a workload learned from production traces
-#: (:mod:`infergy.model.workload`; paper mode keeps the paper's exponential output lengths).
-REGIMES = tuple(REGIME_WORKLOAD)
 
 
 @dataclass

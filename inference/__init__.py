@@ -1,6 +1,11 @@
 """Inference: how belief meets data — the fit (samplers, preconditioning), its review, cross-validation and the
-posterior's files."""
+posterior's files. Names load on first use (``lazy_loader``)."""
 
-from .fit import FitConfig, FitResult, fit, load_fit, save_fit
+import lazy_loader as _lazy
 
-__all__ = ["FitConfig", "FitResult", "fit", "load_fit", "save_fit"]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "fit": ["FitConfig", "FitResult", "fit", "load_fit", "save_fit"],
+    },
+)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_path
+from .version import package_version
 
 __all__ = ["DEFAULT_POSTERIOR", "SHIPPED_DRAWS", "PosteriorFileError", "PosteriorMismatchError", "check_posterior",
            "design_fingerprint", "load_posterior", "package_version", "review_of", "thin_posterior",
@@ -25,16 +26,6 @@ __all__ = ["DEFAULT_POSTERIOR", "SHIPPED_DRAWS", "PosteriorFileError", "Posterio
 DEFAULT_POSTERIOR = Path(__file__).with_name("default_posterior.nc")
 #: Draws kept in the shipped posterior (over all chains).
 SHIPPED_DRAWS = 1000
-
-
-def package_version() -> str:
-    """infergy's version from the installed package's metadata (stamped on fits and reports)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("infergy")
-    except PackageNotFoundError:  # a source tree that is not installed
-        return "0.0.0+unknown"
 
 
 class PosteriorMismatchError(ValueError):

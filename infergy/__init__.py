@@ -1,51 +1,37 @@
-"""infergy: calibrated energy per LLM query, with honest uncertainty."""
+"""infergy: calibrated energy per LLM query, with honest uncertainty.
 
-from .inference.posterior import package_version
+Names load on first use (``lazy_loader``): ``import infergy`` and the command line's argument checks cost
+milliseconds, not JAX's and ArviZ's seconds.
+"""
 
-__version__ = package_version()
+import lazy_loader as _lazy
 
-from .data import DataBundle, load as load_data, load_paper_throughput
-from .inference import FitConfig, FitResult, fit, load_fit, save_fit
-from .analysis import Estimate, PaperReplication, QuerySpec, estimate, fleet, open_posterior, pathways, \
-    replicate_paper, sensitivity
-from .compile_cache import enable_compile_cache
-from .model import (
-    BOUNDARIES,
-    PAPER_CONFIGS,
-    LogNormal,
-    PaperConfig,
-    energy_per_query_wh,
-    fit_tps_regressions,
-    get_paper_config,
-    lognormal_from_range,
+from .inference.version import package_version as _package_version
+
+__version__ = _package_version()
+
+_lazy_getattr, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "data": ["DataBundle", "load_paper_throughput"],
+        "inference": ["FitConfig", "FitResult", "fit", "load_fit", "save_fit"],
+        "analysis": ["Estimate", "PaperReplication", "QuerySpec", "estimate", "fleet", "open_posterior", "pathways",
+                     "replicate_paper", "sensitivity"],
+        "compile_cache": ["enable_compile_cache"],
+        "model": ["BOUNDARIES", "PAPER_CONFIGS", "LogNormal", "PaperConfig", "energy_per_query_wh",
+                  "fit_tps_regressions", "get_paper_config", "lognormal_from_range"],
+    },
 )
 
-__all__ = [
-    "BOUNDARIES",
-    "DataBundle",
-    "Estimate",
-    "FitConfig",
-    "FitResult",
-    "PAPER_CONFIGS",
-    "LogNormal",
-    "PaperConfig",
-    "PaperReplication",
-    "__version__",
-    "enable_compile_cache",
-    "energy_per_query_wh",
-    "estimate",
-    "fleet",
-    "fit",
-    "fit_tps_regressions",
-    "get_paper_config",
-    "load_data",
-    "load_fit",
-    "load_paper_throughput",
-    "lognormal_from_range",
-    "open_posterior",
-    "pathways",
-    "QuerySpec",
-    "replicate_paper",
-    "save_fit",
-    "sensitivity",
-]
+
+
+
+def __getattr__(name: str):
+    if name == "load_data":  # the data package's ``load``, under the name the top level has always used
+        from .data import load
+
+        return load
+    return _lazy_getattr(name)
+
+
+__all__ = sorted([*__all__, "__version__", "load_data"])

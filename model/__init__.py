@@ -1,36 +1,14 @@
-"""The model: the energy equation, priors, and the paper's specification (``import infergy.model``)."""
+"""The model: the energy equation, priors, and the paper's specification (``import infergy.model``). Names load
+on first use (``lazy_loader``)."""
 
-from .energy import BOUNDARIES, Boundary, check_boundary, energy_per_query_wh
-from .paper import (
-    PAPER_CONFIGS,
-    PAPER_V1,
-    PAPER_V2,
-    PATHWAYS,
-    PUBLISHED,
-    REGIMES,
-    PaperConfig,
-    TpsRegression,
-    fit_tps_regressions,
-    get_paper_config,
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "energy": ["BOUNDARIES", "Boundary", "check_boundary", "energy_per_query_wh"],
+        "paper": ["PAPER_CONFIGS", "PAPER_V1", "PAPER_V2", "PATHWAYS", "PUBLISHED", "REGIMES", "PaperConfig",
+                  "TpsRegression", "fit_tps_regressions", "get_paper_config"],
+        "priors": ["PAPER_Z90", "LogNormal", "lognormal_from_range"],
+    },
 )
-from .priors import PAPER_Z90, LogNormal, lognormal_from_range
-
-__all__ = [
-    "BOUNDARIES",
-    "Boundary",
-    "LogNormal",
-    "PAPER_CONFIGS",
-    "PAPER_V1",
-    "PAPER_V2",
-    "PAPER_Z90",
-    "PATHWAYS",
-    "PUBLISHED",
-    "PaperConfig",
-    "REGIMES",
-    "TpsRegression",
-    "check_boundary",
-    "energy_per_query_wh",
-    "fit_tps_regressions",
-    "get_paper_config",
-    "lognormal_from_range",
-]

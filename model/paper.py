@@ -15,6 +15,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .names import PAPER_VERSIONS
 from .priors import PAPER_Z90, LogNormal, lognormal_from_range
 
 __all__ = [
@@ -93,7 +94,7 @@ PAPER_V1 = PaperConfig(
 PAPER_V2 = PaperConfig(
     version="v2", node_power_max_w=10_200.0, node_power_max_w_by_model=_frozen({"DeepSeek-R1": 12_800.0})
 )
-PAPER_CONFIGS: Mapping[str, PaperConfig] = _frozen({"v1": PAPER_V1, "v2": PAPER_V2})
+PAPER_CONFIGS: Mapping[str, PaperConfig] = _frozen(dict(zip(PAPER_VERSIONS, (PAPER_V1, PAPER_V2), strict=True)))
 
 
 def get_paper_config(version: str) -> PaperConfig:

@@ -47,6 +47,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import log_ndtr
 
 from ..data.tables import TRACE_WORKLOADS
+from .names import REGIME_WORKLOAD
 
 __all__ = ["COMPONENTS", "REGIME_WORKLOAD", "REASONING_RATIO", "REASONING_SOURCE", "TRACE_NAME", "WORKLOAD_SITES", "WorkloadArrays",
            "workload_arrays", "workload_model", "fit_workload", "length_mixture", "draw_lengths",
@@ -55,8 +56,6 @@ __all__ = ["COMPONENTS", "REGIME_WORKLOAD", "REASONING_RATIO", "REASONING_SOURCE
 COMPONENTS = 4
 #: Starts of the search for the posterior mode the chains begin at (the best is kept).
 MAP_STARTS = 4
-#: Answer regimes and the traced workload each one's prompts come from.
-REGIME_WORKLOAD = {"traditional": "chat", "code": "code", "reasoning": "chat"}
 #: Reasoning answers' length over chat answers': Epoch AI (April 2025), wide (log sd).
 REASONING_RATIO = (8.0, 0.7)
 REASONING_SOURCE = "Epoch AI, April 2025: reasoning models answer with about 8x the tokens"

@@ -18,7 +18,8 @@ def register(sub) -> None:
                          description="Validate a CSV against a table's schema (inferred from its columns unless "
                          "--table is given). Exit 0 if valid, 1 with one line per problem if not.")
     dv.add_argument("file", type=Path, help="CSV file with a header row")
-    dv.add_argument("--table", default=None, help="table to check against: " + ", ".join(opt.table_names()))
+    dv.add_argument("--table", default=None, help="the table to check against (infergy data summary lists them) [inferred from the "
+                    "columns]")
     dv.set_defaults(func=_cmd_data_validate)
     ds = dsub.add_parser("summary", help="what is in the data: rows per table, GPU, model and source")
     ds.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
