@@ -152,7 +152,7 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
              engine: str | None = None, operator: str | None = None, per: str = "query",
              agent_steps: int = 1, tool_tokens: float = 0.0, cache_hit_rate: float = DEFAULT_CACHE_HIT_RATE,
              posterior=None, samples: int = DEFAULT_SAMPLES, seed: int = 0, bundle=None,
-             spec: QuerySpec | None = None) -> Estimate:
+             spec: QuerySpec | None = None, allow_extreme: bool = False) -> Estimate:
     """Energy per query (``per="query"``, Wh) or per output token (``per="token"``, J) for a model (by name, or by
     size) on ``n_gpus`` x ``gpu``, from the posterior (the shipped default unless ``posterior`` is given).
 
@@ -163,11 +163,13 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
     the context it has seen before is a hit). ``batch_size`` None uses the fitted production operating point; ``pue``
     None a hyperscale operator's fleet PUE from the posterior. ``operator``: an operator whose telemetry the
     posterior was fitted to: its engine (unless ``engine`` is given) at its median load (unless ``batch_size`` is).
-    ``samples`` query-samples in all."""
+    ``samples`` query-samples in all. Values past the physical bounds (a PUE of 3 or more, a context longer than
+    the model's window, weights or a load the replica's memory cannot hold) are refused unless ``allow_extreme``;
+    then the answer carries the reason among its warnings."""
     spec = spec if spec is not None else QuerySpec(
         model=model, total_params_b=total_params_b, active_params_b=active_params_b, moe=moe, gpu=gpu,
         n_gpus=n_gpus, precision=precision, input_tokens=input_tokens, output_tokens=output_tokens, regime=regime,
-        batch_size=batch_size, boundary=boundary, pue=pue, engine=engine)
+        batch_size=batch_size, boundary=boundary, pue=pue, engine=engine, allow_extreme=allow_extreme)
     check_spec(spec)
     workload = Workload.of(spec, agent_steps=agent_steps, tool_tokens=tool_tokens, per=per,
                            cache_hit_rate=cache_hit_rate)
@@ -214,8 +216,7 @@ def _estimate_from(summary: StreamSummary, spec: QuerySpec, meta: dict, workload
         notes.append(f"{spec.output_tokens:,.0f} output tokens is beyond the longest benchmarked output "
                      f"({max_out:,.0f}): the serving equations carry it, the learned efficiencies are "
                      "extrapolated")
-    if summary.out_of_range:
-        notes.append(f"{summary.out_of_range} values fell outside the summary histogram's range and were clamped")
+    notes += meta["extreme"]
     inputs.update({"max_context_tokens": summary.max_context_tokens, "samples": summary.count,
                    "posterior_draws": source.n_draws, "queries_per_draw": summary.count // source.n_draws,
                    "seed": seed, "posterior_file": source.path, "data_version": source.data_version,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.names import EXTREME_HINT, QUERIES_PER_DAY_EXTREME
 from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, queries_per_draw
 from .pathways import Baseline, check_levers, BlendStreams, paper_setting, reduction_per_draw
 from .predict import check_spec
@@ -36,13 +37,16 @@ DEFAULT_FLEET_LEVERS = ("b200", "fp4", "load-x2")
 def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAULT_FLEET_LEVERS,
           overhead: float = 1.0, boundary: str = "facility+idle", baseline: Baseline | None = None,
           posterior=None, samples_per_member: int = 1_000_000, seed: int = 0, paper_version: str | None = "v2",
-          bundle=None, paper_replication=None) -> dict:
+          bundle=None, paper_replication=None, allow_extreme: bool = False) -> dict:
     """GWh/day for ``queries_per_day`` queries: baseline (all traditional), with ``long_share`` reasoning queries,
     and improved by ``levers`` -- posterior medians and 90% intervals, next to the reference lines and (unless
     ``paper_version`` is None) paper mode's fleet numbers (``paper_replication`` reuses a paper-mode run).
     JSON-ready."""
-    if not queries_per_day > 0:
-        raise ValueError(f"queries per day must be > 0, got {queries_per_day}")
+    if not 0 < queries_per_day < float("inf"):
+        raise ValueError(f"queries per day must be a finite number > 0, got {queries_per_day}")
+    if queries_per_day >= QUERIES_PER_DAY_EXTREME and not allow_extreme:
+        raise ValueError(f"queries per day: {queries_per_day:g} is over 1,000 for each of 10 billion people (refused "
+                         f"from {QUERIES_PER_DAY_EXTREME:g}): {EXTREME_HINT}")
     if not 0.0 <= long_share <= 1.0:
         raise ValueError(f"long-query share must be between 0 and 1, got {long_share}")
     if not overhead >= 1.0:

@@ -15,6 +15,8 @@ seen before.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -39,6 +41,23 @@ HIST_BINS = 16384
 MAX_CHUNK_ELEMENTS = 1 << 21
 #: The same on a GPU (64 MiB per array): a block must fill the device, and memory is plentiful.
 MAX_CHUNK_ELEMENTS_GPU = 1 << 24
+#: Query-samples past which a stream runs as about :data:`PROGRESS_STEPS` calls and reports after each to the
+#: callback of :func:`reporting` (the command line prints it): a long run shows it is moving. A function of the
+#: sample count alone, so a seed's answer does not depend on whether anyone watches.
+PROGRESS_SAMPLES = 100_000_000
+PROGRESS_STEPS = 20
+_PROGRESS: contextvars.ContextVar[Callable[[int, int], None] | None] = contextvars.ContextVar("progress",
+                                                                                              default=None)
+
+
+@contextlib.contextmanager
+def reporting(callback: Callable[[int, int], None]):
+    """Within the block, long streams call ``callback(done, total)`` (query-samples) after each part."""
+    token = _PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,13 @@ class Workload:
             raise ValueError(f"tool tokens must be >= 0, got {self.tool_tokens}")
         if not 0.0 <= self.cache_hit_rate <= 1.0:
             raise ValueError(f"cache hit rate must be in [0, 1], got {self.cache_hit_rate}")
+
+    def last_call_context_tokens(self, typical_input: float, typical_output: float) -> float:
+        """Tokens the last call holds at its end (prompt, every earlier answer and tool result, its own answer):
+        the fixed lengths, or the workload's medians (``typical_*``) where drawn."""
+        inp = self.input_tokens or typical_input
+        out = self.output_tokens or typical_output
+        return inp + self.agent_steps * out + (self.agent_steps - 1) * self.tool_tokens
 
     @property
     def unit(self) -> str:
@@ -118,7 +144,7 @@ def pool(parts: list[StreamSummary]) -> StreamSummary:
 
 
 @partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "draw_input", "draw_output"))
-def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_tokens, cache_hit_rate, *,
+def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_tokens, cache_hit_rate, start, *,
                    n_chunks: int, chunk: int, steps: int, per_token: bool, draw_input: bool, draw_output: bool):
     n = log_scale.shape[0]
     lo, hi = HIST_LOG10_RANGE
@@ -151,7 +177,7 @@ def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_t
         return (hist, sums + value.sum(axis=1), jnp.maximum(max_ctx, ctx_max.max()), outside), None
 
     init = (jnp.zeros(HIST_BINS, jnp.int32), jnp.zeros(n, jnp.float32), jnp.float32(0.0), jnp.int32(0))
-    (hist, sums, max_ctx, outside), _ = jax.lax.scan(one_chunk, init, jnp.arange(n_chunks))
+    (hist, sums, max_ctx, outside), _ = jax.lax.scan(one_chunk, init, start + jnp.arange(n_chunks))
     return hist, sums, max_ctx, outside
 
 
@@ -227,16 +253,27 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
     scale = jnp.zeros(n, jnp.float32) if log_scale is None else jnp.asarray(log_scale, jnp.float32)
     if n_devices > 1:
         scale = jax.device_put(scale, arrays["log_batch"].sharding)
-    hist, sums, max_ctx, outside = _stream_kernel(
-        arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens or 0.0),
-        jnp.float32(workload.output_tokens or 0.0), jnp.float32(workload.tool_tokens),
-        jnp.float32(workload.cache_hit_rate), n_chunks=n_chunks, chunk=chunk, steps=workload.agent_steps,
-        per_token=workload.per == "token", draw_input=workload.input_tokens is None,
-        draw_output=workload.output_tokens is None)
+    per_call = n_chunks
+    if n * n_chunks * chunk > PROGRESS_SAMPLES and n_chunks > 1:  # whole parts: a few more queries, never fewer
+        per_call = -(-n_chunks // PROGRESS_STEPS)
+        n_chunks = per_call * -(-n_chunks // per_call)
     q = n_chunks * chunk
-    hist, sums, max_ctx, outside = (_to_host(x) for x in (hist, sums, max_ctx, outside))
-    return StreamSummary(hist=np.asarray(hist, dtype=np.int64), per_draw_mean=np.asarray(sums, np.float64) / q,
-                         count=n * q, max_context_tokens=float(max_ctx), out_of_range=int(outside))
+    report = _PROGRESS.get()
+    hist, sums, max_ctx, outside = np.zeros(HIST_BINS, np.int64), np.zeros(n, np.float64), 0.0, 0
+    for start in range(0, n_chunks, per_call):
+        part = _stream_kernel(
+            arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens or 0.0),
+            jnp.float32(workload.output_tokens or 0.0), jnp.float32(workload.tool_tokens),
+            jnp.float32(workload.cache_hit_rate), jnp.int32(start), n_chunks=per_call, chunk=chunk,
+            steps=workload.agent_steps, per_token=workload.per == "token", draw_input=workload.input_tokens is None,
+            draw_output=workload.output_tokens is None)
+        h, s, c, o = (_to_host(x) for x in part)
+        hist, sums = hist + np.asarray(h, np.int64), sums + np.asarray(s, np.float64)
+        max_ctx, outside = max(max_ctx, float(c)), outside + int(o)
+        if report is not None and per_call < n_chunks:
+            report(n * (start + per_call) * chunk, n * q)
+    return StreamSummary(hist=hist, per_draw_mean=sums / q, count=n * q, max_context_tokens=max_ctx,
+                         out_of_range=outside)
 
 
 def _to_host(x) -> np.ndarray:
@@ -255,4 +292,33 @@ def stream_spec(draws_coords, spec: QuerySpec, workload: Workload, bundle, *, qu
     """:func:`stream` for ``spec`` resolved against a flattened posterior; returns the summary and what was
     resolved (model, GPU, GPU count ...)."""
     arrays, meta = prepare(draws_coords, spec, bundle, seed)
-    return stream(arrays, spec, workload, queries_per_draw=queries_per_draw, seed=seed, log_scale=log_scale), meta
+    meta["extreme"] = list(meta["extreme"]) + _context_problems(spec, workload, meta, bundle)
+    summary = stream(arrays, spec, workload, queries_per_draw=queries_per_draw, seed=seed, log_scale=log_scale)
+    window = meta["context_window"]
+    drawn = workload.input_tokens is None or (workload.agent_steps > 1 and workload.output_tokens is None)
+    if window is not None and drawn and summary.max_context_tokens > window and not meta["extreme"]:
+        what = ("drawn prompts reach" if workload.agent_steps == 1 else
+                f"in the longest simulated workflows the context of a call reaches")
+        meta["extreme"].append(f"{what} {summary.max_context_tokens:,.0f} tokens, past {meta['model']}'s "
+                               f"{window:,.0f}-token context window: a service would cut or refuse those; they are "
+                               "answered as drawn")
+    if summary.out_of_range:
+        lo, hi = HIST_LOG10_RANGE
+        raise ValueError(f"{summary.out_of_range:,} of {summary.count:,} simulated values fall outside 1e{lo:g}-1e{hi:g} "
+                         f"{workload.unit}: the query is past what the model describes (check its lengths, load and "
+                         "hardware)")
+    return summary, meta
+
+
+def _context_problems(spec: QuerySpec, workload: Workload, meta: dict, bundle) -> list[str]:
+    """An agent's growing context against the model's window (a single call was checked when the query was
+    resolved: :func:`~infergy.model.query.check_context`)."""
+    from ..model.query import check_context
+
+    if workload.agent_steps == 1:
+        return []
+    tokens = workload.last_call_context_tokens(meta["typical_input_tokens"], meta["typical_output_tokens"])
+    fixed = workload.input_tokens and workload.output_tokens
+    return check_context(tokens, meta["model"], meta["context_window"], bundle, spec.allow_extreme,
+                         f" by the last of {workload.agent_steps} agent calls"
+                         + ("" if fixed else " (at the workload's median lengths)"))

@@ -18,7 +18,9 @@ import pandas as pd
 
 from . import equations as eq
 from .architecture import kv_bytes_per_token
+from .names import EXTREME_HINT, PUE_EXTREME
 from .workload import typical_lengths
+from .equations import KV_MEMORY_SHARE
 from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, log_link_b_s, physics, replica_memory_b
 from .production import HOST_RATIO_SPREAD, IDLE_SHARE_SPREAD, fleet_host_ratio, fleet_idle_share
 from .pue import fleet_pue, operator_fleet_pue
@@ -83,6 +85,7 @@ class QuerySpec:
     pue: float | None = None  # None: a hyperscale operator's fleet PUE from the posterior
     operator: str | None = None  # a named operator's fleet: its host ratio, idle share and (with pue None) PUE
     engine: str | None = None  # None: production's engine level; else a benchmarked engine setup (its fitted effect)
+    allow_extreme: bool = False  # answer values past the physical bounds (PUE, context window, memory) as hypotheticals
 
     def __post_init__(self):
         """Numbers coerced to float (an integer count to int) or refused with the field's name: a string that is
@@ -108,6 +111,11 @@ class QuerySpec:
                 raise ValueError(f"{name} must be given (text), got None")
         if self.moe is not None and not isinstance(self.moe, (bool, np.bool_)):
             raise ValueError(f"moe must be true, false or None, got {self.moe!r}")
+        if not isinstance(self.allow_extreme, (bool, np.bool_)):
+            raise ValueError(f"allow_extreme must be true or false, got {self.allow_extreme!r}")
+        if self.pue is not None and self.pue >= PUE_EXTREME and not self.allow_extreme:
+            raise ValueError(f"pue: a PUE of {self.pue:g} is past any data centre's (the industry averages about 1.56; "
+                             f"refused from {PUE_EXTREME:g}): {EXTREME_HINT}")
 
     def resolved(self) -> dict:
         return asdict(self)
@@ -157,10 +165,78 @@ def default_gpu_count(total_params_b: float, precision: str, memory_gb: float, k
     for n in REPLICA_SIZES:
         if holds(n):
             return n
-    n = 2 * REPLICA_SIZES[-1]
-    while not holds(n):
-        n += REPLICA_SIZES[-1]
+    # whole servers: the least count whose memory holds both, solved rather than searched (a huge load is quick)
+    per_gpu_b = float(replica_memory_b(1, memory_gb))
+    server = REPLICA_SIZES[-1]
+    least = (need_b / KV_MEMORY_SHARE + weights_b) / per_gpu_b
+    n = max(2 * server, server * math.ceil(min(least, 1e15) / server))
+    while not holds(n):  # float rounding at the boundary
+        n += server
     return n
+
+
+#: The most GPUs one serving replica spans unless asked for as an extreme case: 4 x the largest published
+#: deployment unit, DeepSeek-V3's decoding stage on 40 nodes of 8 GPUs (DeepSeek-AI, arXiv 2412.19437, sec. 3.4).
+MAX_REPLICA_GPUS = 4 * 320
+
+
+def check_replica(*, name: str | None, total_params_b: float, precision: str, gpu: str, memory_gb: float,
+                  n_gpus: int, kv_cache_gb: float | None, batch: float | None, context_tokens: float,
+                  allow_extreme: bool) -> list[str]:
+    """Refuse a replica that could not serve the query (unless ``allow_extreme``; then the reasons come back as
+    warnings): more GPUs than :data:`MAX_REPLICA_GPUS`, weights larger than the GPUs' memory, or a given load
+    whose KV cache (``kv_cache_gb``: ``batch`` sequences of ``context_tokens``) does not fit beside them."""
+    what = name or f"a {total_params_b:g}B model"
+    problems = []
+    if n_gpus > MAX_REPLICA_GPUS:
+        problems.append(f"a replica of {n_gpus:,} GPUs is past the largest deployments (refused above "
+                        f"{MAX_REPLICA_GPUS:,}: 4 x DeepSeek-V3's 320-GPU decoding unit)")
+    weights_b = total_params_b * 1e9 * WEIGHT_BYTES[precision]
+    memory_b = float(replica_memory_b(n_gpus, memory_gb))
+    if weights_b > memory_b:
+        problems.append(f"{what}'s {precision} weights ({weights_b / 1e9:,.0f} GB) do not fit the memory of "
+                        f"{n_gpus} x {gpu} ({memory_b / 1e9:,.0f} GB usable): give more GPUs (--gpus)")
+    elif batch is not None and kv_cache_gb is not None and kv_cache_gb * 1e9 > kv_budget_b(memory_b, weights_b):
+        problems.append(f"{batch:,.0f} concurrent sequences of {context_tokens:,.0f} tokens need {kv_cache_gb:,.0f} GB "
+                        f"of KV cache; {n_gpus} x {gpu} hold {float(kv_budget_b(memory_b, weights_b)) / 1e9:,.0f} GB "
+                        f"beside {what}'s weights: a smaller --batch-size or more GPUs")
+    if problems and not allow_extreme:
+        raise ValueError(f"{problems[0]}; {EXTREME_HINT}")
+    return [f"{p} (answered as a hypothetical: --allow-extreme)" for p in problems]
+
+
+def context_window(bundle, name: str | None) -> float | None:
+    """Tokens (prompt + answer) model ``name`` serves, from its architecture row (None where not known)."""
+    arch = bundle.tables["architectures"]
+    if name is None or "context_window" not in arch:
+        return None
+    row = arch.loc[arch["model"] == name, "context_window"]
+    return float(row.iloc[0]) if len(row) and pd.notna(row.iloc[0]) else None
+
+
+def check_context(tokens: float, name: str | None, window: float | None, bundle, allow_extreme: bool,
+                  detail: str = "") -> list[str]:
+    """Refuse a call holding more than ``tokens`` the model's context window (for a model known only by its size,
+    the longest window in the data) unless ``allow_extreme``; then a warning saying by how much."""
+    if window is not None:
+        limit, whose = window, f"{name}'s {window:,.0f}-token context window"
+    else:
+        longest, limit = longest_context_window(bundle)
+        whose = f"the longest context window of any model in the data ({longest}: {limit:,.0f} tokens)"
+    if tokens <= limit:
+        return []
+    problem = f"the query holds {tokens:,.0f} tokens{detail}, {tokens / limit:,.1f} x {whose}"
+    if not allow_extreme:
+        raise ValueError(f"{problem}: {EXTREME_HINT}")
+    return [f"{problem}: answered as a hypothetical (--allow-extreme); the serving equations carry it, the learned "
+            "efficiencies are extrapolated"]
+
+
+def longest_context_window(bundle) -> tuple[str, float]:
+    """The model with the longest context window in the architectures table, and that window."""
+    arch = bundle.tables["architectures"].dropna(subset=["context_window"])
+    row = arch.loc[arch["context_window"].astype(float).idxmax()]
+    return str(row["model"]), float(row["context_window"])
 
 
 def _kv_cache_gb(bundle, name: str | None, precision: str, batch: float, context_tokens: float) -> float | None:
@@ -282,20 +358,27 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
                          f"{name or 'this model'} is dense")
     if spec.link_gb_s is not None and not (np.isfinite(spec.link_gb_s) and spec.link_gb_s > 0):
         raise ValueError(f"link bandwidth must be a positive number of GB/s, got {spec.link_gb_s}")
+    # the load's sequences at the query's context (the workload's medians where it is drawn)
+    batch = (spec.batch_size or float(np.exp(np.median(draws["op_log_batch"])))) * spec.batch_scale
+    typical_in, typical_out = typical_lengths(draws, spec.regime, bundle.tables["request_lengths"])
+    context = (spec.input_tokens or typical_in) + (spec.output_tokens or typical_out)
+    kv_gb = _kv_cache_gb(bundle, name, precision, batch, context)
     if layout is not None:
         n_gpus, replica = layout.n_gpus, f"given ({spec.layout})"
     elif spec.n_gpus:
         n_gpus, replica = spec.n_gpus, "given"
-    else:  # sized for the load's sequences at the query's context (the workload's medians where it is drawn)
-        batch = (spec.batch_size or float(np.exp(np.median(draws["op_log_batch"])))) * spec.batch_scale
-        typical_in, typical_out = typical_lengths(draws, spec.regime, bundle.tables["request_lengths"])
-        context = (spec.input_tokens or typical_in) + (spec.output_tokens or typical_out)
-        kv_gb = _kv_cache_gb(bundle, name, precision, batch, context)
+    else:  # sized for that load
         n_gpus = default_gpu_count(total, precision, memory_gb, kv_gb)
         replica = (f"smallest group holding the {precision} weights ({total * WEIGHT_BYTES[precision]:,.0f} GB) and "
                    + (f"the KV cache of {batch:,.0f} sequences of {context:,.0f} tokens ({kv_gb:,.1f} GB)"
                       if kv_gb is not None else "a quarter of them again for the KV cache (architecture not in "
                       "the table)"))
+    window = context_window(bundle, name)
+    extreme = check_context(context, name, window, bundle, spec.allow_extreme,
+                            "" if spec.input_tokens and spec.output_tokens else " (at the workload's median lengths)")
+    extreme += check_replica(name=name, total_params_b=total, precision=precision, gpu=gpu, memory_gb=memory_gb,
+                            n_gpus=n_gpus, kv_cache_gb=kv_gb, batch=spec.batch_size and batch, context_tokens=context,
+                            allow_extreme=spec.allow_extreme)
     # --- precision and the two interactions
     c = draws["tp_c_precision"][:, PRECISION_LEVELS.index(precision)]
     gp = _cell(coords.get("gpu_precision_cell", []), gpu, precision)
@@ -356,7 +439,7 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
         + math.log(spec.batch_scale),
         "log_scatter": _scatter(spec, draws, coords, key, n),
         "host_ratio": host, "pue": pue, "idle_share": idle,
-        "_n_gpus": n_gpus, "_replica": replica, "_gpu": gpu, "_precision": precision, "_model": name, "_total": total, "_active": active, "_moe": moe,
+        "_n_gpus": n_gpus, "_replica": replica, "_extreme": extreme, "_context_window": window, "_gpu": gpu, "_precision": precision, "_model": name, "_total": total, "_active": active, "_moe": moe,
         "_model_fitted": name in models, "_gpu_fitted": gpu in gpus, "_gpu_precision_fitted": gp >= 0,
         "_model_gpu_fitted": mg >= 0, "_power_curve_gpu": power_gpus[pg],
         "_batch_median": float(np.exp(np.median(draws["op_log_batch"]))) * spec.batch_scale

@@ -71,7 +71,8 @@ def test_readable_table(tmp_path):
     [
         (["--version", "v3"], "argument --version: unknown paper version 'v3'; known versions: v1, v2"),
         (["--samples", "0"], "argument --samples: must be > 0, got 0"),
-        (["--samples", "ten"], "argument --samples: 'ten' is not an integer"),
+        (["--samples", "ten"], "argument --samples: 'ten' is not a number"),
+        (["--samples", "1.5"], "argument --samples: must be a whole number, got 1.5"),
         (["--seed", "-4"], "argument --seed: must be >= 0, got -4"),
         (["--samples", "50"], "infergy: error: samples must be >= 100 per model for stable quantiles, got 50"),
         (["--rng", "numpy-legacy", "--sampling", "lhs"], "infergy: error: rng 'numpy-legacy' replays"),
@@ -88,3 +89,72 @@ def test_bad_input_is_one_clear_line_and_exit_2(args, message, tmp_path):
 def test_version_flag():
     proc = run("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("infergy ")
+
+
+_HEAVY = ("jax", "numpyro", "arviz", "pandas", "xarray", "matplotlib", "scipy")
+
+
+@pytest.mark.parametrize("args", [
+    ["estimate", "--bogus"],
+    ["estimate", "--boundary", "node", "--regime", "code", "--precision", "fp8", "--samples", "ten"],
+    ["replicate-paper", "--version", "v3"],
+    ["pathways", "--levers", "b200,warp-drive"],
+    ["fleet", "--queries-per-day", "-1"],
+    ["data", "validate"],
+    ["fit", "--sampler", "metropolis"],
+    ["--version"],
+])
+def test_arguments_are_checked_before_heavy_imports(args):
+    """A misspelt flag or bad value answers without loading JAX, pandas or ArviZ (so in well under a second):
+    the parser and every argument check use only the light name tables (:mod:`infergy.model.names`)."""
+    code = ("import sys\nfrom infergy.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            f"    code = e.code\nloaded = [m for m in {_HEAVY!r} if m in sys.modules]\n"
+            "print(code, ','.join(loaded) or 'none')\n")
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    exit_code, loaded = proc.stdout.splitlines()[-1].split()
+    assert loaded == "none", f"{args} loaded {loaded} before answering"
+    assert exit_code == ("0" if args == ["--version"] else "2"), proc.stderr
+    if args != ["--version"]:
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_import_infergy_is_light_and_names_resolve_on_use():
+    """``import infergy`` loads no heavy library; every public name still resolves (lazily) to the real object."""
+    code = ("import sys, infergy\nassert not [m for m in %r if m in sys.modules], sys.modules.keys()\n"
+            "for name in infergy.__all__:\n    getattr(infergy, name)\n"
+            "from infergy.data import load\nassert infergy.load_data is load\nprint('ok')\n") % (_HEAVY,)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_ctrl_c_stops_a_running_command_at_once_with_one_line(tmp_path):
+    """SIGINT inside a long JAX computation ends the command within seconds (Python's own handler would wait for
+    the computation), with one line and exit 130; no partial file is left in the output folder."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([*INFERGY, "pathways", "--model", "Llama 3.1 70B", "--samples", "9e8", "--out",
+                             str(tmp_path / "pathways.md")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(15)  # start-up, posterior, compile: well into the run
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 5.0
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["infergy: interrupted: stopped; files being written were removed, none is "
+                                        "left half-written"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_being_written_are_removed_by_an_interrupt(tmp_path):
+    from infergy.inference.files import PENDING, atomic_path, discard_pending
+
+    with atomic_path(tmp_path / "out.nc") as tmp:
+        tmp.write_bytes(b"half")
+        assert str(tmp) in PENDING
+        discard_pending()  # what the interrupt does before the process ends
+        assert list(tmp_path.iterdir()) == []
+        tmp.write_bytes(b"whole")  # (the process would have ended; here the write goes on)
+    assert (tmp_path / "out.nc").read_bytes() == b"whole" and not PENDING

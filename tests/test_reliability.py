@@ -31,6 +31,7 @@ def _files(folder: Path) -> None:
     (folder / "empty.nc").write_bytes(b"")
     (folder / "random.nc").write_bytes(rng.bytes(10_000))
     (folder / "folder.nc").mkdir()
+    (folder / "notes").write_text("a file where a folder would go\n")
     az.from_dict({"observed_data": {"y": rng.normal(size=5)}}).to_netcdf(folder / "observed.nc", engine="h5netcdf")
     az.from_dict({"posterior": {"a": rng.normal(size=(2, 10))}}).to_netcdf(folder / "foreign.nc", engine="h5netcdf")
 
@@ -52,3 +53,13 @@ def test_each_bad_input_in_the_reliability_table_says_what_the_table_says(tmp_pa
         message = run.stderr.strip()
         assert message.count("\n") == 0, message
     assert says in message, (what, message)
+
+
+def test_allow_extreme_answers_past_the_bounds_and_says_why():
+    """The same queries the table refuses are answered with allow_extreme=True, the reason among the warnings."""
+    est = infergy.estimate("Llama 3.1 70B", input_tokens=200_000, output_tokens=500, pue=3.5, allow_extreme=True,
+                           samples=2000)
+    assert all(np.isfinite(v) and v > 0 for v in est.value.values())
+    warnings = " ".join(est.inputs["warnings"])
+    assert "200,500 tokens, 1.5 x Llama 3.1 70B's 131,072-token context window" in warnings
+    assert est.inputs["pue_median"] == 3.5

@@ -7,13 +7,19 @@ import sys
 from typing import Sequence
 
 from . import answers, data, fit, paper, report
+from . import options
 from .options import compile_cache
 
 __all__ = ["main", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """Bad flags: one line naming the problem, exit code 2 (no usage dump)."""
+    """Bad flags: one line naming the problem, exit code 2 (no usage dump). Flags are never abbreviated: a
+    shortened ``--out`` must not become ``--output-tokens``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -31,9 +37,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command given (so its errors name it, as argparse's own do)."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices.get(getattr(args, "command", None), parser)
+
+
+def _stop_on_interrupt() -> None:
+    """Ctrl-C (or SIGTERM) ends the command within a moment, even inside a long JAX computation: the signals are
+    blocked in every thread and a waiting thread takes them (the main thread may be in compiled code that Python's
+    own handler would wait for). Files still being written are removed; finished ones were renamed into place
+    whole, so nothing is left half-written."""
+    import os
+    import signal
+    import threading
+
+    stops = {signal.SIGINT, signal.SIGTERM}
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+    def wait() -> None:
+        signum = signal.sigwait(stops)
+        from ..inference.files import discard_pending
+
+        discard_pending()
+        name = "interrupted" if signum == signal.SIGINT else "terminated"
+        os.write(2, f"infergy: {name}: stopped; files being written were removed, none is left half-written\n"
+                 .encode())
+        os._exit(128 + signum)
+
+    threading.Thread(target=wait, name="infergy-interrupt", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    options.check_extremes(_subparser(parser, args), args)
+    options.check_samples(_subparser(parser, args), args)
+    if argv is None:  # the command line itself, not a caller's process (a test, a notebook)
+        _stop_on_interrupt()
     try:
         compile_cache()
         return args.func(args)

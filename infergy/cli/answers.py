@@ -27,6 +27,7 @@ def register(sub) -> None:
                     "[0.563, DeepSeek's reported hit rate]")
     ep.add_argument("--samples", type=opt.count, default=None, metavar="N",
                     help="query-samples (posterior draws x simulated queries), e.g. 1e8 [1e6]")
+    opt.add_force_option(ep)
     ep.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
                     help="the rows you added to the data when fitting --posterior (repeatable): a posterior answers "
                     "only for the data it was fitted to")
@@ -50,6 +51,7 @@ def register(sub) -> None:
                     "fitted: b200,fp4,load-x2,smaller-model]")
     pp.add_argument("--samples", type=opt.count, default=200_000, metavar="N",
                     help="query-samples per model and lever [200000]")
+    opt.add_force_option(pp)
     opt.add_markdown_out(pp)
     opt.add_device_option(pp, "the propagation")
     pp.set_defaults(func=_cmd_pathways)
@@ -69,6 +71,7 @@ def register(sub) -> None:
     fl.add_argument("--no-paper", action="store_true", help="skip paper mode")
     fl.add_argument("--samples", type=opt.count, default=1_000_000, metavar="N",
                     help="query-samples per model and regime [1e6]")
+    opt.add_force_option(fl)
     opt.add_markdown_out(fl, "table")
     opt.add_device_option(fl, "the propagation")
     fl.set_defaults(func=_cmd_fleet)
@@ -78,7 +81,7 @@ def register(sub) -> None:
                         "queries: first-order (Sobol) shares per input, and posterior vs query variance.")
     opt.add_query_options(sp, blend_default=True)
     sp.add_argument("--queries", type=opt.count, default=200, metavar="N", help="simulated queries per draw [200]")
-    sp.add_argument("--out", type=Path, default=None, metavar="DIR",
+    sp.add_argument("--out", type=opt.out_dir, default=None, metavar="DIR",
                     help="write sensitivity.md and sensitivity.png there")
     opt.add_device_option(sp, "the propagation")
     sp.set_defaults(func=_cmd_sensitivity)
@@ -129,7 +132,8 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
     res = fleet(args.queries_per_day, long_share=args.long_share,
                 levers=DEFAULT_FLEET_LEVERS if args.pathways is None else args.pathways, overhead=args.overhead,
                 baseline=opt.baseline(args), posterior=args.posterior, samples_per_member=args.samples,
-                seed=args.seed, paper_version=None if args.no_paper else args.paper_version)
+                seed=args.seed, paper_version=None if args.no_paper else args.paper_version,
+                allow_extreme=args.allow_extreme)
     return opt.emit(args, res, fleet_markdown(res))
 
 

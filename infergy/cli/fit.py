@@ -17,7 +17,7 @@ def register_fit(sub) -> None:
                         "your rows, print the "
                         "automatic review (R-hat, ESS, divergences, BFMI, LOO, predictive coverage) and save the "
                         "posterior as netCDF. Exits 1 if the review fails, unless --allow-bad-fit.")
-    fp.add_argument("--out", type=Path, default=Path("report") / "posterior.nc",
+    fp.add_argument("--out", type=opt.out_file, default="report/posterior.nc",
                     help="where to write the posterior (netCDF) [report/posterior.nc]")
     fp.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE",
                     help="add your own rows (CSV in a table's schema; repeatable)")
@@ -55,7 +55,7 @@ def register_fit(sub) -> None:
                     help="also refit without each production source and review its rows by the interval predicted "
                     "without them (`make posterior` does; ~3 min per source on 2 cores)")
     fp.add_argument("--allow-bad-fit", action="store_true", help="save and exit 0 even if the review fails")
-    fp.add_argument("--thin-out", type=Path, default=None, metavar="FILE",
+    fp.add_argument("--thin-out", type=opt.out_file, default=None, metavar="FILE",
                     help="also write a thinned, posterior-only copy (what the package ships; `make posterior` "
                     "writes the default) -- only when the review passes")
     fp.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -74,7 +74,7 @@ def register_update(sub) -> None:
                         "--allow-bad-fit.")
     up.add_argument("--data-add", type=Path, action="append", default=[], metavar="FILE", required=True,
                     help="your new rows (CSV in a table's schema; repeatable)")
-    up.add_argument("--out", type=Path, default=Path("report") / "posterior.nc",
+    up.add_argument("--out", type=opt.out_file, default="report/posterior.nc",
                     help="where to write the updated posterior (netCDF) [report/posterior.nc]")
     opt.add_posterior_option(up)
     up.add_argument("--base-data-add", type=Path, action="append", default=[], metavar="FILE",

@@ -54,15 +54,113 @@ def share(text: str) -> float:
     return value
 
 
+def _writable_place(path: Path) -> None:
+    """Refuse an output path no write could reach: a file where a folder must be, or a folder not writable."""
+    import os
+
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"{path}: cannot write in {parent} (permission denied)")
+            return
+
+
+def out_file(text: str) -> Path:
+    """An output file: its folder exists or can be made, and writes there are allowed (checked before any work)."""
+    path = Path(text)
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a file name")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name")
+    _writable_place(path)
+    return path
+
+
+def out_dir(text: str) -> Path:
+    """An output folder: it is a folder or can be made one, and writes there are allowed."""
+    import os
+
+    path = Path(text)
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a folder name")
+    if path.exists():
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{path} is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"cannot write in {path} (permission denied)")
+        return path
+    _writable_place(path)
+    return path
+
+
 def pue(text: str) -> float:
-    value = positive_float(text)
-    if value < 1.0:
-        raise argparse.ArgumentTypeError(f"a PUE is >= 1, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a PUE is >= 1 (facility energy over IT energy), got {text}")
     return value
 
 
+#: Sample counts past which a command asks for --force, and the rates its time estimate uses: propagation streams
+#: in constant memory at 1.6e7 query-samples/s on 2 CPU cores and 9.3e9/s on one H100 (docs/scaling.md); paper
+#: mode holds its samples in memory: 1e6 per model took 7 min and 0.85 GB on 2 cores.
+FORCE_SAMPLES = {"propagation": 1e9, "paper": 1e7}
+_RATE_CPU = {"propagation": 1.6e7, "paper": 1e6 / 420.0}
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{max(seconds, 1.0):,.0f} s"
+
+
+def add_force_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help=f"run a sample count past {FORCE_SAMPLES['propagation']:g} ({FORCE_SAMPLES['paper']:g} per model in "
+                   "paper mode) without asking")
+
+
+def check_samples(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A sample count whose run would be long (or, in paper mode, large) needs ``--force``; the message says how
+    long it would take."""
+    samples = getattr(args, "samples", None)
+    if samples is None or getattr(args, "force", False):
+        return
+    kind = "paper" if getattr(args, "command", None) == "replicate-paper" else "propagation"
+    if samples <= FORCE_SAMPLES[kind]:
+        return
+    cpu = _duration(samples / _RATE_CPU[kind])
+    if kind == "paper":
+        parser.error(f"argument --samples: {samples:g} samples per model would run for about {cpu} on 2 CPU cores "
+                     f"and hold about {samples * 850 / 1e9:,.0f} GB (paper mode keeps every sample); --force runs it")
+    parser.error(f"argument --samples: {samples:g} query-samples would run for about {cpu} on 2 CPU cores "
+                 f"({_duration(samples / 9.3e9)} on one H100); --force runs it (Ctrl-C stops it)")
+
+
+def check_extremes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Values past the physical bounds of :mod:`infergy.model.names`, refused before any work unless
+    ``--allow-extreme``: the same bounds the query object applies."""
+    from ..model.names import PUE_EXTREME, QUERIES_PER_DAY_EXTREME
+
+    if getattr(args, "allow_extreme", False):
+        return
+    pue_value = getattr(args, "pue", None)
+    if pue_value is not None and pue_value >= PUE_EXTREME:
+        parser.error(f"argument --pue: a PUE of {pue_value:g} is past any data centre's (the industry averages "
+                     f"about 1.56; refused from {PUE_EXTREME:g}); --allow-extreme answers it as a hypothetical")
+    per_day = getattr(args, "queries_per_day", None)
+    if per_day is not None and per_day >= QUERIES_PER_DAY_EXTREME:
+        parser.error(f"argument --queries-per-day: {per_day:g} queries a day is over 1,000 for each of 10 billion "
+                     f"people (refused from {QUERIES_PER_DAY_EXTREME:g}); --allow-extreme answers it as a hypothetical")
+
+
 def levers(text: str) -> tuple[str, ...]:
-    from ..analysis.pathways import LEVERS
+    from ..model.names import LEVER_NAMES as LEVERS
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if names == ("none",):
@@ -99,11 +197,39 @@ def compile_cache() -> None:
         print(f"infergy: note: {exc}; running without it", file=sys.stderr)
 
 
+def _progress_line():
+    """A progress reporter for stderr: one line rewritten in place on a terminal, a line per tenth otherwise."""
+    import time
+
+    started, shown = time.monotonic(), [-1]
+    tty = sys.stderr.isatty()
+
+    def report(done: int, total: int) -> None:
+        elapsed = time.monotonic() - started
+        share = done / total
+        tenth = int(share * 10)
+        if not tty and tenth == shown[0]:
+            return
+        shown[0] = tenth
+        left = elapsed / share - elapsed if share > 0 else float("nan")
+        line = (f"infergy: {share:4.0%} of {total:,} query-samples, {elapsed:,.0f} s"
+                + (f"; about {left:,.0f} s left" if done < total else ""))
+        sys.stderr.write(("\r" + line + (" " * 8) + ("\n" if done >= total else "")) if tty else line + "\n")
+        sys.stderr.flush()
+
+    return report
+
+
 def select_device(args: argparse.Namespace, task: str, cpu_devices: int | None = None):
-    """Fix JAX's platform for this command (before its first JAX operation); say so on stderr unless auto/CPU."""
+    """Fix JAX's platform for this command (before its first JAX operation); say so on stderr unless auto/CPU.
+    A propagation also reports its progress on stderr when it is long."""
     from ..devices import select_device
 
     choice = select_device(args.device, task=task, cpu_devices=cpu_devices)
+    if task == "propagate":
+        from ..analysis.propagate import _PROGRESS
+
+        _PROGRESS.set(_progress_line())
     if task.startswith("fit") or choice.platform != "cpu" or args.device != "auto":
         print(f"infergy: {choice.line()}", file=sys.stderr)
     return choice
@@ -111,8 +237,8 @@ def select_device(args: argparse.Namespace, task: str, cpu_devices: int | None =
 
 def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, boundary: str = "facility",
                        regime: bool = True) -> None:
-    from ..analysis.predict import PREDICT_BOUNDARIES, REGIMES
     from ..data.vocab import SERVABLE_PRECISIONS
+    from ..model.names import PREDICT_BOUNDARIES, REGIMES
 
     what = ("[the paper's >200B blend: DeepSeek-R1, Llama 3.1 405B, Nemotron Ultra 253B]" if blend_default
             else "(or give its size)")
@@ -149,6 +275,9 @@ def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bounda
     g.add_argument("--boundary", choices=PREDICT_BOUNDARIES, default=boundary,
                    help=f"gpu, node (+ host), facility (x PUE), facility+idle (+ idle capacity) [{boundary}]")
     g.add_argument("--pue", type=pue, default=None, help="a fixed PUE [a hyperscale fleet's, from the posterior]")
+    g.add_argument("--allow-extreme", action="store_true",
+                   help="answer values past the physical bounds (PUE >= 3, a context longer than the model's window, "
+                   "a load the replica's memory cannot hold) as hypotheticals, with a warning, instead of refusing")
     g.add_argument("--engine", default=None, metavar="SETUP",
                    help="a benchmarked engine setup whose fitted efficiency to use, e.g. "
                    "vllm-mlenergy_v3-lm-arena-chat or trtllm-0.21 (the posterior's 'setup' labels) "
@@ -166,7 +295,8 @@ def query_spec(args: argparse.Namespace, regime: str | None = None):
                      link_gb_s=getattr(args, "link_gb_s", None), precision=args.precision,
                      input_tokens=args.input_tokens, output_tokens=args.output_tokens,
                      regime=regime or getattr(args, "regime", None) or "traditional", batch_size=args.batch_size,
-                     boundary=args.boundary, pue=args.pue, engine=getattr(args, "engine", None))
+                     boundary=args.boundary, pue=args.pue, engine=getattr(args, "engine", None),
+                     allow_extreme=getattr(args, "allow_extreme", False))
 
 
 def baseline(args: argparse.Namespace):
@@ -187,12 +317,11 @@ def baseline(args: argparse.Namespace):
 
 
 def paper_version(text: str) -> str:
-    from ..model import get_paper_config
+    from ..model.names import PAPER_VERSIONS
 
-    try:
-        return get_paper_config(text).version
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    if text not in PAPER_VERSIONS:
+        raise argparse.ArgumentTypeError(f"unknown paper version {text!r}; known versions: {', '.join(PAPER_VERSIONS)}")
+    return text
 
 
 def formats(text: str) -> tuple[str, ...]:
@@ -207,7 +336,7 @@ def formats(text: str) -> tuple[str, ...]:
 
 def add_markdown_out(p: argparse.ArgumentParser, what: str = "tables") -> None:
     """``--out FILE``: where :func:`emit` also writes the Markdown."""
-    p.add_argument("--out", type=Path, default=None, metavar="FILE", help=f"also write the {what} as Markdown")
+    p.add_argument("--out", type=out_file, default=None, metavar="FILE", help=f"also write the {what} as Markdown")
 
 
 def emit(args: argparse.Namespace, result, text: str) -> int:
@@ -218,9 +347,3 @@ def emit(args: argparse.Namespace, result, text: str) -> int:
         write_text_atomic(args.out, text)
     print(json.dumps(result, indent=2) if args.json else text)
     return 0
-
-
-def table_names() -> list[str]:
-    from ..data import SCHEMAS
-
-    return list(SCHEMAS)

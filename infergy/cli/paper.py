@@ -11,8 +11,7 @@ from . import options as opt
 
 
 def register_replicate(sub) -> None:
-    from ..analysis.paper_mc import RNG_BACKENDS, SAMPLING
-    from ..model import PAPER_CONFIGS
+    from ..model.names import PAPER_VERSIONS, RNG_BACKENDS, SAMPLING
 
     rp = sub.add_parser(
         "replicate-paper",
@@ -21,17 +20,18 @@ def register_replicate(sub) -> None:
         "blended (>200B), pathway and fleet results next to the published numbers, and writes figures.",
     )
     rp.add_argument("--version", dest="paper_version", type=opt.paper_version, default="v2",
-                    metavar="{" + ",".join(PAPER_CONFIGS) + "}",
+                    metavar="{" + ",".join(PAPER_VERSIONS) + "}",
                     help="paper version: v1 (arXiv, 11.3/14.1 kW nodes) or v2 (Joule, 10.2/12.8 kW) [v2]")
-    rp.add_argument("--samples", type=opt.positive_int, default=None,
-                    help="Monte Carlo samples per model and regime [10000, as the paper]")
+    rp.add_argument("--samples", type=opt.count, default=None,
+                    help="Monte Carlo samples per model and regime, e.g. 1e5 [10000, as the paper]")
+    opt.add_force_option(rp)
     rp.add_argument("--seed", type=opt.seed, default=42, help="random seed [42]")
     rp.add_argument("--rng", choices=list(RNG_BACKENDS), default="jax",
                     help="jax (default) or numpy-legacy: the released scripts' numpy draws, digit for digit")
     rp.add_argument("--sampling", choices=list(SAMPLING), default=None,
                     help="lhs: Latin-hypercube stratified inputs (default with --rng jax); iid: plain draws")
     rp.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
-    rp.add_argument("--out", type=Path, default=None,
+    rp.add_argument("--out", type=opt.out_dir, default=None,
                     help="folder for figures and summary.json [report/paper-<version>]")
     rp.add_argument("--no-figures", action="store_true", help="skip the figures (summary.json is still written)")
     rp.set_defaults(func=_cmd_replicate_paper)

@@ -20,7 +20,7 @@ def register(sub) -> None:
                      "shows your operators' answers next to the public ones")
     rp2.add_argument("--refit", action="store_true",
                      help="fit the default model to the data first (~9 min on 2 cores) and report on that fit")
-    rp2.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="[report]")
+    rp2.add_argument("--out", type=opt.out_dir, default="report", metavar="DIR", help="[report]")
     rp2.add_argument("--format", type=opt.formats, default=("html", "md"), metavar="html,md",
                      help="html (index.html), md (report.md) or both [html,md]")
     rp2.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
