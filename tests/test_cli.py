@@ -158,3 +158,21 @@ def test_files_being_written_are_removed_by_an_interrupt(tmp_path):
         assert list(tmp_path.iterdir()) == []
         tmp.write_bytes(b"whole")  # (the process would have ended; here the write goes on)
     assert (tmp_path / "out.nc").read_bytes() == b"whole" and not PENDING
+
+
+def test_an_internal_error_is_one_line_unless_debugging(monkeypatch, capsys):
+    """A fault of infergy's (not of the input) exits 1 with one line saying so; INFERGY_DEBUG=1 raises it."""
+    from infergy.cli import answers, main
+
+    def broken(args):
+        raise RuntimeError("a bug\nwith a second line")
+
+    monkeypatch.setattr(answers, "_cmd_estimate", broken)
+    monkeypatch.delenv("INFERGY_DEBUG", raising=False)
+    assert main(["estimate", "--model", "Llama 3.1 70B"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("infergy: internal error: RuntimeError: a bug (please report it; INFERGY_DEBUG=1 shows the "
+                   "traceback)")
+    monkeypatch.setenv("INFERGY_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["estimate", "--model", "Llama 3.1 70B"])

@@ -116,3 +116,45 @@ def test_any_command_line_parses_to_a_valid_query_or_exits_2_in_one_line(tmp_pat
             options.query_spec(args)
         except ValueError as exc:
             _assert_one_line(str(exc))
+
+
+def _number_text(low: float, high: float):
+    return st.floats(low, high).map(lambda x: f"{x:.6g}")
+
+
+#: Per flag, values across its physical range; a third of the time one that must be refused.
+E2E_FLAGS = {"--input-tokens": _number_text(1, 3e6), "--output-tokens": _number_text(1, 2e5),
+             "--batch-size": _number_text(1, 1e5), "--pue": _number_text(1, 4),
+             "--gpus": st.integers(1, 64).map(str), "--agent-steps": st.integers(1, 50).map(str),
+             "--gpu": st.sampled_from(["H100", "H200", "B200", "A100", "L40S"]),
+             "--total-params-b": _number_text(1, 2000)}
+E2E_ODD = st.sampled_from(["1e12", "nan", "2.5", "0", "-3", "H200", "inf", ""])
+E2E_PAIRS = st.sampled_from(sorted(E2E_FLAGS)).flatmap(
+    lambda flag: st.tuples(st.just(flag), st.one_of(E2E_FLAGS[flag], E2E_FLAGS[flag], E2E_ODD)))
+
+
+@settings(max_examples=16, deadline=None, derandomize=True)
+@given(pairs=st.lists(E2E_PAIRS, min_size=1, max_size=3, unique_by=lambda p: p[0]),
+       model=st.sampled_from(["Llama 3.1 70B", "DeepSeek-R1", "Falcon 180B"]), extreme=st.booleans())
+def test_any_estimate_command_answers_in_order_or_exits_in_one_line(pairs, model, extreme):
+    """End to end in-process: `infergy estimate --json` with odd flag values prints a finite, ordered answer
+    (exit 0) or one line on stderr (exit 2; 1 only for an internal error, which fails the test)."""
+    import json
+
+    from infergy.cli import main
+
+    argv = (["estimate", "--model", model, "--samples", "2000", "--json"]
+            + [x for flag, value in pairs for x in (flag, value)] + (["--allow-extreme"] if extreme else []))
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    if code == 0:
+        value = json.loads(out.getvalue())["value"]
+        assert all(math.isfinite(value[k]) and value[k] > 0 for k in QUANTILE_KEYS), (argv, value)
+        assert value["p05"] <= value["p25"] <= value["median"] <= value["p75"] <= value["p95"], (argv, value)
+    else:
+        assert code == 2, (argv, err.getvalue())
+        _assert_one_line(err.getvalue().strip())

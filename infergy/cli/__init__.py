@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -11,6 +12,9 @@ from . import options
 from .options import compile_cache
 
 __all__ = ["main", "build_parser"]
+
+#: Set to 1 for the traceback of an internal error (the command line shows one line).
+DEBUG_VAR = "INFERGY_DEBUG"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +52,6 @@ def _stop_on_interrupt() -> None:
     blocked in every thread and a waiting thread takes them (the main thread may be in compiled code that Python's
     own handler would wait for). Files still being written are removed; finished ones were renamed into place
     whole, so nothing is left half-written."""
-    import os
     import signal
     import threading
 
@@ -83,6 +86,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:  # bad input: one clear line, no traceback
         print(f"infergy: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print("infergy: error: out of memory: fewer samples (--samples) or a machine with more memory",
+              file=sys.stderr)
+        return 1
+    except Exception as exc:  # a fault of infergy's, not of the input: one line, the traceback on request
+        if os.environ.get(DEBUG_VAR):
+            raise
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        print(f"infergy: internal error: {type(exc).__name__}: {first} (please report it; {DEBUG_VAR}=1 shows "
+              "the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
