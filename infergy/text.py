@@ -110,7 +110,8 @@ def format_replication(rep) -> str:
     lines += [
         "",
         f"Fleet: {cfg.fleet_queries_per_day:,.0f} queries/day, x{cfg.fleet_overhead:.4f} overhead, "
-        f"{cfg.fleet_long_share:.0%} long queries; GWh/day, bootstrap median (P5-P95 of the mean)",
+        f"{cfg.fleet_long_share:.0%} long queries; GWh/day, median (P5-P95) of the mean",
+        f"  interval: {rep.fleet_interval}",
     ]
     for name, est in rep.fleet.items():
         text = f"{name:34s} {fmt(est.median):>8s} ({fmt(est.p5)}-{fmt(est.p95)})"

@@ -218,3 +218,29 @@ def test_v2_tolerance_holds_across_seeds(seed):
     d = replicate_paper("v2", seed=seed).to_dict()
     problems = _check_quartiles(d, V2_TARGETS, TOL) + _check_fleet(d, V2_FLEET, TOL)
     assert not problems, "\n".join(problems)
+
+
+def test_the_fleet_mean_takes_the_normal_route_only_where_it_is_provably_as_good():
+    """mean_distribution: the bound is Berry-Esseen's on the sample itself; past the tolerance the resampling
+    bootstrap runs (the paper's 10,000 samples); within it the normal draws match the bootstrap's quantiles to
+    its own Monte Carlo error, at O(n + B) cost."""
+    import jax
+    import jax.numpy as jnp
+
+    from infergy.analysis.paper_mc import (BERRY_ESSEEN_C, bootstrap_mean, bootstrap_route_tolerance,
+                                           mean_distribution)
+
+    rng = np.random.default_rng(3)
+    for n, route in ((3_000, "bootstrap"), (100_000, "normal")):
+        x = rng.lognormal(0.0, 0.5, (2, n)).astype(np.float32)
+        draws, bound = mean_distribution(jax.random.PRNGKey(0), jnp.asarray(x), 1000)
+        c = x.astype(np.float64) - x.mean(axis=1, keepdims=True)
+        expected = np.max(BERRY_ESSEEN_C * np.mean(np.abs(c) ** 3, 1) / (np.mean(c**2, 1) ** 1.5 * np.sqrt(n)))
+        assert float(bound) == pytest.approx(expected, rel=1e-3)
+        assert (float(bound) <= bootstrap_route_tolerance(1000)) == (route == "normal")
+        boot = np.asarray(bootstrap_mean(jax.random.key(7, impl="rbg"), jnp.asarray(x), 2000))
+        se = x.std(axis=1) / np.sqrt(n)
+        for row in range(2):  # the same 5/50/95% points, within ~3.7 Monte Carlo errors (1,000 and 2,000 draws)
+            q_draws = np.quantile(np.asarray(draws)[row], [0.05, 0.5, 0.95])
+            q_boot = np.quantile(boot[row], [0.05, 0.5, 0.95])
+            assert np.all(np.abs(q_draws - q_boot) < 0.3 * se[row]), (route, q_draws, q_boot, se[row])
