@@ -164,8 +164,9 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
     None a hyperscale operator's fleet PUE from the posterior. ``operator``: an operator whose telemetry the
     posterior was fitted to: its engine (unless ``engine`` is given) at its median load (unless ``batch_size`` is).
     ``samples`` query-samples in all. Values past the physical bounds (a PUE of 3 or more, a context longer than
-    the model's window, weights or a load the replica's memory cannot hold) are refused unless ``allow_extreme``;
-    then the answer carries the reason among its warnings."""
+    the model's window, weights larger than the replica's memory, a replica past 1,280 GPUs) are refused unless
+    ``allow_extreme``; then the answer carries the reason among its warnings. A load past what the memory holds
+    saturates the replica (answered, with a warning)."""
     spec = spec if spec is not None else QuerySpec(
         model=model, total_params_b=total_params_b, active_params_b=active_params_b, moe=moe, gpu=gpu,
         n_gpus=n_gpus, precision=precision, input_tokens=input_tokens, output_tokens=output_tokens, regime=regime,

@@ -178,9 +178,11 @@ def default_gpu_count(total_params_b: float, precision: str, memory_gb: float, k
 #: The most GPUs one serving replica spans unless asked for as an extreme case: 4 x the largest published
 #: deployment unit, DeepSeek-V3's decoding stage on 40 nodes of 8 GPUs (DeepSeek-AI, arXiv 2412.19437, sec. 3.4).
 MAX_REPLICA_GPUS = 4 * 320
-#: A given load is refused when its KV cache at full context exceeds the replica's budget by more than this: the
-#: measured ML.ENERGY v3 configurations ran up to 1.62x that estimate (a sequence in flight holds half its answer
-#: on average, engines share prefixes and preempt), so twice the estimate is past what any measured engine held.
+#: A given load whose KV cache at full context exceeds the replica's budget by more than this is said to saturate
+#: it: the measured ML.ENERGY v3 configurations ran up to 1.62x that estimate (a sequence in flight holds half its
+#: answer on average, engines share prefixes and preempt), so twice the estimate is past what any measured engine
+#: held at once. The serving equations then run the batch the memory holds (a smooth minimum of load and KV
+#: capacity, as for the saturated benchmark rows): the rest of the load waits.
 KV_OVERCOMMIT_MAX = 2.0
 
 
@@ -188,9 +190,9 @@ def check_replica(*, name: str | None, total_params_b: float, precision: str, gp
                   n_gpus: int, kv_cache_gb: float | None, batch: float | None, context_tokens: float,
                   allow_extreme: bool) -> list[str]:
     """Refuse a replica that could not serve the query (unless ``allow_extreme``; then the reasons come back as
-    warnings): more GPUs than :data:`MAX_REPLICA_GPUS`, weights larger than the GPUs' memory, or a given load
-    whose KV cache (``kv_cache_gb``: ``batch`` sequences of ``context_tokens``) exceeds :data:`KV_OVERCOMMIT_MAX`
-    times the budget beside them."""
+    warnings): more GPUs than :data:`MAX_REPLICA_GPUS`, or weights larger than the GPUs' memory. A given load whose
+    KV cache (``kv_cache_gb``: ``batch`` sequences of ``context_tokens``) exceeds :data:`KV_OVERCOMMIT_MAX` times
+    the budget beside them saturates the replica: answered, with a warning saying so."""
     what = name or f"a {total_params_b:g}B model"
     problems = []
     if n_gpus > MAX_REPLICA_GPUS:
@@ -201,15 +203,17 @@ def check_replica(*, name: str | None, total_params_b: float, precision: str, gp
     if weights_b > memory_b:
         problems.append(f"{what}'s {precision} weights ({weights_b / 1e9:,.0f} GB) do not fit the memory of "
                         f"{n_gpus} x {gpu} ({memory_b / 1e9:,.0f} GB usable): give more GPUs (--gpus)")
-    elif (batch is not None and kv_cache_gb is not None
-          and kv_cache_gb * 1e9 > KV_OVERCOMMIT_MAX * kv_budget_b(memory_b, weights_b)):
-        problems.append(f"{batch:,.0f} concurrent sequences of {context_tokens:,.0f} tokens need {kv_cache_gb:,.0f} GB "
-                        f"of KV cache; {n_gpus} x {gpu} hold {float(kv_budget_b(memory_b, weights_b)) / 1e9:,.0f} GB "
-                        f"beside {what}'s weights (measured engines held up to 1.6x that): a smaller --batch-size or "
-                        "more GPUs")
+    saturated = []
+    if (weights_b <= memory_b and batch is not None and kv_cache_gb is not None
+            and kv_cache_gb * 1e9 > KV_OVERCOMMIT_MAX * kv_budget_b(memory_b, weights_b)):
+        budget_gb = float(kv_budget_b(memory_b, weights_b)) / 1e9
+        saturated.append(f"{batch:,.0f} concurrent sequences of {context_tokens:,.0f} tokens need {kv_cache_gb:,.0f} "
+                         f"GB of KV cache; {n_gpus} x {gpu} hold {budget_gb:,.0f} GB beside {what}'s weights (measured "
+                         f"engines held up to 1.6x that): the replica runs about {batch * budget_gb / kv_cache_gb:,.0f} "
+                         "at once and the rest of the load waits (saturated)")
     if problems and not allow_extreme:
         raise ValueError(f"{problems[0]}; {EXTREME_HINT}")
-    return [f"{p} (answered as a hypothetical: --allow-extreme)" for p in problems]
+    return [f"{p} (answered as a hypothetical: --allow-extreme)" for p in problems] + saturated
 
 
 def context_window(bundle, name: str | None) -> float | None:

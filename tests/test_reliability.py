@@ -63,3 +63,16 @@ def test_allow_extreme_answers_past_the_bounds_and_says_why():
     warnings = " ".join(est.inputs["warnings"])
     assert "200,500 tokens, 1.5 x Llama 3.1 70B's 131,072-token context window" in warnings
     assert est.inputs["pue_median"] == 3.5
+
+
+def test_a_load_past_the_memory_saturates_the_replica_with_a_warning():
+    """The serving equations run what the KV cache holds (a smooth minimum of load and capacity): such a load is
+    answered, and the answer says how many sequences run at once; a load that fits says nothing."""
+    heavy = infergy.estimate("Llama 3.1 8B", n_gpus=1, batch_size=5000, input_tokens=100_000, output_tokens=100,
+                             samples=2000)
+    light = infergy.estimate("Llama 3.1 8B", n_gpus=1, batch_size=8, input_tokens=1000, output_tokens=100,
+                             samples=2000)
+    assert any("the replica runs about 10 at once and the rest of the load waits (saturated)" in w
+               for w in heavy.inputs["warnings"])
+    assert not any("saturated" in w for w in light.inputs["warnings"])
+    assert np.isfinite(heavy.value["median"]) and heavy.value["median"] > light.value["median"]

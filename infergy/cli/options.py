@@ -277,7 +277,8 @@ def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bounda
     g.add_argument("--pue", type=pue, default=None, help="a fixed PUE [a hyperscale fleet's, from the posterior]")
     g.add_argument("--allow-extreme", action="store_true",
                    help="answer values past the physical bounds (PUE >= 3, a context longer than the model's window, "
-                   "a load the replica's memory cannot hold) as hypotheticals, with a warning, instead of refusing")
+                   "weights larger than the replica's memory, a replica past 1,280 GPUs) as hypotheticals, with a "
+                   "warning, instead of refusing")
     g.add_argument("--engine", default=None, metavar="SETUP",
                    help="a benchmarked engine setup whose fitted efficiency to use, e.g. "
                    "vllm-mlenergy_v3-lm-arena-chat or trtllm-0.21 (the posterior's 'setup' labels) "
