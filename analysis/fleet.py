@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.names import EXTREME_HINT, QUERIES_PER_DAY_EXTREME
+from ..model.names import EXTREME_HINT, queries_per_day_past
 from .estimate import BOUNDARY_DESCRIPTIONS, open_posterior, queries_per_draw
 from .pathways import Baseline, check_levers, BlendStreams, paper_setting, reduction_per_draw
 from .predict import check_spec
@@ -44,9 +44,8 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
     JSON-ready."""
     if not 0 < queries_per_day < float("inf"):
         raise ValueError(f"queries per day must be a finite number > 0, got {queries_per_day}")
-    if queries_per_day >= QUERIES_PER_DAY_EXTREME and not allow_extreme:
-        raise ValueError(f"queries per day: {queries_per_day:g} is over 1,000 for each of 10 billion people (refused "
-                         f"from {QUERIES_PER_DAY_EXTREME:g}): {EXTREME_HINT}")
+    if not allow_extreme and (why := queries_per_day_past(queries_per_day)):
+        raise ValueError(f"queries per day: {why}: {EXTREME_HINT}")
     if not 0.0 <= long_share <= 1.0:
         raise ValueError(f"long-query share must be between 0 and 1, got {long_share}")
     if not overhead >= 1.0:

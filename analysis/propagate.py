@@ -42,7 +42,7 @@ MAX_CHUNK_ELEMENTS = 1 << 21
 #: The same on a GPU (64 MiB per array): a block must fill the device, and memory is plentiful.
 MAX_CHUNK_ELEMENTS_GPU = 1 << 24
 #: Query-samples past which a stream runs as about :data:`PROGRESS_STEPS` calls and reports after each to the
-#: callback of :func:`reporting` (the command line prints it): a long run shows it is moving. A function of the
+#: callback of :func:`report_progress` (the command line prints it): a long run shows it is moving. A function of the
 #: sample count alone, so a seed's answer does not depend on whether anyone watches.
 PROGRESS_SAMPLES = 100_000_000
 PROGRESS_STEPS = 20
@@ -50,14 +50,10 @@ _PROGRESS: contextvars.ContextVar[Callable[[int, int], None] | None] = contextva
                                                                                               default=None)
 
 
-@contextlib.contextmanager
-def reporting(callback: Callable[[int, int], None]):
-    """Within the block, long streams call ``callback(done, total)`` (query-samples) after each part."""
-    token = _PROGRESS.set(callback)
-    try:
-        yield
-    finally:
-        _PROGRESS.reset(token)
+def report_progress(callback: Callable[[int, int], None] | None) -> None:
+    """From now on (in this context), long streams call ``callback(done, total)`` (query-samples) after each part;
+    None stops it."""
+    _PROGRESS.set(callback)
 
 
 @dataclass(frozen=True)

@@ -156,12 +156,11 @@ def _cell_problems(df: pd.DataFrame, where: str, numeric: frozenset[str] = froze
             continue
         long = column.str.len().gt(MAX_CELL_CHARS).to_numpy(dtype=bool, na_value=False)
         formula = column.str[:1].isin(FORMULA_STARTS).to_numpy(dtype=bool, na_value=False) & ~long
-        text = column
         for i in np.flatnonzero(long):
-            problems.append(f"{where}: {_row_label(i)}, column '{name}': a cell of {len(text.iloc[i]):,} characters "
+            problems.append(f"{where}: {_row_label(i)}, column '{name}': a cell of {len(column.iloc[i]):,} characters "
                             f"(at most {MAX_CELL_CHARS:,})")
         for i in np.flatnonzero(formula):
-            cell = text.iloc[i]
+            cell = column.iloc[i]
             if not _is_number(cell):
                 problems.append(f"{where}: {_row_label(i)}, column '{name}': {cell[:24]!r} starts with "
                                 f"{cell[0]!r}, which a spreadsheet would run as a formula; remove that character")

@@ -5,7 +5,7 @@ The modules that act on a name import it from here."""
 from __future__ import annotations
 
 __all__ = ["EXTREME_HINT", "LEVER_NAMES", "PAPER_VERSIONS", "PREDICT_BOUNDARIES", "PUE_EXTREME",
-           "QUERIES_PER_DAY_EXTREME", "REGIMES", "REGIME_WORKLOAD", "RNG_BACKENDS", "SAMPLING"]
+           "QUERIES_PER_DAY_EXTREME", "REGIMES", "pue_past", "queries_per_day_past", "REGIME_WORKLOAD", "RNG_BACKENDS", "SAMPLING"]
 
 #: Answer regimes and the traced workload each one's prompts come from (:mod:`infergy.model.workload`; paper mode
 #: keeps the paper's exponential output lengths).
@@ -33,5 +33,20 @@ PUE_EXTREME = 3.0
 #: Queries per day at or above this are refused unless asked for as an extreme case: 1,000 queries a day for each
 #: of 10 billion people.
 QUERIES_PER_DAY_EXTREME = 1e13
+def pue_past(pue: float) -> str | None:
+    """Why a PUE is refused as extreme (None if it is not): the query object and the command line say the same."""
+    if pue < PUE_EXTREME:
+        return None
+    return f"a PUE of {pue:g} is past any data centre's (the industry averages about 1.56; refused from {PUE_EXTREME:g})"
+
+
+def queries_per_day_past(queries: float) -> str | None:
+    """Why a daily query count is refused as extreme (None if it is not)."""
+    if queries < QUERIES_PER_DAY_EXTREME:
+        return None
+    return (f"{queries:g} queries a day is over 1,000 for each of 10 billion people (refused from "
+            f"{QUERIES_PER_DAY_EXTREME:g})")
+
+
 #: The message's ending for a value refused as extreme.
 EXTREME_HINT = "allow_extreme=True (--allow-extreme) answers it anyway, as a hypothetical"

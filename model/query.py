@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import equations as eq
 from .architecture import kv_bytes_per_token
-from .names import EXTREME_HINT, PUE_EXTREME
+from .names import EXTREME_HINT, pue_past
 from .workload import typical_lengths
 from .equations import KV_MEMORY_SHARE
 from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, log_link_b_s, physics, replica_memory_b
@@ -113,9 +113,8 @@ class QuerySpec:
             raise ValueError(f"moe must be true, false or None, got {self.moe!r}")
         if not isinstance(self.allow_extreme, (bool, np.bool_)):
             raise ValueError(f"allow_extreme must be true or false, got {self.allow_extreme!r}")
-        if self.pue is not None and self.pue >= PUE_EXTREME and not self.allow_extreme:
-            raise ValueError(f"pue: a PUE of {self.pue:g} is past any data centre's (the industry averages about 1.56; "
-                             f"refused from {PUE_EXTREME:g}): {EXTREME_HINT}")
+        if self.pue is not None and not self.allow_extreme and (why := pue_past(self.pue)):
+            raise ValueError(f"pue: {why}: {EXTREME_HINT}")
 
     def resolved(self) -> dict:
         return asdict(self)

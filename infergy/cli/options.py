@@ -145,18 +145,14 @@ def check_samples(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 def check_extremes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Values past the physical bounds of :mod:`infergy.model.names`, refused before any work unless
     ``--allow-extreme``: the same bounds the query object applies."""
-    from ..model.names import PUE_EXTREME, QUERIES_PER_DAY_EXTREME
+    from ..model.names import pue_past, queries_per_day_past
 
     if getattr(args, "allow_extreme", False):
         return
-    pue_value = getattr(args, "pue", None)
-    if pue_value is not None and pue_value >= PUE_EXTREME:
-        parser.error(f"argument --pue: a PUE of {pue_value:g} is past any data centre's (the industry averages "
-                     f"about 1.56; refused from {PUE_EXTREME:g}); --allow-extreme answers it as a hypothetical")
-    per_day = getattr(args, "queries_per_day", None)
-    if per_day is not None and per_day >= QUERIES_PER_DAY_EXTREME:
-        parser.error(f"argument --queries-per-day: {per_day:g} queries a day is over 1,000 for each of 10 billion "
-                     f"people (refused from {QUERIES_PER_DAY_EXTREME:g}); --allow-extreme answers it as a hypothetical")
+    for flag, value, past in (("--pue", getattr(args, "pue", None), pue_past),
+                              ("--queries-per-day", getattr(args, "queries_per_day", None), queries_per_day_past)):
+        if value is not None and (why := past(value)):
+            parser.error(f"argument {flag}: {why}; --allow-extreme answers it as a hypothetical")
 
 
 def levers(text: str) -> tuple[str, ...]:
@@ -227,9 +223,9 @@ def select_device(args: argparse.Namespace, task: str, cpu_devices: int | None =
 
     choice = select_device(args.device, task=task, cpu_devices=cpu_devices)
     if task == "propagate":
-        from ..analysis.propagate import _PROGRESS
+        from ..analysis.propagate import report_progress
 
-        _PROGRESS.set(_progress_line())
+        report_progress(_progress_line())
     if task.startswith("fit") or choice.platform != "cpu" or args.device != "auto":
         print(f"infergy: {choice.line()}", file=sys.stderr)
     return choice
