@@ -127,7 +127,8 @@ def plot_paper_fleet(rep: PaperReplication, path: str | Path) -> Path:
         ax.text(2.45, gwh, f"{label}: {gwh:g} GWh", ha="right", va="bottom", fontsize=8)
     ax.set_ylabel("GWh per day")
     ax.set_title(f"Paper mode {rep.version}: {cfg.fleet_queries_per_day:,.0f} queries/day "
-                 f"(x{cfg.fleet_overhead:.4f} overhead; bars: bootstrap P5-P95)", fontsize=10)
+                 f"(x{cfg.fleet_overhead:.4f} overhead; bars: P5-P95 of the mean, "
+                 f"{'bootstrap' if rep.fleet_interval.startswith('bootstrap') else 'normal route'})", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, Path(path))
 
