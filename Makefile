@@ -6,7 +6,7 @@ STAMP := $(VENV)/.infergy-installed
 PYTHON ?= $(shell sh tools/find-python.sh)
 REPORT ?= report
 
-.PHONY: run test test-fp-path test-slow posterior bench venv clean
+.PHONY: run test test-fp-path test-slow posterior impacts-posterior bench venv clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,11 @@ test-slow: $(STAMP)
 posterior: $(STAMP)
 	@mkdir -p $(REPORT)
 	$(VENV)/bin/infergy fit --out $(REPORT)/posterior.nc --thin-out inference/default_posterior.nc --no-progress
+
+# Refit the carbon and water sub-model (grid zones, off-site water, WUE) after a change to its tables (~2 min).
+impacts-posterior: $(STAMP)
+	@mkdir -p $(REPORT)
+	$(VENV)/bin/infergy fit-impacts --out $(REPORT)/impacts_posterior.nc --thin-out inference/impacts_posterior.nc
 
 # Speed, measured in this run: propagation query-samples/s of the JAX path against plain NumPy (and against JAX on
 # the CPU where a GPU is present), then the default fit's bulk ESS per second against the diagonal metric (~12 min on

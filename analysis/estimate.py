@@ -72,11 +72,17 @@ class Estimate:
     inputs: dict
     posterior: dict
     per_draw_mean: np.ndarray = field(repr=False, default=None)
+    #: with a region: each impact's quantiles (same keys as ``value``), and the basis (``"carbon_basis"``, where,
+    #: units, boundary, sources)
+    impacts: dict | None = None
 
     def to_dict(self) -> dict:
         """The JSON shape of ``infergy estimate --json``."""
-        return {"value": dict(self.value), "unit": self.unit, "boundary": self.boundary, "inputs": self.inputs,
-                "posterior": dict(self.posterior)}
+        out = {"value": dict(self.value), "unit": self.unit, "boundary": self.boundary, "inputs": self.inputs,
+               "posterior": dict(self.posterior)}
+        if self.impacts is not None:
+            out["impacts"] = self.impacts
+        return out
 
 
 def queries_per_draw(samples: int, n_draws: int) -> int:
@@ -152,7 +158,7 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
              engine: str | None = None, operator: str | None = None, per: str = "query",
              agent_steps: int = 1, tool_tokens: float = 0.0, cache_hit_rate: float = DEFAULT_CACHE_HIT_RATE,
              posterior=None, samples: int = DEFAULT_SAMPLES, seed: int = 0, bundle=None,
-             spec: QuerySpec | None = None, allow_extreme: bool = False) -> Estimate:
+             spec: QuerySpec | None = None, allow_extreme: bool = False, where=None) -> Estimate:
     """Energy per query (``per="query"``, Wh) or per output token (``per="token"``, J) for a model (by name, or by
     size) on ``n_gpus`` x ``gpu``, from the posterior (the shipped default unless ``posterior`` is given).
 
@@ -166,7 +172,8 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
     ``samples`` query-samples in all. Values past the physical bounds (a PUE of 3 or more, a context longer than
     the model's window, weights larger than the replica's memory, a replica past 1,280 GPUs) are refused unless
     ``allow_extreme``; then the answer carries the reason among its warnings. A load past what the memory holds
-    saturates the replica (answered, with a warning)."""
+    saturates the replica (answered, with a warning). ``where`` (an :class:`~.impacts.Where`: region, year,
+    market basis) adds the query's carbon and water, on the same simulated queries (``Estimate.impacts``)."""
     spec = spec if spec is not None else QuerySpec(
         model=model, total_params_b=total_params_b, active_params_b=active_params_b, moe=moe, gpu=gpu,
         n_gpus=n_gpus, precision=precision, input_tokens=input_tokens, output_tokens=output_tokens, regime=regime,
@@ -179,8 +186,33 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
     if operator is not None:
         spec = _for_operator(spec, source, operator)
     q = queries_per_draw(samples, source.n_draws)
-    summary, meta = stream_spec(source.draws_coords, spec, workload, source.bundle, queries_per_draw=q, seed=seed)
-    return _estimate_from(summary, spec, meta, workload, source, seed)
+    plan = None
+    if where is not None:
+        from .impacts import plan_impacts
+
+        plan = plan_impacts(where, boundary=spec.boundary, per=per, operator=spec.operator, n_draws=source.n_draws,
+                            seed=seed)
+    summary, meta = stream_spec(source.draws_coords, spec, workload, source.bundle, queries_per_draw=q, seed=seed,
+                                extra_scales=plan.scales if plan else None)
+    result = _estimate_from(summary, spec, meta, workload, source, seed)
+    if plan is not None:
+        result.impacts = _impacts_of(summary, plan)
+    return result
+
+
+def _impacts_of(summary: StreamSummary, plan) -> dict:
+    """Each impact's quantiles (exactly 0 where the factor is 0 for every draw), then the basis."""
+    out = {}
+    for name, part in zip(plan.names, summary.extras):
+        if name in plan.zero:
+            out[name] = {k: 0.0 for k in QUANTILE_KEYS}
+            continue
+        if part.out_of_range:
+            raise ValueError(f"{part.out_of_range:,} of {part.count:,} simulated {name} values fall outside the "
+                             "range the answer summarises: the query is past what the model describes")
+        value = part.summary()
+        out[name] = {k: value[k] for k in QUANTILE_KEYS}
+    return {**out, **plan.basis}
 
 
 def _for_operator(spec: QuerySpec, source: PosteriorSource, operator: str) -> QuerySpec:

@@ -104,6 +104,8 @@ class StreamSummary:
     count: int
     max_context_tokens: float
     out_of_range: int  # values outside the histogram's range (clamped into its end bins)
+    #: the same queries' values times each per-draw factor of ``stream(extra_log_scales=...)``, in its order
+    extras: tuple["StreamSummary", ...] = ()
 
     @property
     def mean(self) -> float:
@@ -136,18 +138,26 @@ def pool(parts: list[StreamSummary]) -> StreamSummary:
     """Equal-weight mixture of summaries with the same draws and sample counts (a blend of models)."""
     return StreamSummary(hist=sum(p.hist for p in parts), per_draw_mean=np.mean([p.per_draw_mean for p in parts], 0),
                          count=sum(p.count for p in parts), max_context_tokens=max(p.max_context_tokens for p in parts),
-                         out_of_range=sum(p.out_of_range for p in parts))
+                         out_of_range=sum(p.out_of_range for p in parts),
+                         extras=tuple(pool(list(x)) for x in zip(*(p.extras for p in parts))))
 
 
 @partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "draw_input", "draw_output"))
-def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_tokens, cache_hit_rate, start, *,
-                   n_chunks: int, chunk: int, steps: int, per_token: bool, draw_input: bool, draw_output: bool):
+def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_tokens, cache_hit_rate, start,
+                   extra_log_scales, *, n_chunks: int, chunk: int, steps: int, per_token: bool, draw_input: bool,
+                   draw_output: bool):
     n = log_scale.shape[0]
+    k = extra_log_scales.shape[0]  # each a per-draw factor on the same values (carbon, water ...)
     lo, hi = HIST_LOG10_RANGE
     inv_width = HIST_BINS / (hi - lo)
 
+    def fold(hist, outside, value):
+        lv = jnp.log10(value)
+        idx = jnp.clip(jnp.floor((lv - lo) * inv_width).astype(jnp.int32), 0, HIST_BINS - 1)
+        return hist + jnp.bincount(idx.ravel(), length=HIST_BINS), outside + jnp.sum((lv < lo) | (lv >= hi))
+
     def one_chunk(carry, i):
-        hist, sums, max_ctx, outside = carry
+        hist, sums, max_ctx, outside, x_hist, x_sums, x_outside = carry
         k_lengths, k_steps = jax.random.split(jax.random.fold_in(key, i))
         step_keys = jax.random.split(k_steps, steps)
         if draw_input or draw_output:  # each query's workload component, and its prompt unless given
@@ -165,16 +175,21 @@ def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_t
 
         zeros = jnp.zeros((n, chunk), jnp.float32)
         (_, _, wh, tokens), ctx_max = jax.lax.scan(step, (tokens_in, tokens_in, zeros, zeros), step_keys)
-        value = (wh * 3600.0 / jnp.maximum(tokens, 1.0) if per_token else wh) * jnp.exp(log_scale)[:, None]
-        lv = jnp.log10(value)
-        idx = jnp.clip(jnp.floor((lv - lo) * inv_width).astype(jnp.int32), 0, HIST_BINS - 1)
-        hist = hist + jnp.bincount(idx.ravel(), length=HIST_BINS)
-        outside = outside + jnp.sum((lv < lo) | (lv >= hi))
-        return (hist, sums + value.sum(axis=1), jnp.maximum(max_ctx, ctx_max.max()), outside), None
+        base = wh * 3600.0 / jnp.maximum(tokens, 1.0) if per_token else wh
+        value = base * jnp.exp(log_scale)[:, None]
+        hist, outside = fold(hist, outside, value)
+        for j in range(k):  # the same queries, times another per-draw factor
+            extra = base * jnp.exp(extra_log_scales[j])[:, None]
+            h, o = fold(x_hist[j], x_outside[j], extra)
+            x_hist, x_outside = x_hist.at[j].set(h), x_outside.at[j].set(o)
+            x_sums = x_sums.at[j].add(extra.sum(axis=1))
+        return (hist, sums + value.sum(axis=1), jnp.maximum(max_ctx, ctx_max.max()), outside, x_hist, x_sums,
+                x_outside), None
 
-    init = (jnp.zeros(HIST_BINS, jnp.int32), jnp.zeros(n, jnp.float32), jnp.float32(0.0), jnp.int32(0))
-    (hist, sums, max_ctx, outside), _ = jax.lax.scan(one_chunk, init, start + jnp.arange(n_chunks))
-    return hist, sums, max_ctx, outside
+    init = (jnp.zeros(HIST_BINS, jnp.int32), jnp.zeros(n, jnp.float32), jnp.float32(0.0), jnp.int32(0),
+            jnp.zeros((k, HIST_BINS), jnp.int32), jnp.zeros((k, n), jnp.float32), jnp.zeros(k, jnp.int32))
+    out, _ = jax.lax.scan(one_chunk, init, start + jnp.arange(n_chunks))
+    return out
 
 
 def chunking(n_draws: int, queries_per_draw: int, max_elements: int | None = None) -> tuple[int, int]:
@@ -231,12 +246,14 @@ def _max_chunk_elements(x) -> int:
 
 
 def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_draw: int, seed: int,
-           log_scale: np.ndarray | None = None, shard: bool = True) -> StreamSummary:
+           log_scale: np.ndarray | None = None, shard: bool = True,
+           extra_log_scales: np.ndarray | None = None) -> StreamSummary:
     """Summaries of the energy of ``workload`` over every draw in ``arrays`` (from :func:`~.predict.prepare`) and
     at least ``queries_per_draw`` simulated queries each (rounded up to whole chunks). ``log_scale`` (per draw) is
     added to the log of every value: a per-draw reduction factor. Output lengths come from ``seed``'s stream, so
     two queries with the same seed share them (common random numbers). With several local devices the draws are
-    split across them (:func:`shard_draws`) unless ``shard`` is False. Lengths not given are drawn per query
+    split across them (:func:`shard_draws`) unless ``shard`` is False. ``extra_log_scales`` (factors x draws):
+    more per-draw factors on the same queries' values (a query's carbon, its water), summarised in ``extras``. Lengths not given are drawn per query
     from the regime's workload mixture of each posterior draw (:mod:`infergy.model.workload`); an agent's later
     calls draw their outputs from the first call's component."""
     workload.check()
@@ -247,29 +264,38 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
     n_chunks, chunk = chunking(n, queries_per_draw, _max_chunk_elements(arrays["log_batch"]))
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
     scale = jnp.zeros(n, jnp.float32) if log_scale is None else jnp.asarray(log_scale, jnp.float32)
+    extra = jnp.zeros((0, n), jnp.float32) if extra_log_scales is None else jnp.asarray(extra_log_scales, jnp.float32)
     if n_devices > 1:
         scale = jax.device_put(scale, arrays["log_batch"].sharding)
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        extra = jax.device_put(extra, NamedSharding(arrays["log_batch"].sharding.mesh, PartitionSpec(None, "draws")))
     per_call = n_chunks
     if n * n_chunks * chunk > PROGRESS_SAMPLES and n_chunks > 1:  # whole parts: a few more queries, never fewer
         per_call = -(-n_chunks // PROGRESS_STEPS)
         n_chunks = per_call * -(-n_chunks // per_call)
     q = n_chunks * chunk
     report = _PROGRESS.get()
+    k = int(extra.shape[0])
     hist, sums, max_ctx, outside = np.zeros(HIST_BINS, np.int64), np.zeros(n, np.float64), 0.0, 0
+    x_hist, x_sums, x_outside = np.zeros((k, HIST_BINS), np.int64), np.zeros((k, n), np.float64), np.zeros(k, np.int64)
     for start in range(0, n_chunks, per_call):
         part = _stream_kernel(
             arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens or 0.0),
             jnp.float32(workload.output_tokens or 0.0), jnp.float32(workload.tool_tokens),
-            jnp.float32(workload.cache_hit_rate), jnp.int32(start), n_chunks=per_call, chunk=chunk,
+            jnp.float32(workload.cache_hit_rate), jnp.int32(start), extra, n_chunks=per_call, chunk=chunk,
             steps=workload.agent_steps, per_token=workload.per == "token", draw_input=workload.input_tokens is None,
             draw_output=workload.output_tokens is None)
-        h, s, c, o = (_to_host(x) for x in part)
+        h, s, c, o, xh, xs, xo = (_to_host(x) for x in part)
         hist, sums = hist + np.asarray(h, np.int64), sums + np.asarray(s, np.float64)
         max_ctx, outside = max(max_ctx, float(c)), outside + int(o)
+        x_hist, x_sums, x_outside = x_hist + xh, x_sums + xs, x_outside + xo
         if report is not None and per_call < n_chunks:
             report(n * (start + per_call) * chunk, n * q)
+    extras = tuple(StreamSummary(hist=x_hist[j], per_draw_mean=x_sums[j] / q, count=n * q,
+                                 max_context_tokens=max_ctx, out_of_range=int(x_outside[j])) for j in range(k))
     return StreamSummary(hist=hist, per_draw_mean=sums / q, count=n * q, max_context_tokens=max_ctx,
-                         out_of_range=outside)
+                         out_of_range=outside, extras=extras)
 
 
 def _to_host(x) -> np.ndarray:
@@ -284,12 +310,16 @@ def _to_host(x) -> np.ndarray:
 
 
 def stream_spec(draws_coords, spec: QuerySpec, workload: Workload, bundle, *, queries_per_draw: int, seed: int,
-                log_scale: np.ndarray | None = None) -> tuple[StreamSummary, dict]:
+                log_scale: np.ndarray | None = None,
+                extra_scales: Callable[[dict], np.ndarray] | None = None) -> tuple[StreamSummary, dict]:
     """:func:`stream` for ``spec`` resolved against a flattened posterior; returns the summary and what was
-    resolved (model, GPU, GPU count ...)."""
+    resolved (model, GPU, GPU count ...). ``extra_scales(arrays)``: the per-draw log factors (factors x draws) of
+    :func:`stream`'s ``extra_log_scales``, from the resolved per-draw parameters (PUE, host ratio ...)."""
     arrays, meta = prepare(draws_coords, spec, bundle, seed)
     meta["extreme"] = list(meta["extreme"]) + _context_problems(spec, workload, meta, bundle)
-    summary = stream(arrays, spec, workload, queries_per_draw=queries_per_draw, seed=seed, log_scale=log_scale)
+    extra = extra_scales({k: np.asarray(v, np.float64) for k, v in arrays.items()}) if extra_scales else None
+    summary = stream(arrays, spec, workload, queries_per_draw=queries_per_draw, seed=seed, log_scale=log_scale,
+                     extra_log_scales=extra)
     window = meta["context_window"]
     drawn = workload.input_tokens is None or (workload.agent_steps > 1 and workload.output_tokens is None)
     if window is not None and drawn and summary.max_context_tokens > window and not meta["extreme"]:

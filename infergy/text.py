@@ -8,7 +8,7 @@ import pandas as pd
 
 from .analysis.estimate import BOUNDARY_DESCRIPTIONS
 
-__all__ = ["fmt", "interquartile", "interval", "provenance_line", "estimate_text", "format_replication", "pathways_markdown",
+__all__ = ["fmt", "interquartile", "interval", "provenance_line", "estimate_text", "impacts_lines", "regions_markdown", "format_replication", "pathways_markdown",
            "fleet_markdown", "sensitivity_markdown", "comparison_markdown", "cv_markdown",
            "measured_markdown", "learned_markdown"]
 
@@ -63,7 +63,26 @@ def estimate_text(est) -> str:
         f"{est.posterior['data_hash'][:12]}",
     ]
     lines += [f"  note: {w}" for w in i["warnings"]]
+    if est.impacts is not None:
+        lines += impacts_lines(est.impacts)
     return "\n".join(lines)
+
+
+def impacts_lines(imp: dict) -> list[str]:
+    """The carbon and water of an answer, with where, when and how they are counted."""
+    w, unit = imp["where"], imp["unit"]
+    lines = [f"  served in {w['label']}, {w['year']} (grid: {w['grid_intensity']}, median "
+             f"{fmt(w['grid_intensity_g_per_kwh_median'])} gCO2e/kWh); at the {imp['boundary']} boundary:"]
+    for key, label in (("energy_wh", "energy"), ("carbon_g", "carbon"), ("carbon_location_g", "carbon, location-based"),
+                       ("water_ml", "water")):
+        if key in unit:
+            lines.append(f"    {label}: {interval(imp[key])} {unit[key]}")
+    lines.append(f"  carbon: {imp['carbon_basis']['scope']}; {imp['carbon_basis']['intensity'].split(':')[0]}; "
+                 f"embodied hardware {imp['carbon_basis']['embodied_hardware']}")
+    lines.append(f"  water: {imp['water_basis']['on_site']}; plus off-site, {imp['water_basis']['off_site'].split(': ', 1)[1]}")
+    if w["static_source"]:
+        lines.append(f"  note: the source repeats one value for {w['region']} every year: an estimate, not yearly data")
+    return lines
 
 
 def format_replication(rep) -> str:
@@ -269,3 +288,22 @@ def learned_markdown(res: dict) -> str:
                  for g in ordered if g.get("would_decide")]
     tail = ["", "The production operating point, where the data leave it near its prior:", *undecided] if undecided else []
     return "\n".join(head + rows + tail + ["", provenance_line(res)]) + "\n"
+
+
+def regions_markdown(table: dict) -> str:
+    """The zones of ``infergy regions`` as a Markdown table."""
+    def opt(x, f=fmt) -> str:
+        return "" if x is None else f(x)
+
+    lines = ["| zone | name | continent | year | gCO2e/kWh (life-cycle) | trend %/yr (90%) | direct (Ember, year) "
+             "| off-site water L/kWh |", "|---|---|---|---|---|---|---|---|"]
+    for r in table["zones"]:
+        t = r["trend_pct_per_year"]
+        direct = "" if r["direct_g_per_kwh"] is None else f"{fmt(r['direct_g_per_kwh'])} ({r['direct_year']})"
+        lines.append(f"| {r['zone']} | {r['name']}{' (static estimate)' if r['static_source'] else ''} | "
+                     f"{r['continent']} | {r['year']} | {fmt(r['carbon_intensity_g_per_kwh'])} | "
+                     f"{t['median']:+.1f} ({t['p05']:+.1f} to {t['p95']:+.1f}) | {direct} | "
+                     f"{opt(r['offsite_water_l_per_kwh'])} |")
+    lines += ["", f"{len(table['zones'])} zones; also accepted: {', '.join(table['also_accepted'])} (a zone not "
+              f"listed there). {table['basis']}."]
+    return "\n".join(lines)

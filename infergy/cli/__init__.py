@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Sequence
 
-from . import answers, data, fit, paper, report
+from . import answers, data, fit, impacts, paper, report
 from . import options
 from .options import compile_cache
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"infergy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (paper.register_replicate, data.register, fit.register_fit, fit.register_update, paper.register_compare,
-                     fit.register_cv, fit.register_check, answers.register, report.register):
+                     fit.register_cv, fit.register_check, answers.register, impacts.register, report.register):
         register(sub)
     return parser
 

@@ -34,6 +34,7 @@ def register(sub) -> None:
     ep.add_argument("--operator", default=None, metavar="NAME",
                     help="answer for an operator whose telemetry the posterior was fitted to (--posterior, with its "
                     "rows in --data-add): its own engine at its median load, unless --engine or --batch-size")
+    opt.add_where_options(ep)
     opt.add_device_option(ep, "the propagation")
     ep.set_defaults(func=_cmd_estimate)
 
@@ -97,6 +98,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         raise ValueError("--tool-tokens adds context between agent steps: give --agent-steps K > 1")
     if args.cache_hit_rate is not None and not 0.0 <= args.cache_hit_rate <= 1.0:
         raise ValueError(f"cache hit rate must be in [0, 1], got {args.cache_hit_rate:g}")
+    where = opt.where_of(args)
     opt.select_device(args, "propagate")
     hit = {} if args.cache_hit_rate is None else {"cache_hit_rate": args.cache_hit_rate}
     bundle = None
@@ -106,7 +108,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         bundle = load(extra=args.data_add)
     est = estimate(spec=opt.query_spec(args), per=args.per, agent_steps=args.agent_steps, tool_tokens=args.tool_tokens,
                    **hit, operator=args.operator, posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES,
-                   seed=args.seed, bundle=bundle)
+                   seed=args.seed, bundle=bundle, where=where)
     print(json.dumps(est.to_dict(), indent=2) if args.json else estimate_text(est))
     return 0
 

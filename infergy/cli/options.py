@@ -284,6 +284,54 @@ def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bounda
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
+def year(text: str) -> int:
+    from ..model.impacts import YEAR_RANGE
+
+    value = _whole(text, YEAR_RANGE[0], f"a year {YEAR_RANGE[0]}-{YEAR_RANGE[1]}")
+    if value > YEAR_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be a year {YEAR_RANGE[0]}-{YEAR_RANGE[1]} (the grid trend is fitted "
+                                         f"to five years and not carried further), got {text}")
+    return value
+
+
+def grams_per_kwh(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 2000.0:
+        raise argparse.ArgumentTypeError(f"must be 0-2000 gCO2e/kWh (the dirtiest grids are ~1,100), got {text}")
+    return value
+
+
+def add_where_options(p: argparse.ArgumentParser) -> None:
+    """Where and when the queries are served: adds carbon and water to the answer."""
+    g = p.add_argument_group("carbon and water (where the queries are served)")
+    g.add_argument("--region", default=None, metavar="ZONE",
+                   help="a grid zone (`infergy regions` lists them: US-MIDA-PJM, IE, SE-SE3 ...), a continent (a zone "
+                   "not listed there), or world: adds gCO2e and mL of water")
+    g.add_argument("--year", type=year, default=None, metavar="Y",
+                   help="the year served: a year of the data is its published average, another is predicted by the "
+                   "grid sub-model [the latest year of the data]")
+    m = g.add_mutually_exclusive_group()
+    m.add_argument("--clean-share", type=share, default=None, metavar="S",
+                   help="market-based carbon: share S of the load matched by clean energy [location-based]")
+    m.add_argument("--market-based", type=grams_per_kwh, default=None, metavar="FACTOR",
+                   help="market-based carbon at an operator's stated factor, gCO2e/kWh [location-based]")
+
+
+def where_of(args: argparse.Namespace):
+    """The :class:`~infergy.analysis.impacts.Where` of the options, or None without ``--region``."""
+    from ..analysis.impacts import Where
+
+    if args.region is None:
+        if args.year is not None or args.clean_share is not None or args.market_based is not None:
+            raise ValueError("--year, --clean-share and --market-based say how a region's grid is counted: give "
+                             "--region too")
+        return None
+    return Where(args.region, args.year, args.clean_share, args.market_based)
+
+
 def query_spec(args: argparse.Namespace, regime: str | None = None):
     from ..analysis.predict import QuerySpec
 

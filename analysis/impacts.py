@@ -1,0 +1,198 @@
+"""Carbon and water of an answer: where and when a query is served, on the same simulated queries as its energy.
+
+A query's grid electricity is its energy at the facility boundary (at ``facility+idle`` when that is the answer's
+boundary); whatever boundary the energy answer states, the impacts are converted to the facility draw by draw
+(host ratio, PUE). Then, per posterior draw::
+
+    carbon_g = facility_wh x CI (g/kWh) / 1000           CI: the zone's life-cycle grid intensity in the year
+    water_ml = IT_wh x WUE (L/kWh) + facility_wh x W_off  (Wh x L/kWh = mL; IT_wh = facility_wh / PUE)
+
+location-based unless a clean-energy share (``CI x (1 - share)``) or an operator's market-based factor is given.
+Each factor is a per-draw scale on the energy of the same queries (:func:`~.propagate.stream`'s
+``extra_log_scales``), so a query's carbon and water are its own energy times its draw's intensities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Where", "ImpactPlan", "plan_impacts", "IMPACT_KEYS", "impacts_boundary", "regions_table"]
+
+#: The impacts an answer carries, in order, and their units per query (per token: the same over output tokens).
+IMPACT_KEYS = {"energy_wh": "Wh", "carbon_g": "gCO2e", "water_ml": "mL"}
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where and when a query is served, and how its carbon is counted."""
+
+    region: str
+    year: int | None = None  # None: the latest year of the grid data
+    clean_share: float | None = None  # market-based: this share of the load is matched by clean energy
+    market_factor_g_per_kwh: float | None = None  # market-based: an operator's stated factor
+
+    def check(self) -> None:
+        if self.clean_share is not None and self.market_factor_g_per_kwh is not None:
+            raise ValueError("give a clean-energy share or a market-based factor, not both")
+        if self.clean_share is not None and not (isinstance(self.clean_share, (int, float))
+                                                 and 0.0 <= self.clean_share <= 1.0):
+            raise ValueError(f"clean share must be in [0, 1], got {self.clean_share}")
+        f = self.market_factor_g_per_kwh
+        if f is not None and not (isinstance(f, (int, float)) and math.isfinite(f) and 0.0 <= f <= 2000.0):
+            raise ValueError(f"market-based factor must be in 0-2000 gCO2e/kWh (the dirtiest grids are ~1,100), "
+                             f"got {f}")
+
+    @property
+    def market_based(self) -> bool:
+        return self.clean_share is not None or self.market_factor_g_per_kwh is not None
+
+
+def impacts_boundary(boundary: str) -> str:
+    """The boundary the impacts are counted at: the grid feeds the facility (and its idle capacity, if asked)."""
+    return "facility+idle" if boundary == "facility+idle" else "facility"
+
+
+@dataclass
+class ImpactPlan:
+    """What :func:`plan_impacts` resolved: the names of the extra streams, a function of the prepared per-draw
+    arrays giving their log scales, and the JSON description of the basis."""
+
+    names: tuple[str, ...]
+    zero: frozenset[str]  # impacts that are exactly 0 for every draw (a fully clean market-based supply)
+    scales: object  # callable(arrays) -> (len(names), draws) log factors
+    basis: dict
+
+
+def plan_impacts(where: Where, *, boundary: str, per: str, operator: str | None, n_draws: int, seed: int,
+                 posterior=None) -> ImpactPlan:
+    """Resolve ``where`` against the carbon and water posterior: per-draw intensities for ``n_draws`` energy draws
+    (the impact posterior's draws, shuffled by ``seed``, paired one to one; the two posteriors are independent)."""
+    from ..inference.impacts import load_impact_posterior
+    from ..model.impacts import (YEAR_RANGE, carbon_intensity_draws, check_year, offsite_water_draws,
+                                 resolve_region, wue_draws)
+    from ..model.equations import boundary_factor
+    from .predict import boundary_flags
+
+    where.check()
+    post = posterior if posterior is not None else load_impact_posterior()
+    region = resolve_region(post.data, where.region)
+    latest = int(post.data.grid_carbon["year"].max())
+    year = check_year(where.year if where.year is not None else latest)
+    rng = np.random.default_rng([seed, 26])
+    pick = rng.permutation(post.n_draws)
+    pick = np.resize(pick, n_draws)  # one impact draw per energy draw (cycled when there are more energy draws)
+    draws = {k: v[pick] for k, v in post.draws.items()}
+    ci_loc, ci_origin = carbon_intensity_draws(draws, post.design, post.data, region, year, rng)
+    w_off, off_origin = offsite_water_draws(draws, post.design, post.data, region, rng)
+    wue, wue_origin = wue_draws(draws, post.design, operator, rng)
+    if where.clean_share is not None:
+        ci, scope = ci_loc * (1.0 - where.clean_share), (f"market-based: {where.clean_share:.0%} of the load matched "
+                                                          "by clean energy, the rest at the location's intensity")
+    elif where.market_factor_g_per_kwh is not None:
+        ci, scope = np.full(n_draws, float(where.market_factor_g_per_kwh)), \
+            f"market-based: the stated factor {where.market_factor_g_per_kwh:g} gCO2e/kWh"
+    else:
+        ci, scope = ci_loc, "location-based: the grid's average intensity where the query is served"
+    per_token = per == "token"
+    to_impacts = boundary_flags(impacts_boundary(boundary))
+    from_answer = boundary_flags(boundary)
+    names = ["energy_wh", "carbon_g", "water_ml"] + (["carbon_location_g"] if where.market_based else [])
+    zero = frozenset(n for n, f in (("carbon_g", ci),) if not np.any(f > 0))
+
+    def scales(arrays: dict) -> np.ndarray:
+        host, pue, idle = arrays["host_ratio"], arrays["pue"], arrays["idle_share"]
+        log_ratio = (np.log(np.asarray(boundary_factor(host, pue, idle, np.asarray(to_impacts)), np.float64))
+                     - np.log(np.asarray(boundary_factor(host, pue, idle, np.asarray(from_answer)), np.float64)))
+        if per_token:  # the stream's per-token values are J: Wh per token
+            log_ratio = log_ratio - np.log(3600.0)
+        with np.errstate(divide="ignore"):
+            rows = {"energy_wh": log_ratio,
+                    "carbon_g": log_ratio + np.log(np.where(ci > 0, ci, 1.0) / 1000.0),
+                    "water_ml": log_ratio + np.log(wue / pue + w_off),
+                    "carbon_location_g": log_ratio + np.log(ci_loc / 1000.0)}
+        return np.stack([rows[n] for n in names])
+
+    basis = {
+        "boundary": impacts_boundary(boundary),
+        "unit": {k: f"{u}/{'token' if per_token else 'query'}" for k, u in
+                 {**IMPACT_KEYS, **({"carbon_location_g": "gCO2e"} if where.market_based else {})}.items()},
+        "where": {"region": region.code, "label": region.label, "level": region.level, "country": region.country,
+                  "continent": region.continent, "year": year,
+                  "grid_intensity": ("the year's published average" if ci_origin == "published" else
+                                     f"predicted by the grid sub-model (data {min(post.design.years)}-"
+                                     f"{max(post.design.years)}; years {YEAR_RANGE[0]}-{YEAR_RANGE[1]})"),
+                  "grid_intensity_g_per_kwh_median": float(np.median(ci_loc)),
+                  "static_source": region.code in post.design.static_zones},
+        "carbon_basis": {"scope": scope, "intensity": "life-cycle (Electricity Maps): plants' construction and "
+                         "fuel supply included; direct combustion-only factors (Ember) are 10-20% lower on fossil grids",
+                         "embodied_hardware": "not included"},
+        "water_basis": {"on_site": f"cooling water: IT energy x WUE, {wue_origin}",
+                        "off_site": "water consumed generating the electricity: facility energy x the country's "
+                        + ("published factor (EcoLogits / WRI)" if off_origin == "published" else
+                           "factor drawn from the spread between countries (none published for this region)"),
+                        "wue_median_l_per_kwh": float(np.median(wue)),
+                        "offsite_median_l_per_kwh": float(np.median(w_off))},
+        "sources": ["Electricity Maps yearly life-cycle carbon intensity (ODbL), via The Green Web Foundation co2.js",
+                    "EcoLogits electricity mixes: off-site water (MPL-2.0), after WRI",
+                    "operators' reported on-site WUE (data/wue.csv)"],
+        "impact_posterior": {"data_hash": str(post.attrs.get("data_hash", ""))[:12],
+                             "review_passed": bool(post.attrs.get("review_passed", 0))},
+    }
+    return ImpactPlan(tuple(names), zero, scales, basis)
+
+
+def regions_table(*, continent: str | None = None, search: str | None = None, sort: str = "zone",
+                  posterior=None) -> dict:
+    """Every zone with its latest published life-cycle intensity, the fitted trend (%/year, posterior median and
+    90% interval), Ember's direct intensity for its country where published, and its country's off-site water."""
+    from ..data.impacts import CONTINENTS
+    from ..inference.impacts import load_impact_posterior
+
+    post = posterior if posterior is not None else load_impact_posterior()
+    data, design = post.data, post.design
+    if continent is not None:
+        match = [c for c in CONTINENTS if c.lower() == continent.strip().lower()]
+        if not match:
+            raise ValueError(f"unknown continent {continent!r}; one of {', '.join(CONTINENTS)}")
+        continent = match[0]
+    grid = data.grid_carbon
+    latest = grid.sort_values("year").groupby("zone").tail(1).set_index("zone")
+    direct = data.grid_carbon_direct.dropna(subset=["code"]).set_index("code")
+    water = data.grid_water.set_index("country")
+    trend = np.expm1(post.draws["ci_b"]) * 100.0  # % per year
+    rows = []
+    for i, zone in enumerate(design.zones):
+        r = latest.loc[zone]
+        if continent is not None and r["continent"] != continent:
+            continue
+        if search is not None and search.lower() not in f"{zone} {r['zone_name']}".lower():
+            continue
+        iso3 = r.get("country_iso3")
+        d = direct.loc[iso3] if isinstance(iso3, str) and iso3 in direct.index else None
+        rows.append({
+            "zone": zone, "name": r["zone_name"], "country": r["country"], "continent": r["continent"],
+            "year": int(r["year"]), "carbon_intensity_g_per_kwh": float(r["carbon_intensity_g_per_kwh"]),
+            "carbon_free_pct": None if pd_isna(r["carbon_free_pct"]) else float(r["carbon_free_pct"]),
+            "trend_pct_per_year": {"median": float(np.median(trend[:, i])),
+                                   "p05": float(np.quantile(trend[:, i], 0.05)),
+                                   "p95": float(np.quantile(trend[:, i], 0.95))},
+            "direct_g_per_kwh": None if d is None else float(d["carbon_intensity_g_per_kwh"]),
+            "direct_year": None if d is None else int(d["year"]),
+            "offsite_water_l_per_kwh": (float(water.loc[r["country"], "offsite_water_l_per_kwh"])
+                                        if r["country"] in water.index else None),
+            "static_source": zone in design.static_zones,
+        })
+    if search is not None and not rows:
+        raise ValueError(f"no zone's code or name contains {search!r}")
+    if sort == "intensity":
+        rows.sort(key=lambda row: row["carbon_intensity_g_per_kwh"])
+    return {"zones": rows, "also_accepted": list(CONTINENTS) + ["world"],
+            "basis": "life-cycle, location-based yearly averages (Electricity Maps, ODbL); direct: Ember (CC BY-SA "
+                     "4.0); off-site water: EcoLogits (MPL-2.0)"}
+
+
+def pd_isna(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
