@@ -37,10 +37,11 @@ DEFAULT_FLEET_LEVERS = ("b200", "fp4", "load-x2")
 def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAULT_FLEET_LEVERS,
           overhead: float = 1.0, boundary: str = "facility+idle", baseline: Baseline | None = None,
           posterior=None, samples_per_member: int = 1_000_000, seed: int = 0, paper_version: str | None = "v2",
-          bundle=None, paper_replication=None, allow_extreme: bool = False) -> dict:
+          bundle=None, paper_replication=None, allow_extreme: bool = False, where=None) -> dict:
     """GWh/day for ``queries_per_day`` queries: baseline (all traditional), with ``long_share`` reasoning queries,
     and improved by ``levers`` -- posterior medians and 90% intervals, next to the reference lines and (unless
     ``paper_version`` is None) paper mode's fleet numbers (``paper_replication`` reuses a paper-mode run).
+    ``where`` (an :class:`~.impacts.Where`) adds tCO2e/day and m3/day of water for the same fleet served there.
     JSON-ready."""
     if not 0 < queries_per_day < float("inf"):
         raise ValueError(f"queries per day must be a finite number > 0, got {queries_per_day}")
@@ -82,9 +83,35 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
         "reference_lines": dict(REFERENCE_LINES_GWH_PER_DAY),
         "samples_per_member": source.n_draws * q, "seed": seed, "posterior": source.info,
     }
+    if where is not None:
+        fleets = {"baseline": scale * mean_wh["traditional"], "with_long_queries": scale * mixed,
+                  "improved": scale * improved}
+        out["impacts"] = _fleet_impacts(where, fleets, baseline, source, seed)
     if paper_version is not None or paper_replication is not None:
         out["paper_mode"] = _paper_fleet(paper_replication or paper_version, queries_per_day, long_share, seed)
     return out
+
+
+def _fleet_impacts(where, fleets: dict[str, np.ndarray], baseline: Baseline, source, seed: int) -> dict:
+    """tCO2e/day and m3/day per posterior draw: GWh/day x the draw's grams (or mL) per Wh at the answer's
+    boundary (GWh x 1e9 Wh x g/Wh / 1e6 g/t = GWh x 1,000 x g/Wh; likewise mL to m3)."""
+    from .impacts import plan_impacts
+    from .predict import prepare
+
+    member = baseline.members[0]
+    plan = plan_impacts(where, boundary=member.boundary, per="query", operator=member.operator,
+                        n_draws=source.n_draws, seed=seed)
+    arrays, _ = prepare(source.draws_coords, member, source.bundle, seed)
+    logs = plan.scales({k: np.asarray(v, np.float64) for k, v in arrays.items()})
+    per_wh = {name: (np.zeros(source.n_draws) if name in plan.zero else np.exp(logs[i]))
+              for i, name in enumerate(plan.names)}
+    out = {"carbon_t_per_day": {k: summarize(1e3 * v * per_wh["carbon_g"], _INTERVAL) for k, v in fleets.items()},
+           "water_m3_per_day": {k: summarize(1e3 * v * per_wh["water_ml"], _INTERVAL) for k, v in fleets.items()}}
+    if "carbon_location_g" in per_wh:
+        out["carbon_location_t_per_day"] = {k: summarize(1e3 * v * per_wh["carbon_location_g"], _INTERVAL)
+                                            for k, v in fleets.items()}
+    basis = {k: v for k, v in plan.basis.items() if k != "unit"}
+    return {**out, **basis, "unit": {"carbon_t_per_day": "tCO2e/day", "water_m3_per_day": "m3/day"}}
 
 
 def _paper_fleet(version_or_rep, queries_per_day: float, long_share: float, seed: int) -> dict:

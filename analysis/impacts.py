@@ -196,3 +196,127 @@ def regions_table(*, continent: str | None = None, search: str | None = None, so
 
 def pd_isna(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+#: Zones where data centres cluster, for the report's ranking: Nordic hydro, French nuclear, the US hubs (PJM:
+#: northern Virginia; ERCOT: Texas; Bonneville: Oregon and Washington; CAISO: California), Ireland, Frankfurt,
+#: Amsterdam, Tokyo, Singapore, Sydney, Mumbai, Poland's coal grid.
+REPORT_ZONES = ("SE-SE1", "NO-NO1", "FR", "CA-QC", "US-NW-BPAT", "FI", "GB", "US-CAL-CISO", "IE", "NL", "DE",
+                "US-MIDA-PJM", "US-TEX-ERCO", "JP-TK", "SG", "AU-NSW", "IN-WE", "PL")
+
+#: Operators' per-query disclosures of carbon and water, and what each counts (measurements.csv rows).
+DISCLOSURES = (
+    {"id": "PQ-007", "who": "Google, median Gemini Apps text prompt (May 2025)", "quantity": "carbon_g",
+     "value": 0.03, "energy_wh": 0.24, "short": "market-based, hardware included",
+     "includes": "market-based Scope 2 + Scope 1 + amortised hardware (Scope 3); comprehensive energy (idle machines "
+                 "and PUE included); Google's fleet"},
+    {"id": "PQ-009", "who": "Google, median Gemini Apps text prompt (May 2025)", "quantity": "water_ml",
+     "value": 0.26, "energy_wh": 0.24, "short": "on-site cooling only", "includes": "on-site cooling water only; comprehensive energy"},
+    {"id": "PQ-012", "who": "OpenAI, average ChatGPT query (June 2025)", "quantity": "water_ml",
+     "value": 0.000085 * 3785.411784, "energy_wh": 0.34, "short": "boundary undisclosed", "includes": "undisclosed: no method, boundary or model"},
+    {"id": "PQ-013", "who": "Mistral Large 2, one 400-token Le Chat answer (LCA, July 2025)", "quantity": "carbon_g",
+     "value": 1.14, "energy_wh": None, "short": "life cycle, hardware included",
+     "includes": "full life cycle: location-based electricity plus upstream hardware manufacturing; no Wh published"},
+    {"id": "PQ-014", "who": "Mistral Large 2, one 400-token Le Chat answer (LCA, July 2025)", "quantity": "water_ml",
+     "value": 45.0, "energy_wh": None, "short": "life cycle, supply chain included",
+     "includes": "water consumption potential of the whole supply chain (hardware manufacturing included)"},
+)
+
+
+def zones_ranked(baseline, *, zones=REPORT_ZONES, year: int | None = None, posterior=None, samples_per_member: int = 100_000,
+                 seed: int = 0) -> dict:
+    """Carbon and water per query of ``baseline`` (a :class:`~.pathways.Baseline`) served in each of ``zones``
+    (location-based, ``year`` or the latest): one stream per blend member, every zone a per-draw factor on the same
+    queries. Rows sorted by median carbon."""
+    from .estimate import open_posterior, queries_per_draw
+    from .propagate import Workload, pool, stream_spec
+
+    source = open_posterior(posterior)
+    q = queries_per_draw(samples_per_member, source.n_draws)
+    member0 = baseline.members[0]
+    plans = [plan_impacts(Where(z, year), boundary=member0.boundary, per="query", operator=member0.operator,
+                          n_draws=source.n_draws, seed=seed) for z in zones]
+    width = len(plans[0].names)
+
+    def scales(arrays: dict) -> np.ndarray:
+        return np.concatenate([p.scales(arrays) for p in plans])
+
+    parts = [stream_spec(source.draws_coords, m, Workload.of(m), source.bundle, queries_per_draw=q,
+                         seed=seed + 1000 * i, extra_scales=scales)[0] for i, m in enumerate(baseline.members)]
+    summary = pool(parts)
+    rows = []
+    for j, plan in enumerate(plans):
+        extras = summary.extras[j * width:(j + 1) * width]
+        values = {name: extras[k].summary() for k, name in enumerate(plan.names)}
+        rows.append({"zone": plan.basis["where"]["region"], "label": plan.basis["where"]["label"],
+                     "year": plan.basis["where"]["year"],
+                     "grid_g_per_kwh": plan.basis["where"]["grid_intensity_g_per_kwh_median"],
+                     "carbon_g": values["carbon_g"], "water_ml": values["water_ml"]})
+    rows.sort(key=lambda r: r["carbon_g"]["median"])
+    return {"setting": baseline.name, "boundary": plans[0].basis["boundary"], "energy_wh": summary.summary(),
+            "rows": rows, "samples_per_member": source.n_draws * q, "seed": seed, "posterior": source.info,
+            "disclosures": [dict(d) for d in DISCLOSURES],
+            "carbon_basis": plans[0].basis["carbon_basis"], "water_basis": {
+                k: v for k, v in plans[0].basis["water_basis"].items() if not k.endswith("median_l_per_kwh")}}
+
+
+def disclosure_rows(*, posterior=None, seed: int = 0, samples: int = 50_000) -> list[dict]:
+    """Each operator disclosure of carbon or water beside infergy's like-for-like figure, and what differs. Where
+    the operator states its energy, infergy's factors apply to that energy (the check is of the carbon and water
+    per kWh, not of the energy); Mistral states none, so its model's 400-token answer is estimated."""
+    from ..inference.impacts import load_impact_posterior
+    from ..model.impacts import offsite_water_draws, resolve_region, wue_draws
+    from .estimate import estimate, open_posterior
+
+    post = load_impact_posterior()
+    source = open_posterior(posterior)
+    rng = np.random.default_rng([seed, 27])
+    us = resolve_region(post.data, "US")
+    latest = int(post.data.grid_carbon["year"].max())
+    ci_us = float(post.data.grid_carbon.query("zone == 'US' and year == @latest")["carbon_intensity_g_per_kwh"].iloc[0])
+    off_us = offsite_water_draws(post.draws, post.design, post.data, us, rng)[0]
+    q = lambda x: {"median": float(np.median(x)), "p05": float(np.quantile(x, 0.05)),  # noqa: E731
+                   "p95": float(np.quantile(x, 0.95))}
+    rows = []
+    for d in DISCLOSURES:
+        row = {**d}
+        if d["id"] == "PQ-007":
+            implied = d["value"] / d["energy_wh"] * 1000.0
+            row.update(implied=f"{implied:.0f} gCO2e/kWh", infergy=q(np.full(1, d["energy_wh"] * ci_us / 1000.0)),
+                       infergy_basis=f"the same {d['energy_wh']} Wh, location-based, US average {latest} "
+                                     f"({ci_us:.0f} g/kWh, life-cycle), hardware not included",
+                       differs=f"Google's market-based factor ({implied:.0f} g/kWh, hardware included) is "
+                               f"{1 - implied / ci_us:.0%} below the US location-based grid: its clean-energy "
+                               "purchases, not its servers' efficiency")
+        elif d["id"] in ("PQ-009", "PQ-012"):
+            google = d["id"] == "PQ-009"
+            wue, origin = wue_draws(post.draws, post.design, "Google" if google else None, rng)
+            from ..model.pue import fleet_pue
+
+            n = source.n_draws
+            pue_d = fleet_pue(source.draws_coords[0], rng.standard_normal(n), rng.standard_normal(n))
+            pue_d = np.resize(pue_d, len(wue))
+            on_site = d["energy_wh"] * wue / pue_d
+            row.update(implied=f"{d['value'] / d['energy_wh']:.2f} L per facility kWh",
+                       infergy=q(on_site), infergy_total=q(on_site + d["energy_wh"] * np.resize(off_us, len(wue))),
+                       infergy_basis=f"the same {d['energy_wh']} Wh, on-site: {origin} over a fleet PUE; the "
+                                     "total adds the US grid's off-site water",
+                       differs=("Google's WUE (1.15 L/kWh, as quoted by Amazon) is one of the data: this is a "
+                                "consistency check, not an independent one" if google else
+                                "boundary undisclosed: matches on-site cooling at a WUE near 1 L/kWh; with the "
+                                "grid's off-site water it would be several times larger"))
+        else:
+            est = estimate("Mistral Large 2", output_tokens=400, samples=samples, seed=seed, posterior=source,
+                           where=Where("FR"))
+            key = d["quantity"]
+            row.update(implied="no Wh published",
+                       infergy=est.impacts[key], infergy_energy_wh=est.impacts["energy_wh"],
+                       infergy_basis="Mistral Large 2, 400 output tokens, served in France (the zone is not stated "
+                                     f"in the sources), {latest}, location-based, operation only",
+                       differs=("the life cycle adds manufacturing and training shares infergy leaves out; at "
+                                f"infergy's median energy, 1.14 g would need {1.14 / est.impacts['energy_wh']['median'] * 1000:,.0f} "
+                                "g/kWh from operation alone" if key == "carbon_g" else
+                                "a water consumption potential of the whole supply chain (chip making included) "
+                                "against infergy's on-site plus off-site operational water"))
+        rows.append(row)
+    return rows

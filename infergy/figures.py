@@ -26,7 +26,7 @@ from .model.paper import REGIMES
 __all__ = ["BOUNDARY_COLORS", "plot_paper_energy", "plot_paper_pathways", "plot_paper_fleet", "write_paper_figures",
            "plot_answer", "plot_calibration", "plot_learned", "plot_forest", "plot_per_query", "plot_pathways",
            "plot_fleet", "plot_estimates", "plot_sensitivity", "plot_rank", "plot_weights", "plot_ppc", "plot_lengths",
-           "PPC_DRAWS"]
+           "PPC_DRAWS", "plot_zones"]
 
 #: Predictive draws the posterior predictive check overlays on each observed density.
 PPC_DRAWS = 40
@@ -466,5 +466,38 @@ def plot_sensitivity(res: dict, path: str | Path) -> Path:
     ax.set_title(f"What drives the spread of Wh/query: {res['regime']} queries, {res['boundary']} boundary\n"
                  f"variance from the posterior {split['posterior (between draws)']:.0%}, from the query "
                  f"{split['query (within draws)']:.0%}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_zones(res: dict, path: str | Path) -> Path:
+    """Carbon and water per query of one setting served in each zone (median, 50% and 90% intervals; log scale),
+    with the operators' disclosures drawn where they fall and labelled with what they count."""
+    rows = res["rows"]
+    fig = Figure(figsize=(10, 0.3 * len(rows) + 2.6))
+    axes = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(rows))
+    styles = {"PQ-007": ("#2ca02c", "--"), "PQ-009": ("#2ca02c", "--"), "PQ-012": ("#9467bd", ":"),
+              "PQ-013": ("#d62728", "-."), "PQ-014": ("#d62728", "-.")}
+    for ax, key, unit in ((axes[0], "carbon_g", "gCO2e per query (location-based, life-cycle grid)"),
+                          (axes[1], "water_ml", "mL of water per query (on-site + off-site)")):
+        q = [r[key] for r in rows]
+        ax.hlines(y, [v["p05"] for v in q], [v["p95"] for v in q], color="#1f77b4", lw=1)
+        ax.hlines(y, [v["p25"] for v in q], [v["p75"] for v in q], color="#1f77b4", lw=3.5)
+        ax.plot([v["median"] for v in q], y, "o", color="white", mec="#1f77b4", ms=4, zorder=3)
+        for d in res["disclosures"]:
+            if d["quantity"] != key:
+                continue
+            color, ls = styles.get(d["id"], ("black", "--"))
+            ax.axvline(d["value"], color=color, ls=ls, lw=1.1,
+                       label=f"{d['who'].split(',')[0]}: {d['value']:.2g} ({d['short']})")
+        _log_axis(ax)
+        ax.set_xlabel(unit, fontsize=8)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.09), frameon=False)
+    axes[0].set_yticks(y, [f"{r['zone']} ({r['grid_g_per_kwh']:,.0f} g/kWh)" for r in rows], fontsize=7)
+    e = res["energy_wh"]
+    fig.suptitle(f"Where a query is served: {res['setting']}, {e['median']:.2g} Wh median at the "
+                 f"{res['boundary']} boundary\n(grids of {rows[0]['year']}; bars: 50% and 90% intervals; lines: operators' "
+                 "disclosures for their own models and prompts)", fontsize=9)
     fig.tight_layout()
     return _save(fig, Path(path))

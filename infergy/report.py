@@ -32,10 +32,10 @@ from .text import fmt, interval
 __all__ = ["write_report", "REPORT_SECTIONS", "REPORT_FIGURES"]
 
 REPORT_SECTIONS = ("The answer", "Fit health", "What the data taught the model", "Energy per query",
-                   "Efficiency pathways", "Fleet energy", "What drives the spread", "Public estimates checked",
+                   "Efficiency pathways", "Fleet energy", "Carbon and water", "What drives the spread", "Public estimates checked",
                    "Method and assumptions", "Provenance")
 REPORT_FIGURES = ("answer.png", "rank.png", "ppc.png", "calibration.png", "learned.png", "forest_models.png",
-                  "forest_gpus.png", "per_query.png", "pathways.png", "fleet.png", "sensitivity.png",
+                  "forest_gpus.png", "per_query.png", "pathways.png", "fleet.png", "zones.png", "sensitivity.png",
                   "estimates.png", "lengths.png")
 #: The data tables whose sources the provenance lists.
 PROVENANCE_TABLES = ("throughput", "gpu_energy", "production", "pue", "hardware", "token_lengths", "request_lengths")
@@ -56,7 +56,7 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     from .analysis.fleet import fleet
     from .analysis.headline import estimates_checked, headline, operator_answers
     from .analysis.paper_mc import replicate_paper
-    from .analysis.pathways import pathways
+    from .analysis.pathways import paper_setting, pathways
     from .analysis.sensitivity import sensitivity
     from .data import load
     from .inference.learned import calibration, length_panels, predictive, prior_vs_posterior
@@ -125,6 +125,12 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     rf.plot_pathways(pw, figs / "pathways.png")
     fl = fleet(posterior=source, samples_per_member=200_000, seed=seed, paper_replication=rep)
     rf.plot_fleet(fl, figs / "fleet.png")
+    say("carbon and water")
+    from .analysis.impacts import disclosure_rows, zones_ranked
+
+    zones = zones_ranked(paper_setting(), posterior=source, samples_per_member=50_000, seed=seed)
+    rf.plot_zones(zones, figs / "zones.png")
+    water_checks = disclosure_rows(posterior=source, seed=seed)
     sens = sensitivity(posterior=source, queries=100, seed=seed)
     rf.plot_sensitivity(sens, figs / "sensitivity.png")
     say("public estimates")
@@ -134,7 +140,7 @@ def write_report(posterior=None, out_dir: str | Path = "report", formats=("html"
     rf.plot_estimates(checked, figs / "estimates.png")
     md = render_markdown(answer=answer, answer_rows=answer_rows, rep=rep, review=review, panels=panels,
                          learned=learned, per_query=per_query, replicas=replicas, pw=pw, fl=fl, sens=sens,
-                         checked=checked, lengths=lengths, yours=yours,
+                         checked=checked, lengths=lengths, yours=yours, zones=zones, water_checks=water_checks,
                          skipped=skipped, source=source, dt=dt, design=pred.design, version=package_version(),
                          seconds=time.perf_counter() - t0)
     written = {}
@@ -156,7 +162,8 @@ def _template():
 
 
 def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_query, replicas, pw, fl, sens, checked,
-                    lengths, skipped, source, dt, design, version, seconds, yours=()) -> str:
+                    lengths, skipped, source, dt, design, version, seconds, yours=(), zones=None,
+                    water_checks=()) -> str:
     """The report's Markdown: the template filled with the computed sections."""
     from .text import fleet_markdown, pathways_markdown, sensitivity_markdown
 
@@ -191,6 +198,13 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
         "panel_cells": [[p["title"], f"{len(p['observed']):,}", f"{p['coverage']:.0%}"] for p in panels],
         "per_query_cells": [[m, replicas[m], interval(summarize(v["traditional"])),
                              interval(summarize(v["reasoning"]))] for m, v in per_query.items()],
+        "zone_cells": [[r["label"], f"{r['grid_g_per_kwh']:,.0f}", interval(r["carbon_g"]), interval(r["water_ml"])]
+                       for r in (zones or {}).get("rows", [])],
+        "disclosure_cells": [[f"{d['who']} ({d['id']})", d["quantity"].replace("_", " "), f"{d['value']:.3g}",
+                              d["includes"], d["implied"],
+                              f"{fmt(d['infergy']['median'])} ({fmt(d['infergy']['p05'])}-{fmt(d['infergy']['p95'])})"
+                              + (f"; with off-site water {fmt(d['infergy_total']['median'])}" if "infergy_total" in d
+                                 else ""), d["infergy_basis"], d["differs"]] for d in water_checks],
         "checked_cells": [[c["label"].split(" | ")[0], c["model_or_system"][:40], c["boundary"], fmt(c["published_wh"]),
                            f"{fmt(c['infergy_wh'])} ({fmt(c['infergy_wh_p05'])}-{fmt(c['infergy_wh_p95'])})",
                            f"{c['factor']:.2g}x ({c['factor_p05']:.2g}-{c['factor_p95']:.2g})", c["assumed"] or "-"]
@@ -212,7 +226,7 @@ def render_markdown(*, answer, answer_rows, rep, review, panels, learned, per_qu
         inside=len(checked) - len(over) - len(under), within_4_20=[c for c in checked if 4 <= c["factor"] <= 20],
         by_source=by_source, median=np.median, quantile=np.quantile, sources=sources,
         pathways_md=pathways_markdown(pw), fleet_md=fleet_markdown(fl), sensitivity_md=sensitivity_markdown(sens),
-        ppc_draws=PPC_DRAWS, disclosure_operators=", ".join(operators), **cells)
+        ppc_draws=PPC_DRAWS, disclosure_operators=", ".join(operators), zones=zones, **cells)
 
 
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;

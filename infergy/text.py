@@ -180,6 +180,18 @@ def fleet_markdown(res: dict) -> str:
         lines.append(f"| {name.replace('_', ' ')} | {interval} | {ptxt} |")
     for label, value in res["reference_lines"].items():
         lines.append(f"| reference: {label} | {fmt(value)} | |")
+    if "impacts" in res:
+        imp, w = res["impacts"], res["impacts"]["where"]
+        location = "carbon_location_t_per_day" in imp
+        lines += ["", f"Served in {w['label']}, {w['year']} (grid: {w['grid_intensity']}); carbon "
+                  f"{imp['carbon_basis']['scope']}; water on-site and off-site:", "",
+                  "| scenario | tCO2e/day, median (90%) |" + (" location-based tCO2e/day |" if location else "")
+                  + " water m3/day, median (90%) |", "|---|---|" + ("---|" if location else "") + "---|"]
+        for name in res["fleet"]:
+            cells = [imp["carbon_t_per_day"][name]] + ([imp["carbon_location_t_per_day"][name]] if location else []) \
+                + [imp["water_m3_per_day"][name]]
+            lines.append(f"| {name.replace('_', ' ')} | "
+                         + " | ".join(f"{fmt(c['median'])} ({fmt(c['p05'])}-{fmt(c['p95'])})" for c in cells) + " |")
     lines += ["", provenance_line(res)]
     return "\n".join(lines) + "\n"
 

@@ -333,7 +333,7 @@ def wue_draws(draws: dict, design: ImpactDesign, operator: str | None, rng: np.r
     n = len(draws["wue_sigma"])
     m = _col(draws, "wue_m_scope")[:, WUE_SCOPES.index("fleet")]
     if operator is not None and operator in design.wue_operators:
-        e, origin = _col(draws, "wue_e_operator")[:, design.wue_operators.index(operator)], f"{operator}'s reported WUE"
+        e, origin = _col(draws, "wue_e_operator")[:, design.wue_operators.index(operator)], f"{operator}'s reported WUE (partially pooled)"
     else:
-        e, origin = _col(draws, "wue_tau_operator") * rng.standard_normal(n), "a hyperscale operator's (population)"
+        e, origin = _col(draws, "wue_tau_operator") * rng.standard_normal(n), "a hyperscale operator's WUE (population)"
     return np.exp(m + e + _col(draws, "wue_sigma") * rng.standard_normal(n)), origin

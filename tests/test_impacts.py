@@ -341,3 +341,21 @@ def test_cli_estimate_text_names_zone_year_and_basis():
     assert code == 0, err
     assert "served in FR (France), 2028 (grid: predicted by the grid sub-model" in out
     assert "carbon: location-based" in out and "life-cycle" in out and "water: cooling water" in out
+
+
+def test_fleet_carbon_is_its_energy_times_the_zone_intensity(data):
+    from infergy.analysis.fleet import fleet
+    from infergy.analysis.impacts import Where
+    from infergy.analysis.pathways import Baseline
+    from infergy.analysis.predict import QuerySpec
+
+    base = Baseline("Llama 3.1 8B", (QuerySpec(model="Llama 3.1 8B", boundary="facility+idle"),))
+    res = fleet(2e9, baseline=base, samples_per_member=2_000, paper_version=None, levers=("load-x2",),
+                where=Where("FR", 2023))
+    ci = float(data.grid_carbon.query("zone == 'FR' and year == 2023")["carbon_intensity_g_per_kwh"].iloc[0])
+    for name, row in res["fleet"].items():  # GWh/day x g/kWh = t/day, draw by draw
+        for key in ("median", "p05", "p95"):
+            assert res["impacts"]["carbon_t_per_day"][name][key] == pytest.approx(row[key] * ci, rel=1e-9)
+    assert (res["impacts"]["water_m3_per_day"]["improved"]["median"]
+            < res["impacts"]["water_m3_per_day"]["with_long_queries"]["median"])  # the same mix, twice the load
+    assert res["impacts"]["boundary"] == "facility+idle" and res["impacts"]["unit"]["carbon_t_per_day"] == "tCO2e/day"

@@ -74,6 +74,7 @@ def register(sub) -> None:
                     help="query-samples per model and regime [1e6]")
     opt.add_force_option(fl)
     opt.add_markdown_out(fl, "table")
+    opt.add_where_options(fl)
     opt.add_device_option(fl, "the propagation")
     fl.set_defaults(func=_cmd_fleet)
 
@@ -130,8 +131,9 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
     from ..analysis.fleet import DEFAULT_FLEET_LEVERS, fleet
     from ..text import fleet_markdown
 
+    where = opt.where_of(args)
     opt.select_device(args, "propagate")
-    res = fleet(args.queries_per_day, long_share=args.long_share,
+    res = fleet(args.queries_per_day, where=where, long_share=args.long_share,
                 levers=DEFAULT_FLEET_LEVERS if args.pathways is None else args.pathways, overhead=args.overhead,
                 baseline=opt.baseline(args), posterior=args.posterior, samples_per_member=args.samples,
                 seed=args.seed, paper_version=None if args.no_paper else args.paper_version,
