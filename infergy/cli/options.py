@@ -26,11 +26,15 @@ def seed(text: str) -> int:
     return _whole(text, 0, ">= 0")
 
 
-def positive_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def positive_float(text: str) -> float:
+    value = _number(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
@@ -45,10 +49,7 @@ def count(text: str) -> int:
 
 
 def share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
@@ -96,10 +97,7 @@ def out_dir(text: str) -> Path:
 
 
 def pue(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 1.0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"a PUE is >= 1 (facility energy over IT energy), got {text}")
     return value
@@ -295,10 +293,7 @@ def year(text: str) -> int:
 
 
 def grams_per_kwh(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 0.0 <= value <= 2000.0:
         raise argparse.ArgumentTypeError(f"must be 0-2000 gCO2e/kWh (the dirtiest grids are ~1,100), got {text}")
     return value
