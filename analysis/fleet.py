@@ -95,22 +95,15 @@ def fleet(queries_per_day: float = 1e9, *, long_share: float = 0.1, levers=DEFAU
 def _fleet_impacts(where, fleets: dict[str, np.ndarray], baseline: Baseline, source, seed: int) -> dict:
     """tCO2e/day and m3/day per posterior draw: GWh/day x the draw's grams (or mL) per Wh at the answer's
     boundary (GWh x 1e9 Wh x g/Wh / 1e6 g/t = GWh x 1,000 x g/Wh; likewise mL to m3)."""
-    from .impacts import plan_impacts
-    from .predict import prepare
+    from .impacts import per_wh_factors
 
-    member = baseline.members[0]
-    plan = plan_impacts(where, boundary=member.boundary, per="query", operator=member.operator,
-                        n_draws=source.n_draws, seed=seed)
-    arrays, _ = prepare(source.draws_coords, member, source.bundle, seed)
-    logs = plan.scales({k: np.asarray(v, np.float64) for k, v in arrays.items()})
-    per_wh = {name: (np.zeros(source.n_draws) if name in plan.zero else np.exp(logs[i]))
-              for i, name in enumerate(plan.names)}
+    per_wh, basis = per_wh_factors(where, baseline.members[0], source, seed)
     out = {"carbon_t_per_day": {k: summarize(1e3 * v * per_wh["carbon_g"], _INTERVAL) for k, v in fleets.items()},
            "water_m3_per_day": {k: summarize(1e3 * v * per_wh["water_ml"], _INTERVAL) for k, v in fleets.items()}}
     if "carbon_location_g" in per_wh:
         out["carbon_location_t_per_day"] = {k: summarize(1e3 * v * per_wh["carbon_location_g"], _INTERVAL)
                                             for k, v in fleets.items()}
-    basis = {k: v for k, v in plan.basis.items() if k != "unit"}
+    basis = {k: v for k, v in basis.items() if k != "unit"}
     return {**out, **basis, "unit": {"carbon_t_per_day": "tCO2e/day", "water_m3_per_day": "m3/day"}}
 
 

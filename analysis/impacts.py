@@ -320,3 +320,16 @@ def disclosure_rows(*, posterior=None, seed: int = 0, samples: int = 50_000) -> 
                                 "against infergy's on-site plus off-site operational water"))
         rows.append(row)
     return rows
+
+
+def per_wh_factors(where: Where, member, source, seed: int) -> tuple[dict[str, np.ndarray], dict]:
+    """Per posterior draw: grams of CO2e (and mL of water, ...) per Wh of ``member``'s answer boundary served as
+    ``where`` says, and the basis. For answers built from per-draw mean energies (fleet, pathways)."""
+    from .predict import prepare
+
+    plan = plan_impacts(where, boundary=member.boundary, per="query", operator=member.operator,
+                        n_draws=source.n_draws, seed=seed)
+    arrays, _ = prepare(source.draws_coords, member, source.bundle, seed)
+    logs = plan.scales({k: np.asarray(v, np.float64) for k, v in arrays.items()})
+    return ({name: (np.zeros(source.n_draws) if name in plan.zero else np.exp(logs[i]))
+             for i, name in enumerate(plan.names)}, plan.basis)

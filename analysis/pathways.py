@@ -222,9 +222,12 @@ def reduction_per_draw(levers: list[Lever], baseline: Baseline, streams: BlendSt
 
 def pathways(baseline: Baseline | None = None, *, levers=DEFAULT_SINGLE, combinations: dict | None = None,
              regimes=("traditional", "reasoning"), boundary: str = "facility", posterior=None,
-             samples_per_member: int = 200_000, seed: int = 0, bundle=None) -> dict:
+             samples_per_member: int = 200_000, seed: int = 0, bundle=None, where=None,
+             move_to: str | None = None) -> dict:
     """Per regime: the baseline's Wh/query, then for each lever alone and each combination the reduction factor
     (posterior of the ratio of mean energies, per draw) and the resulting Wh/query (baseline / factor). JSON-ready.
+    ``where`` (an :class:`~.impacts.Where`) and ``move_to`` (another region): the "where" lever, the same load
+    moved from one grid to another: the factor on its mean carbon per query, and the carbon in each.
 
     ``baseline`` defaults to the paper's >200B setting; ``combinations`` maps a row label to lever names."""
     combinations = DEFAULT_COMBINATIONS if combinations is None else combinations
@@ -256,6 +259,30 @@ def pathways(baseline: Baseline | None = None, *, levers=DEFAULT_SINGLE, combina
                            "wh_per_query": scaled.summary()}
         out["regimes"][regime] = {"baseline_wh_per_query": base_summary.summary(),
                                   "baseline_mean_per_draw": summarize(base_summary.per_draw_mean), "rows": rows}
+        if move_to is not None:
+            out["regimes"][regime]["where"] = _where_lever(where, move_to, base, source, base_summary, seed)
     return out
+
+
+def _where_lever(where, move_to: str, base: Baseline, source, summary, seed: int) -> dict:
+    """The same queries served in ``where`` and in ``move_to`` (same year and basis): per draw, the mean carbon per
+    query in each and their ratio (the draws of both grids are paired, as the queries are)."""
+    from dataclasses import replace as _replace
+
+    from .impacts import per_wh_factors
+
+    if where is None:
+        raise ValueError("the where lever moves load from --region to --move-to: give --region too")
+    here, basis = per_wh_factors(where, base.members[0], source, seed)
+    there, basis_to = per_wh_factors(_replace(where, region=move_to), base.members[0], source, seed)
+    c_here, c_there = summary.per_draw_mean * here["carbon_g"], summary.per_draw_mean * there["carbon_g"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = c_here / c_there
+    return {"from": basis["where"]["label"], "to": basis_to["where"]["label"], "year": basis["where"]["year"],
+            "carbon_basis": basis["carbon_basis"]["scope"],
+            "mean_carbon_g_per_query": {"from": summarize(c_here), "to": summarize(c_there)},
+            "mean_water_ml_per_query": {"from": summarize(summary.per_draw_mean * here["water_ml"]),
+                                        "to": summarize(summary.per_draw_mean * there["water_ml"])},
+            "carbon_reduction_factor": summarize(factor) if np.all(np.isfinite(factor)) else None}
 
 

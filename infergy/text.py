@@ -161,6 +161,14 @@ def pathways_markdown(res: dict) -> str:
             lines.append(f"| {name} | {fmt(r['median'])}x ({fmt(r['p05'])}-{fmt(r['p95'])}) | "
                          f"{row['reduction_pct_median']:.0f}% | {fmt(w['median'])} ({fmt(w['p25'])}-{fmt(w['p75'])}) |")
         lines.append("")
+        if "where" in block:
+            w = block["where"]
+            c, f = w["mean_carbon_g_per_query"], w["carbon_reduction_factor"]
+            factor = "" if f is None else f"; factor {fmt(f['median'])}x (90% {fmt(f['p05'])}-{fmt(f['p95'])})"
+            lines += [f"Where lever ({w['carbon_basis'].split(':')[0]}, {w['year']}): mean gCO2e per query "
+                      f"{fmt(c['from']['median'])} in {w['from']} -> {fmt(c['to']['median'])} in {w['to']}{factor}; "
+                      f"water {fmt(w['mean_water_ml_per_query']['from']['median'])} -> "
+                      f"{fmt(w['mean_water_ml_per_query']['to']['median'])} mL.", ""]
     lines.append(provenance_line(res))
     return "\n".join(lines) + "\n"
 

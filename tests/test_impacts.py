@@ -359,3 +359,23 @@ def test_fleet_carbon_is_its_energy_times_the_zone_intensity(data):
     assert (res["impacts"]["water_m3_per_day"]["improved"]["median"]
             < res["impacts"]["water_m3_per_day"]["with_long_queries"]["median"])  # the same mix, twice the load
     assert res["impacts"]["boundary"] == "facility+idle" and res["impacts"]["unit"]["carbon_t_per_day"] == "tCO2e/day"
+
+
+def test_where_lever_moves_the_same_load_between_grids(data):
+    from infergy.analysis.impacts import Where
+    from infergy.analysis.pathways import Baseline, pathways
+    from infergy.analysis.predict import QuerySpec
+
+    base = Baseline("Llama 3.1 8B", (QuerySpec(model="Llama 3.1 8B"),))
+    res = pathways(base, levers=("load-x2",), combinations={}, regimes=("traditional",), samples_per_member=2_000,
+                   where=Where("PL", 2022), move_to="FR")
+    w = res["regimes"]["traditional"]["where"]
+    ci = data.grid_carbon.query("year == 2022").set_index("zone")["carbon_intensity_g_per_kwh"]
+    assert w["carbon_reduction_factor"]["median"] == pytest.approx(ci["PL"] / ci["FR"], rel=1e-9)
+    assert w["from"].startswith("PL") and w["to"].startswith("FR") and w["year"] == 2022
+    future = pathways(base, levers=("load-x2",), combinations={}, regimes=("traditional",), samples_per_member=2_000,
+                      where=Where("PL", 2030), move_to="FR")["regimes"]["traditional"]["where"]
+    f = future["carbon_reduction_factor"]
+    assert f["p05"] < f["median"] < f["p95"]  # predicted grids: the factor is uncertain
+    with pytest.raises(ValueError, match="give --region too"):
+        pathways(base, levers=(), combinations={}, regimes=("traditional",), samples_per_member=1_000, move_to="FR")

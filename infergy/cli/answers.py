@@ -54,6 +54,9 @@ def register(sub) -> None:
                     help="query-samples per model and lever [200000]")
     opt.add_force_option(pp)
     opt.add_markdown_out(pp)
+    opt.add_where_options(pp)
+    pp.add_argument("--move-to", default=None, metavar="ZONE",
+                    help="the where lever: the same load moved from --region to this zone (carbon and water of both)")
     opt.add_device_option(pp, "the propagation")
     pp.set_defaults(func=_cmd_pathways)
 
@@ -118,12 +121,16 @@ def _cmd_pathways(args: argparse.Namespace) -> int:
     from ..analysis.pathways import DEFAULT_COMBINATIONS, DEFAULT_SINGLE, pathways
     from ..text import pathways_markdown
 
+    where = opt.where_of(args)
+    if args.move_to is not None and where is None:
+        raise ValueError("--move-to moves the load from --region: give --region too")
     opt.select_device(args, "propagate")
     combos = DEFAULT_COMBINATIONS if args.combine is None else {
         "combined: " + " + ".join(c): c for c in args.combine if c}
     res = pathways(opt.baseline(args), levers=DEFAULT_SINGLE if args.levers is None else args.levers,
                    combinations=combos, regimes=(args.regime,) if args.regime else ("traditional", "reasoning"),
-                   posterior=args.posterior, samples_per_member=args.samples, seed=args.seed)
+                   posterior=args.posterior, samples_per_member=args.samples, seed=args.seed, where=where,
+                   move_to=args.move_to)
     return opt.emit(args, res, pathways_markdown(res))
 
 
