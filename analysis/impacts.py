@@ -137,7 +137,7 @@ def plan_impacts(where: Where, *, boundary: str, per: str, operator: str | None,
                         "offsite_median_l_per_kwh": float(np.median(w_off))},
         "sources": ["Electricity Maps yearly life-cycle carbon intensity (ODbL), via The Green Web Foundation co2.js",
                     "EcoLogits electricity mixes: off-site water (MPL-2.0), after WRI",
-                    "operators' reported on-site WUE (data/wue.csv)"],
+                    "on-site WUE as reported by operators (data/wue.csv)"],
         "impact_posterior": {"data_hash": str(post.attrs.get("data_hash", ""))[:12],
                              "review_passed": bool(post.attrs.get("review_passed", 0))},
     }
