@@ -33,15 +33,13 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from ..data.impacts import CONTINENTS, WUE_SCOPES, ImpactData
+from .names import YEAR_RANGE
 from .throughput import partially_centred
 
 __all__ = ["YEAR_CENTRE", "YEAR_RANGE", "ImpactDesign", "build_impact_design", "impact_model", "Region",
            "resolve_region", "carbon_intensity_draws", "offsite_water_draws", "wue_draws", "region_choices"]
 
 YEAR_CENTRE = 2023
-#: Years an answer may be asked for: the trend is linear in log, fitted to five years; past ten years either side
-#: of the data it is a guess, not a prediction.
-YEAR_RANGE = (2015, 2035)
 WORLD = "world"
 
 

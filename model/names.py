@@ -5,7 +5,11 @@ The modules that act on a name import it from here."""
 from __future__ import annotations
 
 __all__ = ["EXTREME_HINT", "LEVER_NAMES", "PAPER_VERSIONS", "PREDICT_BOUNDARIES", "PUE_EXTREME",
-           "QUERIES_PER_DAY_EXTREME", "REGIMES", "pue_past", "queries_per_day_past", "REGIME_WORKLOAD", "RNG_BACKENDS", "SAMPLING"]
+           "QUERIES_PER_DAY_EXTREME", "REGIMES", "pue_past", "queries_per_day_past", "REGIME_WORKLOAD", "RNG_BACKENDS", "SAMPLING", "YEAR_RANGE"]
+
+#: Years a carbon answer may be asked for (:mod:`infergy.model.impacts`): the grid trend is linear in log, fitted
+#: to five years; past ten years either side of the data it is a guess, not a prediction.
+YEAR_RANGE = (2015, 2035)
 
 #: Answer regimes and the traced workload each one's prompts come from (:mod:`infergy.model.workload`; paper mode
 #: keeps the paper's exponential output lengths).

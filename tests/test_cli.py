@@ -102,6 +102,8 @@ _HEAVY = ("jax", "numpyro", "arviz", "pandas", "xarray", "matplotlib", "scipy")
     ["fleet", "--queries-per-day", "-1"],
     ["data", "validate"],
     ["fit", "--sampler", "metropolis"],
+    ["estimate", "--region", "IE", "--year", "2050"],
+    ["fleet", "--region", "IE", "--market-based", "-3"],
     ["--version"],
 ])
 def test_arguments_are_checked_before_heavy_imports(args):

@@ -283,7 +283,7 @@ def add_query_options(p: argparse.ArgumentParser, *, blend_default: bool, bounda
 
 
 def year(text: str) -> int:
-    from ..model.impacts import YEAR_RANGE
+    from ..model.names import YEAR_RANGE
 
     value = _whole(text, YEAR_RANGE[0], f"a year {YEAR_RANGE[0]}-{YEAR_RANGE[1]}")
     if value > YEAR_RANGE[1]:
