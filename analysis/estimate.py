@@ -193,7 +193,8 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
         plan = plan_impacts(where, boundary=spec.boundary, per=per, operator=spec.operator, n_draws=source.n_draws,
                             seed=seed)
     summary, meta = stream_spec(source.draws_coords, spec, workload, source.bundle, queries_per_draw=q, seed=seed,
-                                extra_scales=plan.scales if plan else None)
+                                extra_scales=plan.scales if plan else None,
+                                extra_rates=plan.rates if plan else None)
     result = _estimate_from(summary, spec, meta, workload, source, seed)
     if plan is not None:
         result.impacts = _impacts_of(summary, plan)

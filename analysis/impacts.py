@@ -33,6 +33,7 @@ class Where:
     year: int | None = None  # None: the latest year of the grid data
     clean_share: float | None = None  # market-based: this share of the load is matched by clean energy
     market_factor_g_per_kwh: float | None = None  # market-based: an operator's stated factor
+    embodied: bool = False  # add the hardware's manufacturing emissions, amortised per GPU-second (a prior)
 
     def check(self) -> None:
         if self.clean_share is not None and self.market_factor_g_per_kwh is not None:
@@ -64,14 +65,15 @@ class ImpactPlan:
     zero: frozenset[str]  # impacts that are exactly 0 for every draw (a fully clean market-based supply)
     scales: object  # callable(arrays) -> (len(names), draws) log factors
     basis: dict
-
+    rates: object = None  # callable(arrays) -> (len(names), draws) gCO2e per GPU-second, or None
 
 def plan_impacts(where: Where, *, boundary: str, per: str, operator: str | None, n_draws: int, seed: int,
                  posterior=None) -> ImpactPlan:
     """Resolve ``where`` against the carbon and water posterior: per-draw intensities for ``n_draws`` energy draws
     (the impact posterior's draws, shuffled by ``seed``, paired one to one; the two posteriors are independent)."""
     from ..inference.impacts import load_impact_posterior
-    from ..model.impacts import (YEAR_RANGE, carbon_intensity_draws, check_year, offsite_water_draws,
+    from ..model.impacts import (EMBODIED_G_PER_GPU_HOUR_P5_P95, EMBODIED_SOURCES, YEAR_RANGE,
+                                 carbon_intensity_draws, check_year, embodied_draws, offsite_water_draws,
                                  resolve_region, wue_draws)
     from ..model.equations import boundary_factor
     from .predict import boundary_flags
@@ -99,8 +101,12 @@ def plan_impacts(where: Where, *, boundary: str, per: str, operator: str | None,
     per_token = per == "token"
     to_impacts = boundary_flags(impacts_boundary(boundary))
     from_answer = boundary_flags(boundary)
-    names = ["energy_wh", "carbon_g", "water_ml"] + (["carbon_location_g"] if where.market_based else [])
-    zero = frozenset(n for n, f in (("carbon_g", ci),) if not np.any(f > 0))
+    names = ["energy_wh", "carbon_g", "water_ml"] + (["carbon_location_g"] if where.market_based else []) \
+        + (["embodied_g"] if where.embodied else [])
+    clean = not np.any(ci > 0)  # a fully clean market-based supply: no operational carbon
+    zero = frozenset(["carbon_g"] if clean and not where.embodied else [])
+    # drawn after every other factor: the same seed gives the same grids with or without it
+    per_gpu_s = embodied_draws(n_draws, rng) if where.embodied else None
 
     def scales(arrays: dict) -> np.ndarray:
         host, pue, idle = arrays["host_ratio"], arrays["pue"], arrays["idle_share"]
@@ -112,13 +118,24 @@ def plan_impacts(where: Where, *, boundary: str, per: str, operator: str | None,
             rows = {"energy_wh": log_ratio,
                     "carbon_g": log_ratio + np.log(np.where(ci > 0, ci, 1.0) / 1000.0),
                     "water_ml": log_ratio + np.log(wue / pue + w_off),
-                    "carbon_location_g": log_ratio + np.log(ci_loc / 1000.0)}
+                    "carbon_location_g": log_ratio + np.log(ci_loc / 1000.0),
+                    "embodied_g": np.full_like(log_ratio, -np.inf)}  # no energy part: GPU-seconds only
+            if clean:
+                rows["carbon_g"] = rows["embodied_g"]
         return np.stack([rows[n] for n in names])
+
+    def rates(arrays: dict) -> np.ndarray:
+        # idle machines kept for the load are manufactured too: at facility+idle their share is carried
+        idle = arrays["idle_share"] if impacts_boundary(boundary) == "facility+idle" else 0.0
+        r = per_gpu_s / (1.0 - idle)
+        return np.stack([r if n in ("carbon_g", "carbon_location_g", "embodied_g") else np.zeros(n_draws)
+                         for n in names])
 
     basis = {
         "boundary": impacts_boundary(boundary),
         "unit": {k: f"{u}/{'token' if per_token else 'query'}" for k, u in
-                 {**IMPACT_KEYS, **({"carbon_location_g": "gCO2e"} if where.market_based else {})}.items()},
+                 {**IMPACT_KEYS, **({"carbon_location_g": "gCO2e"} if where.market_based else {}),
+                  **({"embodied_g": "gCO2e"} if where.embodied else {})}.items()},
         "where": {"region": region.code, "label": region.label, "level": region.level, "country": region.country,
                   "continent": region.continent, "year": year,
                   "grid_intensity": ("the year's published average" if ci_origin == "published" else
@@ -128,7 +145,11 @@ def plan_impacts(where: Where, *, boundary: str, per: str, operator: str | None,
                   "static_source": region.code in post.design.static_zones},
         "carbon_basis": {"scope": scope, "intensity": "life-cycle (Electricity Maps): plants' construction and "
                          "fuel supply included; direct combustion-only factors (Ember) are 10-20% lower on fossil grids",
-                         "embodied_hardware": "not included"},
+                         "embodied_hardware": (
+                             "included in carbon (and shown as embodied_g): the server's manufacturing amortised per "
+                             f"GPU-second the query occupies, a prior ({EMBODIED_G_PER_GPU_HOUR_P5_P95[0]:g}-"
+                             f"{EMBODIED_G_PER_GPU_HOUR_P5_P95[1]:g} gCO2e per GPU-hour, P5-P95; "
+                             + "; ".join(EMBODIED_SOURCES) + ")") if where.embodied else "not included"},
         "water_basis": {"on_site": f"cooling water: IT energy x WUE, {wue_origin}",
                         "off_site": "water consumed generating the electricity: facility energy x the country's "
                         + ("published factor (EcoLogits / WRI)" if off_origin == "published" else
@@ -141,7 +162,7 @@ def plan_impacts(where: Where, *, boundary: str, per: str, operator: str | None,
         "impact_posterior": {"data_hash": str(post.attrs.get("data_hash", ""))[:12],
                              "review_passed": bool(post.attrs.get("review_passed", 0))},
     }
-    return ImpactPlan(tuple(names), zero, scales, basis)
+    return ImpactPlan(tuple(names), zero, scales, basis, rates if where.embodied else None)
 
 
 def regions_table(*, continent: str | None = None, search: str | None = None, sort: str = "zone",

@@ -70,11 +70,18 @@ def energy_wh(p: dict, context_tokens, prefill_tokens, out_tokens, boundary_flag
     prompt the output follows) and ``prefill_tokens`` (the part of it computed, not read from a cache) are scalars
     or have that shape too; ``boundary_flags`` from :func:`boundary_flags`. Each draw carries the scatter one
     configuration shows around the model (``log_scatter``)."""
+    return energy_wh_and_gpu_s(p, context_tokens, prefill_tokens, out_tokens, boundary_flags)[0]
+
+
+def energy_wh_and_gpu_s(p: dict, context_tokens, prefill_tokens, out_tokens, boundary_flags: jnp.ndarray):
+    """:func:`energy_wh` and the GPU-seconds the query occupies (its replica-seconds in both phases x the
+    replica's GPUs: what amortises the hardware's manufacturing), from one evaluation of the serving equations."""
     times, log_w = serving(p, context_tokens, prefill_tokens, out_tokens)
     n_gpus = p["phys_n_gpus"][:, None]
     base_j = eq.gpu_energy_j(n_gpus, times, *log_w)
     joules = base_j * effective_scatter(p, n_gpus, times, base_j)
-    return joules / 3600.0 * eq.boundary_factor(p["host_ratio"], p["pue"], p["idle_share"], boundary_flags)[:, None]
+    wh = joules / 3600.0 * eq.boundary_factor(p["host_ratio"], p["pue"], p["idle_share"], boundary_flags)[:, None]
+    return wh, n_gpus * (times.prefill_s + times.decode_s)
 
 
 def effective_scatter(p: dict, n_gpus, times: eq.ServingTimes, gpu_j):

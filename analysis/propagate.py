@@ -26,7 +26,7 @@ import numpy as np
 
 from .quantiles import QUANTILE_KEYS
 from ..model.workload import draw_lengths, draw_output as draw_output_tokens
-from .predict import QuerySpec, boundary_flags, energy_wh, prepare
+from .predict import QuerySpec, boundary_flags, energy_wh, energy_wh_and_gpu_s, prepare
 
 __all__ = ["Workload", "StreamSummary", "stream", "shard_draws", "on_devices", "HIST_LOG10_RANGE", "HIST_BINS",
            "MAX_CHUNK_ELEMENTS", "MAX_CHUNK_ELEMENTS_GPU", "QUANTILE_KEYS", "pool"]
@@ -142,10 +142,11 @@ def pool(parts: list[StreamSummary]) -> StreamSummary:
                          extras=tuple(pool(list(x)) for x in zip(*(p.extras for p in parts))))
 
 
-@partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "draw_input", "draw_output"))
+@partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "draw_input", "draw_output",
+                                   "with_seconds"))
 def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_tokens, cache_hit_rate, start,
-                   extra_log_scales, *, n_chunks: int, chunk: int, steps: int, per_token: bool, draw_input: bool,
-                   draw_output: bool):
+                   extra_log_scales, extra_rates, *, n_chunks: int, chunk: int, steps: int, per_token: bool,
+                   draw_input: bool, draw_output: bool, with_seconds: bool):
     n = log_scale.shape[0]
     k = extra_log_scales.shape[0]  # each a per-draw factor on the same values (carbon, water ...)
     lo, hi = HIST_LOG10_RANGE
@@ -167,19 +168,28 @@ def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_t
             tokens_in = jnp.full((n, chunk), input_tokens, jnp.float32)
 
         def step(state, k):
-            ctx, prefill, wh, tokens = state
+            ctx, prefill, wh, tokens, gpu_s = state
             out = draw_output_tokens(p, k, component) if draw_output else jnp.full((n, chunk), output_tokens, jnp.float32)
-            e = energy_wh(p, ctx, prefill, out, flags)
+            if with_seconds:
+                e, s = energy_wh_and_gpu_s(p, ctx, prefill, out, flags)
+                gpu_s = gpu_s + s
+            else:
+                e = energy_wh(p, ctx, prefill, out, flags)
             seen = ctx + out  # the next call's cache may hold these; its tool results are new
-            return (seen + tool_tokens, (1.0 - cache_hit_rate) * seen + tool_tokens, wh + e, tokens + out), jnp.max(ctx)
+            return (seen + tool_tokens, (1.0 - cache_hit_rate) * seen + tool_tokens, wh + e, tokens + out,
+                    gpu_s), jnp.max(ctx)
 
         zeros = jnp.zeros((n, chunk), jnp.float32)
-        (_, _, wh, tokens), ctx_max = jax.lax.scan(step, (tokens_in, tokens_in, zeros, zeros), step_keys)
+        (_, _, wh, tokens, gpu_s), ctx_max = jax.lax.scan(step, (tokens_in, tokens_in, zeros, zeros, zeros),
+                                                         step_keys)
         base = wh * 3600.0 / jnp.maximum(tokens, 1.0) if per_token else wh
+        seconds = gpu_s / jnp.maximum(tokens, 1.0) if per_token else gpu_s
         value = base * jnp.exp(log_scale)[:, None]
         hist, outside = fold(hist, outside, value)
         for j in range(k):  # the same queries, times another per-draw factor
             extra = base * jnp.exp(extra_log_scales[j])[:, None]
+            if with_seconds:  # plus a per-draw rate on the GPU-seconds (the hardware's manufacturing)
+                extra = extra + seconds * extra_rates[j][:, None]
             h, o = fold(x_hist[j], x_outside[j], extra)
             x_hist, x_outside = x_hist.at[j].set(h), x_outside.at[j].set(o)
             x_sums = x_sums.at[j].add(extra.sum(axis=1))
@@ -247,13 +257,15 @@ def _max_chunk_elements(x) -> int:
 
 def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_draw: int, seed: int,
            log_scale: np.ndarray | None = None, shard: bool = True,
-           extra_log_scales: np.ndarray | None = None) -> StreamSummary:
+           extra_log_scales: np.ndarray | None = None, extra_rates: np.ndarray | None = None) -> StreamSummary:
     """Summaries of the energy of ``workload`` over every draw in ``arrays`` (from :func:`~.predict.prepare`) and
     at least ``queries_per_draw`` simulated queries each (rounded up to whole chunks). ``log_scale`` (per draw) is
     added to the log of every value: a per-draw reduction factor. Output lengths come from ``seed``'s stream, so
     two queries with the same seed share them (common random numbers). With several local devices the draws are
     split across them (:func:`shard_draws`) unless ``shard`` is False. ``extra_log_scales`` (factors x draws):
-    more per-draw factors on the same queries' values (a query's carbon, its water), summarised in ``extras``. Lengths not given are drawn per query
+    more per-draw factors on the same queries' values (a query's carbon, its water), summarised in ``extras``;
+    ``extra_rates`` (the same shape, >= 0) adds each factor's per-draw rate times the query's GPU-seconds (per
+    output token with ``per="token"``). Lengths not given are drawn per query
     from the regime's workload mixture of each posterior draw (:mod:`infergy.model.workload`); an agent's later
     calls draw their outputs from the first call's component."""
     workload.check()
@@ -265,11 +277,14 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
     scale = jnp.zeros(n, jnp.float32) if log_scale is None else jnp.asarray(log_scale, jnp.float32)
     extra = jnp.zeros((0, n), jnp.float32) if extra_log_scales is None else jnp.asarray(extra_log_scales, jnp.float32)
+    with_seconds = extra_rates is not None and bool(np.any(np.asarray(extra_rates) > 0))
+    rates = jnp.asarray(extra_rates, jnp.float32) if with_seconds else jnp.zeros_like(extra)
     if n_devices > 1:
         scale = jax.device_put(scale, arrays["log_batch"].sharding)
         from jax.sharding import NamedSharding, PartitionSpec
 
-        extra = jax.device_put(extra, NamedSharding(arrays["log_batch"].sharding.mesh, PartitionSpec(None, "draws")))
+        along = NamedSharding(arrays["log_batch"].sharding.mesh, PartitionSpec(None, "draws"))
+        extra, rates = jax.device_put(extra, along), jax.device_put(rates, along)
     per_call = n_chunks
     if n * n_chunks * chunk > PROGRESS_SAMPLES and n_chunks > 1:  # whole parts: a few more queries, never fewer
         per_call = -(-n_chunks // PROGRESS_STEPS)
@@ -283,9 +298,9 @@ def stream(arrays: dict, spec: QuerySpec, workload: Workload, *, queries_per_dra
         part = _stream_kernel(
             arrays, boundary_flags(spec.boundary), key, scale, jnp.float32(workload.input_tokens or 0.0),
             jnp.float32(workload.output_tokens or 0.0), jnp.float32(workload.tool_tokens),
-            jnp.float32(workload.cache_hit_rate), jnp.int32(start), extra, n_chunks=per_call, chunk=chunk,
+            jnp.float32(workload.cache_hit_rate), jnp.int32(start), extra, rates, n_chunks=per_call, chunk=chunk,
             steps=workload.agent_steps, per_token=workload.per == "token", draw_input=workload.input_tokens is None,
-            draw_output=workload.output_tokens is None)
+            draw_output=workload.output_tokens is None, with_seconds=with_seconds)
         h, s, c, o, xh, xs, xo = (_to_host(x) for x in part)
         hist, sums = hist + np.asarray(h, np.int64), sums + np.asarray(s, np.float64)
         max_ctx, outside = max(max_ctx, float(c)), outside + int(o)
@@ -311,15 +326,18 @@ def _to_host(x) -> np.ndarray:
 
 def stream_spec(draws_coords, spec: QuerySpec, workload: Workload, bundle, *, queries_per_draw: int, seed: int,
                 log_scale: np.ndarray | None = None,
-                extra_scales: Callable[[dict], np.ndarray] | None = None) -> tuple[StreamSummary, dict]:
+                extra_scales: Callable[[dict], np.ndarray] | None = None,
+                extra_rates: Callable[[dict], np.ndarray] | None = None) -> tuple[StreamSummary, dict]:
     """:func:`stream` for ``spec`` resolved against a flattened posterior; returns the summary and what was
     resolved (model, GPU, GPU count ...). ``extra_scales(arrays)``: the per-draw log factors (factors x draws) of
     :func:`stream`'s ``extra_log_scales``, from the resolved per-draw parameters (PUE, host ratio ...)."""
     arrays, meta = prepare(draws_coords, spec, bundle, seed)
     meta["extreme"] = list(meta["extreme"]) + _context_problems(spec, workload, meta, bundle)
-    extra = extra_scales({k: np.asarray(v, np.float64) for k, v in arrays.items()}) if extra_scales else None
+    host = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
+    extra = extra_scales(host) if extra_scales else None
+    rates = extra_rates(host) if extra_rates else None
     summary = stream(arrays, spec, workload, queries_per_draw=queries_per_draw, seed=seed, log_scale=log_scale,
-                     extra_log_scales=extra)
+                     extra_log_scales=extra, extra_rates=rates)
     window = meta["context_window"]
     drawn = workload.input_tokens is None or (workload.agent_steps > 1 and workload.output_tokens is None)
     if window is not None and drawn and summary.max_context_tokens > window and not meta["extreme"]:

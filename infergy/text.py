@@ -74,11 +74,11 @@ def impacts_lines(imp: dict) -> list[str]:
     lines = [f"  served in {w['label']}, {w['year']} (grid: {w['grid_intensity']}, median "
              f"{fmt(w['grid_intensity_g_per_kwh_median'])} gCO2e/kWh); at the {imp['boundary']} boundary:"]
     for key, label in (("energy_wh", "energy"), ("carbon_g", "carbon"), ("carbon_location_g", "carbon, location-based"),
-                       ("water_ml", "water")):
+                       ("embodied_g", "of which hardware manufacturing (a prior)"), ("water_ml", "water")):
         if key in unit:
             lines.append(f"    {label}: {interval(imp[key])} {unit[key]}")
     lines.append(f"  carbon: {imp['carbon_basis']['scope']}; {imp['carbon_basis']['intensity'].split(':')[0]}; "
-                 f"embodied hardware {imp['carbon_basis']['embodied_hardware']}")
+                 f"embodied hardware {imp['carbon_basis']['embodied_hardware'].split(':')[0].split(' (')[0]}")
     lines.append(f"  water: {imp['water_basis']['on_site']}; plus off-site, {imp['water_basis']['off_site'].split(': ', 1)[1]}")
     if w["static_source"]:
         lines.append(f"  note: the source repeats one value for {w['region']} every year: an estimate, not yearly data")

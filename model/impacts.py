@@ -211,6 +211,22 @@ def wue_model(d: ImpactDesign, observed: bool = True):
                        obs=d.y_log_wue if observed else None)
 
 
+#: Manufacturing emissions of an accelerator server, amortised per GPU-hour it serves (gCO2e), P5-P95 of a
+#: log-normal prior (no data decides it): 2.4 = NVIDIA's HGX H100 product carbon footprint, 0.66 gCO2e per exaflop
+#: of FP16 compute (NVIDIA developer blog, 2025), at the H100's 989 dense TFLOP/s; 18 = Chien et al., HotCarbon
+#: 2023: 318 kgCO2e per A100 with its share of the server, over 4 years at half use.
+EMBODIED_G_PER_GPU_HOUR_P5_P95 = (2.4, 18.0)
+EMBODIED_SOURCES = ("NVIDIA HGX H100 / B200 product carbon footprint summaries (developer.nvidia.com/blog, 2025)",
+                    "Chien et al., 'Reducing the Carbon Impact of Generative AI Inference', HotCarbon 2023")
+
+
+def embodied_draws(n: int, rng: np.random.Generator) -> np.ndarray:
+    """gCO2e of manufacturing per GPU-second served, one draw per posterior draw, from the prior."""
+    lo, hi = np.log(EMBODIED_G_PER_GPU_HOUR_P5_P95)
+    mu, sigma = (lo + hi) / 2.0, (hi - lo) / (2.0 * 1.6448536269514722)
+    return np.exp(mu + sigma * rng.standard_normal(n)) / 3600.0
+
+
 # ---- answers: per-draw values for a region and year ----
 
 @dataclass(frozen=True)

@@ -379,3 +379,60 @@ def test_where_lever_moves_the_same_load_between_grids(data):
     assert f["p05"] < f["median"] < f["p95"]  # predicted grids: the factor is uncertain
     with pytest.raises(ValueError, match="give --region too"):
         pathways(base, levers=(), combinations={}, regimes=("traditional",), samples_per_member=1_000, move_to="FR")
+
+
+def test_embodied_adds_the_hardware_per_gpu_second_and_changes_nothing_else(answers):
+    """Off by default; with it, carbon = operational + manufacturing (per GPU-second, a prior), on the same queries
+    and the same grid draws; a fully clean supply leaves the manufacturing alone."""
+    from infergy.analysis.estimate import estimate
+    from infergy.analysis.impacts import Where
+    from infergy.model.impacts import EMBODIED_G_PER_GPU_HOUR_P5_P95, embodied_draws
+
+    ie = answers["ie"]
+    emb = estimate("Llama 3.1 70B", samples=20_000, seed=4, where=Where("IE", 2024, embodied=True))
+    assert "embodied_g" not in ie.impacts and ie.impacts["carbon_basis"]["embodied_hardware"] == "not included"
+    assert emb.value == ie.value and emb.impacts["water_ml"] == ie.impacts["water_ml"]
+    for key in ("median", "p05", "p95"):
+        assert emb.impacts["carbon_g"][key] > ie.impacts["carbon_g"][key]
+        assert 0 < emb.impacts["embodied_g"][key] < emb.impacts["carbon_g"][key]
+    # the mean adds exactly: operational mean + manufacturing mean (float32 sums)
+    assert emb.impacts["carbon_g"]["mean"] == pytest.approx(ie.impacts["carbon_g"]["mean"]
+                                                            + emb.impacts["embodied_g"]["mean"], rel=1e-4)
+    assert "a prior" in emb.impacts["carbon_basis"]["embodied_hardware"]
+    clean = estimate("Llama 3.1 70B", samples=20_000, seed=4, where=Where("IE", 2024, clean_share=1.0, embodied=True))
+    assert clean.impacts["carbon_g"] == clean.impacts["embodied_g"]
+    lo, hi = np.quantile(embodied_draws(200_000, np.random.default_rng(0)) * 3600.0, [0.05, 0.95])
+    assert (lo, hi) == pytest.approx(EMBODIED_G_PER_GPU_HOUR_P5_P95, rel=0.02)
+
+
+def test_embodied_rate_carries_the_idle_machines_at_the_comprehensive_boundary(post):
+    from infergy.analysis.impacts import Where, plan_impacts
+
+    arrays = _arrays(50, np.random.default_rng(3))
+    plain = plan_impacts(Where("IE", embodied=True), boundary="facility", per="query", operator=None, n_draws=50,
+                         seed=1, posterior=post)
+    idle = plan_impacts(Where("IE", embodied=True), boundary="facility+idle", per="query", operator=None,
+                        n_draws=50, seed=1, posterior=post)
+    i = plain.names.index("embodied_g")
+    np.testing.assert_allclose(idle.rates(arrays)[i] * (1 - arrays["idle_share"]), plain.rates(arrays)[i])
+    assert np.all(plain.rates(arrays)[plain.names.index("water_ml")] == 0)
+    assert np.all(np.isneginf(plain.scales(arrays)[i]))
+
+
+def test_impacts_are_the_same_split_over_two_devices(subprocess_env):
+    """The extra factors and rates are sharded along the draws with the energy: one device or two, one answer."""
+    import subprocess
+    import sys
+
+    code = ("import json, jax\nfrom infergy.analysis.estimate import estimate\nfrom infergy.analysis.impacts import Where\n"
+            "e = estimate('Llama 3.1 8B', samples=20_000, seed=2, where=Where('IE', embodied=True, clean_share=0.3))\n"
+            "print(json.dumps([jax.local_device_count(), e.value, {k: e.impacts[k] for k in "
+            "('carbon_g', 'embodied_g', 'water_ml', 'carbon_location_g')}]))\n")
+    out = []
+    for n in (1, 2):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                              env=subprocess_env(f"--xla_force_host_platform_device_count={n}"))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert [o[0] for o in out] == [1, 2]
+    assert out[0][1:] == out[1][1:]

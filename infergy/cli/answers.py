@@ -35,6 +35,7 @@ def register(sub) -> None:
                     help="answer for an operator whose telemetry the posterior was fitted to (--posterior, with its "
                     "rows in --data-add): its own engine at its median load, unless --engine or --batch-size")
     opt.add_where_options(ep)
+    opt.add_embodied_option(ep)
     opt.add_device_option(ep, "the propagation")
     ep.set_defaults(func=_cmd_estimate)
 

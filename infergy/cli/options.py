@@ -315,16 +315,23 @@ def add_where_options(p: argparse.ArgumentParser) -> None:
                    help="market-based carbon at an operator's stated factor, gCO2e/kWh [location-based]")
 
 
+def add_embodied_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--embodied", action="store_true",
+                   help="add the hardware's manufacturing emissions to carbon, amortised per GPU-second the query "
+                   "occupies (a prior from published LCAs; shown apart as embodied_g) [not included]")
+
+
 def where_of(args: argparse.Namespace):
     """The :class:`~infergy.analysis.impacts.Where` of the options, or None without ``--region``."""
     from ..analysis.impacts import Where
 
+    embodied = getattr(args, "embodied", False)
     if args.region is None:
-        if args.year is not None or args.clean_share is not None or args.market_based is not None:
-            raise ValueError("--year, --clean-share and --market-based say how a region's grid is counted: give "
-                             "--region too")
+        if args.year is not None or args.clean_share is not None or args.market_based is not None or embodied:
+            raise ValueError("--year, --clean-share, --market-based and --embodied say how a region's carbon is "
+                             "counted: give --region too")
         return None
-    return Where(args.region, args.year, args.clean_share, args.market_based)
+    return Where(args.region, args.year, args.clean_share, args.market_based, embodied)
 
 
 def query_spec(args: argparse.Namespace, regime: str | None = None):
