@@ -169,6 +169,8 @@ def regions_table(*, continent: str | None = None, search: str | None = None, so
                   posterior=None) -> dict:
     """Every zone with its latest published life-cycle intensity, the fitted trend (%/year, posterior median and
     90% interval), Ember's direct intensity for its country where published, and its country's off-site water."""
+    import pandas as pd
+
     from ..data.impacts import CONTINENTS
     from ..inference.impacts import load_impact_posterior
 
@@ -196,7 +198,7 @@ def regions_table(*, continent: str | None = None, search: str | None = None, so
         rows.append({
             "zone": zone, "name": r["zone_name"], "country": r["country"], "continent": r["continent"],
             "year": int(r["year"]), "carbon_intensity_g_per_kwh": float(r["carbon_intensity_g_per_kwh"]),
-            "carbon_free_pct": None if pd_isna(r["carbon_free_pct"]) else float(r["carbon_free_pct"]),
+            "carbon_free_pct": None if pd.isna(r["carbon_free_pct"]) else float(r["carbon_free_pct"]),
             "trend_pct_per_year": {"median": float(np.median(trend[:, i])),
                                    "p05": float(np.quantile(trend[:, i], 0.05)),
                                    "p95": float(np.quantile(trend[:, i], 0.95))},
@@ -213,10 +215,6 @@ def regions_table(*, continent: str | None = None, search: str | None = None, so
     return {"zones": rows, "also_accepted": list(CONTINENTS) + ["world"],
             "basis": "life-cycle, location-based yearly averages (Electricity Maps, ODbL); direct: Ember (CC BY-SA "
                      "4.0); off-site water: EcoLogits (MPL-2.0)"}
-
-
-def pd_isna(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
 #: Zones where data centres cluster, for the report's ranking: Nordic hydro, French nuclear, the US hubs (PJM:
