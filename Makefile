@@ -63,11 +63,12 @@ impacts-posterior: $(STAMP)
 	$(VENV)/bin/infergy fit-impacts --out $(REPORT)/impacts_posterior.nc --thin-out inference/impacts_posterior.nc
 
 # Speed, measured in this run: propagation query-samples/s of the JAX path against plain NumPy (and against JAX on
-# the CPU where a GPU is present), then the default fit's bulk ESS per second against the diagonal metric (~12 min on
-# 2 cores).
+# the CPU where a GPU is present), paper mode at 2e6 samples per model against plain NumPy, then the default fit's
+# bulk ESS per second against the diagonal metric (~15 min on 2 cores).
 # benchmarks/gpu_check.sh is the one-shot GPU run behind README "Speed".
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_propagation.py
+	$(VPY) benchmarks/bench_paper.py
 	$(VPY) benchmarks/bench_fit.py --against diagonal
 
 clean:

@@ -1,8 +1,10 @@
-"""Paper mode: the forward Monte Carlo of the seed paper, fully vectorized and jitted in JAX.
+"""Paper mode: the forward Monte Carlo of the seed paper, vectorized over models x samples.
 
-One call draws every model's output lengths, power utilisation and PUE at once (an array of models x samples),
-evaluates the energy equation, takes per-model and blended (">200B") statistics, applies the efficiency
-pathways and computes the fleet total with a bootstrap of the mean. There is no Python loop over samples.
+Each regime draws every model's output lengths, power utilisation and PUE at once, evaluates the energy equation,
+takes per-model and blended (">200B") statistics, applies the efficiency pathways and computes the fleet total
+with a bootstrap of the mean. There is no Python loop over samples. The random numbers, the elementwise work and
+the fleet run compiled in JAX; the sorts (the Latin-hypercube permutations, quartiles and trims) run in NumPy,
+whose vectorised sort is 10-20x XLA's CPU sort, and give JAX's own permutations and quantiles bit for bit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from jax.scipy.special import ndtri
 from ..data import data_path, file_sha256, load_paper_throughput
 from ..model.energy import energy_per_query_wh
 from ..model.names import RNG_BACKENDS, SAMPLING
+from .quantiles import sorted_quantiles
 from ..model.paper import REGIMES, PaperConfig, TpsRegression, fit_tps_regressions, get_paper_config, paper_tps
 
 __all__ = [
@@ -33,23 +36,52 @@ __all__ = [
     "bootstrap_mean",
     "bootstrap_route_tolerance",
     "mean_distribution",
-    "nan_quartiles",
+    "lhs_permutations",
 ]
 
 FLEET_NAMES = ("baseline", "with_long_queries", "improved")
 _LN2 = math.log(2.0)
 
 
-def nan_quartiles(x: jax.Array, axis: int = -1) -> jax.Array:
-    """``[median, p25, p75, mean]`` along ``axis``, ignoring NaN (trimmed) entries; linear interpolation."""
-    q = jnp.nanquantile(x, jnp.array([0.5, 0.25, 0.75]), axis=axis)
-    return jnp.concatenate([q, jnp.nanmean(x, axis=axis)[None]], axis=0)
+#: The quartile probabilities every paper-mode summary reports (with the mean), as jnp.nanquantile's float32.
+_QUARTILE_P = np.array([0.5, 0.25, 0.75], np.float32)
 
 
-def _trim(x: jax.Array, low_pct: float, high_pct: float) -> jax.Array:
-    """Set entries outside each row's [P_low, P_high] (of its non-NaN values) to NaN."""
-    lo, hi = jnp.nanquantile(x, jnp.array([low_pct, high_pct]) / 100.0, axis=-1, keepdims=True)
-    return jnp.where((x >= lo) & (x <= hi), x, jnp.nan)
+def _sorted_rows(x: np.ndarray) -> np.ndarray:
+    """Each row sorted ascending, NaN last: NumPy's vectorised sort, 10-20x XLA's comparison sort on a CPU."""
+    return np.sort(x, axis=-1)
+
+
+@partial(jax.jit, static_argnames=("n", "rounds"))
+def _shuffle_bits(keys: jax.Array, n: int, rounds: int) -> jax.Array:
+    """The random sort keys ``jax.random.permutation`` draws for each key and round: (keys, rounds, n) uint32."""
+    def one(key):
+        out = []
+        for _ in range(rounds):
+            key, sub = jax.random.split(key)
+            out.append(jax.random.bits(sub, (n,), jnp.uint32))
+        return jnp.stack(out)
+
+    return jax.vmap(one)(keys)
+
+
+def lhs_permutations(keys: jax.Array, n: int) -> np.ndarray:
+    """``jax.random.permutation(key, n)`` for each key (shape (rows, n)), identical to it element for element.
+
+    JAX shuffles by sorting ``arange(n)`` on fresh random 32-bit keys a fixed number of rounds (stably). Here each
+    round's keys are the same random bits, and the stable key-value sort is one NumPy sort of 64-bit words (key in
+    the high half, position in the low half), which XLA's CPU sort takes 10-20x longer to do."""
+    rounds = int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))  # JAX's own count (_shuffle)
+    bits = np.asarray(_shuffle_bits(keys, n=n, rounds=rounds))
+    words = np.empty((bits.shape[0], n), np.uint64)
+    perm = None
+    for r in range(rounds):
+        np.left_shift(bits[:, r], np.uint64(32), out=words, dtype=np.uint64)
+        words |= np.arange(n, dtype=np.uint64)
+        words.sort(axis=-1)
+        order = (words & np.uint64(0xFFFFFFFF)).astype(np.int32)  # the positions, in the order of their keys
+        perm = order if perm is None else np.take_along_axis(perm, order, axis=-1)
+    return perm
 
 
 def bootstrap_mean(key: jax.Array, x: jax.Array, n_resamples: int) -> jax.Array:
@@ -104,28 +136,34 @@ def mean_distribution(key: jax.Array, x: jax.Array, n_resamples: int) -> tuple[j
     return draws, bound
 
 
-def _uniforms(key: jax.Array, shape: tuple[int, int], stratified: bool) -> jax.Array:
-    """Uniforms in (0, 1) per row: plain i.i.d., or Latin-hypercube stratified (one draw in each of n strata,
-    in random order), which estimates the same distribution with lower quantile noise at the same n."""
-    k_perm, k_jitter = jax.random.split(key)
-    jitter = jax.random.uniform(k_jitter, shape)
-    if stratified:
-        perms = jax.vmap(lambda k: jax.random.permutation(k, shape[1]))(jax.random.split(k_perm, shape[0]))
-        jitter = (perms + jitter) / shape[1]
+@partial(jax.jit, static_argnames=("n_models", "n"))
+def _draw_inputs_jax(keys, perms, median_out, pu_mu, pu_sigma, pue_mu, pue_sigma, n_models: int, n: int):
+    """Output tokens (exponential, rounded), power utilisation and PUE (log-normal) by inverse CDF, from uniforms
+    in (0, 1): i.i.d. (``perms`` None), or Latin-hypercube stratified (one draw in each of n strata, in the random
+    order ``perms`` of :func:`lhs_permutations`), which estimates the same distribution with lower quantile noise."""
     eps = float(jnp.finfo(jnp.float32).eps)
-    return jnp.clip(jitter, eps, 1.0 - eps)
 
+    def uniforms(key, perm):
+        u = jax.random.uniform(key, (n_models, n))
+        return u if perm is None else (perm + u) / n
 
-@partial(jax.jit, static_argnames=("n_models", "n", "stratified"))
-def _draw_inputs_jax(key, median_out, pu_mu, pu_sigma, pue_mu, pue_sigma, n_models: int, n: int, stratified: bool):
-    """Output tokens (exponential, rounded), power utilisation and PUE (log-normal) by inverse CDF."""
-    k_len, k_pu, k_pue = jax.random.split(key, 3)
-    shape = (n_models, n)
-    u_len, u_pu, u_pue = (_uniforms(k, shape, stratified) for k in (k_len, k_pu, k_pue))
+    u_len, u_pu, u_pue = (jnp.clip(uniforms(keys[i], None if perms is None else perms[i]), eps, 1.0 - eps)
+                          for i in range(3))
     out_tokens = jnp.round(-jnp.log1p(-u_len) * (median_out / _LN2))
     pu = jnp.exp(pu_mu + pu_sigma * ndtri(u_pu))
     pue = jnp.exp(pue_mu + pue_sigma * ndtri(u_pue))
     return out_tokens, pu, pue
+
+
+def _draws_jax(key, median_out, pu_mu, pu_sigma, pue_mu, pue_sigma, n_models: int, n: int, stratified: bool):
+    """The three inputs of every model; each input's key splits into its permutations' and its uniforms' keys."""
+    split = [jax.random.split(k) for k in jax.random.split(key, 3)]
+    keys = jnp.stack([k_uniform for _, k_uniform in split])
+    perms = None
+    if stratified:
+        perms = jnp.asarray(np.stack([lhs_permutations(jax.random.split(k_perm, n_models), n) for k_perm, _ in split]),
+                            jnp.int32)
+    return _draw_inputs_jax(keys, perms, median_out, pu_mu, pu_sigma, pue_mu, pue_sigma, n_models=n_models, n=n)
 
 
 def _draw_inputs_numpy_legacy(seed, median_out, pu_mu, pu_sigma, pue_mu, pue_sigma, n_models, n):
@@ -139,35 +177,75 @@ def _draw_inputs_numpy_legacy(seed, median_out, pu_mu, pu_sigma, pue_mu, pue_sig
     return tuple(jnp.asarray(a, dtype=jnp.float32) for a in out)
 
 
-@partial(jax.jit, static_argnames=("top_k", "trims", "n_boot"))
-def _regime_core(
-    key, out_tokens, pu, pue, b0, b1, b2, cap, power_w, input_tokens,
-    path_mu, path_sigma, imp_mu, imp_sigma, gwh_scale, top_k: int, trims: tuple, n_boot: int,
-):
+@jax.jit
+def _energy_jax(out_tokens, pu, pue, b0, b1, b2, cap, power_w, input_tokens):
+    """Each model's energy per query (Wh, models x samples), its throughput and its mean."""
     log_osl = jnp.log(jnp.maximum(out_tokens, 1e-6))
     tps = paper_tps(b0[:, None], b1[:, None], b2[:, None], cap[:, None], jnp.log(input_tokens), log_osl, jnp)
     # The paper's P_node = P_max * PU is a whole-node power, so it enters as one term at the facility boundary.
     energy = energy_per_query_wh(out_tokens, tps, power_w[:, None] * pu, 0.0, pue, boundary="facility")
-    per_model = nan_quartiles(energy)  # (4, models)
+    return energy, tps, jnp.nanmean(energy, axis=-1)
 
-    top = jnp.argsort(-jnp.median(energy, axis=1))[:top_k]
+
+@partial(jax.jit, static_argnames=("n_boot",))
+def _blend_jax(key, energy, top, bounds, path_mu, path_sigma, imp_mu, imp_sigma, gwh_scale, n_boot: int):
+    """The blend (the ``top`` models' samples inside every trim's ``bounds``, NaN outside, in draw order), the
+    pathways applied to it, and the fleet's distribution of the mean (untrimmed, as the paper)."""
     kept = energy[top]
-    for low, high in trims:
-        kept = _trim(kept, low, high)
+    for low_high in bounds:  # (trims, models, 2): each trim's [low, high] per model
+        kept = jnp.where((kept >= low_high[:, :1]) & (kept <= low_high[:, 1:]), kept, jnp.nan)
     pooled = kept.reshape(-1)
-    blended = nan_quartiles(pooled)
-
     k_path, k_imp, k_boot = jax.random.split(key, 3)
     mult = jnp.exp(path_mu[:, None] + path_sigma[:, None] * jax.random.normal(k_path, (path_mu.shape[0], pooled.size)))
     pathways = pooled[None, :] / mult
-    pathway_stats = nan_quartiles(pathways)  # (4, levers)
-
     fleet_base = energy[top].reshape(-1)
     fleet_improved = fleet_base / jnp.exp(imp_mu + imp_sigma * jax.random.normal(k_imp, fleet_base.shape))
     boots, bound = mean_distribution(k_boot, jnp.stack([fleet_base, fleet_improved]), n_boot)
+    return dict(pooled=pooled, blended_mean=jnp.nanmean(pooled), pathways=pathways,
+                pathway_means=jnp.nanmean(pathways, axis=-1), fleet_boot=boots * gwh_scale, fleet_bound=bound)
+
+
+def _quartiles(x: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """``[median, p25, p75, mean]`` of each row of ``x`` ignoring NaN (trimmed) entries: shape (4, rows)."""
+    s = _sorted_rows(x)
+    return np.concatenate([sorted_quantiles(s, np.count_nonzero(~np.isnan(s), axis=-1), _QUARTILE_P),
+                           np.asarray(means, np.float32).reshape(1, -1)])
+
+
+def _trim_bounds(sorted_rows: np.ndarray, trims: tuple) -> np.ndarray:
+    """Each trim's [P_low, P_high] per row (shape (trims, rows, 2)), each of the values the trims before it kept:
+    on sorted rows those are one contiguous run, so every trim is two quantiles and two binary searches."""
+    rows, n = sorted_rows.shape
+    start, stop = np.zeros(rows, np.int64), np.full(rows, n, np.int64)
+    bounds = []
+    for low, high in trims:
+        lo_hi = sorted_quantiles(sorted_rows, stop - start, np.array([low, high], np.float32) / np.float32(100.0),
+                                 start).T
+        for r in range(rows):  # over the blended models, not samples
+            start[r] = max(start[r], np.searchsorted(sorted_rows[r], lo_hi[r, 0], "left"))
+            stop[r] = min(stop[r], np.searchsorted(sorted_rows[r], lo_hi[r, 1], "right"))
+        bounds.append(lo_hi)
+    return np.stack(bounds)
+
+
+def _regime(key, draws, coef, power_w, cfg: PaperConfig, path_mu, path_sigma, imp, gwh_scale) -> dict[str, Any]:
+    """One regime of paper mode. The elementwise work and the fleet run compiled in JAX; the order statistics
+    (quartiles, trims) sort on the host, with NumPy's vectorised sort."""
+    energy, tps, means = _energy_jax(*draws, coef["b0"], coef["b1"], coef["b2"], coef["cap"], power_w,
+                                     cfg.input_tokens)
+    energy_np = np.asarray(energy)
+    sorted_energy = _sorted_rows(energy_np)
+    n = energy_np.shape[-1]
+    per_model = np.concatenate([sorted_quantiles(sorted_energy, n, _QUARTILE_P), np.asarray(means)[None]])
+    top = np.argsort(-per_model[0], kind="stable")[: cfg.blend_top_k]
+    bounds = _trim_bounds(sorted_energy[top], tuple(tuple(t) for t in cfg.blend_trims_pct))
+    tail = jax.device_get(_blend_jax(key, energy, jnp.asarray(top), jnp.asarray(bounds), path_mu, path_sigma,
+                                     imp.mu, imp.sigma, gwh_scale, n_boot=cfg.bootstrap_resamples))
     return dict(
-        energy=energy, tps=tps, per_model=per_model, top=top, pooled=pooled, blended=blended,
-        pathways=pathways, pathway_stats=pathway_stats, fleet_boot=boots * gwh_scale, fleet_bound=bound,
+        energy=energy_np, tps=np.asarray(tps), per_model=per_model, top=top, pooled=tail["pooled"],
+        blended=_quartiles(tail["pooled"][None], tail["blended_mean"])[:, 0], pathways=tail["pathways"],
+        pathway_stats=_quartiles(tail["pathways"], tail["pathway_means"]),
+        fleet_boot=tail["fleet_boot"], fleet_bound=tail["fleet_bound"],
     )
 
 
@@ -296,6 +374,7 @@ def replicate_paper(
     pu, pue = cfg.power_utilisation, cfg.pue
     levers = tuple(cfg.pathways_p5_p95)
     lever_dists = [cfg.lognormal(cfg.pathways_p5_p95[k]) for k in levers]
+    path_mu, path_sigma = (jnp.asarray([getattr(d, a) for d in lever_dists]) for a in ("mu", "sigma"))
     gwh_scale = cfg.fleet_queries_per_day / 1e9 * cfg.fleet_overhead  # Wh/query x queries/day -> GWh/day
 
     root = jax.random.PRNGKey(seed)
@@ -304,17 +383,11 @@ def replicate_paper(
         k_draw, k_core = jax.random.split(jax.random.fold_in(root, r_index))
         draw_args = (median_out, pu.mu, pu.sigma, pue.mu, pue.sigma, len(models), n)
         if rng == "jax":
-            draws = _draw_inputs_jax(k_draw, *draw_args, stratified=sampling == "lhs")
+            draws = _draws_jax(k_draw, *draw_args, stratified=sampling == "lhs")
         else:
             draws = _draw_inputs_numpy_legacy(seed, *draw_args)
-        imp = cfg.lognormal(cfg.fleet_improvement_p5_p95[regime])
-        res = _regime_core(
-            k_core, *draws, coef["b0"], coef["b1"], coef["b2"], coef["cap"], power_w, cfg.input_tokens,
-            jnp.asarray([d.mu for d in lever_dists]), jnp.asarray([d.sigma for d in lever_dists]),
-            imp.mu, imp.sigma, gwh_scale,
-            top_k=cfg.blend_top_k, trims=tuple(tuple(t) for t in cfg.blend_trims_pct), n_boot=cfg.bootstrap_resamples,
-        )
-        out[regime] = jax.device_get(res)
+        out[regime] = _regime(k_core, draws, coef, power_w, cfg, path_mu, path_sigma,
+                              cfg.lognormal(cfg.fleet_improvement_p5_p95[regime]), gwh_scale)
 
     regimes = list(cfg.output_tokens_median)
     trad, reas = regimes[0], regimes[-1]

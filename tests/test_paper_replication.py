@@ -244,3 +244,65 @@ def test_the_fleet_mean_takes_the_normal_route_only_where_it_is_provably_as_good
             q_draws = np.quantile(np.asarray(draws)[row], [0.05, 0.5, 0.95])
             q_boot = np.quantile(boot[row], [0.05, 0.5, 0.95])
             assert np.all(np.abs(q_draws - q_boot) < 0.3 * se[row]), (route, q_draws, q_boot, se[row])
+
+
+def test_lhs_permutations_are_jax_permutations_element_for_element():
+    """The Latin hypercube's orders sort on the host, and they are exactly jax.random.permutation's (1 and 2
+    rounds of JAX's shuffle), so a seed gives the same draws as the all-JAX sampler always did."""
+    import jax
+
+    from infergy.analysis.paper_mc import lhs_permutations
+
+    for n in (100, 1_000, 7_919):  # 1, 1 and 2 rounds
+        keys = jax.random.split(jax.random.PRNGKey(n), 4)
+        got = lhs_permutations(keys, n)
+        expected = np.stack([np.asarray(jax.random.permutation(k, n)) for k in keys])
+        np.testing.assert_array_equal(got, expected)
+        assert got.dtype == np.int32
+
+
+def test_sorted_quantiles_are_linear_quantiles_of_each_rows_run():
+    """Quartiles and trim bounds read off sorted rows: NumPy's linear quantiles of each row's values (NaN ignored,
+    or only the run [start, start + count)), to float32 rounding."""
+    from infergy.analysis.paper_mc import _trim_bounds
+    from infergy.analysis.quantiles import sorted_quantiles
+
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(0.0, 1.0, (4, 5_001)).astype(np.float32)
+    x[1, :700] = np.nan
+    s = np.sort(x, axis=-1)
+    probs = np.array([0.5, 0.25, 0.75, 0.05, 0.95, 0.1, 0.9], np.float32)
+    got = sorted_quantiles(s, np.count_nonzero(~np.isnan(s), axis=-1), probs)
+    np.testing.assert_allclose(got, np.nanquantile(x.astype(np.float64), probs.astype(np.float64), axis=-1),
+                               rtol=2e-6)
+    start, count = np.array([0, 10, 200, 3]), np.array([5_001, 4_000, 100, 2])
+    got = sorted_quantiles(s, count, probs, start)
+    for r in range(4):
+        np.testing.assert_allclose(got[:, r], np.quantile(s[r, start[r]:start[r] + count[r]].astype(np.float64),
+                                                          probs.astype(np.float64)), rtol=2e-6)
+    # the trims, each on what the one before kept, as the paper does them with boolean masks
+    full = s[[0, 2, 3]]
+    bounds = _trim_bounds(full, ((5.0, 95.0), (10.0, 90.0)))
+    for r, row in enumerate(full):
+        for t, (low, high) in enumerate(((5.0, 95.0), (10.0, 90.0))):
+            lo, hi = np.percentile(row.astype(np.float64), [low, high])
+            np.testing.assert_allclose(bounds[t, r], [lo, hi], rtol=2e-6)
+            row = row[(row >= bounds[t, r, 0]) & (row <= bounds[t, r, 1])]
+
+
+def test_the_plain_numpy_reference_computes_the_same_monte_carlo():
+    """The benchmark's baseline (its own random numbers) agrees with paper mode to Monte Carlo error at 50,000
+    samples per model: every per-model, blended and pathway median within 2%, the fleet within 1%."""
+    from infergy.analysis.paper_numpy import replicate_paper_numpy
+
+    ref = replicate_paper_numpy("v2", samples=50_000, seed=0)
+    got = replicate_paper("v2", samples=50_000, seed=0).to_dict()
+    regimes = ("traditional", "reasoning")
+    paths = [("blended", r) for r in regimes] + [("per_model", m, r) for m in got["per_model"] for r in regimes]
+    paths += [("pathways", k, r) for k in got["pathways"] for r in regimes]
+    for path in paths:
+        a, b = _get(got, path), _get(ref, path)
+        for q in ("median", "p25", "p75"):
+            assert b[q] == pytest.approx(a[q], rel=0.02), (path, q)
+    for k, v in got["fleet_gwh_per_day"].items():
+        assert ref["fleet_gwh_per_day"][k] == pytest.approx(v, rel=0.01), k
