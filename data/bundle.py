@@ -109,10 +109,11 @@ def _cross_table_problems(tables: Mapping[str, pd.DataFrame], where: Mapping[str
 def _telemetry_power_problems(telemetry: pd.DataFrame, tdp: pd.Series, where: str) -> list[str]:
     """Telemetry on a GPU without a TDP, or drawing more than its GPUs could (:data:`TELEMETRY_POWER_OVER_TDP_MAX`)."""
     problems = []
-    gpu_tdp = telemetry["gpu"].map(tdp)
+    gpu_tdp = telemetry["gpu"].map(tdp).astype(float)  # float on an empty table too
     power_w = telemetry["mean_power_w"].astype(float).fillna(
         telemetry["energy_wh"].astype(float) * 3600.0 / telemetry["duration_s"].astype(float))
-    limit = gpu_tdp * telemetry["n_gpus"].astype(float) * telemetry["boundary"].map(TELEMETRY_POWER_OVER_TDP_MAX)
+    limit = (gpu_tdp * telemetry["n_gpus"].astype(float)
+             * telemetry["boundary"].map(TELEMETRY_POWER_OVER_TDP_MAX).astype(float))  # float on an empty table too
     for i in range(len(telemetry)):
         row = telemetry.iloc[i]
         label = f"{where}: row {i + 1} (line {i + 2})"

@@ -76,6 +76,17 @@ def test_the_design_fingerprint_does_not_depend_on_the_processor():
     assert ulp.fingerprint() == design.fingerprint()
     moved = replace(design, throughput=replace(design.throughput, y_log_tok_s=y + 1e-5 * (np.arange(y.size) == 7)))
     assert moved.fingerprint() != design.fingerprint()
+    # the interactions' contrast bases: their zeros come out as +-1e-16 whose bits follow BLAS's thread count (a
+    # Dask worker runs one thread); the cells' labels, from which they follow, are what is hashed
+    arrays = design.throughput.arrays
+    basis = np.asarray(arrays.model_gpu_basis)
+    noisy = basis + np.where(np.abs(basis) < 1e-9, 3e-16, 0.0)
+    rounded = replace(design, throughput=replace(design.throughput,
+                                                 arrays=arrays._replace(model_gpu_basis=noisy)))
+    assert rounded.fingerprint() == design.fingerprint()
+    pairs = list(design.throughput.model_gpu_pairs)
+    relabelled = replace(design, throughput=replace(design.throughput, model_gpu_pairs=pairs[::-1]))
+    assert relabelled.fingerprint() != design.fingerprint()
 
 
 def test_shipped_posterior_passed_its_review_and_is_complete(shipped):
