@@ -1,5 +1,5 @@
 """Analysis: a posterior (or paper mode's ranges) turned into answers — query resolution, propagation, estimate,
-pathways, fleet, carbon and water, sensitivity, the comparison with paper mode. Plain data out: no plotting, no prose. Names load on
+many queries at once, pathways, fleet, carbon and water, sensitivity, the comparison with paper mode. Plain data out: no plotting, no prose. Names load on
 first use (``lazy_loader``)."""
 
 import lazy_loader as _lazy
@@ -7,6 +7,7 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
+        "batch": ["energy_totals", "estimate_many"],
         "estimate": ["Estimate", "PosteriorSource", "estimate", "open_posterior"],
         "fleet": ["fleet"],
         "impacts": ["Where", "regions_table"],

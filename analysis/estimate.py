@@ -8,6 +8,7 @@ parameters' uncertainty included. Summaries are streamed (:mod:`infergy.analysis
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 from ..data.vocab import BOUNDARY_TABLE
 from ..model.throughput import n_draws
 from ..model.workload import REGIME_WORKLOAD
-from .predict import PREDICT_BOUNDARIES, QuerySpec, check_spec, posterior_draws
+from .predict import PREDICT_BOUNDARIES, QuerySpec, check_spec, posterior_draws, prepare
 from .propagate import DEFAULT_CACHE_HIT_RATE, QUANTILE_KEYS, StreamSummary, Workload, stream_spec
 
 __all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDARY_DESCRIPTIONS",
@@ -24,6 +25,8 @@ __all__ = ["Estimate", "PosteriorSource", "estimate", "open_posterior", "BOUNDAR
 
 #: Query-samples of an estimate unless told otherwise (1,000 draws x 1,000 queries).
 DEFAULT_SAMPLES = 1_000_000
+#: Resolved queries a :class:`PosteriorSource` keeps (about 0.3 MB each).
+PREPARED_KEPT = 128
 BOUNDARY_DESCRIPTIONS = {name: BOUNDARY_TABLE[name].description for name in PREDICT_BOUNDARIES}
 
 
@@ -37,9 +40,25 @@ class PosteriorSource:
     bundle: object
     data_version: str
 
+    _prepared: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
     @property
     def n_draws(self) -> int:
         return n_draws(self.draws_coords[0])
+
+    def prepare(self, spec: QuerySpec, seed: int) -> tuple[dict, dict]:
+        """:func:`~.predict.prepare` of ``spec`` against this posterior, kept for the :data:`PREPARED_KEPT` queries
+        asked last: a server or a notebook asking again skips resolving the query (a fresh copy of what was
+        resolved each time; the per-draw arrays are immutable)."""
+        key = (spec, int(seed))
+        if key in self._prepared:
+            self._prepared.move_to_end(key)
+        else:
+            self._prepared[key] = prepare(self.draws_coords, spec, self.bundle, seed)
+            while len(self._prepared) > PREPARED_KEPT:
+                self._prepared.popitem(last=False)
+        arrays, meta = self._prepared[key]
+        return arrays, {k: list(v) if isinstance(v, list) else v for k, v in meta.items()}
 
 
 def open_posterior(posterior=None, bundle=None) -> PosteriorSource:
@@ -193,6 +212,7 @@ def estimate(model: str | None = None, *, total_params_b: float | None = None, a
         plan = plan_impacts(where, boundary=spec.boundary, per=per, operator=spec.operator, n_draws=source.n_draws,
                             seed=seed)
     summary, meta = stream_spec(source.draws_coords, spec, workload, source.bundle, queries_per_draw=q, seed=seed,
+                                prepared=source.prepare(spec, seed),
                                 extra_scales=plan.scales if plan else None,
                                 extra_rates=plan.rates if plan else None)
     result = _estimate_from(summary, spec, meta, workload, source, seed)

@@ -142,6 +142,30 @@ def pool(parts: list[StreamSummary]) -> StreamSummary:
                          extras=tuple(pool(list(x)) for x in zip(*(p.extras for p in parts))))
 
 
+def workflow(p, flags, step_keys, tokens_in, component, output_tokens, tool_tokens, cache_hit_rate,
+             with_seconds: bool):
+    """One simulated workflow per (draw, query): ``len(step_keys)`` calls, each reading the prompt ``tokens_in``
+    and everything before it, prefilling what its prefix cache misses, and answering ``output_tokens`` (fixed:
+    one number or one per query) or a length drawn from each query's ``component``. Returns the Wh summed over
+    the calls, the output tokens, the GPU-seconds (zero unless ``with_seconds``) and the longest context read."""
+    def step(state, k):
+        ctx, prefill, wh, tokens, gpu_s = state
+        out = (draw_output_tokens(p, k, component) if output_tokens is None
+               else jnp.broadcast_to(jnp.asarray(output_tokens, jnp.float32), ctx.shape))
+        if with_seconds:
+            e, s = energy_wh_and_gpu_s(p, ctx, prefill, out, flags)
+            gpu_s = gpu_s + s
+        else:
+            e = energy_wh(p, ctx, prefill, out, flags)
+        seen = ctx + out  # the next call's cache may hold these; its tool results are new
+        return (seen + tool_tokens, (1.0 - cache_hit_rate) * seen + tool_tokens, wh + e, tokens + out,
+                gpu_s), jnp.max(ctx)
+
+    zeros = jnp.zeros(tokens_in.shape, jnp.float32)
+    (_, _, wh, tokens, gpu_s), ctx_max = jax.lax.scan(step, (tokens_in, tokens_in, zeros, zeros, zeros), step_keys)
+    return wh, tokens, gpu_s, ctx_max.max()
+
+
 @partial(jax.jit, static_argnames=("n_chunks", "chunk", "steps", "per_token", "draw_input", "draw_output",
                                    "with_seconds"))
 def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_tokens, cache_hit_rate, start,
@@ -165,23 +189,10 @@ def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_t
             component, tokens_in = draw_lengths(p, k_lengths, (n, chunk), None if draw_input else input_tokens,
                                                 None if draw_output else output_tokens)
         else:
-            tokens_in = jnp.full((n, chunk), input_tokens, jnp.float32)
-
-        def step(state, k):
-            ctx, prefill, wh, tokens, gpu_s = state
-            out = draw_output_tokens(p, k, component) if draw_output else jnp.full((n, chunk), output_tokens, jnp.float32)
-            if with_seconds:
-                e, s = energy_wh_and_gpu_s(p, ctx, prefill, out, flags)
-                gpu_s = gpu_s + s
-            else:
-                e = energy_wh(p, ctx, prefill, out, flags)
-            seen = ctx + out  # the next call's cache may hold these; its tool results are new
-            return (seen + tool_tokens, (1.0 - cache_hit_rate) * seen + tool_tokens, wh + e, tokens + out,
-                    gpu_s), jnp.max(ctx)
-
-        zeros = jnp.zeros((n, chunk), jnp.float32)
-        (_, _, wh, tokens, gpu_s), ctx_max = jax.lax.scan(step, (tokens_in, tokens_in, zeros, zeros, zeros),
-                                                         step_keys)
+            component, tokens_in = None, jnp.full((n, chunk), input_tokens, jnp.float32)
+        wh, tokens, gpu_s, ctx_max = workflow(p, flags, step_keys, tokens_in, component,
+                                              None if draw_output else output_tokens, tool_tokens, cache_hit_rate,
+                                              with_seconds)
         base = wh * 3600.0 / jnp.maximum(tokens, 1.0) if per_token else wh
         seconds = gpu_s / jnp.maximum(tokens, 1.0) if per_token else gpu_s
         value = base * jnp.exp(log_scale)[:, None]
@@ -193,7 +204,7 @@ def _stream_kernel(p, flags, key, log_scale, input_tokens, output_tokens, tool_t
             h, o = fold(x_hist[j], x_outside[j], extra)
             x_hist, x_outside = x_hist.at[j].set(h), x_outside.at[j].set(o)
             x_sums = x_sums.at[j].add(extra.sum(axis=1))
-        return (hist, sums + value.sum(axis=1), jnp.maximum(max_ctx, ctx_max.max()), outside, x_hist, x_sums,
+        return (hist, sums + value.sum(axis=1), jnp.maximum(max_ctx, ctx_max), outside, x_hist, x_sums,
                 x_outside), None
 
     init = (jnp.zeros(HIST_BINS, jnp.int32), jnp.zeros(n, jnp.float32), jnp.float32(0.0), jnp.int32(0),
@@ -327,11 +338,13 @@ def _to_host(x) -> np.ndarray:
 def stream_spec(draws_coords, spec: QuerySpec, workload: Workload, bundle, *, queries_per_draw: int, seed: int,
                 log_scale: np.ndarray | None = None,
                 extra_scales: Callable[[dict], np.ndarray] | None = None,
-                extra_rates: Callable[[dict], np.ndarray] | None = None) -> tuple[StreamSummary, dict]:
+                extra_rates: Callable[[dict], np.ndarray] | None = None,
+                prepared: tuple[dict, dict] | None = None) -> tuple[StreamSummary, dict]:
     """:func:`stream` for ``spec`` resolved against a flattened posterior; returns the summary and what was
     resolved (model, GPU, GPU count ...). ``extra_scales(arrays)``: the per-draw log factors (factors x draws) of
-    :func:`stream`'s ``extra_log_scales``, from the resolved per-draw parameters (PUE, host ratio ...)."""
-    arrays, meta = prepare(draws_coords, spec, bundle, seed)
+    :func:`stream`'s ``extra_log_scales``, from the resolved per-draw parameters (PUE, host ratio ...).
+    ``prepared``: :func:`~.predict.prepare`'s result for ``spec`` and ``seed`` where the caller has it."""
+    arrays, meta = prepared if prepared is not None else prepare(draws_coords, spec, bundle, seed)
     meta["extreme"] = list(meta["extreme"]) + _context_problems(spec, workload, meta, bundle)
     host = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
     extra = extra_scales(host) if extra_scales else None

@@ -15,8 +15,9 @@ _lazy_getattr, __dir__, __all__ = _lazy.attach(
     submod_attrs={
         "data": ["DataBundle", "load_paper_throughput"],
         "inference": ["FitConfig", "FitResult", "fit", "load_fit", "save_fit"],
-        "analysis": ["Estimate", "PaperReplication", "QuerySpec", "Where", "estimate", "fleet", "open_posterior",
-                     "pathways", "regions_table", "replicate_paper", "sensitivity"],
+        "analysis": ["Estimate", "PaperReplication", "QuerySpec", "Where", "energy_totals", "estimate",
+                     "estimate_many", "fleet", "open_posterior", "pathways", "regions_table", "replicate_paper",
+                     "sensitivity"],
         "compile_cache": ["enable_compile_cache"],
         "model": ["BOUNDARIES", "PAPER_CONFIGS", "LogNormal", "PaperConfig", "energy_per_query_wh",
                   "fit_tps_regressions", "get_paper_config", "lognormal_from_range"],

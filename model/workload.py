@@ -235,20 +235,26 @@ def _whole_tokens(p: dict, side: str, component, key):
 
 def draw_lengths(p: dict, key, shape: tuple[int, int], input_tokens=None, output_tokens=None):
     """(component, prompt tokens) for ``shape`` = (draws, queries) from the per-draw mixture in ``p``
-    (:func:`length_mixture`). A length given (not None) is held, and the component is drawn given it; the prompt,
-    unless given, is drawn from the component, in whole tokens cut at the limit."""
+    (:func:`length_mixture`). A length given (not None: one number, or one per query, broadcastable to ``shape``)
+    is held, and the component is drawn given it; the prompt, unless given, is drawn from the component, in whole
+    tokens cut at the limit."""
     k_c, k_in = jax.random.split(key)
     logits = jnp.broadcast_to(p["len_log_w"][:, None, :], (*shape, p["len_log_w"].shape[-1]))
-    if input_tokens is not None:
-        logits = logits + _log_pmf_tokens(jnp.asarray(input_tokens, jnp.float32), p["len_mu_in"],
-                                          p["len_sd_in"])[:, None]
-    if output_tokens is not None:
-        logits = logits + _log_pmf_tokens(jnp.asarray(output_tokens, jnp.float32), p["len_mu_out"],
-                                          p["len_sd_out"])[:, None]
+    for side, given in (("in", input_tokens), ("out", output_tokens)):
+        if given is not None:
+            logits = logits + _log_pmf_given(given, p[f"len_mu_{side}"], p[f"len_sd_{side}"], shape)
     c = jax.random.categorical(k_c, logits)
     tokens_in = (_whole_tokens(p, "in", c, k_in) if input_tokens is None
-                 else jnp.full(shape, input_tokens, jnp.float32))
+                 else jnp.broadcast_to(jnp.asarray(input_tokens, jnp.float32), shape))
     return c, tokens_in
+
+
+def _log_pmf_given(tokens, mu, sd, shape):
+    """Each component's log mass at a given length: (draws, 1, components) for one number, else per query."""
+    tokens = jnp.asarray(tokens, jnp.float32)
+    if tokens.ndim == 0:
+        return _log_pmf_tokens(tokens, mu, sd)[:, None]
+    return _log_pmf_tokens(jnp.broadcast_to(tokens, shape)[..., None], mu[:, None], sd[:, None])
 
 
 def draw_output(p: dict, key, component):

@@ -36,6 +36,13 @@ def register(sub) -> None:
                     "rows in --data-add): its own engine at its median load, unless --engine or --batch-size")
     opt.add_where_options(ep)
     opt.add_embodied_option(ep)
+    ep.add_argument("--batch", type=Path, default=None, metavar="FILE.csv",
+                    help="many queries: one per row, the columns named as estimate's options (model, gpu, n_gpus, "
+                    "precision, batch_size, input_tokens, output_tokens, regime, boundary, pue, engine, operator, "
+                    "agent_steps, tool_tokens, cache_hit_rate; a missing column or empty cell takes the default); "
+                    "writes each row with its answer as CSV (--json: records) [samples per row: 1e4]")
+    ep.add_argument("--batch-out", type=Path, default=None, metavar="FILE.csv",
+                    help="with --batch: write the answers there instead of to standard output")
     opt.add_device_option(ep, "the propagation")
     ep.set_defaults(func=_cmd_estimate)
 
@@ -103,6 +110,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         raise ValueError("--tool-tokens adds context between agent steps: give --agent-steps K > 1")
     if args.cache_hit_rate is not None and not 0.0 <= args.cache_hit_rate <= 1.0:
         raise ValueError(f"cache hit rate must be in [0, 1], got {args.cache_hit_rate:g}")
+    if args.batch is not None:
+        return _estimate_batch(args)
+    if args.batch_out is not None:
+        raise ValueError("--batch-out writes the answers of --batch FILE.csv: give --batch")
     where = opt.where_of(args)
     opt.select_device(args, "propagate")
     hit = {} if args.cache_hit_rate is None else {"cache_hit_rate": args.cache_hit_rate}
@@ -115,6 +126,46 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
                    **hit, operator=args.operator, posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES,
                    seed=args.seed, bundle=bundle, where=where)
     print(json.dumps(est.to_dict(), indent=2) if args.json else estimate_text(est))
+    return 0
+
+
+def _estimate_batch(args: argparse.Namespace) -> int:
+    """``estimate --batch FILE.csv``: every row's answer, the rows' own columns first."""
+    import pandas as pd
+
+    given = [flag for flag, value in (("--model", args.model), ("--total-params-b", args.total_params_b),
+                                      ("--input-tokens", args.input_tokens), ("--output-tokens", args.output_tokens),
+                                      ("--region", getattr(args, "region", None)), ("--operator", args.operator),
+                                      ("--embodied", getattr(args, "embodied", None) or None))
+             if value is not None]
+    if given or args.agent_steps != 1 or args.tool_tokens or args.cache_hit_rate is not None:
+        raise ValueError(f"--batch reads each query from its row: give {', '.join(given) or 'the agent options'} "
+                         "as columns of the file")
+    if not args.batch.is_file():
+        raise ValueError(f"--batch {args.batch}: no such file")
+    from ..analysis.batch import BATCH_SAMPLES, estimate_many
+
+    opt.select_device(args, "propagate")
+    queries = pd.read_csv(args.batch)
+    if queries.empty:
+        raise ValueError(f"--batch {args.batch}: no rows")
+    bundle = None
+    if args.data_add:
+        from ..data import load
+
+        bundle = load(extra=args.data_add)
+    answers = estimate_many(queries, samples=args.samples or BATCH_SAMPLES, seed=args.seed, posterior=args.posterior,
+                            bundle=bundle, per=args.per, allow_extreme=args.allow_extreme)
+    table = pd.concat([queries, answers], axis=1)
+    if args.json:
+        text = table.to_json(orient="records", indent=2)
+    else:
+        text = table.to_csv(index=False, float_format="%.6g")
+    if args.batch_out is not None:
+        args.batch_out.write_text(text)
+        print(f"{len(table):,} answers written to {args.batch_out}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 
