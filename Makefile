@@ -35,11 +35,11 @@ run: $(STAMP)
 	@echo "open $(REPORT)/index.html (or read $(REPORT)/report.md)"
 
 # Two workers, one test file each at a time (module fixtures such as the small fit run once); README "Tests" has
-# the measured time. TEST_WORKERS=0 runs in one process.
+# the measured time, and the run ends with its 25 slowest tests. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: $(STAMP)
-	$(VPY) -m pytest -q $(XDIST)
+	$(VPY) -m pytest -q $(XDIST) --durations=25
 
 # The tests again on a second floating-point path: XLA's CPU code held to SSE4.2 (narrower vectors, other reduction
 # orders, so other rounding; the flag's values are x86's: on ARM set FP_PATH_FLAGS). No test may depend on the bits
