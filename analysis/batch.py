@@ -22,7 +22,6 @@ it takes quantiles.
 from __future__ import annotations
 
 import inspect
-import math
 from functools import lru_cache, partial
 
 import jax

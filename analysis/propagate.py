@@ -355,7 +355,7 @@ def stream_spec(draws_coords, spec: QuerySpec, workload: Workload, bundle, *, qu
     drawn = workload.input_tokens is None or (workload.agent_steps > 1 and workload.output_tokens is None)
     if window is not None and drawn and summary.max_context_tokens > window and not meta["extreme"]:
         what = ("drawn prompts reach" if workload.agent_steps == 1 else
-                f"in the longest simulated workflows the context of a call reaches")
+                "in the longest simulated workflows the context of a call reaches")
         meta["extreme"].append(f"{what} {summary.max_context_tokens:,.0f} tokens, past {meta['model']}'s "
                                f"{window:,.0f}-token context window: a service would cut or refuse those; they are "
                                "answered as drawn")
