@@ -95,8 +95,9 @@ def _draw_lengths(p: dict, rng, shape, input_tokens, output_tokens):
     for side, given in (("in", input_tokens), ("out", output_tokens)):
         if given is not None:
             logits = logits + log_pmf(given, p[f"len_mu_{side}"], p[f"len_sd_{side}"])[:, None]
-    gumbel = -np.log(-np.log(rng.uniform(size=logits.shape)))
-    component = np.argmax(logits + gumbel, axis=-1)
+    w = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    cdf = np.cumsum(w / w.sum(axis=-1, keepdims=True), axis=-1)[..., :-1]
+    component = np.sum(rng.uniform(size=shape)[..., None] > cdf, axis=-1)  # the inverse CDF, as the JAX path
     tokens_in = (np.full(shape, float(input_tokens)) if input_tokens is not None
                  else _whole(p, "in", component, rng))
     return component, tokens_in

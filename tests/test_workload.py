@@ -4,6 +4,7 @@ to, drawing lengths given a fixed one, and the traces themselves against the med
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,6 +111,25 @@ def test_a_fixed_length_holds_and_selects_its_component(draws):
     out = np.asarray(draw_output(p, jax.random.PRNGKey(5), c))
     for x in (np.asarray(tin), out):
         assert np.all(x >= 1) and np.all(x == np.round(x))
+
+
+def test_component_draws_follow_the_weights_and_never_an_empty_component():
+    """The inverse-CDF component draw: frequencies within 4 standard errors of softmax(logits), per draw and per
+    query; a component of zero weight (first, middle or last) is never drawn."""
+    from infergy.model.workload import draw_component
+
+    with np.errstate(divide="ignore"):  # log 0 = -inf: a component of zero weight
+        logits = np.log(np.array([[0.0, 0.5, 0.2, 0.3], [0.25, 0.25, 0.0, 0.5], [0.1, 0.6, 0.3, 0.0]], np.float32))
+        per_query = np.log(np.array([[[1.0, 0, 0, 0], [0, 0, 0, 1.0]]], np.float32))  # one draw, two queries
+    n = 200_000
+    c = np.asarray(draw_component(jax.random.PRNGKey(0), jnp.asarray(logits)[:, None, :], (3, n)))
+    assert c.dtype == np.int32 and c.min() >= 0 and c.max() <= 3
+    for row, w in enumerate(np.exp(logits)):
+        freq = np.bincount(c[row], minlength=4) / n
+        assert np.all(freq[w == 0] == 0)
+        np.testing.assert_array_less(np.abs(freq - w), 4 * np.sqrt(w * (1 - w) / n) + 1e-12)
+    c = np.asarray(draw_component(jax.random.PRNGKey(1), jnp.asarray(per_query), (1, 2)))
+    assert c.tolist() == [[0, 3]]
 
 
 def test_typical_lengths_are_the_drawn_medians(draws):
