@@ -6,7 +6,7 @@ STAMP := $(VENV)/.infergy-installed
 PYTHON ?= $(shell sh tools/find-python.sh)
 REPORT ?= report
 
-.PHONY: run test test-fp-path test-slow posterior impacts-posterior bench venv clean
+.PHONY: run test test-fp-path test-slow posterior impacts-posterior bench serve browser venv clean
 
 venv: $(STAMP)
 
@@ -38,7 +38,7 @@ run: $(STAMP)
 # the measured time, and the run ends with its 25 slowest tests. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VPY) -m pytest -q $(XDIST) --durations=25
 
 # The tests again on a second floating-point path: XLA's CPU code held to SSE4.2 (narrower vectors, other reduction
@@ -49,8 +49,25 @@ FP_PATH_TESTS ?=
 test-fp-path: $(STAMP)
 	XLA_FLAGS="$(FP_PATH_FLAGS)" $(VPY) -m pytest -q $(XDIST) $(FP_PATH_TESTS)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) browser
 	$(VPY) -m pytest -q --run-slow $(XDIST)
+
+# Chromium and its driver for the calculator's browser tests (Debian's chromium and chromium-driver), installed
+# when missing and this user may (root, or sudo without a password); otherwise those tests are skipped, with a note.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  SUDO="sudo -n"; else SUDO=none; fi; \
+	if [ "$$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium and chromium-driver (Debian packages) for the browser tests"; \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "note: no chromium/chromedriver and no way to install them here: the browser tests will be skipped"; fi
+
+# The calculator and the HTTP API on http://127.0.0.1:8000/ (PORT=... to change); Ctrl-C stops it.
+PORT ?= 8000
+serve: $(STAMP)
+	$(VENV)/bin/infergy serve --port $(PORT)
 
 # Refit the default posterior on the shipped data and replace the copy the package ships (after a data change).
 posterior: $(STAMP)
@@ -68,6 +85,7 @@ impacts-posterior: $(STAMP)
 # benchmarks/gpu_check.sh is the one-shot GPU run behind README "Speed".
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_propagation.py
+	$(VPY) benchmarks/bench_serve.py
 	$(VPY) benchmarks/bench_paper.py
 	$(VPY) benchmarks/bench_fit.py --against diagonal
 

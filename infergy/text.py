@@ -43,8 +43,9 @@ def provenance_line(res: dict) -> str:
 
 
 def estimate_text(est) -> str:
-    """A readable answer: an :class:`~infergy.analysis.estimate.Estimate` for a terminal."""
-    v, i = est.value, est.inputs
+    """A readable answer for a terminal: an :class:`~infergy.analysis.estimate.Estimate` or its JSON dict."""
+    est = est.to_dict() if hasattr(est, "to_dict") else est
+    v, i, unit, boundary = est["value"], est["inputs"], est["unit"], est["boundary"]
     model = i["model"] or f"an unseen {i['total_params_b']:g}B-parameter model ({i['active_params_b']:g}B active)"
     prompt = (f"{i['input_tokens']:g} input tokens" if i["input_tokens"] is not None
               else f"input tokens drawn (median {i['input_tokens_median']:,.0f})")
@@ -54,17 +55,17 @@ def estimate_text(est) -> str:
     steps = f", {i['agent_steps']} sequential agent calls" if i["agent_steps"] > 1 else ""
     lines = [
         f"{model} on {i['n_gpus']} x {i['gpu']} ({i['precision']}), {prompt}, {answer}{steps}{workload}",
-        f"  {fmt(v['median'])} {est.unit} (median); 50% interval {fmt(v['p25'])}-{fmt(v['p75'])}, "
+        f"  {fmt(v['median'])} {unit} (median); 50% interval {fmt(v['p25'])}-{fmt(v['p75'])}, "
         f"90% interval {fmt(v['p05'])}-{fmt(v['p95'])}; mean {fmt(v['mean'])}",
-        f"  boundary: {est.boundary} ({BOUNDARY_DESCRIPTIONS[est.boundary]})",
+        f"  boundary: {boundary} ({BOUNDARY_DESCRIPTIONS[boundary]})",
         f"  load: {i['batch_size']}; PUE: {i['pue']}",
         f"  {i['samples']:,} query-samples ({i['posterior_draws']} posterior draws x {i['queries_per_draw']:,} "
-        f"queries), seed {i['seed']}; posterior infergy {est.posterior['version']}, data "
-        f"{est.posterior['data_hash'][:12]}",
+        f"queries), seed {i['seed']}; posterior infergy {est['posterior']['version']}, data "
+        f"{est['posterior']['data_hash'][:12]}",
     ]
     lines += [f"  note: {w}" for w in i["warnings"]]
-    if est.impacts is not None:
-        lines += impacts_lines(est.impacts)
+    if est.get("impacts") is not None:
+        lines += impacts_lines(est["impacts"])
     return "\n".join(lines)
 
 

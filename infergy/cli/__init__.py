@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Sequence
 
-from . import answers, data, fit, impacts, paper, report
+from . import answers, data, fit, impacts, paper, report, serve
 from . import options
 from .options import compile_cache
 
@@ -21,22 +21,29 @@ class _Parser(argparse.ArgumentParser):
     """Bad flags: one line naming the problem, exit code 2 (no usage dump). Flags are never abbreviated: a
     shortened ``--out`` must not become ``--output-tokens``."""
 
+    on_error = None  # a callable taking the message instead of exiting (``infergy serve``'s requests)
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
+        if self.on_error is not None:
+            self.on_error(f"{self.prog}: error: {message}")
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(on_error=None) -> argparse.ArgumentParser:
+    """The command line's parser; ``on_error(message)``, when given, is called (and must raise) where the parser
+    would print the message and exit."""
     from .. import __version__
 
-    parser = _Parser(prog="infergy", description="Energy per LLM query, with calibrated uncertainty.")
+    parser_class = _Parser if on_error is None else type("_RequestParser", (_Parser,), {"on_error": staticmethod(on_error)})
+    parser = parser_class(prog="infergy", description="Energy per LLM query, with calibrated uncertainty.")
     parser.add_argument("--version", action="version", version=f"infergy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (paper.register_replicate, data.register, fit.register_fit, fit.register_update, paper.register_compare,
-                     fit.register_cv, fit.register_check, answers.register, impacts.register, report.register):
+                     fit.register_cv, fit.register_check, answers.register, impacts.register, report.register, serve.register):
         register(sub)
     return parser
 

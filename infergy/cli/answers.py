@@ -100,22 +100,13 @@ def register(sub) -> None:
     sp.set_defaults(func=_cmd_sensitivity)
 
 
-def _cmd_estimate(args: argparse.Namespace) -> int:
+def estimate_answer(args: argparse.Namespace) -> dict:
+    """The answer of ``infergy estimate`` (one query, not ``--batch``) as its ``--json`` dict: the command line and
+    ``infergy serve`` both answer through here. ``args.posterior`` may be an open posterior."""
     from ..analysis.estimate import DEFAULT_SAMPLES, estimate
-    from ..text import estimate_text
 
-    if args.tool_tokens < 0:
-        raise ValueError(f"tool tokens must be >= 0, got {args.tool_tokens:g}")
-    if args.tool_tokens and args.agent_steps == 1:
-        raise ValueError("--tool-tokens adds context between agent steps: give --agent-steps K > 1")
-    if args.cache_hit_rate is not None and not 0.0 <= args.cache_hit_rate <= 1.0:
-        raise ValueError(f"cache hit rate must be in [0, 1], got {args.cache_hit_rate:g}")
-    if args.batch is not None:
-        return _estimate_batch(args)
-    if args.batch_out is not None:
-        raise ValueError("--batch-out writes the answers of --batch FILE.csv: give --batch")
+    _check_agent_options(args)
     where = opt.where_of(args)
-    opt.select_device(args, "propagate")
     hit = {} if args.cache_hit_rate is None else {"cache_hit_rate": args.cache_hit_rate}
     bundle = None
     if args.data_add:
@@ -125,7 +116,30 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     est = estimate(spec=opt.query_spec(args), per=args.per, agent_steps=args.agent_steps, tool_tokens=args.tool_tokens,
                    **hit, operator=args.operator, posterior=args.posterior, samples=args.samples or DEFAULT_SAMPLES,
                    seed=args.seed, bundle=bundle, where=where)
-    print(json.dumps(est.to_dict(), indent=2) if args.json else estimate_text(est))
+    return est.to_dict()
+
+
+def _check_agent_options(args: argparse.Namespace) -> None:
+    if args.tool_tokens < 0:
+        raise ValueError(f"tool tokens must be >= 0, got {args.tool_tokens:g}")
+    if args.tool_tokens and args.agent_steps == 1:
+        raise ValueError("--tool-tokens adds context between agent steps: give --agent-steps K > 1")
+    if args.cache_hit_rate is not None and not 0.0 <= args.cache_hit_rate <= 1.0:
+        raise ValueError(f"cache hit rate must be in [0, 1], got {args.cache_hit_rate:g}")
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from ..text import estimate_text
+
+    _check_agent_options(args)
+    if args.batch is not None:
+        return _estimate_batch(args)
+    if args.batch_out is not None:
+        raise ValueError("--batch-out writes the answers of --batch FILE.csv: give --batch")
+    opt.where_of(args)  # a region's options are checked before the device is chosen
+    opt.select_device(args, "propagate")
+    answer = estimate_answer(args)
+    print(json.dumps(answer, indent=2) if args.json else estimate_text(answer))
     return 0
 
 
@@ -169,34 +183,47 @@ def _estimate_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_pathways(args: argparse.Namespace) -> int:
+def pathways_answer(args: argparse.Namespace) -> dict:
+    """The answer of ``infergy pathways`` as its ``--json`` dict (the command line's and ``infergy serve``'s)."""
     from ..analysis.pathways import DEFAULT_COMBINATIONS, DEFAULT_SINGLE, pathways
-    from ..text import pathways_markdown
 
     where = opt.where_of(args)
     if args.move_to is not None and where is None:
         raise ValueError("--move-to moves the load from --region: give --region too")
-    opt.select_device(args, "propagate")
     combos = DEFAULT_COMBINATIONS if args.combine is None else {
         "combined: " + " + ".join(c): c for c in args.combine if c}
-    res = pathways(opt.baseline(args), levers=DEFAULT_SINGLE if args.levers is None else args.levers,
-                   combinations=combos, regimes=(args.regime,) if args.regime else ("traditional", "reasoning"),
-                   posterior=args.posterior, samples_per_member=args.samples, seed=args.seed, where=where,
-                   move_to=args.move_to)
+    return pathways(opt.baseline(args), levers=DEFAULT_SINGLE if args.levers is None else args.levers,
+                    combinations=combos, regimes=(args.regime,) if args.regime else ("traditional", "reasoning"),
+                    posterior=args.posterior, samples_per_member=args.samples, seed=args.seed, where=where,
+                    move_to=args.move_to)
+
+
+def _cmd_pathways(args: argparse.Namespace) -> int:
+    from ..text import pathways_markdown
+
+    opt.where_of(args)
+    opt.select_device(args, "propagate")
+    res = pathways_answer(args)
     return opt.emit(args, res, pathways_markdown(res))
 
 
-def _cmd_fleet(args: argparse.Namespace) -> int:
+def fleet_answer(args: argparse.Namespace) -> dict:
+    """The answer of ``infergy fleet`` as its ``--json`` dict (the command line's and ``infergy serve``'s)."""
     from ..analysis.fleet import DEFAULT_FLEET_LEVERS, fleet
+
+    return fleet(args.queries_per_day, where=opt.where_of(args), long_share=args.long_share,
+                 levers=DEFAULT_FLEET_LEVERS if args.pathways is None else args.pathways, overhead=args.overhead,
+                 baseline=opt.baseline(args), posterior=args.posterior, samples_per_member=args.samples,
+                 seed=args.seed, paper_version=None if args.no_paper else args.paper_version,
+                 allow_extreme=args.allow_extreme)
+
+
+def _cmd_fleet(args: argparse.Namespace) -> int:
     from ..text import fleet_markdown
 
-    where = opt.where_of(args)
+    opt.where_of(args)
     opt.select_device(args, "propagate")
-    res = fleet(args.queries_per_day, where=where, long_share=args.long_share,
-                levers=DEFAULT_FLEET_LEVERS if args.pathways is None else args.pathways, overhead=args.overhead,
-                baseline=opt.baseline(args), posterior=args.posterior, samples_per_member=args.samples,
-                seed=args.seed, paper_version=None if args.no_paper else args.paper_version,
-                allow_extreme=args.allow_extreme)
+    res = fleet_answer(args)
     return opt.emit(args, res, fleet_markdown(res))
 
 
