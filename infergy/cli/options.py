@@ -153,16 +153,21 @@ def check_extremes(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             parser.error(f"argument {flag}: {why}; --allow-extreme answers it as a hypothetical")
 
 
-def levers(text: str) -> tuple[str, ...]:
-    from ..model.names import LEVER_NAMES as LEVERS
-
+def name_list(text: str, known, what: str) -> tuple[str, ...]:
+    """A comma-separated list of names from ``known`` (``none``: the empty list); an unknown one is refused."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if names == ("none",):
         return ()
     for n in names:
-        if n not in LEVERS:
-            raise argparse.ArgumentTypeError(f"unknown lever {n!r}; choose from {', '.join(LEVERS)} (or none)")
+        if n not in known:
+            raise argparse.ArgumentTypeError(f"unknown {what} {n!r}; choose from {', '.join(known)} (or none)")
     return names
+
+
+def levers(text: str) -> tuple[str, ...]:
+    from ..model.names import LEVER_NAMES
+
+    return name_list(text, LEVER_NAMES, "lever")
 
 
 def add_posterior_option(p: argparse.ArgumentParser) -> None:

@@ -19,14 +19,7 @@ def _port(text: str) -> int:
 def _warm(text: str) -> tuple[str, ...]:
     from ..serve import SERVED_COMMANDS
 
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if names == ("none",):
-        return ()
-    for n in names:
-        if n not in SERVED_COMMANDS:
-            raise argparse.ArgumentTypeError(f"unknown command {n!r}; choose from {', '.join(SERVED_COMMANDS)} "
-                                             "(or none)")
-    return names
+    return opt.name_list(text, SERVED_COMMANDS, "command")
 
 
 def register(sub) -> None:
