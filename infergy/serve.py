@@ -272,7 +272,7 @@ def options_answer(answers: Answers) -> dict:
                     else None} for _, r in disc.iterrows()]
     zones = [{"zone": z["zone"], "name": z["name"], "continent": z["continent"]} for z in regions_table()["zones"]]
     return {
-        "models": list(coords.get("model", [])), "gpus": sorted(GPU_IDS), "precisions": list(SERVABLE_PRECISIONS),
+        "models": list(coords.get("model", [])), "gpu_names": sorted(GPU_IDS), "precisions": list(SERVABLE_PRECISIONS),
         "regimes": list(REGIMES), "boundaries": BOUNDARY_DESCRIPTIONS, "zones": zones, "flags": flags,
         "max_samples": MAX_SAMPLES,
         "paper_mode": {"version": "v2", "boundary": "facility", "input_tokens": 500,

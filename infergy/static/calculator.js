@@ -29,7 +29,7 @@ function fillForm() {
   const model = $("model");
   for (const m of OPTIONS.models) option(model, m);
   option(model, "", "an unseen model: give its size");
-  for (const g of OPTIONS.gpus) option($("gpu"), g);
+  for (const g of OPTIONS.gpu_names) option($("gpu"), g);
   for (const p of OPTIONS.precisions) option($("precision"), p);
   for (const r of OPTIONS.regimes) option($("regime"), r);
   for (const [b, text] of Object.entries(OPTIONS.boundaries)) option($("boundary"), b, `${b}: ${text}`);
