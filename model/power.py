@@ -149,10 +149,11 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: in
     if n_power_telemetry:
         with numpyro.plate("power_telemetry", n_power_telemetry):
             sigma_telemetry = numpyro.sample("pw_sigma_telemetry", dist.HalfNormal(0.3))
-            z_level = numpyro.sample("pw_z_level_telemetry", dist.Normal(0.0, 1.0))
-        # an operator's deployment is one more configuration: its power level scatters about the curve as the
-        # benchmarked configurations do, so its logs decide its own level before they move the GPU's curve
-        level = numpyro.deterministic("pw_level_telemetry", sigma * z_level)
+            # an operator's deployment is one more configuration: its power level scatters about the curve as the
+            # benchmarked configurations do, so its logs decide its own level before they move the GPU's curve.
+            # Centred: its hundreds of intervals pin the level far tighter than that scatter, and a non-centred
+            # level (scatter x z) tied it to the scatter and the GPU's peak (R-hat 1.012 on the peak)
+            level = numpyro.sample("pw_level_telemetry", dist.Normal(0.0, sigma))
         mu = mu + jnp.concatenate([jnp.zeros(1), level])[x.noise_idx]
         sigma = jnp.concatenate([jnp.reshape(sigma, (1,)), sigma_telemetry])[x.noise_idx]
     nu = numpyro.sample("pw_nu", dist.Gamma(2.0, 0.1))

@@ -22,7 +22,13 @@ def test_the_three_notebooks_are_there_without_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, path.name
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+#: Notebooks that fit the model (a full fit, even at small settings: ~6 minutes of the default tier) run in the
+#: slow tier.
+FITTING = {"02_your_measurements_and_refit.ipynb"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name in FITTING else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch, subprocess_env):
     monkeypatch.setenv("INFERGY_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -151,7 +151,7 @@ def test_each_operators_telemetry_scatters_with_a_noise_scale_of_its_own():
 
     mine_sites, shipped_sites = sites(mine), sites(shipped)
     assert mine_sites["tp_sigma_telemetry"] == (1,) and mine_sites["pw_sigma_telemetry"] == (1,)
-    assert set(mine_sites) - set(shipped_sites) == {"tp_sigma_telemetry", "pw_sigma_telemetry", "pw_z_level_telemetry"}
+    assert set(mine_sites) - set(shipped_sites) == {"tp_sigma_telemetry", "pw_sigma_telemetry", "pw_level_telemetry"}
     assert mine_sites["tp_obs"] == (tp.n_rows,) and mine_sites["pw_obs"] == (pw.arrays.gpu_idx.shape[0],)
 
 
@@ -256,7 +256,7 @@ def test_node_level_telemetry_decides_its_operators_host_ratio():
 
     cond = {"op_host_ratio": 0.8, "op_z_host_operator": np.array([-1.5, 0.5]),
             "pw_logit_idle": np.array([-1.2]), "pw_logit_peak": np.array([0.8]), "pw_log_batch50": np.array([3.0]),
-            "pw_sigma": 0.1, "pw_sigma_telemetry": np.array([0.03]), "pw_z_level_telemetry": np.array([0.8])}
+            "pw_sigma": 0.1, "pw_sigma_telemetry": np.array([0.03]), "pw_level_telemetry": np.array([0.08])}
     sim = Predictive(model, {k: jnp.asarray(v)[None] for k, v in cond.items()},
                      return_sites=["pw_obs", "op_host_operator"])(jax.random.PRNGKey(1))
     truth = float(sim["op_host_operator"][0, 0])
