@@ -178,3 +178,14 @@ def test_an_internal_error_is_one_line_unless_debugging(monkeypatch, capsys):
     monkeypatch.setenv("INFERGY_DEBUG", "1")
     with pytest.raises(RuntimeError, match="a bug"):
         main(["estimate", "--model", "Llama 3.1 70B"])
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    """`infergy ... | head -1` that closed before the answer is printed: the command ends quietly, with no
+    'internal error' line (it used to report a BrokenPipeError)."""
+    proc = subprocess.Popen([*INFERGY, "estimate", "--model", "Llama 3.1 8B", "--samples", "2000", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the answer takes seconds: every write of it meets a closed pipe
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=600)
+    assert "internal error" not in err and "Traceback" not in err, err

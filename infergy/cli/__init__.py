@@ -97,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("infergy: error: out of memory: fewer samples (--samples) or a machine with more memory",
               file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of infergy's; say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would raise again
+        return 1
     except Exception as exc:  # a fault of infergy's, not of the input: one line, the traceback on request
         if os.environ.get(DEBUG_VAR):
             raise
