@@ -207,10 +207,8 @@ class Answers:
         sub = self._subs[argv[0]]
         opt.check_extremes(sub, args)
         opt.check_samples(sub, args)
-        if getattr(args, "posterior", None) is None and hasattr(args, "posterior"):
-            args.posterior = self.source
-        if hasattr(args, "data_add"):
-            args.data_add = []
+        if hasattr(args, "posterior"):  # the server's, already open (requests cannot name one)
+            args.posterior, args.data_add = self.source, []
         return args
 
     def answer(self, command: str, fields: dict[str, Any]) -> bytes:
