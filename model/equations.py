@@ -41,7 +41,6 @@ Units: seconds, bytes, FLOPs, W per GPU, J or Wh per query; lengths in tokens.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax

@@ -170,7 +170,6 @@ def draw_zone_effects(draws: dict, d: ImpactDesign, seed: int) -> tuple[np.ndarr
     """Each zone's level and trend (draws x zones each), drawn per posterior draw from their exact Gaussian
     conditional on the hyperparameters, the zone's spread and its years (the fit integrates them out)."""
     rng = np.random.default_rng(seed)
-    n = len(draws["ci_m"])
     col = lambda k: np.asarray(draws[k], np.float64)  # noqa: E731
     c_k = col("ci_m")[:, None] + col("ci_tau_continent")[:, None] * col("ci_z_continent")
     b_k = col("ci_b0")[:, None] + col("ci_tau_trend_continent")[:, None] * col("ci_z_trend_continent")

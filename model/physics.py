@@ -4,7 +4,6 @@ the tables: the GPU's memory, bandwidth, peak FLOP/s at the precision and TDP (h
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np

@@ -469,11 +469,6 @@ def _service_arrays(service: pd.DataFrame | None, hardware, architectures, model
     from .service import SERVICE_MODEL, SERVICE_OPERATOR, service_setting
     from .throughput import parse_layout
 
-    empty = {"svc_physics": eq.Physics(*(jnp.zeros(0) for _ in eq.Physics._fields)),
-             "svc_log_link_b_s": jnp.asarray(0.0), "svc_model_idx": jnp.asarray(0), "svc_log_load": jnp.asarray(0.0),
-             "svc_cells": jnp.asarray([-1, -1]),
-             "svc_prompt_tokens": jnp.asarray(1.0), "svc_prefill_tokens": jnp.zeros(0),
-             "svc_output_tokens": jnp.asarray(1.0), "svc_gpus": jnp.zeros(0), "svc_gpus_per_node": jnp.asarray(1.0)}
     tp_models = list(throughput_design.models)
     stated = service is not None and not service.empty and (service["operator"] == SERVICE_OPERATOR).any()
     if not stated or SERVICE_MODEL not in tp_models:

@@ -362,7 +362,7 @@ def test_a_formula_or_an_oversized_cell_is_refused(tmp_path, cell, message):
     path = tmp_path / "pue_rows.csv"
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows(rows)
-    with pytest.raises(DataValidationError, match=re.escape(f"row 1 (line 2), column 'notes': ") + ".*"
+    with pytest.raises(DataValidationError, match=re.escape("row 1 (line 2), column 'notes': ") + ".*"
                        + re.escape(message)):
         validate_file(path)
     rows[1][rows[0].index("notes")] = "-5"

@@ -3,7 +3,6 @@ posterior draw, through :mod:`infergy.model.equations`."""
 
 from __future__ import annotations
 
-import math
 
 import jax.numpy as jnp
 import numpy as np

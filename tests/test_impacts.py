@@ -4,11 +4,8 @@ properties, and the command line."""
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from . import options as opt
 
 
 def register(sub) -> None:
