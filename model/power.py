@@ -8,9 +8,12 @@ priors (logit / log scale, centred: each type has ~100 measured rows). Two GPU t
 a learned one sat in a long funnel (posterior tau 0.36-1.4) where the sampler diverged. A GPU without power
 measurements uses the reference GPU's (H100) load curve at its own TDP.
 
-An operator's telemetry (:mod:`.telemetry`) adds its deployment's own power level, ``sigma z_o`` (z ~ Normal(0,
-1): one more configuration about the curve), and its logs' own scatter; an interval metered at the nodes adds
-``log(1 + host_o)``, the operator's own host ratio (:func:`.production.fleet_levels`).
+An operator's telemetry (:mod:`.telemetry`) is read on the operator's own curve: its GPU's idle and peak logits
+and half-load batch, each shifted by the operator's own offset ~ Normal(0, :data:`OPERATOR_CURVE_SCALE`), with its
+logs' own scatter; an interval metered at the nodes adds ``log(1 + host_o)``, the operator's own host ratio
+(:func:`.production.fleet_levels`). One deployment's hundreds of precise intervals would otherwise decide the GPU's
+curve and the benchmarks' scatter for everyone (one made-up day took the H100's idle share from 0.60 to 0.22 and
+the scatter from 0.105 to 0.186): its own curve keeps them to the public rows, as far as the stated spread allows.
 """
 
 from __future__ import annotations
@@ -29,8 +32,15 @@ from . import equations as eq
 from .student_t import StudentT
 from .telemetry import noise_index, telemetry_operators
 
-__all__ = ["PowerArrays", "PowerDesign", "build_power_design", "curve_of", "power_curve", "power_model", "power_refusals",
-           "usable_power_rows"]
+__all__ = ["OPERATOR_CURVE_SCALE", "PowerArrays", "PowerDesign", "build_power_design", "curve_of", "curve_shares",
+           "operator_curve", "power_curve", "power_model", "power_refusals", "usable_power_rows"]
+
+#: Prior scale of an operator's own offsets from its GPU's curve (idle and peak logits, log half-load batch): the
+#: scale of a GPU type's own curve prior, so a deployment (its power cap, clocks, engine) may differ from the
+#: benchmarked curve as much as GPU types are allowed to differ from each other a priori.
+OPERATOR_CURVE_SCALE = 1.0
+#: The peak's ceiling, as a share of TDP (a GPU may briefly exceed its TDP; averages over a run stay below 1.2x).
+PEAK_CEILING = 1.2
 
 #: Text-generation tasks: ML.ENERGY's names, and the workloads users' rows name (ML.ENERGY's image and video
 #: chat, and its v2 multimodal task, are not text serving).
@@ -134,33 +144,49 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: in
         logit_idle = numpyro.sample("pw_logit_idle", dist.Normal(-1.0, 1.0))  # ~27% of TDP
         logit_peak = numpyro.sample("pw_logit_peak", dist.Normal(1.0, 1.0))  # of the room between idle and 1.2
         log_b50 = numpyro.sample("pw_log_batch50", dist.Normal(jnp.log(32.0), 1.0))
-    idle = numpyro.deterministic("pw_idle_share", jax.nn.sigmoid(logit_idle))
-    # peak above idle: idle + (1.2 - idle) * sigmoid(.) keeps idle < peak < 1.2 x TDP
-    peak = numpyro.deterministic("pw_peak_share", idle + (1.2 - idle) * jax.nn.sigmoid(logit_peak))
+    idle, peak = curve_shares(logit_idle, logit_peak)
+    idle, peak = numpyro.deterministic("pw_idle_share", idle), numpyro.deterministic("pw_peak_share", peak)
     beta_ngpu = numpyro.sample("pw_beta_ngpu", dist.Normal(0.0, 0.3))
     beta_size = numpyro.sample("pw_beta_size", dist.Normal(0.0, 0.3))
     share = eq.power_share(idle[x.gpu_idx], peak[x.gpu_idx], log_b50[x.gpu_idx], x.log_batch)
+    sigma = numpyro.sample("pw_sigma", dist.HalfNormal(0.3))
+    if n_power_telemetry:
+        with numpyro.plate("power_telemetry", n_power_telemetry):
+            sigma_telemetry = numpyro.sample("pw_sigma_telemetry", dist.HalfNormal(0.3))
+            # each operator's own curve about its GPU's: its intervals pin the offsets, not the GPU's curve
+            offsets = [jnp.concatenate([jnp.zeros(1), numpyro.sample(f"pw_shift_{name}_telemetry",
+                                                                     dist.Normal(0.0, OPERATOR_CURVE_SCALE))])[x.noise_idx]
+                       for name in ("idle", "peak", "batch50")]
+        own = eq.power_share(*curve_shares(logit_idle[x.gpu_idx] + offsets[0], logit_peak[x.gpu_idx] + offsets[1]),
+                             log_b50[x.gpu_idx] + offsets[2], x.log_batch)
+        share = jnp.where(x.noise_idx > 0, own, share)  # the public rows' as without telemetry, to the bit
+        sigma = jnp.concatenate([jnp.reshape(sigma, (1,)), sigma_telemetry])[x.noise_idx]
     # log(power / TDP): the log W per GPU of a 1 W TDP
     mu = eq.log_gpu_power_w(1.0, share, eq.log_power_adjustment(beta_ngpu, x.log_ngpu, beta_size, x.log_active_c))
     if host_operator is not None:
         node = x.host_operator_idx >= 0
         mu = mu + jnp.where(node, jnp.log1p(host_operator[jnp.maximum(x.host_operator_idx, 0)]), 0.0)
-    sigma = numpyro.sample("pw_sigma", dist.HalfNormal(0.3))
-    if n_power_telemetry:
-        with numpyro.plate("power_telemetry", n_power_telemetry):
-            sigma_telemetry = numpyro.sample("pw_sigma_telemetry", dist.HalfNormal(0.3))
-            # an operator's deployment is one more configuration: its power level scatters about the curve as the
-            # benchmarked configurations do, so its logs decide its own level before they move the GPU's curve.
-            # Centred: its hundreds of intervals pin the level far tighter than that scatter, and a non-centred
-            # level (scatter x z) tied it to the scatter and the GPU's peak (R-hat 1.012 on the peak)
-            level = numpyro.sample("pw_level_telemetry", dist.Normal(0.0, sigma))
-        mu = mu + jnp.concatenate([jnp.zeros(1), level])[x.noise_idx]
-        sigma = jnp.concatenate([jnp.reshape(sigma, (1,)), sigma_telemetry])[x.noise_idx]
     nu = numpyro.sample("pw_nu", dist.Gamma(2.0, 0.1))
     with numpyro.plate("power_rows", mu.shape[0]):
         numpyro.sample("pw_obs", StudentT(nu, mu, sigma), obs=y)
     return {"idle": idle, "peak": peak, "log_batch50": log_b50, "beta_ngpu": beta_ngpu, "beta_size": beta_size,
             "mu": mu}
+
+
+def curve_shares(logit_idle, logit_peak):
+    """(idle, peak) shares of TDP from their logits: the peak is a share of the room between idle and
+    :data:`PEAK_CEILING`, so idle < peak < 1.2 x TDP."""
+    idle = jax.nn.sigmoid(logit_idle)
+    return idle, idle + (PEAK_CEILING - idle) * jax.nn.sigmoid(logit_peak)
+
+
+def operator_curve(draws: dict, gpu: int, operator: int) -> tuple:
+    """(idle share, peak share, log half-load batch) per draw of power-curve GPU ``gpu`` as telemetry operator
+    ``operator`` runs it (its own offsets), from posterior ``draws``."""
+    idle, peak = curve_shares(*(np.asarray(draws[f"pw_logit_{k}"])[:, gpu]
+                                + np.asarray(draws[f"pw_shift_{k}_telemetry"])[:, operator] for k in ("idle", "peak")))
+    b50 = np.asarray(draws["pw_log_batch50"])[:, gpu] + np.asarray(draws["pw_shift_batch50_telemetry"])[:, operator]
+    return np.asarray(idle), np.asarray(peak), b50
 
 
 def curve_of(pw: dict, idx, tdp_w, log_ngpu, log_active_c) -> eq.PowerCurve:

@@ -22,6 +22,7 @@ from .names import EXTREME_HINT, pue_past
 from .workload import typical_lengths
 from .equations import KV_MEMORY_SHARE
 from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, log_link_b_s, physics, replica_memory_b
+from .power import operator_curve
 from .production import HOST_RATIO_SPREAD, IDLE_SHARE_SPREAD, fleet_host_ratio, fleet_idle_share
 from .pue import fleet_pue, operator_fleet_pue
 from .telemetry import telemetry_operator
@@ -275,32 +276,37 @@ def _engine(spec: QuerySpec, draws: dict, coords: dict) -> np.ndarray:
     return draws["tp_d_setup"][:, setups.index(spec.engine)]
 
 
+def _power_operator(spec: QuerySpec, coords: dict) -> int | None:
+    """The index among the posterior's ``power_telemetry`` operators of the operator whose telemetry's engine the
+    query runs (its own power curve), or None."""
+    table = (spec.engine or "").split("-", 1)[-1]
+    operator = telemetry_operator(pd.Series([table])).iloc[0]
+    power = list(coords.get("power_telemetry", []))
+    return power.index(operator) if isinstance(operator, str) and operator in power else None
+
+
 def _scatter(spec: QuerySpec, draws: dict, coords: dict, key, n: int) -> np.ndarray:
     """log of how far one configuration's energy lies from the model's mean, per draw: the Student-t scatter
     measured configurations show around the throughput model (in the noise group of the engine setup asked for,
     an operator's own for its telemetry's setup; production's engine level is anchored on TensorRT-LLM's) and
-    around the power curve."""
+    around the power curve (an operator's own logs' scatter about its own curve)."""
     engine = spec.engine or "trtllm"
     table = "trtllm_perf_overview" if engine.startswith("trtllm") else engine.split("-", 1)[-1]
     operator = telemetry_operator(pd.Series([table])).iloc[0]
-    level = 0.0
+    pw_sigma = np.asarray(draws["pw_sigma"])
     if isinstance(operator, str) and operator in coords.get("telemetry_operator", []):
-        g = coords["telemetry_operator"].index(operator)
-        tp_sigma = np.asarray(draws["tp_sigma_telemetry"])[:, g]
-        pw_sigma = np.asarray(draws["pw_sigma"])
-        if operator in coords.get("power_telemetry", []):  # its own power level, and its logs' own scatter
-            p = coords["power_telemetry"].index(operator)
+        tp_sigma = np.asarray(draws["tp_sigma_telemetry"])[:, coords["telemetry_operator"].index(operator)]
+        p = _power_operator(spec, coords)
+        if p is not None:
             pw_sigma = np.asarray(draws["pw_sigma_telemetry"])[:, p]
-            level = np.asarray(draws["pw_level_telemetry"])[:, p]
     else:
         table = (engine.split("-") + [""])[1] if not engine.startswith("trtllm") else table
         tp_sigma = np.asarray(draws["tp_sigma"])[:, NOISE_GROUPS.index(NOISE_GROUP_OF.get(table, "other"))]
-        pw_sigma = np.asarray(draws["pw_sigma"])
 
     def t(tag: str, df) -> np.ndarray:
         return np.asarray(jax.random.t(jax.random.fold_in(key, _NORMAL_TAGS.index(tag)), np.asarray(df), (n,)))
 
-    return -tp_sigma * t("scatter_throughput", draws["tp_nu"]) + pw_sigma * t("scatter_power", draws["pw_nu"]) + level
+    return -tp_sigma * t("scatter_throughput", draws["tp_nu"]) + pw_sigma * t("scatter_power", draws["pw_nu"])
 
 
 def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) -> dict[str, np.ndarray]:
@@ -435,8 +441,11 @@ def resolve_parameters(spec: QuerySpec, draws: dict, coords: dict, bundle, key) 
     eff = efficiency(tp_parameters(draws), delta, phys, setup_overheads(draws, coords, spec.engine))
     if spec.link_gb_s is not None:  # a given network (InfiniBand between servers) at the GPU's own link efficiency
         phys = phys._replace(log_link_b_s=log_link_b_s([spec.link_gb_s]))
-    power = eq.PowerCurve(idle=draws["pw_idle_share"][:, pg], peak=draws["pw_peak_share"][:, pg],
-                          log_batch50=draws["pw_log_batch50"][:, pg],
+    p_op = _power_operator(spec, coords)  # an operator's telemetry engine runs on that operator's own curve
+    idle_share, peak_share, log_b50 = ((draws["pw_idle_share"][:, pg], draws["pw_peak_share"][:, pg],
+                                        draws["pw_log_batch50"][:, pg]) if p_op is None
+                                       else operator_curve(draws, pg, p_op))
+    power = eq.PowerCurve(idle=idle_share, peak=peak_share, log_batch50=log_b50,
                           log_adjustment=eq.log_power_adjustment(draws["pw_beta_ngpu"], log_ngpu,
                                                                  draws["pw_beta_size"], log_active_c),
                           tdp_w=np.full(n, float(hw.loc[gpu, "tdp_w"])))

@@ -4,13 +4,14 @@ boundary, requests, tokens, mean concurrency) is a measurement of the same two t
 - Its **output tokens per second at the concurrency it ran** is a throughput row at a stated batch
   (``load_regime = batch_size``, prompt and answer lengths = the interval's tokens per request), read by the
   throughput likelihood through the same serving equations. The operator's engine is an engine setup of its own
-  (``<engine>-telemetry:<operator>``), partially pooled with the benchmarked engines through their spread, so its
-  efficiency and step overheads are learned from its own rows.
+  (``<engine>-telemetry:<operator>``), centred on the reference setup at stated spreads
+  (:data:`.throughput.OPERATOR_ENGINE_SCALES`), so its efficiency and step overheads are learned from its own rows
+  and the benchmarked engines' spreads -- production's engine -- stay the public rows'.
 - Its **mean power per GPU at that concurrency** is a power row at a stated batch, read by the power likelihood
-  at the operator's own power level (one more configuration about the GPU's curve, :mod:`.power`): metered at the
+  on the operator's own curve (its GPU's, offset in idle, peak and half-load batch, :mod:`.power`): metered at the
   GPUs, as it is; metered at the nodes, as the GPUs' power times one plus the operator's own host ratio
-  (:mod:`.production`: operators are a level). Node-level logs decide the host ratio as far as the power level is
-  known: GPU-level logs of another of the operator's deployments decide that.
+  (:mod:`.production`: operators are a level). Node-level logs decide the host ratio as far as the operator's curve
+  is known: GPU-level logs of another of the operator's deployments decide that.
 
 An interval without a mean concurrency, or with no request completed, states no load: it is refused with that
 reason. Energy metered at a facility also holds the site's other loads and its cooling: those intervals' tokens

@@ -11,6 +11,7 @@ efficiencies.
     d[setup] ~ Normal(0, tau_setup)
     overhead per decode step = layers x exp(o_layer + o_ngpu log n + o[setup]) + B x exp(o_token + t[setup])
     o[setup], t[setup] ~ Normal(0, tau_o), Normal(0, tau_t)                  batch cap exp(log_batch_cap)
+    an operator's own engine (its telemetry): d, o, t ~ Normal(0, stated spreads)   (OPERATOR_ENGINE_SCALES)
     logit eta_link = l0 (NVLink) or l0 + l_pcie + l_pcie_gpus log c (PCIe across c GPUs)
 
 The hardware (bandwidth, peak FLOP/s at the precision, memory) and the model (active and total parameters,
@@ -31,6 +32,11 @@ published bandwidths), and the GPU x precision and model x GPU interactions live
 with both margins centred (:func:`interaction_basis`), so no group mean can trade against an intercept, a slope
 or a main effect. Engine setups are centred where the data pin them down and non-centred where they do not
 (:func:`partially_centred`).
+
+An operator's own engine, from its telemetry, is centred on the reference setup at stated spreads, not at the
+benchmarked setups' learned ones: hundreds of precise intervals of one deployment would otherwise decide those
+spreads (one such day took tau_setup from 0.19 to 1.0), and with them production's engine, which is one more draw
+from the benchmarked population -- every public answer would move with one operator's logs.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from ..data.vocab import PRECISION_TABLE
 from . import equations as eq
 from .physics import FAMILY_OF, REF_BANDWIDTH_TB_S, SISTER_BANDWIDTH_TB_S, gpu_spec, physics
 from .student_t import StudentT
-from .telemetry import noise_index, telemetry_operators
+from .telemetry import TELEMETRY_SOURCE, noise_index, telemetry_operators
 
 __all__ = [
     "NOISE_GROUPS",
@@ -167,6 +173,8 @@ class ThroughputArrays(NamedTuple):
     setup_engine_idx: jnp.ndarray  # per setup: its engine (a setup less the benchmark task), whose overheads it has
     engine_is_ref: jnp.ndarray  # 1.0 for the reference setup's engine (overhead shifts 0)
     centred_engine: jnp.ndarray  # 1.0 where an engine's overheads are sampled centred (well measured)
+    operator_setup: jnp.ndarray  # 1.0 for an operator's own engine (from its telemetry): a stated spread, not tau's
+    operator_engine: jnp.ndarray  # the same per engine
     # interactions live on an orthonormal basis of the observed cells orthogonal to both main effects
     gpu_precision_basis: jnp.ndarray  # (GPU x precision cells, free contrasts)
     model_gpu_basis: jnp.ndarray  # (model x GPU cells, free contrasts)
@@ -278,6 +286,11 @@ def _setup_label(row: pd.Series) -> str:
     return f"{_engine_label(row)}-{task}".rstrip("-")
 
 
+def _is_operators(label: str) -> bool:
+    """Whether a setup or engine label is an operator's own engine (``<engine>-telemetry:<operator>``)."""
+    return f"-{TELEMETRY_SOURCE}:" in str(label)
+
+
 def _engine_label(row: pd.Series) -> str:
     """The engine a row ran: its setup less the benchmark task (one engine's step overheads serve every task)."""
     if row["engine"] == "tensorrt-llm" and not str(row["source_table"]).startswith("telemetry:"):
@@ -377,6 +390,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         setup_engine_idx=jnp.asarray([engines.index(engine_of_setup[u]) for u in setups]),
         engine_is_ref=jnp.asarray(np.array([float(e == engine_of_setup[ref_setup]) for e in engines])),
         centred_engine=jnp.asarray(_well_measured(engine_labels.value_counts(), engines, CENTRE_MIN_ROWS["setup"])),
+        operator_setup=jnp.asarray([float(_is_operators(u)) for u in setups]),
+        operator_engine=jnp.asarray([float(_is_operators(e)) for e in engines]),
         gpu_precision_basis=jnp.asarray(interaction_basis([gpu_names.index(g) for g, _ in gp_pairs],
                                                           [PRECISION_LEVELS.index(q) for _, q in gp_pairs])),
         model_gpu_basis=jnp.asarray(interaction_basis([model_names.index(m) for m, _ in mg_pairs],
@@ -533,17 +548,23 @@ def efficiency(tp: dict, delta, phys: eq.Physics, setup_overheads=(0.0, 0.0)) ->
 #: Prior scale of the spread of engine setups' step overheads (log): engines and versions differ by up to a few
 #: times in launch and scheduling overhead (CUDA graphs or none, Python or C++ schedulers).
 SETUP_OVERHEAD_SCALE = 1.0
+#: Prior scales of an operator's own engine (efficiency logit, log per-layer and log per-sequence overhead shifts):
+#: the 97.5th percentiles of the benchmarked spreads' priors (HalfNormal(0.5), HalfNormal(1.0)), so an operator's
+#: engine may sit as far from the reference as those priors let engines spread, and no learned spread is read.
+OPERATOR_ENGINE_SCALES = (1.12, 2.24, 2.24)
 
 
-def setup_overhead_effects(x: ThroughputArrays):
+def setup_overhead_effects(x: ThroughputArrays, operators: bool = False):
     """Each engine setup's log shift of the per-layer and of the per-sequence step overhead: its engine's (zero for
-    the reference setup's engine), around the reference with learned spreads, centred where the engine's rows pin
-    it down. The setups of one engine (benchmark tasks) share its overheads."""
+    the reference setup's engine), around the reference with learned spreads (an operator's own engine: stated ones,
+    :data:`OPERATOR_ENGINE_SCALES`), centred where the engine's rows pin it down. The setups of one engine (benchmark
+    tasks) share its overheads."""
     shifts, taus = [], []
-    for name in ("overhead", "token_overhead"):
+    for name, stated in zip(("overhead", "token_overhead"), OPERATOR_ENGINE_SCALES[1:]):
         tau = numpyro.sample(f"tp_tau_{name}_engine", dist.HalfNormal(SETUP_OVERHEAD_SCALE))
+        scale = jnp.where(x.operator_engine > 0, stated, tau) if operators else tau  # without: the same program
         with numpyro.plate("engines", x.engine_is_ref.shape[0]):
-            shift = partially_centred(f"tp_raw_{name}_engine", 0.0, tau, x.centred_engine * (1.0 - x.engine_is_ref))
+            shift = partially_centred(f"tp_raw_{name}_engine", 0.0, scale, x.centred_engine * (1.0 - x.engine_is_ref))
         shift = shift * (1.0 - x.engine_is_ref)
         shifts.append(numpyro.deterministic(f"tp_{name}_setup", shift[x.setup_engine_idx]))
         taus.append(tau)
@@ -601,10 +622,13 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
         c_free = numpyro.sample("tp_c_precision_free", dist.Normal(0.0, 0.7))
     c_precision = numpyro.deterministic("tp_c_precision", jnp.concatenate([jnp.zeros(1), c_free]))
     tau_setup = numpyro.sample("tp_tau_setup", dist.HalfNormal(0.5))
+    # an operator's own engine at its stated spread; without operators, the program the shipped posterior was fitted by
+    scale_setup = (jnp.where(x.operator_setup > 0, OPERATOR_ENGINE_SCALES[0], tau_setup) if n_telemetry_operators
+                   else tau_setup)
     with numpyro.plate("setups", n_setups):
-        d_setup = partially_centred("tp_raw_setup", 0.0, tau_setup, x.centred_setup * (1.0 - x.setup_is_ref))
+        d_setup = partially_centred("tp_raw_setup", 0.0, scale_setup, x.centred_setup * (1.0 - x.setup_is_ref))
     d_setup = numpyro.deterministic("tp_d_setup", d_setup * (1.0 - x.setup_is_ref))
-    o_setup, t_setup, tau_o, tau_t = setup_overhead_effects(x)
+    o_setup, t_setup, tau_o, tau_t = setup_overhead_effects(x, operators=bool(n_telemetry_operators))
     e_gp = _interaction("gpu_precision", x.gpu_precision_basis, n_gpu_precision)
     e_mg = _interaction("model_gpu", x.model_gpu_basis, n_model_gpu)
     beta_ngpu = numpyro.sample("tp_beta_ngpu", dist.Normal(0.0, 0.3))

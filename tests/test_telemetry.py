@@ -151,7 +151,8 @@ def test_each_operators_telemetry_scatters_with_a_noise_scale_of_its_own():
 
     mine_sites, shipped_sites = sites(mine), sites(shipped)
     assert mine_sites["tp_sigma_telemetry"] == (1,) and mine_sites["pw_sigma_telemetry"] == (1,)
-    assert set(mine_sites) - set(shipped_sites) == {"tp_sigma_telemetry", "pw_sigma_telemetry", "pw_level_telemetry"}
+    assert set(mine_sites) - set(shipped_sites) == {"tp_sigma_telemetry", "pw_sigma_telemetry", "pw_shift_idle_telemetry",
+                                                    "pw_shift_peak_telemetry", "pw_shift_batch50_telemetry"}
     assert mine_sites["tp_obs"] == (tp.n_rows,) and mine_sites["pw_obs"] == (pw.arrays.gpu_idx.shape[0],)
 
 
@@ -229,10 +230,9 @@ def test_node_level_intervals_are_power_rows_of_their_operators_host(tmp_path, d
 
 def test_node_level_telemetry_decides_its_operators_host_ratio():
     """Public GPU-level rows fix the power curve; one operator's intervals metered at the GPUs on one cluster decide
-    its deployment's power level, and those metered at the nodes on another then decide that operator's host ratio
-    (recovered, and contracted well inside the population's spread); another operator's keeps the population's
-    spread. Node-level logs alone leave the host ratio traded against the power level (its prior: the benchmarked
-    configurations' scatter)."""
+    its own curve, and those metered at the nodes on another then decide that operator's host ratio (recovered, and
+    contracted well inside the population's spread); another operator's keeps the population's spread. Node-level
+    logs alone leave the host ratio traded against the operator's curve."""
     import jax
     import jax.numpy as jnp
     from numpyro.infer import MCMC, NUTS, Predictive
@@ -256,7 +256,8 @@ def test_node_level_telemetry_decides_its_operators_host_ratio():
 
     cond = {"op_host_ratio": 0.8, "op_z_host_operator": np.array([-1.5, 0.5]),
             "pw_logit_idle": np.array([-1.2]), "pw_logit_peak": np.array([0.8]), "pw_log_batch50": np.array([3.0]),
-            "pw_sigma": 0.1, "pw_sigma_telemetry": np.array([0.03]), "pw_level_telemetry": np.array([0.08])}
+            "pw_sigma": 0.1, "pw_sigma_telemetry": np.array([0.03]), "pw_shift_idle_telemetry": np.array([0.4]),
+            "pw_shift_peak_telemetry": np.array([-0.3]), "pw_shift_batch50_telemetry": np.array([0.3])}
     sim = Predictive(model, {k: jnp.asarray(v)[None] for k, v in cond.items()},
                      return_sites=["pw_obs", "op_host_operator"])(jax.random.PRNGKey(1))
     truth = float(sim["op_host_operator"][0, 0])
@@ -265,3 +266,79 @@ def test_node_level_telemetry_decides_its_operators_host_ratio():
     host = np.asarray(mcmc.get_samples()["op_host_operator"])
     assert_recovered([z_score(host[:, 0], truth)], ["op_host_operator[0]"])
     assert np.std(np.log(host[:, 0])) < 0.1 < 0.3 < np.std(np.log(host[:, 1]))
+
+
+def test_an_operators_engine_is_centred_at_stated_spreads_not_the_benchmarked_ones():
+    """The benchmarked engines' spreads (tau) decide production's engine, one more draw from their population: the
+    prior of an operator's own engine must not read them, or one deployment's logs would move every public answer."""
+    from numpyro import handlers
+
+    from infergy.model.joint import infergy_model
+    from infergy.model.throughput import OPERATOR_ENGINE_SCALES
+
+    design = build_design(load(extra=[DAY]))
+    setups, engines = list(design.throughput.setups), list(design.throughput.engines)
+    mine = setups.index("vllm-telemetry:Example Co (made up)")
+    assert np.asarray(design.throughput.arrays.operator_setup).nonzero()[0].tolist() == [mine]
+    assert np.asarray(design.throughput.arrays.operator_engine).nonzero()[0].tolist() == [
+        engines.index("vllm-telemetry:Example Co (made up)")]
+
+    def prior_terms(tau: float) -> dict:
+        fixed = {"tp_tau_setup": tau, "tp_tau_overhead_engine": tau, "tp_tau_token_overhead_engine": tau}
+        with handlers.seed(rng_seed=0):
+            trace = handlers.trace(handlers.substitute(infergy_model, fixed)).get_trace(*design.inputs,
+                                                                                       **design.sizes)
+        return {name: np.asarray(trace[name]["fn"].scale) for name in
+                ("tp_raw_setup", "tp_raw_overhead_engine", "tp_raw_token_overhead_engine")}
+
+    small, large = prior_terms(0.1), prior_terms(2.0)
+    e = engines.index("vllm-telemetry:Example Co (made up)")
+    for name, i, stated in (("tp_raw_setup", mine, OPERATOR_ENGINE_SCALES[0]),
+                            ("tp_raw_overhead_engine", e, OPERATOR_ENGINE_SCALES[1]),
+                            ("tp_raw_token_overhead_engine", e, OPERATOR_ENGINE_SCALES[2])):
+        assert small[name][i] == large[name][i] == pytest.approx(stated), name
+        others = np.delete(np.arange(small[name].size), i)
+        assert not np.allclose(small[name][others], large[name][others]), name  # the benchmarked ones read tau
+
+
+def test_an_operators_power_curve_leaves_the_gpus_curve_and_the_public_scatter_to_the_public_rows():
+    """Hundreds of precise intervals of one deployment, on a curve far from its GPU's (a power-capped, idle-frugal
+    fleet), are read on the operator's own curve: the GPU's curve and the benchmarks' scatter stay where the public
+    rows put them (within a posterior sd), and the operator's offsets are recovered."""
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer import MCMC, NUTS, Predictive
+
+    from infergy.model.power import PowerArrays, power_model
+    from recovery import assert_recovered, z_score
+
+    rng = np.random.default_rng(11)
+    n_public, n_op = 120, 240
+    n = n_public + n_op
+
+    def arrays(rows: int) -> PowerArrays:
+        return PowerArrays(gpu_idx=jnp.zeros(rows, dtype=int), log_batch=jnp.asarray(batch[:rows]),
+                           log_ngpu=jnp.asarray(ngpu[:rows]), log_active_c=jnp.asarray(size[:rows]),
+                           noise_idx=jnp.asarray([0] * n_public + [1] * (rows - n_public)))
+
+    batch, ngpu = np.log(rng.uniform(1, 256, n)), np.log(rng.choice([1.0, 8.0], n))
+    size = rng.normal(1.0, 1.0, n)
+    truth = {"pw_logit_idle": np.array([0.4]), "pw_logit_peak": np.array([0.6]), "pw_log_batch50": np.array([3.8]),
+             "pw_beta_ngpu": -0.18, "pw_beta_size": 0.08, "pw_sigma": 0.1, "pw_nu": 20.0,
+             "pw_sigma_telemetry": np.array([0.02]), "pw_shift_idle_telemetry": np.array([-1.8]),
+             "pw_shift_peak_telemetry": np.array([1.5]), "pw_shift_batch50_telemetry": np.array([-0.6])}
+    y = Predictive(lambda: power_model(arrays(n), 1, n_power_telemetry=1),
+                   {k: jnp.asarray(v)[None] for k, v in truth.items()}, return_sites=["pw_obs"])(
+        jax.random.PRNGKey(3))["pw_obs"][0]
+
+    def fit(rows: int, telemetry: int) -> dict:
+        mcmc = MCMC(NUTS(lambda: power_model(arrays(rows), 1, y=y[:rows], n_power_telemetry=telemetry)),
+                    num_warmup=300, num_samples=400, progress_bar=False)
+        mcmc.run(jax.random.PRNGKey(4))
+        return {k: np.asarray(v).reshape(400, -1)[:, 0] for k, v in mcmc.get_samples().items()}
+
+    public, both = fit(n_public, 0), fit(n, 1)
+    for name in ("pw_logit_idle", "pw_logit_peak", "pw_log_batch50", "pw_sigma", "pw_beta_ngpu", "pw_beta_size"):
+        assert abs(both[name].mean() - public[name].mean()) < public[name].std(), name
+    shifts = ("pw_shift_idle_telemetry", "pw_shift_peak_telemetry", "pw_shift_batch50_telemetry")
+    assert_recovered([z_score(both[k], float(truth[k][0])) for k in shifts], shifts)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -211,10 +212,10 @@ def test_one_operators_rows_move_neither_the_public_answer_nor_another_operators
 
 @pytest.mark.slow
 def test_an_operators_telemetry_moves_neither_the_public_answer_nor_another_operators():
-    """A day of one operator's logs (288 intervals: its own engine, power level and scatter): fitted in full, the
+    """A day of one operator's logs (288 intervals: its own engine, power curve and scatter): fitted in full, the
     public answer and Google's own answer for a query on other hardware stay within 3 Monte Carlo standard errors
     (per-draw means, log scale) of the shipped posterior's, while the operator is answered at its own engine and
-    power level."""
+    power curve."""
     from infergy.analysis.estimate import estimate
     from infergy.inference.fit import fit
 
@@ -236,6 +237,17 @@ def test_an_operators_telemetry_moves_neither_the_public_answer_nor_another_oper
         after = np.log(estimate(**spec, operator=operator, posterior=result.datatree, bundle=mine).per_draw_mean)
         se = np.sqrt(mc_var(before, "shipped") + mc_var(after, "mine"))
         assert abs(after.mean() - before.mean()) <= 3 * se, (operator, after.mean() - before.mean(), se)
-    own = estimate(model="Llama 3.1 70B", gpu="H100", n_gpus=8, samples=20_000, seed=0, boundary="gpu", per="token",
-                   operator="Example Co (made up)", posterior=result.datatree, bundle=mine)
+    # the operator at its median load, against what its logs measured there and what the public vLLM setup gives
+    logs = pd.read_csv(day)
+    concurrency = logs["mean_concurrency"]
+    near = logs[np.abs(np.log(concurrency / concurrency.median())) < 0.2]
+    measured_j = 3600.0 * near["energy_wh"].sum() / near["output_tokens"].sum()
+    query = dict(model="Llama 3.1 70B", gpu="H100", n_gpus=8, samples=20_000, seed=0, boundary="gpu", per="token",
+                 input_tokens=float(near["input_tokens"].sum() / near["requests"].sum()),
+                 output_tokens=float(near["output_tokens"].sum() / near["requests"].sum()),
+                 posterior=result.datatree, bundle=mine)
+    own = estimate(**query, operator="Example Co (made up)")
     assert own.inputs["engine"] == "vllm-telemetry:Example Co (made up)"
+    public = estimate(**query, engine="vllm-mlenergy_v3-lm-arena-chat", batch_size=float(concurrency.median()))
+    assert abs(np.log(own.value["median"] / measured_j)) < abs(np.log(public.value["median"] / measured_j)), (
+        own.value, public.value, measured_j)
