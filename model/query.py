@@ -25,7 +25,7 @@ from .physics import REF_BANDWIDTH_TB_S, gpu_spec, kv_budget_b, log_link_b_s, ph
 from .power import operator_curve
 from .production import HOST_RATIO_SPREAD, IDLE_SHARE_SPREAD, fleet_host_ratio, fleet_idle_share
 from .pue import fleet_pue, operator_fleet_pue
-from .telemetry import telemetry_operator
+from .telemetry import engine_operator
 from .throughput import (
     INTERACTION_SCALE,
     NOISE_GROUP_OF,
@@ -279,10 +279,8 @@ def _engine(spec: QuerySpec, draws: dict, coords: dict) -> np.ndarray:
 def _power_operator(spec: QuerySpec, coords: dict) -> int | None:
     """The index among the posterior's ``power_telemetry`` operators of the operator whose telemetry's engine the
     query runs (its own power curve), or None."""
-    table = (spec.engine or "").split("-", 1)[-1]
-    operator = telemetry_operator(pd.Series([table])).iloc[0]
-    power = list(coords.get("power_telemetry", []))
-    return power.index(operator) if isinstance(operator, str) and operator in power else None
+    operator, power = engine_operator(spec.engine), list(coords.get("power_telemetry", []))
+    return power.index(operator) if operator in power else None
 
 
 def _scatter(spec: QuerySpec, draws: dict, coords: dict, key, n: int) -> np.ndarray:
@@ -292,9 +290,9 @@ def _scatter(spec: QuerySpec, draws: dict, coords: dict, key, n: int) -> np.ndar
     around the power curve (an operator's own logs' scatter about its own curve)."""
     engine = spec.engine or "trtllm"
     table = "trtllm_perf_overview" if engine.startswith("trtllm") else engine.split("-", 1)[-1]
-    operator = telemetry_operator(pd.Series([table])).iloc[0]
+    operator = engine_operator(spec.engine)
     pw_sigma = np.asarray(draws["pw_sigma"])
-    if isinstance(operator, str) and operator in coords.get("telemetry_operator", []):
+    if operator in coords.get("telemetry_operator", []):
         tp_sigma = np.asarray(draws["tp_sigma_telemetry"])[:, coords["telemetry_operator"].index(operator)]
         p = _power_operator(spec, coords)
         if p is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["POWER_BOUNDARIES", "TELEMETRY_SOURCE", "operator_setting", "telemetry_operator", "telemetry_operators", "telemetry_power_rows", "telemetry_refusals",
+__all__ = ["POWER_BOUNDARIES", "TELEMETRY_SOURCE", "engine_operator", "operator_setting", "telemetry_operator", "telemetry_operators", "telemetry_power_rows", "telemetry_refusals",
            "telemetry_throughput_rows"]
 
 #: Where an interval's energy may be metered to be a power row: at the GPUs, or at the nodes (host included).
@@ -41,6 +41,12 @@ def telemetry_operator(source_table: pd.Series) -> pd.Series:
     st = source_table.astype(str)
     prefix = TELEMETRY_SOURCE + ":"
     return st.str[len(prefix):].where(st.str.startswith(prefix))
+
+
+def engine_operator(label: str | None) -> str | None:
+    """The operator whose own engine an engine setup's label names (``<engine>-telemetry:<operator>``), else None."""
+    _, sep, operator = str(label or "").partition(f"-{TELEMETRY_SOURCE}:")
+    return operator if sep else None
 
 
 def telemetry_operators(rows: pd.DataFrame) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ from ..data.vocab import PRECISION_TABLE
 from . import equations as eq
 from .physics import FAMILY_OF, REF_BANDWIDTH_TB_S, SISTER_BANDWIDTH_TB_S, gpu_spec, physics
 from .student_t import StudentT
-from .telemetry import TELEMETRY_SOURCE, noise_index, telemetry_operators
+from .telemetry import engine_operator, noise_index, telemetry_operators
 
 __all__ = [
     "NOISE_GROUPS",
@@ -286,11 +286,6 @@ def _setup_label(row: pd.Series) -> str:
     return f"{_engine_label(row)}-{task}".rstrip("-")
 
 
-def _is_operators(label: str) -> bool:
-    """Whether a setup or engine label is an operator's own engine (``<engine>-telemetry:<operator>``)."""
-    return f"-{TELEMETRY_SOURCE}:" in str(label)
-
-
 def _engine_label(row: pd.Series) -> str:
     """The engine a row ran: its setup less the benchmark task (one engine's step overheads serve every task)."""
     if row["engine"] == "tensorrt-llm" and not str(row["source_table"]).startswith("telemetry:"):
@@ -390,8 +385,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
         setup_engine_idx=jnp.asarray([engines.index(engine_of_setup[u]) for u in setups]),
         engine_is_ref=jnp.asarray(np.array([float(e == engine_of_setup[ref_setup]) for e in engines])),
         centred_engine=jnp.asarray(_well_measured(engine_labels.value_counts(), engines, CENTRE_MIN_ROWS["setup"])),
-        operator_setup=jnp.asarray([float(_is_operators(u)) for u in setups]),
-        operator_engine=jnp.asarray([float(_is_operators(e)) for e in engines]),
+        operator_setup=jnp.asarray([float(engine_operator(u) is not None) for u in setups]),
+        operator_engine=jnp.asarray([float(engine_operator(e) is not None) for e in engines]),
         gpu_precision_basis=jnp.asarray(interaction_basis([gpu_names.index(g) for g, _ in gp_pairs],
                                                           [PRECISION_LEVELS.index(q) for _, q in gp_pairs])),
         model_gpu_basis=jnp.asarray(interaction_basis([model_names.index(m) for m, _ in mg_pairs],
