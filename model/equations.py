@@ -52,7 +52,7 @@ __all__ = ["Physics", "Efficiency", "PowerCurve", "ServingTimes", "SOFT_MAX_POWE
            "kv_bytes_per_token", "log_split_gpus", "attention_flops_per_token", "prefill_flops", "log_kv_capacity",
            "log_effective_batch",
            "serving_times", "phase_log_power_w", "log_tps_per_gpu", "log_request_speed_tok_s", "gpu_energy_j",
-           "power_share", "log_power_adjustment", "log_gpu_power_w",
+           "log_mean_power_w", "power_share", "log_power_adjustment", "log_gpu_power_w",
            "boundary_factor", "log_boundary_factor", "energy_shares"]
 
 #: Share of the memory left after the weights an engine gives the KV cache: TensorRT-LLM's default
@@ -285,6 +285,12 @@ def log_request_speed_tok_s(output_tokens, times: ServingTimes):
 def gpu_energy_j(n_gpus, times: ServingTimes, log_prefill_w, log_decode_w):
     """J per request on the replica's GPUs: each phase's replica-seconds x its W per GPU x GPUs."""
     return n_gpus * (times.prefill_s * jnp.exp(log_prefill_w) + times.decode_s * jnp.exp(log_decode_w))
+
+
+def log_mean_power_w(times: ServingTimes, log_prefill_w, log_decode_w):
+    """log of the mean W per GPU over a request's replica-seconds (:func:`gpu_energy_j` over its time): what a
+    meter averaging over a busy interval reads, prefill and decode in the shares of time they take."""
+    return jnp.log(gpu_energy_j(1.0, times, log_prefill_w, log_decode_w)) - jnp.log(times.prefill_s + times.decode_s)
 
 
 def power_share(idle, peak, log_batch50, log_batch):

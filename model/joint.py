@@ -114,7 +114,10 @@ class InfergyDesign:
         digest = hashlib.sha256()
         for group in (*self.inputs, self.observations, self.workload):
             items = group._asdict().items() if hasattr(group, "_asdict") else group.items()
+            defaults = getattr(group, "_field_defaults", {})
             for name, value in items:
+                if name in defaults and value is defaults[name]:  # a feature these data do not use (telemetry):
+                    continue  # the designs without it hash as before it existed
                 if name.endswith("_basis"):  # a function of the cell labels hashed below; its zeros carry BLAS's
                     continue  # rounding (1e-16, whose bits depend on the thread count), not the data
                 a = np.asarray(value)
@@ -156,7 +159,7 @@ def build_design(bundle) -> InfergyDesign:
     # every operator a table names is a level: its PUE, host ratio and idle share
     pue = build_pue_design(usable_pue_rows(t["pue"]),
                            extra_operators=fleet_operators(prod_rows, t["energy_shares"], telemetry))
-    pw = build_power_design(pw_rows, t["hardware"], operators=pue.operators)
+    pw = build_power_design(pw_rows, t["hardware"], operators=pue.operators, throughput_rows=tp.rows)
     prod = build_production_design(prod_rows, t["models"], t["hardware"],
                                    t["architectures"], tp, pw, pue, shares=t["energy_shares"], api=t["api_speeds"],
                                    service=t.get("service_statistics"))
@@ -175,7 +178,7 @@ def infergy_model(tp_x: ThroughputArrays, pw_x: PowerArrays, pue_x: PueArrays, p
                           n_telemetry_operators=n_telemetry_operators)
     fleet = fleet_levels(n_operators)  # before the power model: node-level telemetry reads an operator's host
     pw = power_model(pw_x, n_power_gpus, y=y_pw, n_power_telemetry=n_power_telemetry,
-                     host_operator=fleet["host_operator"])
+                     host_operator=fleet["host_operator"], times=tp["times"])
     pue = pue_model(pue_x, n_operators, y=y_pue)
     production_model(prod_x, tp, pw, pue, n_populations, y=y_prod, y_share=y_share, y_api=y_api, y_service=y_service,
                      keep=keep, fleet=fleet)

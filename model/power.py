@@ -10,10 +10,15 @@ measurements uses the reference GPU's (H100) load curve at its own TDP.
 
 An operator's telemetry (:mod:`.telemetry`) is read on the operator's own curve: its GPU's idle and peak logits
 and half-load batch, each shifted by the operator's own offset ~ Normal(0, :data:`OPERATOR_CURVE_SCALE`), with its
-logs' own scatter; an interval metered at the nodes adds ``log(1 + host_o)``, the operator's own host ratio
-(:func:`.production.fleet_levels`). One deployment's hundreds of precise intervals would otherwise decide the GPU's
-curve and the benchmarks' scatter for everyone (one made-up day took the H100's idle share from 0.60 to 0.22 and
-the scatter from 0.105 to 0.186): its own curve keeps them to the public rows, as far as the stated spread allows.
+logs' own scatter. An interval's mean power is what its meter averaged over the interval's prefill (at the curve's
+peak or its FLOP floor) and decode (the curve at its load), weighted by the serving times the throughput
+likelihood gives its throughput row: the equation an answer's energy adds the phases by. Read as the curve at its
+load alone, prefill's share would be counted twice: once in the fitted curve, again in each answer's prefill.
+An interval metered at the nodes adds ``log(1 + host_o)``, the operator's own host ratio
+(:func:`.production.fleet_levels`). Without a curve of its own, one deployment's hundreds of precise intervals
+would decide the GPU's curve and the benchmarks' scatter for everyone (one made-up day took the H100's idle share
+from 0.60 to 0.22 and the scatter from 0.105 to 0.186): its own curve keeps them to the public rows, as far as the
+stated spread allows.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import pandas as pd
 
 from . import equations as eq
 from .student_t import StudentT
-from .telemetry import noise_index, telemetry_operators
+from .telemetry import noise_index, telemetry_operator, telemetry_operators
 
 __all__ = ["OPERATOR_CURVE_SCALE", "PowerArrays", "PowerDesign", "build_power_design", "curve_of", "curve_shares",
            "operator_curve", "power_curve", "power_model", "power_refusals", "usable_power_rows"]
@@ -90,6 +95,9 @@ class PowerArrays(NamedTuple):
     log_active_c: jnp.ndarray  # log(active params / 10B): bigger models keep the GPU busier per step
     noise_idx: jnp.ndarray | int = 0  # per row: 0 (public measurements) or 1 + its telemetry operator
     host_operator_idx: jnp.ndarray | int = -1  # per row: the operator whose host its node-level power holds, or -1
+    # per row: the throughput row of the same telemetry interval (its serving times), -1 for public rows; left at
+    # its default where there is no telemetry
+    tp_row_idx: jnp.ndarray | int = -1
 
 
 @dataclass(frozen=True)
@@ -106,9 +114,10 @@ class PowerDesign:
 
 
 def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observations: bool = True,
-                       operators: tuple[str, ...] = ()) -> PowerDesign:
+                       operators: tuple[str, ...] = (), throughput_rows: pd.DataFrame | None = None) -> PowerDesign:
     """Arrays for :func:`power_model`; ``operators``: the model's named operators (a node-level row's
-    ``host_operator`` is one of them)."""
+    ``host_operator`` is one of them); ``throughput_rows``: the throughput likelihood's rows, among which each
+    telemetry interval's power row finds its own (the serving times its power is averaged over)."""
     if rows.empty:
         raise ValueError("no GPU power rows to fit")
     gpus = tuple(sorted(rows["gpu"].unique()))
@@ -121,6 +130,8 @@ def build_power_design(rows: pd.DataFrame, hardware: pd.DataFrame, with_observat
         noise_idx=jnp.asarray(noise_index(rows, pd.Series(0, index=rows.index), 1)),
         host_operator_idx=jnp.asarray(_operator_index(rows, operators)),
     )
+    if len(telemetry_operators(rows)):
+        arrays = arrays._replace(tp_row_idx=jnp.asarray(_interval_index(rows, throughput_rows)))
     y = None
     if with_observations:
         y = np.log(rows["avg_power_w_per_gpu"].astype(float).to_numpy() / rows["gpu"].map(tdp).to_numpy())
@@ -136,9 +147,26 @@ def _operator_index(rows: pd.DataFrame, operators: tuple[str, ...]) -> np.ndarra
     return named.map({o: i for i, o in enumerate(operators)}).fillna(-1).astype(int).to_numpy()
 
 
-def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: int = 0, host_operator=None):
+def _interval_index(rows: pd.DataFrame, throughput_rows: pd.DataFrame | None) -> np.ndarray:
+    """Per power row: the index of its telemetry interval's throughput row, -1 for public rows."""
+    telemetry = telemetry_operator(rows["source_table"]).notna().to_numpy()
+    if throughput_rows is None or "interval" not in throughput_rows:
+        raise ValueError("telemetry power rows need the throughput rows of their intervals")
+    position = pd.Series(np.arange(len(throughput_rows)), index=throughput_rows["interval"].to_numpy())
+    position = position[position.index.notna()]
+    idx = rows["interval"].map(position) if "interval" in rows else pd.Series(np.nan, index=rows.index)
+    missing = telemetry & idx.isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"telemetry interval(s) {', '.join(rows['interval'][missing].astype(str)[:3])} have a power "
+                         "row but no throughput row")
+    return np.where(telemetry, idx.fillna(-1), -1).astype(int)
+
+
+def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: int = 0, host_operator=None,
+                times: eq.ServingTimes | None = None):
     """NumPyro model of log(average GPU power / TDP) (observations last; ``n_power_telemetry`` operators'
-    telemetry rows scatter with noise scales of their own; a row metered at the nodes observes the GPUs' power times
+    telemetry rows scatter with noise scales of their own and read the mean over their intervals' prefill and
+    decode, ``times``: the throughput rows' serving times; a row metered at the nodes observes the GPUs' power times
     one plus its operator's host ratio, ``host_operator``: per named operator)."""
     with numpyro.plate("power_gpus", n_power_gpus):
         logit_idle = numpyro.sample("pw_logit_idle", dist.Normal(-1.0, 1.0))  # ~27% of TDP
@@ -157,12 +185,17 @@ def power_model(x: PowerArrays, n_power_gpus: int, y=None, n_power_telemetry: in
             offsets = [jnp.concatenate([jnp.zeros(1), numpyro.sample(f"pw_shift_{name}_telemetry",
                                                                      dist.Normal(0.0, OPERATOR_CURVE_SCALE))])[x.noise_idx]
                        for name in ("idle", "peak", "batch50")]
-        own = eq.power_share(*curve_shares(logit_idle[x.gpu_idx] + offsets[0], logit_peak[x.gpu_idx] + offsets[1]),
-                             log_b50[x.gpu_idx] + offsets[2], x.log_batch)
-        share = jnp.where(x.noise_idx > 0, own, share)  # the public rows' as without telemetry, to the bit
         sigma = jnp.concatenate([jnp.reshape(sigma, (1,)), sigma_telemetry])[x.noise_idx]
+    adjustment = eq.log_power_adjustment(beta_ngpu, x.log_ngpu, beta_size, x.log_active_c)
     # log(power / TDP): the log W per GPU of a 1 W TDP
-    mu = eq.log_gpu_power_w(1.0, share, eq.log_power_adjustment(beta_ngpu, x.log_ngpu, beta_size, x.log_active_c))
+    mu = eq.log_gpu_power_w(1.0, share, adjustment)
+    if n_power_telemetry:
+        # an interval's meter averages its prefill (near peak) and decode (the curve at its load) over their times
+        curve = eq.PowerCurve(*curve_shares(logit_idle[x.gpu_idx] + offsets[0], logit_peak[x.gpu_idx] + offsets[1]),
+                              log_b50[x.gpu_idx] + offsets[2], adjustment, 1.0)
+        interval = jax.tree.map(lambda v: v[jnp.maximum(x.tp_row_idx, 0)], times)
+        own = eq.log_mean_power_w(interval, *eq.phase_log_power_w(curve, x.log_batch, interval))
+        mu = jnp.where(x.noise_idx > 0, own, mu)  # the public rows' as without telemetry, to the bit
     if host_operator is not None:
         node = x.host_operator_idx >= 0
         mu = mu + jnp.where(node, jnp.log1p(host_operator[jnp.maximum(x.host_operator_idx, 0)]), 0.0)

@@ -8,7 +8,9 @@ boundary, requests, tokens, mean concurrency) is a measurement of the same two t
   (:data:`.throughput.OPERATOR_ENGINE_SCALES`), so its efficiency and step overheads are learned from its own rows
   and the benchmarked engines' spreads -- production's engine -- stay the public rows'.
 - Its **mean power per GPU at that concurrency** is a power row at a stated batch, read by the power likelihood
-  on the operator's own curve (its GPU's, offset in idle, peak and half-load batch, :mod:`.power`): metered at the
+  on the operator's own curve (its GPU's, offset in idle, peak and half-load batch, :mod:`.power`) as a meter reads
+  it: the mean over the interval's prefill and decode, each phase's power in the share of time the throughput
+  likelihood gives it (:func:`.equations.log_mean_power_w`, as an answer's energy adds them). Metered at the
   GPUs, as it is; metered at the nodes, as the GPUs' power times one plus the operator's own host ratio
   (:mod:`.production`: operators are a level). Node-level logs decide the host ratio as far as the operator's curve
   is known: GPU-level logs of another of the operator's deployments decide that.
@@ -23,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["POWER_BOUNDARIES", "TELEMETRY_SOURCE", "engine_operator", "operator_setting", "telemetry_operator", "telemetry_operators", "telemetry_power_rows", "telemetry_refusals",
+__all__ = ["POWER_BOUNDARIES", "TELEMETRY_SOURCE", "engine_operator", "interval_key", "operator_setting",
+           "telemetry_operator", "telemetry_operators", "telemetry_power_rows", "telemetry_refusals",
            "telemetry_throughput_rows"]
 
 #: Where an interval's energy may be metered to be a power row: at the GPUs, or at the nodes (host included).
@@ -93,15 +96,15 @@ def telemetry_refusals(telemetry: pd.DataFrame, hardware: pd.DataFrame) -> pd.Da
          "no mean_concurrency: the batch the interval ran at is not stated"),
         (layout != "", layout),
     ]
-    throughput = first_reason(telemetry.index, [
-        *no_load,
-        (~telemetry["precision"].isin(PRECISION_LEVELS),
-         "precision '" + telemetry["precision"].astype(str) + f"' is not one the fit tells apart "
-         f"({', '.join(PRECISION_LEVELS)})"),
-    ])
+    precision = (~telemetry["precision"].isin(PRECISION_LEVELS),
+                 "precision '" + telemetry["precision"].astype(str) + f"' is not one the fit tells apart "
+                 f"({', '.join(PRECISION_LEVELS)})")
+    throughput = first_reason(telemetry.index, [*no_load, precision])
     as_power = _power_frame(telemetry)
     power = first_reason(telemetry.index, [
         *no_load,
+        (precision[0], "its power is read over the interval's prefill and decode times, from its throughput: "
+                       + precision[1]),
         (~telemetry["boundary"].isin(POWER_BOUNDARIES),
          "energy metered at the '" + telemetry["boundary"].astype(str) + "' boundary also holds the site's other "
          "loads and cooling: power rows are metered at the GPUs or at the nodes"),
@@ -109,6 +112,12 @@ def telemetry_refusals(telemetry: pd.DataFrame, hardware: pd.DataFrame) -> pd.Da
          power_refusals(as_power.assign(source_table="user"), hardware).to_numpy()),  # measured directly
     ])
     return pd.DataFrame({"throughput": throughput, "gpu_energy": power})
+
+
+def interval_key(telemetry: pd.DataFrame) -> pd.Series:
+    """Each interval's name (operator, deployment, start): its power row and its throughput row share it."""
+    return (telemetry["operator"].astype(str) + " | " + telemetry["deployment"].astype(str) + " | "
+            + telemetry["start"].astype(str))
 
 
 def _power_frame(telemetry: pd.DataFrame) -> pd.DataFrame:
@@ -123,6 +132,7 @@ def _power_frame(telemetry: pd.DataFrame) -> pd.DataFrame:
         "model": telemetry["model"], "precision": telemetry["precision"],
         # node-level power: the GPUs' power times (1 + this operator's host ratio)
         "host_operator": telemetry["operator"].astype(str).where(telemetry["boundary"] == "node"),
+        "interval": interval_key(telemetry),
     }, index=telemetry.index)
 
 
@@ -162,6 +172,7 @@ def telemetry_throughput_rows(telemetry: pd.DataFrame, hardware: pd.DataFrame) -
         "source_url": t["source_url"].to_numpy(),
         "notes": ("telemetry of " + t["operator"].astype(str) + ", " + t["deployment"].astype(str) + " at "
                   + t["start"].astype(str)).to_numpy(),
+        "interval": interval_key(t).to_numpy(),
     })
     return validate_frame(rows.astype(object).where(rows.notna(), None), THROUGHPUT_SCHEMA, "telemetry")
 

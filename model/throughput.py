@@ -664,7 +664,7 @@ def throughput_model(x: ThroughputArrays, n_models: int, n_gpus: int, n_setups: 
             "tau_setup": tau_setup, "tau_overhead_engine": tau_o, "tau_token_overhead_engine": tau_t,
             "a_model": a_model, "b_gpu": b_gpu, "c_precision": c_precision, "beta_ngpu": beta_ngpu,
             "e_gpu_precision": e_gp, "e_model_gpu": e_mg,
-            "tau_gpu": tau_gpu, "k_bw": k_bw, "mu": mu}
+            "tau_gpu": tau_gpu, "k_bw": k_bw, "mu": mu, "times": times}
 
 
 # --- reading a posterior: the only place outside the likelihood that names this model's sites ---------------------

@@ -228,6 +228,67 @@ def test_node_level_intervals_are_power_rows_of_their_operators_host(tmp_path, d
     assert "facility' boundary also holds the site's other loads" in usage["reason"].iloc[3]
 
 
+def _interval_times(n: int, rng: np.random.Generator):
+    """Serving times of ``n`` telemetry intervals (the throughput likelihood's, here made up): prefill takes 5-30% of
+    a request's replica time at 30-60% of peak FLOP/s, decode computes at 5-20%."""
+    import jax.numpy as jnp
+
+    from infergy.model.equations import ServingTimes
+
+    decode_s = rng.uniform(2.0, 8.0, n)
+    return ServingTimes(*(jnp.asarray(v) for v in (decode_s * rng.uniform(0.05, 0.43, n), decode_s,
+                                                    np.log(rng.uniform(8, 64, n)), rng.uniform(0.3, 0.6, n),
+                                                    rng.uniform(0.05, 0.2, n), decode_s * 0.1)))
+
+
+def test_an_interval_reads_the_mean_of_its_prefill_and_decode_power_over_their_times():
+    """A meter averages prefill (at the curve's peak) and decode (the curve at the interval's load) over their
+    times: the telemetry rows' mean is that average, the one an answer's energy adds the phases by, and it moves
+    with the interval's prefill share; public rows read the curve at their batch, as before."""
+    import jax.numpy as jnp
+    from numpyro import handlers
+
+    from infergy.model import equations as eq
+    from infergy.model.power import PowerArrays, curve_shares, power_model
+
+    rng = np.random.default_rng(5)
+    n_public, n_op = 6, 8
+    n = n_public + n_op
+    times = _interval_times(n_op, rng)
+    x = PowerArrays(gpu_idx=jnp.zeros(n, dtype=int), log_batch=jnp.asarray(np.log(rng.uniform(1, 256, n))),
+                    log_ngpu=jnp.zeros(n), log_active_c=jnp.zeros(n),
+                    noise_idx=jnp.asarray([0] * n_public + [1] * n_op),
+                    tp_row_idx=jnp.asarray([-1] * n_public + list(range(n_op))))
+    values = {"pw_logit_idle": jnp.array([-1.0]), "pw_logit_peak": jnp.array([0.5]),
+              "pw_log_batch50": jnp.array([3.0]), "pw_beta_ngpu": 0.0, "pw_beta_size": 0.0,
+              "pw_shift_idle_telemetry": jnp.array([0.2]), "pw_shift_peak_telemetry": jnp.array([-0.4]),
+              "pw_shift_batch50_telemetry": jnp.array([0.5])}
+    with handlers.seed(rng_seed=0), handlers.substitute(data=values):
+        mu = np.asarray(power_model(x, 1, n_power_telemetry=1, times=times)["mu"])
+    idle, peak = (float(v[0]) for v in curve_shares(values["pw_logit_idle"], values["pw_logit_peak"]))
+    curve = lambda i, p, b, lb: i + (p - i) / (1.0 + np.exp(-(lb - b)))  # noqa: E731
+    lb = np.asarray(x.log_batch)
+    np.testing.assert_allclose(mu[:n_public], np.log(curve(idle, peak, 3.0, lb[:n_public])), rtol=1e-5)
+    own_idle, own_peak = (float(v[0]) for v in curve_shares(values["pw_logit_idle"] + 0.2,
+                                                            values["pw_logit_peak"] - 0.4))
+    pre, dec = np.asarray(times.prefill_s), np.asarray(times.decode_s)
+    p_pre = np.maximum(own_peak, np.asarray(times.prefill_utilisation))  # the soft maximum, to within 9%
+    p_dec = np.maximum(curve(own_idle, own_peak, 3.5, lb[n_public:]), np.asarray(times.decode_utilisation))
+    metered = (pre * p_pre + dec * p_dec) / (pre + dec)
+    np.testing.assert_allclose(mu[n_public:], np.log(metered), atol=0.09)
+    # the likelihood's mean is the answer's own equation, exactly
+    log_w = eq.phase_log_power_w(eq.PowerCurve(jnp.float32(own_idle), jnp.float32(own_peak), 3.5, 0.0, 1.0),
+                                 x.log_batch[n_public:], times)
+    np.testing.assert_allclose(mu[n_public:], np.log(np.asarray(eq.gpu_energy_j(1.0, times, *log_w)) / (pre + dec)),
+                               rtol=1e-5)
+    # a larger prefill share at the same load reads a higher mean: prefill runs at the peak, above the curve
+    decode_only = times._replace(prefill_s=times.prefill_s * 1e-3)
+    with handlers.seed(rng_seed=0), handlers.substitute(data=values):
+        mu_decode = np.asarray(power_model(x, 1, n_power_telemetry=1, times=decode_only)["mu"])
+    assert (mu[n_public:] > mu_decode[n_public:]).all()
+    np.testing.assert_allclose(mu_decode[n_public:], np.log(p_dec), atol=0.09)
+
+
 def test_node_level_telemetry_decides_its_operators_host_ratio():
     """Public GPU-level rows fix the power curve; one operator's intervals metered at the GPUs on one cluster decide
     its own curve, and those metered at the nodes on another then decide that operator's host ratio (recovered, and
@@ -248,11 +309,13 @@ def test_node_level_telemetry_decides_its_operators_host_ratio():
                     log_ngpu=jnp.asarray(np.log(rng.choice([1.0, 8.0], n))),
                     log_active_c=jnp.asarray(rng.normal(1.0, 1.0, n)),
                     noise_idx=jnp.asarray([0] * n_public + [1] * (n_gpu + n_node)),
-                    host_operator_idx=jnp.asarray([-1] * (n_public + n_gpu) + [0] * n_node))
+                    host_operator_idx=jnp.asarray([-1] * (n_public + n_gpu) + [0] * n_node),
+                    tp_row_idx=jnp.asarray([-1] * n_public + list(range(n_gpu + n_node))))
+    times = _interval_times(n_gpu + n_node, rng)
 
     def model(y=None):
         fleet = fleet_levels(2)
-        power_model(x, 1, y=y, n_power_telemetry=1, host_operator=fleet["host_operator"])
+        power_model(x, 1, y=y, n_power_telemetry=1, host_operator=fleet["host_operator"], times=times)
 
     cond = {"op_host_ratio": 0.8, "op_z_host_operator": np.array([-1.5, 0.5]),
             "pw_logit_idle": np.array([-1.2]), "pw_logit_peak": np.array([0.8]), "pw_log_batch50": np.array([3.0]),
@@ -319,20 +382,23 @@ def test_an_operators_power_curve_leaves_the_gpus_curve_and_the_public_scatter_t
     def arrays(rows: int) -> PowerArrays:
         return PowerArrays(gpu_idx=jnp.zeros(rows, dtype=int), log_batch=jnp.asarray(batch[:rows]),
                            log_ngpu=jnp.asarray(ngpu[:rows]), log_active_c=jnp.asarray(size[:rows]),
-                           noise_idx=jnp.asarray([0] * n_public + [1] * (rows - n_public)))
+                           noise_idx=jnp.asarray([0] * n_public + [1] * (rows - n_public)),
+                           tp_row_idx=jnp.asarray([-1] * n_public + list(range(rows - n_public))))
 
     batch, ngpu = np.log(rng.uniform(1, 256, n)), np.log(rng.choice([1.0, 8.0], n))
     size = rng.normal(1.0, 1.0, n)
+    times = _interval_times(n_op, rng)
     truth = {"pw_logit_idle": np.array([0.4]), "pw_logit_peak": np.array([0.6]), "pw_log_batch50": np.array([3.8]),
              "pw_beta_ngpu": -0.18, "pw_beta_size": 0.08, "pw_sigma": 0.1, "pw_nu": 20.0,
              "pw_sigma_telemetry": np.array([0.02]), "pw_shift_idle_telemetry": np.array([-1.8]),
              "pw_shift_peak_telemetry": np.array([1.5]), "pw_shift_batch50_telemetry": np.array([-0.6])}
-    y = Predictive(lambda: power_model(arrays(n), 1, n_power_telemetry=1),
+    y = Predictive(lambda: power_model(arrays(n), 1, n_power_telemetry=1, times=times),
                    {k: jnp.asarray(v)[None] for k, v in truth.items()}, return_sites=["pw_obs"])(
         jax.random.PRNGKey(3))["pw_obs"][0]
 
     def fit(rows: int, telemetry: int) -> dict:
-        mcmc = MCMC(NUTS(lambda: power_model(arrays(rows), 1, y=y[:rows], n_power_telemetry=telemetry)),
+        mcmc = MCMC(NUTS(lambda: power_model(arrays(rows), 1, y=y[:rows], n_power_telemetry=telemetry,
+                                             times=times)),
                     num_warmup=300, num_samples=400, progress_bar=False)
         mcmc.run(jax.random.PRNGKey(4))
         return {k: np.asarray(v).reshape(400, -1)[:, 0] for k, v in mcmc.get_samples().items()}
