@@ -46,7 +46,7 @@ def _energy(q: dict, boundary: str, inputs, outputs) -> tuple[np.ndarray, dict]:
     """Wh per query (draws x len(inputs)) at ``boundary`` for the query with the given token counts."""
     spec = QuerySpec(**{k: v for k, v in q.items() if k not in ("input_tokens", "output_tokens")},
                      input_tokens=float(q["input_tokens"]), output_tokens=float(q["output_tokens"]),
-                     boundary=boundary, pue=None)
+                     boundary=boundary, pue=None, allow_extreme=True)  # physics holds past a context window too
     arrays, meta = prepare(DRAWS, spec, BUNDLE, seed=0)
     n = arrays["log_batch"].shape[0]
     tokens_in = jnp.broadcast_to(jnp.asarray(inputs, jnp.float32), (n, len(inputs)))
