@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .frame_cache import frame_cache
+
 __all__ = [
     "BOUNDARIES",
     "BOUNDARY_TABLE",
@@ -189,6 +191,7 @@ def params_from_name(name: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+@frame_cache
 def gpus_supporting(hardware, precision: str) -> frozenset[str]:
     """The GPUs of the hardware table with a dense tensor-throughput figure in ``precision``."""
     column = PRECISION_TABLE[precision].hardware_column

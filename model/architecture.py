@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.frame_cache import frame_cache
 from ..data.vocab import PRECISION_TABLE
 
 __all__ = ["kv_values_per_layer", "kv_bytes_per_token", "attention_flops_per_token"]
@@ -101,6 +102,23 @@ class SizeLines:
         return self.lines[key][2]
 
 
+@frame_cache
+def _table_values(arch: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """:func:`_values` of every architecture row and of a row with no figures (last: index -1), and each model's
+    row."""
+    blank = pd.DataFrame({c: [None] for c in arch.columns}).astype(arch.dtypes.to_dict(), errors="ignore")
+    values = _values(pd.concat([arch, blank], ignore_index=True))
+    for v in values.values():
+        v.setflags(write=False)  # shared between calls
+    return values, {str(m): i for i, m in enumerate(arch["model"])}
+
+
+@frame_cache
+def size_lines(arch: pd.DataFrame, models: pd.DataFrame) -> SizeLines:
+    """:class:`SizeLines` of these tables (fitted once per pair of loaded tables)."""
+    return SizeLines(arch, models)
+
+
 def model_constants(arch: pd.DataFrame, models: pd.DataFrame, names, active_params_b, lines: SizeLines | None = None,
                     z: dict | None = None) -> dict[str, np.ndarray]:
     """:data:`MODEL_CONSTANTS` for each of ``names`` (one per model, None for a model known only by size) with its
@@ -109,9 +127,10 @@ def model_constants(arch: pd.DataFrame, models: pd.DataFrame, names, active_para
     with no row is taken as dense with full attention."""
     names = list(names)
     active = np.asarray(active_params_b, float)
-    rows = arch.set_index("model").reindex([n if n is not None else "" for n in names]).reset_index()
-    out = _values(rows)
-    lines = lines if lines is not None else SizeLines(arch, models)
+    table, position = _table_values(arch)
+    rows = np.array([position.get(n, -1) if n is not None else -1 for n in names], dtype=int)
+    out = {k: v[rows] for k, v in table.items()}
+    lines = lines if lines is not None else size_lines(arch, models)
     z = z or {}
     for key in SizeLines.KEYS:
         missing = ~np.isfinite(out[key])

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..data.frame_cache import frame_cache
 from ..data.vocab import PRECISION_TABLE
 from .architecture import SizeLines, model_constants
 from .equations import KV_MEMORY_SHARE, TP_LINK_EXCHANGES, Physics
@@ -81,6 +82,7 @@ def _peak(row: pd.Series, precision: str) -> float:
     return np.nan
 
 
+@frame_cache
 def gpu_spec(hardware: pd.DataFrame, gpu: str, precision: str) -> GpuSpec:
     """The figures of ``gpu`` the equations need; missing ones from its family (:data:`FAMILY_OF`), the memory
     from the label where the table has none (``GH200-120GB``). Bandwidth stays NaN where unpublished (the fit

@@ -46,6 +46,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import log_ndtr
 
+from ..data.frame_cache import frame_cache
 from ..data.tables import TRACE_WORKLOADS
 from .names import REGIME_WORKLOAD
 
@@ -97,6 +98,7 @@ class WorkloadArrays(NamedTuple):
     count: jnp.ndarray
 
 
+@frame_cache
 def trace_limits(lengths) -> dict[str, tuple[float, float]]:
     """The longest prompt and answer (tokens) of each traced workload: the limits its requests are cut at."""
     top = lengths.groupby("workload")[["input_tokens", "output_tokens"]].max()
