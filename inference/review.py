@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 
 from ..model.joint import PER_ROW_LATENTS
+from .psis import relative_efficiency, site_log_weights
 
 __all__ = ["ReviewThresholds", "ReviewCheck", "FitReview", "convergence_checks", "predictive_checks", "review_fit"]
 
@@ -143,6 +144,7 @@ def predictive_checks(dt, observed_sites: dict[str, str], th: ReviewThresholds, 
     every row inside the wide in-sample interval); per left-out production source, its rows inside the interval
     predicted without it."""
     checks: list[ReviewCheck] = []
+    r_eff = None
     for site, label in observed_sites.items():
         y = np.asarray(dt["observed_data"][site])
         rep = np.asarray(dt["posterior_predictive"][site]).reshape(-1, y.size)
@@ -157,11 +159,15 @@ def predictive_checks(dt, observed_sites: dict[str, str], th: ReviewThresholds, 
                                       bool(inside.all()), f"{int(inside.sum())}/{y.size} rows"))
             continue
         try:
+            r_eff = relative_efficiency(dt["posterior"]) if r_eff is None else r_eff
+            # ArviZ's Pareto smoothing, every row at once (inference.psis); ArviZ's loo and loo_pit on its weights
+            log_weights, pareto_k = site_log_weights(dt["log_likelihood"][site], r_eff)
             with warnings.catch_warnings():  # rows with k > 0.7 are counted (and refitted exactly) below
                 warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto", UserWarning)
-                loo = az.loo(dt, var_name=site, pointwise=True)
-            pit = np.asarray(az.loo_pit(dt, var_names=site, log_weights=loo.log_weights.to_dataset(name=site),
-                                        pareto_k=loo.pareto_k.to_dataset(name=site))[site]).ravel()
+                loo = az.loo(dt, var_name=site, pointwise=True, reff=r_eff, log_weights=log_weights,
+                             pareto_k=pareto_k)
+            pit = np.asarray(az.loo_pit(dt, var_names=site, log_weights=log_weights.to_dataset(name=site),
+                                        pareto_k=pareto_k.to_dataset(name=site))[site]).ravel()
         except ValueError as exc:  # e.g. too few draws for Pareto smoothing
             checks.append(ReviewCheck(f"{label}: share Pareto k > 0.7", float("nan"),
                                       f"<= {th.max_share_pareto_k_bad}", False, f"PSIS-LOO not computable: {exc}"))

@@ -158,3 +158,42 @@ def test_a_thinned_fit_counts_every_divergent_transition_and_uses_its_own_bfmi()
     checks = {c.name: c for c in review_fit(dt, {"obs": "y"}).checks}
     assert checks["divergences"].value == 2 and not checks["divergences"].passed
     assert checks["min energy BFMI"].value == pytest.approx(0.25) and not checks["min energy BFMI"].passed
+
+
+@pytest.mark.parametrize("tails", ["light", "heavy"])
+def test_every_row_smoothing_is_arviz_psis(tails):
+    """The review smooths every row's importance ratios at once (inference.psis); ArviZ smooths one row at a time.
+    The log weights, Pareto k, elpd and LOO-PIT are ArviZ's own, for well-behaved rows (k < 0.7) and for outliers
+    (k far above 1)."""
+    import warnings
+
+    from infergy.inference.psis import relative_efficiency, site_log_weights
+
+    rng = np.random.default_rng(3)
+    chains, draws, rows = 4, 250, 300
+    mu = rng.normal(0.0, 0.1, (chains, draws, 1))
+    scale = np.exp(rng.normal(0.0, 0.05, (chains, draws, 1)))
+    y = rng.standard_t(3 if tails == "heavy" else 30, rows)
+    ll = (-0.5 * ((y - mu) / scale) ** 2 - np.log(scale)).astype(np.float32)
+    dt = az.from_dict({"posterior": {"mu": mu[..., 0], "scale": scale[..., 0]}, "log_likelihood": {"y": ll},
+                       "observed_data": {"y": y},
+                       "posterior_predictive": {"y": (mu + scale * rng.normal(size=ll.shape)).astype(np.float32)}},
+                      dims={"y": ["row"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = az.loo(dt, var_name="y", pointwise=True)
+        r_eff = relative_efficiency(dt["posterior"])
+        log_w, k = site_log_weights(dt["log_likelihood"]["y"], r_eff)
+        mine = az.loo(dt, var_name="y", pointwise=True, reff=r_eff, log_weights=log_w, pareto_k=k)
+        pits = [np.asarray(az.loo_pit(dt, var_names="y", log_weights=w.to_dataset(name="y"),
+                                      pareto_k=kk.to_dataset(name="y"))["y"])
+                for w, kk in ((ref.log_weights, ref.pareto_k), (log_w, k))]
+    np.testing.assert_allclose(np.asarray(k), np.asarray(ref.pareto_k), atol=1e-9)
+    np.testing.assert_allclose(np.asarray(log_w.transpose(*ref.log_weights.dims)), np.asarray(ref.log_weights),
+                               atol=1e-5)
+    np.testing.assert_allclose(np.asarray(mine.elpd_i), np.asarray(ref.elpd_i), atol=1e-4)
+    np.testing.assert_allclose(pits[1], pits[0], atol=1e-6)
+    if tails == "heavy":
+        assert (np.asarray(k) > 0.7).any() and (np.asarray(k) < 0.5).any()
+    else:
+        assert (np.asarray(k) < 0.7).all()
