@@ -386,7 +386,8 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
               for name, v in _base_draws(base, wl_names).items()}
         wl_prior = _base_prior(base, wl_names)
     add_workload(dt, new, new_bundle.tables["request_lengths"], warmup=cfg.warmup, seed=cfg.seed,
-                 key_prior=key_prior, prior_draws=cfg.prior_draws, draws=wl, prior=wl_prior)
+                 key_prior=key_prior, prior_draws=cfg.prior_draws, draws=wl, prior=wl_prior,
+                 max_tree_depth=cfg.max_tree_depth)
     if path == "reweight":
         review = _reweight_review(dt, new, base, pareto_k, ess, cfg, thresholds)
         # the draws are the base fit's, resampled: what shows how far to trust them is the weights, not chains

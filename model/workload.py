@@ -176,13 +176,15 @@ def workload_model(x: WorkloadArrays | None = None):
         numpyro.factor("wl_requests", jnp.sum(x.count * lp))
 
 
-def fit_workload(lengths, *, chains: int, warmup: int, draws: int, seed: int, map_steps: int = 2000
-                 ) -> dict[str, np.ndarray]:
+def fit_workload(lengths, *, chains: int, warmup: int, draws: int, seed: int, map_steps: int = 2000,
+                 max_tree_depth: int = 10) -> dict[str, np.ndarray]:
     """NUTS draws of the workload model, by chain (chains x draws x ...), the joint fit's shape. The chains start
     at the posterior mode (Adam on the log density from :data:`MAP_STARTS` prior draws, the best kept: a mixture
     started from its prior wanders for long, and a single search can end in a local mode) and adapt a
     dense metric: the tight components' parameters are known to 0.1%, the rest to a few percent. The chains run
-    vectorised (one compiled program, the same draws on any number of devices; ~30 s for 4 x 1,300 on 2 cores)."""
+    vectorised (one compiled program, the same draws on any number of devices; ~30 s for 4 x 1,300 on 2 cores);
+    ``max_tree_depth`` caps each draw's leapfrog steps at ``2^depth - 1`` as the joint fit's does (10: NumPyro's
+    default)."""
     from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_value
     from numpyro.infer.autoguide import AutoDelta
 
@@ -197,7 +199,8 @@ def fit_workload(lengths, *, chains: int, warmup: int, draws: int, seed: int, ma
         if best is None or loss < best[0]:
             best = (loss, guide.median(run.params))
     mode = best[1]
-    mcmc = MCMC(NUTS(workload_model, init_strategy=init_to_value(values=mode), dense_mass=True), num_warmup=warmup,
+    mcmc = MCMC(NUTS(workload_model, init_strategy=init_to_value(values=mode), dense_mass=True,
+                     max_tree_depth=max_tree_depth), num_warmup=warmup,
                 num_samples=draws, num_chains=chains, chain_method="vectorized", progress_bar=False)
     mcmc.run(key_fit, x)
     return {k: np.asarray(v) for k, v in jax.device_get(mcmc.get_samples(group_by_chain=True)).items()}

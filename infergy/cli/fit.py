@@ -43,7 +43,8 @@ def register_fit(sub) -> None:
                     "(the same trajectory length) [chees 0.5]")
     fp.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
     fp.add_argument("--max-tree-depth", type=opt.positive_int, default=None, metavar="D",
-                    help="NUTS tree depth limit: at most 2^D - 1 leapfrog steps per draw [10]")
+                    help="NUTS tree depth limit: at most 2^D - 1 leapfrog steps per draw, in the joint model's "
+                    "chains and the request-length model's [10]")
     fp.add_argument("--init-steps", type=opt.seed, default=None, metavar="N",
                     help="steps of the variational fit that starts the chains and sets their metric; 0: start at "
                     "prior medians with a unit metric [2000]")
