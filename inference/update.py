@@ -3,12 +3,17 @@
 Two paths, and a diagnostic that chooses between them:
 
 - **reweight**: every draw of the base posterior, extended by the parameters only the new rows have (an operator's
-  noise scale, its setup's level: drawn from their prior given the rest of the draw), weighted by the ratio of the
-  updated posterior's density to that proposal's. The weights are Pareto-smoothed (PSIS; Vehtari, Simpson, Gelman,
-  Yao & Gabry 2024, JMLR 25(72)) and their Pareto k says whether the estimate can be trusted: at k <= 0.7 and
-  enough effective draws, the draws are resampled by their weights.
+  noise scale, its setup's level), weighted by the ratio of the updated posterior's density to that proposal's.
+  The weights are Pareto-smoothed (PSIS; Vehtari, Simpson, Gelman, Yao & Gabry 2024, JMLR 25(72)) and their
+  Pareto k says whether the estimate can be trusted: at k <= 0.7 and enough effective draws, the draws are
+  resampled by their weights. The new parameters are first drawn from their prior given the rest of the draw;
+  where the new rows pin them far tighter than that (an operator's telemetry: hundreds of precise intervals), they
+  are drawn instead from their conditional posterior's Laplace approximation at each draw -- the block's mode by
+  Newton's method on the likelihood of the new rows only (:meth:`InfergyDesign.rows_only`, the same model on a
+  fraction of the rows) -- so the weights carry only what the new rows say about the shared parameters.
 - **sampler**: otherwise a short NUTS run on the full model, each chain started at a base draw, sampling in
-  coordinates whitened by the base posterior's mean and covariance (the new parameters by their prior's spread).
+  coordinates whitened by the base posterior's mean and covariance (the new parameters by their prior's spread, or
+  where they were drawn from their conditional posterior, by those draws').
 
 Reweighting needs the new rows to leave the meaning of the shared parameters alone. A new model, GPU, precision or
 model x GPU cell changes the throughput contrasts every row shares (their bases are built from the labels), and a
@@ -24,6 +29,7 @@ from dataclasses import asdict, dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import xarray as xr
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
@@ -36,6 +42,7 @@ from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, coords_di
 from .fit import _nuts_stats, add_workload, posterior_datatree, predictive_draws, provenance, review_joint
 from .posterior import check_posterior, load_posterior, review_of
 from .precondition import WHITENED_SITE, Preconditioner
+from .psis import psis_log_weights
 from .review import FitReview, ReviewCheck, ReviewThresholds
 from .samplers import nuts, resolve_chain_method
 
@@ -205,6 +212,189 @@ def _extend(design: InfergyDesign, known: dict, key: jax.Array, n: int) -> tuple
     return jax.jit(jax.vmap(one))(jax.random.split(key, n), values)
 
 
+#: Newton's method for an operator's block: iterations at most, and the Newton decrement (the log density a full
+#: step would still gain) below which a draw's mode is found.
+BLOCK_NEWTON_ITERATIONS = 50
+BLOCK_DECREMENT_TOL = 1e-8
+#: The split-normal proposal's probes (in the Laplace's standard deviations) and the range of its side scales.
+PROBE_SDS = (1.0, 2.0)
+SPLIT_SCALE_RANGE = (0.1, 3.0)
+#: Draws of an operator's block per draw of the rest (importance sampling squared).
+BLOCK_PROPOSALS = 64
+#: The largest share of draws whose block ratios may have Pareto k > 0.7 (their marginal likelihood estimate, the
+#: draw's weight, then rests on a few block draws) for the reweighted posterior to be trusted.
+BLOCK_INNER_K_SHARE = 0.05
+#: The second round's spread: the first round's weighted covariance, widened.
+PMC_INFLATION = 1.2
+PMC_DF = 4.0
+
+
+def new_rows(old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
+    """Indices of the rows of ``new`` that ``old`` does not hold (rows compared on their shared columns, as a
+    multiset: a repeated row is new as often as it is repeated beyond ``old``'s count)."""
+    cols = [c for c in new.columns if c in old.columns]
+
+    def cell(v) -> str:  # a number reads the same whatever its column's dtype (8 in one frame is 8.0 in another)
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+            return repr(float(v))
+        return "nan" if v is None or v is pd.NA or v is pd.NaT else str(v)
+
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        return pd.Series(["\x1f".join(map(cell, row)) for row in frame[cols].itertuples(index=False)], dtype=object)
+
+    k_old, k_new = keys(old), keys(new)
+    held = k_new.map(k_old.value_counts()).fillna(0).to_numpy()
+    return np.flatnonzero(k_new.groupby(k_new).cumcount().to_numpy() >= held)
+
+
+def _block(design: InfergyDesign, known: dict) -> list[tuple[str, np.ndarray | None, tuple]]:
+    """The parameters the base draws do not supply: (site, its new elements' flat indices or None for all of a new
+    site, the site's shape)."""
+    block = []
+    for name, (shape, _) in _latent_sites(design).items():
+        if name not in known:
+            block.append((name, None, shape))
+        elif known[name][1] is not None:
+            block.append((name, np.flatnonzero(~known[name][1]), shape))
+    return block
+
+
+def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: np.ndarray, pw_rows: np.ndarray,
+                   key: jax.Array) -> tuple[dict, dict, jax.Array, dict]:
+    """The new parameters (``block``) drawn, at each draw of the other parameters (``latents``, ``(S, ...)``), from
+    the Laplace approximation of their conditional posterior: its mode by damped Newton on the unconstrained scale
+    over the model restricted to the new rows (``tp_rows``, ``pw_rows``), its covariance the inverse negative
+    Hessian there, refined to a split normal and sampled by importance sampling squared. Returns the latents with
+    the block drawn, the latents with the block at its mode, the log ratio to add to the full model's log density
+    at the mode to get each draw's importance weight (before the base posterior's density is divided out) and
+    Newton's diagnostics."""
+    inputs, obs = design.rows_only(tp_rows, pw_rows)
+    kwargs = {**design.sizes, **obs}
+    trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*design.inputs, **design.sizes,
+                                                                      **design.observations)
+    transforms = {name: biject_to(trace[name]["fn"].support) for name, _, _ in block}
+    widths = [int(np.prod(shape)) if idx is None else idx.size for name, idx, shape in block]
+    # each chain of Newton starts at the prior's mean (a scale's: its unconstrained image)
+    start = jnp.concatenate([
+        jnp.broadcast_to(transforms[name].inv(jnp.asarray(trace[name]["fn"].mean)), shape).reshape(-1)
+        [slice(None) if idx is None else idx] for name, idx, shape in block])
+
+    def place(values: dict, z: jax.Array) -> tuple[dict, jax.Array]:
+        out, off, log_det = dict(values), 0, 0.0
+        for (name, idx, shape), k in zip(block, widths):
+            u = z[off:off + k]
+            off += k
+            c = transforms[name](u)
+            log_det = log_det + jnp.sum(transforms[name].log_abs_det_jacobian(u, c))
+            out[name] = c.reshape(shape) if idx is None else values[name].reshape(-1).at[idx].set(c).reshape(shape)
+        return out, log_det
+
+    def log_post(z, values):
+        placed, log_det = place(values, z)
+        return log_density(infergy_model, inputs, kwargs, placed)[0] + log_det
+
+    values = {name: jnp.asarray(v) for name, v in latents.items()}
+    n, d = next(iter(values.values())).shape[0], int(start.size)
+    grad = jax.jit(jax.vmap(jax.value_and_grad(log_post)))
+    hess = jax.jit(jax.vmap(jax.hessian(log_post)))
+    z = jnp.broadcast_to(start, (n, d))
+    v, g = grad(z, values)
+    iterations, done = 0, np.zeros(n, bool)
+    for iterations in range(1, BLOCK_NEWTON_ITERATIONS + 1):
+        w, vec = jnp.linalg.eigh(-hess(z, values))
+        # saddle-free Newton: |curvature|, at least the prior's unit scale along a flat or convex direction
+        step = jnp.einsum("nij,nj,nkj,nk->ni", vec, 1.0 / jnp.maximum(jnp.abs(w), 1.0), vec, g)
+        # the Newton decrement: the log density a full step would still gain; a draw is at its mode below the
+        # tolerance (the gradient itself is not scale-free: the new rows curve it by 1e4 and more)
+        done = np.asarray(jnp.sum(g * step, axis=1)) < BLOCK_DECREMENT_TOL
+        if done.all():
+            break
+        step = step * jnp.minimum(1.0, 3.0 / jnp.maximum(jnp.linalg.norm(step, axis=1, keepdims=True), 1e-30))
+        step = jnp.where(done[:, None], 0.0, step)
+        scale = jnp.ones((n, 1))
+        for _ in range(8):  # backtracking: a draw takes its step once the log density does not fall
+            v_try, g_try = grad(z + scale * step, values)
+            ok = np.asarray(v_try >= v)
+            if ok.all():
+                break
+            scale = jnp.where(ok[:, None], scale, 0.25 * scale)
+        z = jnp.where(ok[:, None], z + scale * step, z)
+        v, g = jnp.where(ok, v_try, v), jnp.where(ok[:, None], g_try, g)
+    w, vec = jnp.linalg.eigh(-hess(z, values))
+    sd = 1.0 / jnp.sqrt(jnp.maximum(w, 1e-2))  # a direction curving the wrong way keeps a finite spread
+    # split normal (Geweke 1989, Econometrica 57(6)): along each principal direction and side, the widest scale that
+    # the log density's fall at 1 and 2 of the Laplace's standard deviations implies (a wall or a long flank there
+    # is a narrower or wider side), so the proposal neither wastes draws past a wall nor misses a flank
+    side = []
+    for sign in (1.0, -1.0):
+        scales = []
+        for j in range(d):
+            probe = []
+            for delta in PROBE_SDS:
+                v_at, _ = grad(z + sign * delta * vec[:, :, j] * sd[:, j:j + 1], values)
+                fall = jnp.maximum(v - v_at, 1e-12)
+                probe.append(delta / jnp.sqrt(2.0 * fall))
+            scales.append(jnp.clip(jnp.max(jnp.stack(probe), axis=0), *SPLIT_SCALE_RANGE))
+        side.append(jnp.stack(scales, axis=1))
+    # importance sampling squared (Tran, Scharth, Pitt & Kohn 2014, arXiv:1309.3339): 2 x BLOCK_PROPOSALS draws of
+    # the block per draw of the rest; their mean ratio estimates the new rows' marginal likelihood there (the draw's
+    # weight), and one of them, drawn in proportion to its ratio, is the draw's block.
+    # The full model's log density differs from the rows-only one's by what does not depend on the block: it is
+    # evaluated once, at the mode.
+    key_eps, key_pick = jax.random.split(key)
+    c = 0.5 * d * np.log(2.0 * np.pi)
+
+    def split_q(u):  # log density of the split normal, u: (n, K, d) in the Laplace's standard deviations
+        scale = jnp.where(u >= 0, side[0][:, None], side[1][:, None])
+        return jnp.sum(-0.5 * (u / scale) ** 2 - jnp.log(sd[:, None] * scale), axis=2) - c
+
+    def evaluate(u):  # the rows-only log density at the mode + u, less the mode's: (n, K)
+        z_u = z[:, None] + jnp.einsum("nij,nj,nkj->nki", vec, sd, u)
+        return jnp.stack([grad(z_u[:, k], values)[0] for k in range(u.shape[1])], axis=1) - v[:, None], z_u
+
+    eps = jax.random.normal(key_eps, (n, BLOCK_PROPOSALS, d), dtype=z.dtype)
+    u1 = eps * jnp.where(eps >= 0, side[0][:, None], side[1][:, None])
+    f1, z1 = evaluate(u1)
+    # population Monte Carlo (Cappe, Guillin, Marin & Robert 2004, JCGS 13(4)): the conditional posteriors differ
+    # from draw to draw mostly by their place, so the first round's draws, weighted within each draw and pooled
+    # over all, give the shape the split normal misses (a curved ridge): a second round draws from it
+    w1 = jax.nn.softmax(f1 - split_q(u1), axis=1)
+    m = jnp.einsum("nk,nki->i", w1, u1) / n
+    cov = jnp.einsum("nk,nki,nkj->ij", w1, u1 - m, u1 - m) / n
+    chol = jnp.linalg.cholesky(PMC_INFLATION * cov + 1e-6 * jnp.eye(d))
+    key2 = jax.random.fold_in(key_eps, 1)
+    eps2 = jax.random.normal(key2, (n, BLOCK_PROPOSALS, d), dtype=z.dtype)
+    chi2 = 2.0 * jax.random.gamma(jax.random.fold_in(key2, 1), PMC_DF / 2.0, (n, BLOCK_PROPOSALS, 1),
+                                  dtype=z.dtype)  # a Student t's: heavier tails than the first round's
+    # each draw's own centre (its first round's weighted mean, by its effective draws shrunk to the pooled one)
+    ess1 = 1.0 / jnp.sum(w1 ** 2, axis=1, keepdims=True)
+    own = jnp.einsum("nk,nki->ni", w1, u1)
+    centre = m + (own - m) * (ess1 - 1.0) / (ess1 + 1.0)
+    u2 = centre[:, None] + (eps2 * jnp.sqrt(PMC_DF / chi2)) @ chol.T
+    f2, z2 = evaluate(u2)
+    u, f, zs = (jnp.concatenate(pair, axis=1) for pair in ((u1, u2), (f1, f2), (z1, z2)))
+    half = jax.scipy.linalg.solve_triangular(chol, (u - centre[:, None]).reshape(-1, d).T,
+                                             lower=True).T.reshape(u.shape)
+    pmc_q = (jax.scipy.special.gammaln((PMC_DF + d) / 2.0) - jax.scipy.special.gammaln(PMC_DF / 2.0)
+             - 0.5 * d * np.log(PMC_DF * np.pi) - 0.5 * (PMC_DF + d) * jnp.log1p(jnp.sum(half ** 2, axis=2) / PMC_DF)
+             - jnp.sum(jnp.log(jnp.diag(chol))) - jnp.sum(jnp.log(sd), axis=1)[:, None])
+    # both rounds' draws weighted against the mixture of both proposals (deterministic mixture weights)
+    log_r = f - (jnp.logaddexp(split_q(u), pmc_q) - np.log(2.0))
+    # each draw's ratios Pareto-smoothed (a rare block draw far out on a ridge does not make its mean; the share of
+    # draws whose k says the smoothing cannot be trusted decides whether the update may use these weights)
+    raw = np.asarray(log_r, np.float64)
+    smoothed, inner_k = psis_log_weights(raw)
+    low = np.argmin(raw, axis=1)[:, None]  # smoothing leaves the smallest ratio as it is: the normaliser from it
+    log_mean = (np.take_along_axis(raw, low, 1) - np.take_along_axis(smoothed, low, 1))[:, 0] - np.log(raw.shape[1])
+    pick = jax.random.categorical(key_pick, jnp.asarray(smoothed), axis=1)
+    placed, _ = jax.vmap(place)(values, zs[jnp.arange(n), pick])
+    mode, log_det_mode = jax.vmap(place)(values, z)
+    # the mean ratio, with the log Jacobian of the block's mode (the full model's density there is on its own scale)
+    log_ratio = jnp.asarray(log_mean) + log_det_mode
+    return placed, mode, log_ratio, {"iterations": iterations, "unconverged": int(np.sum(~done)), "dimensions": d,
+                                     "inner_k_over": float(np.mean(inner_k > 0.7))}
+
+
 def _log_joint(design: InfergyDesign, latents: dict) -> jax.Array:
     """The joint model's log density (prior and likelihood) at each draw of ``latents``."""
     args, kwargs = design.inputs, {**design.sizes, **design.observations}
@@ -234,6 +424,18 @@ def _sites_and_predictive(design: InfergyDesign, posterior: dict, prior: dict, k
     sites = {name: v[:n] for name, v in drawn.items() if name not in OBSERVED_SITES and not name.startswith("_")}
     ppc = {name: drawn[name][:n] for name in OBSERVED_SITES}
     return sites, ppc, {name: v[n:] for name, v in drawn.items()}
+
+
+def _psis(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Pareto-smoothed importance weights of the finite ``log_w``: (which are finite, their normalised smoothed
+    log weights, Pareto k, effective draws)."""
+    from arviz_stats.base import array_stats
+
+    finite = np.isfinite(log_w)
+    # arviz-stats takes the negated log ratios (its LOO passes -log-likelihood) and returns normalised log weights
+    smoothed, pareto_k = array_stats.psislw(-log_w[finite], r_eff=1.0)
+    weights = np.exp(np.asarray(smoothed))
+    return finite, np.asarray(smoothed), float(pareto_k), float(1.0 / np.sum(weights ** 2))
 
 
 def _systematic(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -324,20 +526,47 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
             if m:
                 prior_latents = {name: v[n:] for name, v in latents.items()}
                 latents = {name: v[:n] for name, v in latents.items()}
-            log_w = np.asarray(log_p[:n] - _log_joint(old, base_draws) - log_q[:n], np.float64)
-        finite = np.isfinite(log_w)
-        log_w = np.where(finite, log_w, -np.inf)
-        from arviz_stats.base import array_stats
-
-        # arviz-stats takes the negated log ratios (its LOO passes -log-likelihood) and returns normalised log weights
-        smoothed, pareto_k = array_stats.psislw(-log_w[finite], r_eff=1.0)
-        pareto_k = float(pareto_k)
-        weights = np.exp(np.asarray(smoothed))
-        ess = float(1.0 / np.sum(weights ** 2))
-        reweight = pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess
-        why = (f"Pareto k {pareto_k:.2f} <= {cfg.pareto_k_max} and {ess:.0f} effective draws" if reweight else
-               f"Pareto k {pareto_k:.2f} (needs <= {cfg.pareto_k_max}) or {ess:.0f} effective draws (needs >= "
-               f"{cfg.min_ess:g}): the new rows move the posterior too far for reweighting")
+            log_old = np.asarray(_log_joint(old, base_draws), np.float64)
+            log_w = np.asarray(log_p[:n], np.float64) - log_old - np.asarray(log_q[:n], np.float64)
+            finite, smoothed, pareto_k, ess = _psis(log_w)
+            reweight = pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess
+            proposal = "the new parameters drawn from their prior given each draw"
+            block = _block(new, known)
+            tp_new = new_rows(old.throughput.rows, new.throughput.rows)
+            pw_new = new_rows(old.power.rows, new.power.rows)
+            if not reweight and cfg.path != "sampler" and block and (tp_new.size or pw_new.size):
+                # the new rows pin the new parameters: draw those from their conditional posterior instead
+                drawn, mode, log_ratio, newton = _block_laplace(new, {k: v[:n] for k, v in latents.items()}, block,
+                                                                tp_new, pw_new, jax.random.fold_in(key_fill, 1))
+                log_w_block = np.asarray(_log_joint(new, mode), np.float64) + np.asarray(log_ratio) - log_old
+                found = _psis(log_w_block)
+                laplace = (f"drawn from their conditional posterior at each draw ({newton['dimensions']} dimensions; "
+                           f"Newton on the {tp_new.size} throughput and {pw_new.size} power rows that are new: "
+                           f"{newton['iterations']} iterations, {newton['unconverged']} draws unconverged; "
+                           f"{2 * BLOCK_PROPOSALS} block draws per draw, {newton['inner_k_over']:.0%} of draws with "
+                           "their ratios' Pareto k > 0.7)")
+                if found[2] <= pareto_k:
+                    proposal = (f"{laplace}; from their prior, Pareto k {pareto_k:.2f} with {ess:.0f} effective "
+                                "draws")
+                    finite, smoothed, pareto_k, ess = found
+                    # the sampler, if it comes to that, starts from and is whitened by these draws
+                    latents.update({k: np.asarray(v) for k, v in drawn.items()})
+                    inner_ok = newton["inner_k_over"] <= BLOCK_INNER_K_SHARE
+                    reweight = pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess and inner_ok
+                    if not inner_ok:
+                        proposal += (f"; the block's own estimates are unreliable at more than "
+                                     f"{BLOCK_INNER_K_SHARE:.0%} of draws")
+                else:
+                    proposal += f" (from {laplace}: Pareto k {found[2]:.2f})"
+        if reweight:
+            why = f"Pareto k {pareto_k:.2f} <= {cfg.pareto_k_max} and {ess:.0f} effective draws"
+        elif pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess:
+            why = (f"Pareto k {pareto_k:.2f} and {ess:.0f} effective draws, but the new parameters' conditional "
+                   "posterior is too far from its approximation for each draw's weight to be trusted")
+        else:
+            why = (f"Pareto k {pareto_k:.2f} (needs <= {cfg.pareto_k_max}) or {ess:.0f} effective draws (needs >= "
+                   f"{cfg.min_ess:g}): the new rows move the posterior too far for reweighting")
+        why += f"; {proposal}"
     else:
         reweight = False
     if cfg.progress_bar:
@@ -361,7 +590,7 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
     chains, kept = base["posterior"].sizes["chain"], base["posterior"].sizes["draw"]
     prior = ppc = None
     if path == "reweight":
-        idx = np.flatnonzero(finite)[_systematic(np.log(weights), n, np.random.default_rng(cfg.seed))]
+        idx = np.flatnonzero(finite)[_systematic(smoothed, n, np.random.default_rng(cfg.seed))]
         resampled = {name: v[idx] for name, v in latents.items()}
         if prior_latents is None:
             sites = _all_sites(new, resampled)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.tables import TRACE_WORKLOADS
-from .power import PowerArrays, PowerDesign, build_power_design, power_model, usable_power_rows
+from .power import PowerArrays, PowerDesign, build_power_design, power_model, take_power_rows, usable_power_rows
 from .production import (
     ProductionArrays,
     ProductionDesign,
@@ -29,6 +29,7 @@ from .throughput import (
     ThroughputArrays,
     ThroughputDesign,
     build_throughput_design,
+    take_rows,
     throughput_model,
     usable_throughput_rows,
 )
@@ -131,6 +132,23 @@ class InfergyDesign:
                   "populations": self.production.populations, "isl_groups": self.throughput.isl_groups}
         digest.update(json.dumps(labels, default=lambda v: np.asarray(v).tolist(), sort_keys=True).encode())
         return digest.hexdigest()
+
+    def rows_only(self, tp_rows, pw_rows) -> tuple[tuple, dict]:
+        """Inputs and observations of the same model with the throughput and power likelihoods over the rows
+        ``tp_rows`` and ``pw_rows`` (indices) only, plus each kept telemetry power row's interval throughput row:
+        every parameter and every other likelihood as they are. What depends only on those rows (an operator's
+        own block) is the full model's, at a fraction of its cost."""
+        tp_x, pw_x, pue_x, prod_x = self.inputs
+        pw_rows = np.asarray(pw_rows, int)
+        own = np.asarray(pw_x.tp_row_idx)[pw_rows] if np.ndim(pw_x.tp_row_idx) else np.zeros(0, int)
+        tp_rows = np.union1d(np.asarray(tp_rows, int), own[own >= 0])
+        position = np.full(self.throughput.n_rows, -1)
+        position[tp_rows] = np.arange(tp_rows.size)
+        inputs = (take_rows(tp_x, tp_rows), take_power_rows(pw_x, pw_rows, position), pue_x, prod_x)
+        obs = dict(self.observations)
+        obs["y_tp"] = None if obs["y_tp"] is None else np.asarray(obs["y_tp"])[tp_rows]
+        obs["y_pw"] = None if obs["y_pw"] is None else np.asarray(obs["y_pw"])[pw_rows]
+        return inputs, obs
 
     @property
     def observed(self) -> dict[str, np.ndarray | None]:

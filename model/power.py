@@ -37,8 +37,8 @@ from . import equations as eq
 from .student_t import StudentT
 from .telemetry import noise_index, telemetry_operator, telemetry_operators
 
-__all__ = ["OPERATOR_CURVE_SCALE", "PowerArrays", "PowerDesign", "build_power_design", "curve_of", "curve_shares",
-           "operator_curve", "power_curve", "power_model", "power_refusals", "usable_power_rows"]
+__all__ = ["OPERATOR_CURVE_SCALE", "PowerArrays", "PowerDesign", "take_power_rows", "build_power_design", "curve_of",
+           "curve_shares", "operator_curve", "power_curve", "power_model", "power_refusals", "usable_power_rows"]
 
 #: Prior scale of an operator's own offsets from its GPU's curve (idle and peak logits, log half-load batch): the
 #: scale of a GPU type's own curve prior, so a deployment (its power cap, clocks, engine) may differ from the
@@ -98,6 +98,23 @@ class PowerArrays(NamedTuple):
     # per row: the throughput row of the same telemetry interval (its serving times), -1 for public rows; left at
     # its default where there is no telemetry
     tp_row_idx: jnp.ndarray | int = -1
+
+
+def take_power_rows(x: PowerArrays, rows, tp_position=None) -> PowerArrays:
+    """The arrays of the power rows ``rows`` (indices) only; ``tp_position``: each throughput row's index among the
+    throughput rows kept beside them (-1 where dropped), for the telemetry rows' intervals (every field is per row;
+    a field left at its scalar default stays so)."""
+    rows = np.asarray(rows, int)
+    out = {name: jnp.asarray(v)[rows] for name, v in x._asdict().items() if np.ndim(v)}
+    if np.ndim(x.tp_row_idx):
+        own = np.asarray(x.tp_row_idx)[rows]
+        if tp_position is None:
+            raise ValueError("telemetry power rows need the positions of their intervals' throughput rows")
+        placed = np.where(own >= 0, np.asarray(tp_position)[np.maximum(own, 0)], -1)
+        if np.any((own >= 0) & (placed < 0)):
+            raise ValueError("a telemetry power row's interval has no throughput row among those kept")
+        out["tp_row_idx"] = jnp.asarray(placed)
+    return x._replace(**out)
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,10 @@ from .telemetry import engine_operator, noise_index, telemetry_operators
 __all__ = [
     "NOISE_GROUPS",
     "PRECISION_LEVELS",
+    "ROW_FIELDS",
     "ThroughputArrays",
     "ThroughputDesign",
+    "take_rows",
     "build_throughput_design",
     "throughput_refusals",
     "comm_gpus",
@@ -178,6 +180,19 @@ class ThroughputArrays(NamedTuple):
     # interactions live on an orthonormal basis of the observed cells orthogonal to both main effects
     gpu_precision_basis: jnp.ndarray  # (GPU x precision cells, free contrasts)
     model_gpu_basis: jnp.ndarray  # (model x GPU cells, free contrasts)
+
+
+#: The :class:`ThroughputArrays` fields with one entry per row (``physics`` too: every field of it); the rest are per
+#: model, GPU, setup, engine or cell.
+ROW_FIELDS = ("model_idx", "gpu_idx", "precision_idx", "setup_idx", "noise_idx", "log_ngpu", "isl", "isl_group", "osl",
+              "log_load", "gpu_precision_idx", "model_gpu_idx")
+
+
+def take_rows(x: ThroughputArrays, rows) -> ThroughputArrays:
+    """The arrays of the rows ``rows`` (indices) only: the same parameters, a likelihood over those rows."""
+    rows = np.asarray(rows, int)
+    return x._replace(physics=eq.Physics(*(jnp.asarray(v)[rows] for v in x.physics)),
+                      **{name: jnp.asarray(getattr(x, name))[rows] for name in ROW_FIELDS})
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,70 @@ def test_rows_that_change_the_shared_contrasts_are_not_reweighted(tmp_path):
     assert known == {} and "models" in why
 
 
+def test_new_rows_are_the_rows_the_base_does_not_hold_counted_as_a_multiset():
+    from infergy.inference.update import new_rows
+
+    old = pd.DataFrame({"gpu": ["H100", "H100", "A100"], "n_gpus": [8, 8, 4], "note": ["a", "a", None]})
+    # the same rows read with another dtype (a float column after a concat with NaN) are not new
+    new = pd.DataFrame({"gpu": ["A100", "H100", "H100", "H100", "B200"], "n_gpus": [4.0, 8.0, 8.0, 8.0, np.nan],
+                        "note": [np.nan, "a", "a", "a", "b"], "extra": [1, 2, 3, 4, 5]})
+    assert new_rows(old, new).tolist() == [3, 4]  # the third copy of a twice-held row, and the new GPU
+    assert new_rows(old, old).size == 0 and new_rows(old.iloc[:0], old).tolist() == [0, 1, 2]
+
+
+def test_the_rows_only_model_is_the_full_model_on_those_rows(tmp_path):
+    """An operator's telemetry: the throughput and power likelihoods over its rows only give those rows' pointwise
+    log likelihoods of the full model, and the full model's log density differs from the rows-only one's by the same
+    amount wherever the operator's own parameters are (what the update's block proposal relies on)."""
+    import jax
+    from numpyro.infer.util import log_density, log_likelihood
+
+    from infergy.inference.update import _base_draws, _block, _latent_sites, align, new_rows
+    from infergy.model.joint import infergy_model
+
+    logs = pd.read_csv(data_path("templates") / "telemetry_example_day.csv").head(12)
+    path = tmp_path / "telemetry.csv"
+    logs.to_csv(path, index=False)
+    old, new = build_design(load()), build_design(load(extra=[path]))
+    known, why = align(old, new, _base_draws(load_posterior(), list(_latent_sites(old))))
+    assert why is None
+    tp_rows, pw_rows = new_rows(old.throughput.rows, new.throughput.rows), new_rows(old.power.rows, new.power.rows)
+    assert tp_rows.tolist() == list(range(old.throughput.n_rows, new.throughput.n_rows)) and pw_rows.size == 12
+    block = _block(new, known)
+    assert {name for name, _, _ in block} >= {"tp_raw_setup", "tp_sigma_telemetry", "pw_shift_idle_telemetry"}
+    inputs, obs = new.rows_only(tp_rows, pw_rows)
+    with jax.enable_x64(True):
+        theta = {name: np.asarray(v[:2]) for name, (v, _) in known.items()}
+        rng = np.random.default_rng(0)
+        for name, idx, shape in block:  # two settings of the operator's own parameters
+            values = theta.get(name, np.full((2, *shape), 0.5))
+            flat = values.reshape(2, -1).copy()
+            where = slice(None) if idx is None else idx
+            flat[:, where] = np.abs(rng.normal(0.2, 0.05, flat[:, where].shape))
+            theta[name] = flat.reshape(values.shape)
+        full_kw, sub_kw = {**new.sizes, **new.observations}, {**new.sizes, **obs}
+        one = lambda k: {name: v[k] for name, v in theta.items()}
+        full = [float(log_density(infergy_model, new.inputs, full_kw, one(k))[0]) for k in (0, 1)]
+        sub = [float(log_density(infergy_model, inputs, sub_kw, one(k))[0]) for k in (0, 1)]
+        # draw 1's shared parameters with draw 0's block: only the block differs from draw 0
+        mixed = {name: v[0] for name, v in theta.items()}
+        for name, idx, _ in block:
+            flat = mixed[name].reshape(-1).copy()
+            where = slice(None) if idx is None else idx
+            flat[where] = theta[name][1].reshape(-1)[where]
+            mixed[name] = flat.reshape(mixed[name].shape)
+        full_m = float(log_density(infergy_model, new.inputs, full_kw, mixed)[0])
+        sub_m = float(log_density(infergy_model, inputs, sub_kw, mixed)[0])
+        assert full[0] - sub[0] == pytest.approx(full_m - sub_m, abs=1e-6)
+        assert full[0] != pytest.approx(full_m)  # the block moved the density
+        pointwise = log_likelihood(infergy_model, {k: v[:1] for k, v in theta.items()}, *new.inputs, **full_kw)
+        pointwise_sub = log_likelihood(infergy_model, {k: v[:1] for k, v in theta.items()}, *inputs, **sub_kw)
+    np.testing.assert_allclose(np.asarray(pointwise_sub["tp_obs"])[0], np.asarray(pointwise["tp_obs"])[0, tp_rows],
+                               rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(pointwise_sub["pw_obs"])[0], np.asarray(pointwise["pw_obs"])[0, pw_rows],
+                               rtol=1e-10)
+
+
 def test_systematic_resampling_draws_in_proportion_to_the_weights():
     from infergy.inference.update import _systematic
 
