@@ -270,8 +270,7 @@ def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: n
     Newton's diagnostics."""
     inputs, obs = design.rows_only(tp_rows, pw_rows)
     kwargs = {**design.sizes, **obs}
-    trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*design.inputs, **design.sizes,
-                                                                      **design.observations)
+    trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*inputs, **kwargs)  # the rows-only model: cheap
     transforms = {name: biject_to(trace[name]["fn"].support) for name, _, _ in block}
     widths = [int(np.prod(shape)) if idx is None else idx.size for name, idx, shape in block]
     # each chain of Newton starts at the prior's mean (a scale's: its unconstrained image)
@@ -531,10 +530,10 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
             finite, smoothed, pareto_k, ess = _psis(log_w)
             reweight = pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess
             proposal = "the new parameters drawn from their prior given each draw"
-            block = _block(new, known)
-            tp_new = new_rows(old.throughput.rows, new.throughput.rows)
-            pw_new = new_rows(old.power.rows, new.power.rows)
-            if not reweight and cfg.path != "sampler" and block and (tp_new.size or pw_new.size):
+            block = _block(new, known) if not reweight and cfg.path != "sampler" else []
+            tp_new = new_rows(old.throughput.rows, new.throughput.rows) if block else np.zeros(0, int)
+            pw_new = new_rows(old.power.rows, new.power.rows) if block else np.zeros(0, int)
+            if tp_new.size or pw_new.size:
                 # the new rows pin the new parameters: draw those from their conditional posterior instead
                 drawn, mode, log_ratio, newton = _block_laplace(new, {k: v[:n] for k, v in latents.items()}, block,
                                                                 tp_new, pw_new, jax.random.fold_in(key_fill, 1))
