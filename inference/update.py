@@ -8,9 +8,11 @@ Two paths, and a diagnostic that chooses between them:
   Pareto k says whether the estimate can be trusted: at k <= 0.7 and enough effective draws, the draws are
   resampled by their weights. The new parameters are first drawn from their prior given the rest of the draw;
   where the new rows pin them far tighter than that (an operator's telemetry: hundreds of precise intervals), they
-  are drawn instead from their conditional posterior's Laplace approximation at each draw -- the block's mode by
-  Newton's method on the likelihood of the new rows only (:meth:`InfergyDesign.rows_only`, the same model on a
-  fraction of the rows) -- so the weights carry only what the new rows say about the shared parameters.
+  are drawn instead from their conditional posterior at each draw -- the block's mode by Newton's method on the
+  likelihood of the new rows only (:meth:`InfergyDesign.rows_only`, the same model on a fraction of the rows), then
+  a short HMC chain from its Laplace approximation -- and each draw is weighted by the new rows' marginal likelihood
+  there (Laplace's method, checked against importance sampling), so the weights carry only what the new rows say
+  about the shared parameters.
 - **sampler**: otherwise a short NUTS run on the full model, each chain started at a base draw, sampling in
   coordinates whitened by the base posterior's mean and covariance (the new parameters by their prior's spread, or
   where they were drawn from their conditional posterior, by those draws').
@@ -221,12 +223,17 @@ PROBE_SDS = (1.0, 2.0)
 SPLIT_SCALE_RANGE = (0.1, 3.0)
 #: Draws of an operator's block per draw of the rest (importance sampling squared).
 BLOCK_PROPOSALS = 64
-#: The largest share of draws whose block ratios may have Pareto k > 0.7 (their marginal likelihood estimate, the
-#: draw's weight, then rests on a few block draws) for the reweighted posterior to be trusted.
-BLOCK_INNER_K_SHARE = 0.05
-#: The second round's spread: the first round's weighted covariance, widened.
-PMC_INFLATION = 1.2
-PMC_DF = 4.0
+#: The most the two estimates of the draws' weights (Laplace's method and importance sampling) may differ in what
+#: they make of any parameter's posterior mean, in its posterior standard deviations: about three times the Monte
+#: Carlo error of a mean over 800 effective draws.
+BLOCK_WEIGHTING_SHIFT = 0.1
+#: Each draw's block chain: HMC moves (the first half adapt its step size, the second leave the conditional
+#: posterior invariant), leapfrog steps per move, the step size it starts at (in the Laplace's standard deviations)
+#: and the acceptance rate it adapts to.
+LAYER_MOVES = 48
+LAYER_LEAPFROG = 12
+LAYER_STEP = 0.4
+LAYER_ACCEPT = 0.75
 
 
 def new_rows(old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
@@ -260,14 +267,14 @@ def _block(design: InfergyDesign, known: dict) -> list[tuple[str, np.ndarray | N
 
 
 def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: np.ndarray, pw_rows: np.ndarray,
-                   key: jax.Array) -> tuple[dict, dict, jax.Array, dict]:
+                   key: jax.Array) -> tuple[dict, dict, dict, dict]:
     """The new parameters (``block``) drawn, at each draw of the other parameters (``latents``, ``(S, ...)``), from
-    the Laplace approximation of their conditional posterior: its mode by damped Newton on the unconstrained scale
-    over the model restricted to the new rows (``tp_rows``, ``pw_rows``), its covariance the inverse negative
-    Hessian there, refined to a split normal and sampled by importance sampling squared. Returns the latents with
-    the block drawn, the latents with the block at its mode, the log ratio to add to the full model's log density
-    at the mode to get each draw's importance weight (before the base posterior's density is divided out) and
-    Newton's diagnostics."""
+    their conditional posterior over the model restricted to the new rows (``tp_rows``, ``pw_rows``): its mode by
+    damped Newton on the unconstrained scale, its Laplace approximation (refined to a split normal) the start and
+    the coordinates of a short HMC chain whose last state is the draw's block. Returns the latents with the block
+    drawn, the latents with the block at its mode, the log ratios to add to the full model's log density at the
+    mode to get each draw's importance weight (before the base posterior's density is divided out) by Laplace's
+    method (``"laplace"``) and by importance sampling from the split normal (``"importance"``), and diagnostics."""
     inputs, obs = design.rows_only(tp_rows, pw_rows)
     kwargs = {**design.sizes, **obs}
     trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*inputs, **kwargs)  # the rows-only model: cheap
@@ -336,9 +343,8 @@ def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: n
             scales.append(jnp.clip(jnp.max(jnp.stack(probe), axis=0), *SPLIT_SCALE_RANGE))
         side.append(jnp.stack(scales, axis=1))
     # importance sampling squared (Tran, Scharth, Pitt & Kohn 2014, arXiv:1309.3339): 2 x BLOCK_PROPOSALS draws of
-    # the block per draw of the rest; their mean ratio estimates the new rows' marginal likelihood there (the draw's
-    # weight), and one of them, drawn in proportion to its ratio, is the draw's block.
-    # The full model's log density differs from the rows-only one's by what does not depend on the block: it is
+    # the block per draw of the rest; their mean ratio estimates the new rows' marginal likelihood there (the check
+    # on Laplace's estimate of the draw's weight). The full model's log density differs from the rows-only one's by what does not depend on the block: it is
     # evaluated once, at the mode.
     key_eps, key_pick = jax.random.split(key)
     c = 0.5 * d * np.log(2.0 * np.pi)
@@ -351,47 +357,93 @@ def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: n
         z_u = z[:, None] + jnp.einsum("nij,nj,nkj->nki", vec, sd, u)
         return jnp.stack([grad(z_u[:, k], values)[0] for k in range(u.shape[1])], axis=1) - v[:, None], z_u
 
-    eps = jax.random.normal(key_eps, (n, BLOCK_PROPOSALS, d), dtype=z.dtype)
-    u1 = eps * jnp.where(eps >= 0, side[0][:, None], side[1][:, None])
-    f1, z1 = evaluate(u1)
-    # population Monte Carlo (Cappe, Guillin, Marin & Robert 2004, JCGS 13(4)): the conditional posteriors differ
-    # from draw to draw mostly by their place, so the first round's draws, weighted within each draw and pooled
-    # over all, give the shape the split normal misses (a curved ridge): a second round draws from it
-    w1 = jax.nn.softmax(f1 - split_q(u1), axis=1)
-    m = jnp.einsum("nk,nki->i", w1, u1) / n
-    cov = jnp.einsum("nk,nki,nkj->ij", w1, u1 - m, u1 - m) / n
-    chol = jnp.linalg.cholesky(PMC_INFLATION * cov + 1e-6 * jnp.eye(d))
-    key2 = jax.random.fold_in(key_eps, 1)
-    eps2 = jax.random.normal(key2, (n, BLOCK_PROPOSALS, d), dtype=z.dtype)
-    chi2 = 2.0 * jax.random.gamma(jax.random.fold_in(key2, 1), PMC_DF / 2.0, (n, BLOCK_PROPOSALS, 1),
-                                  dtype=z.dtype)  # a Student t's: heavier tails than the first round's
-    # each draw's own centre (its first round's weighted mean, by its effective draws shrunk to the pooled one)
-    ess1 = 1.0 / jnp.sum(w1 ** 2, axis=1, keepdims=True)
-    own = jnp.einsum("nk,nki->ni", w1, u1)
-    centre = m + (own - m) * (ess1 - 1.0) / (ess1 + 1.0)
-    u2 = centre[:, None] + (eps2 * jnp.sqrt(PMC_DF / chi2)) @ chol.T
-    f2, z2 = evaluate(u2)
-    u, f, zs = (jnp.concatenate(pair, axis=1) for pair in ((u1, u2), (f1, f2), (z1, z2)))
-    half = jax.scipy.linalg.solve_triangular(chol, (u - centre[:, None]).reshape(-1, d).T,
-                                             lower=True).T.reshape(u.shape)
-    pmc_q = (jax.scipy.special.gammaln((PMC_DF + d) / 2.0) - jax.scipy.special.gammaln(PMC_DF / 2.0)
-             - 0.5 * d * np.log(PMC_DF * np.pi) - 0.5 * (PMC_DF + d) * jnp.log1p(jnp.sum(half ** 2, axis=2) / PMC_DF)
-             - jnp.sum(jnp.log(jnp.diag(chol))) - jnp.sum(jnp.log(sd), axis=1)[:, None])
-    # both rounds' draws weighted against the mixture of both proposals (deterministic mixture weights)
-    log_r = f - (jnp.logaddexp(split_q(u), pmc_q) - np.log(2.0))
+    eps = jax.random.normal(key_eps, (n, 2 * BLOCK_PROPOSALS, d), dtype=z.dtype)
+    u = eps * jnp.where(eps >= 0, side[0][:, None], side[1][:, None])
+    f, _ = evaluate(u)
+    log_r = f - split_q(u)
     # each draw's ratios Pareto-smoothed (a rare block draw far out on a ridge does not make its mean; the share of
-    # draws whose k says the smoothing cannot be trusted decides whether the update may use these weights)
+    # draws whose k > 0.7 is reported)
     raw = np.asarray(log_r, np.float64)
     smoothed, inner_k = psis_log_weights(raw)
     low = np.argmin(raw, axis=1)[:, None]  # smoothing leaves the smallest ratio as it is: the normaliser from it
     log_mean = (np.take_along_axis(raw, low, 1) - np.take_along_axis(smoothed, low, 1))[:, 0] - np.log(raw.shape[1])
-    pick = jax.random.categorical(key_pick, jnp.asarray(smoothed), axis=1)
-    placed, _ = jax.vmap(place)(values, zs[jnp.arange(n), pick])
+    # each draw's block: a short HMC chain on its conditional posterior, in the Laplace's coordinates, from a draw of
+    # the split normal (the Laplace misses the curved ridge along which the new rows pin some directions fifteen
+    # times tighter than others: a draw from it, or picked from a few hundred proposals, is too narrow there)
+    eps0 = jax.random.normal(key_pick, (n, d), dtype=z.dtype)
+    last, accept = _hmc_layer(log_post, eps0 * jnp.where(eps0 >= 0, side[0], side[1]), z, vec, sd, values,
+                              jax.random.fold_in(key_pick, 1))
+    placed, _ = jax.vmap(place)(values, z + jnp.einsum("nij,nj->ni", vec, sd * last))
     mode, log_det_mode = jax.vmap(place)(values, z)
-    # the mean ratio, with the log Jacobian of the block's mode (the full model's density there is on its own scale)
-    log_ratio = jnp.asarray(log_mean) + log_det_mode
+    # each draw's marginal likelihood of the new rows, less the rows-only density at the mode: by Laplace's method
+    # (Tierney & Kadane 1986, JASA 81(393)) and by importance sampling; with the log Jacobian of the block's mode
+    # (the full model's density there is on its own scale)
+    log_ratio = {"laplace": jnp.sum(jnp.log(sd), axis=1) + c + log_det_mode,
+                 "importance": jnp.asarray(log_mean) + log_det_mode}
     return placed, mode, log_ratio, {"iterations": iterations, "unconverged": int(np.sum(~done)), "dimensions": d,
-                                     "inner_k_over": float(np.mean(inner_k > 0.7))}
+                                     "inner_k_over": float(np.mean(inner_k > 0.7)), "accept": float(accept)}
+
+
+def _hmc_layer(log_post, u0: jax.Array, z: jax.Array, vec: jax.Array, sd: jax.Array, values: dict,
+               key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One HMC chain per draw on ``log_post`` (the block's conditional log density at each draw's ``values``) in the
+    Laplace's coordinates ``u`` (the block = ``z + vec @ (sd * u)``), started at ``u0``: its last state ``(n, d)``
+    and the second half's mean acceptance rate. Each chain's step size adapts in the first half (a multiplicative
+    step toward the target acceptance rate), then stays, so the second half leaves the conditional posterior
+    invariant."""
+    return _hmc_scan(log_post)(u0, z, vec, sd, values, key)
+
+
+def _hmc_scan(log_post):
+    def f_u(u, z, vec, sd, values):
+        val, gz = jax.vmap(jax.value_and_grad(log_post))(z + jnp.einsum("nij,nj->ni", vec, sd * u), values)
+        return val, sd * jnp.einsum("nij,ni->nj", vec, gz)
+
+    @jax.jit
+    def run(u0, z, vec, sd, values, key):
+        f0, g0 = f_u(u0, z, vec, sd, values)
+
+        def move(carry, t):
+            u, f, g, step, key = carry
+            key, k_p, k_a, k_j = jax.random.split(key, 4)
+            h = step * jax.random.uniform(k_j, step.shape, minval=0.8, maxval=1.2)  # no periodic orbits
+            p = jax.random.normal(k_p, u.shape, u.dtype)
+            q, fq, gq = u, f, g
+            r = p + 0.5 * h[:, None] * g
+            for i in range(LAYER_LEAPFROG):
+                q = q + h[:, None] * r
+                fq, gq = f_u(q, z, vec, sd, values)
+                r = r + (h if i < LAYER_LEAPFROG - 1 else 0.5 * h)[:, None] * gq
+            log_a = (fq - 0.5 * jnp.sum(r ** 2, axis=1)) - (f - 0.5 * jnp.sum(p ** 2, axis=1))
+            log_a = jnp.where(jnp.isfinite(log_a), jnp.minimum(log_a, 0.0), -jnp.inf)
+            take = jnp.log(jax.random.uniform(k_a, f.shape, f.dtype)) < log_a
+            u, f, g = jnp.where(take[:, None], q, u), jnp.where(take, fq, f), jnp.where(take[:, None], gq, g)
+            adapting = t < LAYER_MOVES // 2
+            step = jnp.where(adapting, step * jnp.exp(jnp.exp(log_a) - LAYER_ACCEPT), step)
+            return (u, f, g, step, key), jnp.mean(jnp.exp(log_a))
+
+        carry = (u0, f0, g0, jnp.full(f0.shape, LAYER_STEP, f0.dtype), key)
+        (u, _, _, _, _), accept = jax.lax.scan(move, carry, jnp.arange(LAYER_MOVES))
+        return u, jnp.mean(accept[LAYER_MOVES // 2:])
+
+    return run
+
+
+def _weighting_shift(latents: dict, first: tuple, second: tuple) -> float:
+    """The largest difference between two weightings (:func:`_psis` results) of ``latents``' draws in any scalar's
+    weighted mean, in its weighted standard deviations under ``first``."""
+    x = np.concatenate([np.asarray(v, np.float64).reshape(v.shape[0], -1) for v in latents.values()], axis=1)
+
+    def weights(result) -> np.ndarray:
+        w = np.zeros(x.shape[0])
+        w[result[0]] = np.exp(result[1])
+        return w / w.sum()
+
+    w1, w2 = weights(first), weights(second)
+    m1, m2 = w1 @ x, w2 @ x
+    sd = np.sqrt(np.maximum(w1 @ (x - m1) ** 2, 0.0))
+    moving = sd > 0
+    return float(np.max(np.abs(m1 - m2)[moving] / sd[moving])) if moving.any() else 0.0
 
 
 def _log_joint(design: InfergyDesign, latents: dict) -> jax.Array:
@@ -537,24 +589,29 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
                 # the new rows pin the new parameters: draw those from their conditional posterior instead
                 drawn, mode, log_ratio, newton = _block_laplace(new, {k: v[:n] for k, v in latents.items()}, block,
                                                                 tp_new, pw_new, jax.random.fold_in(key_fill, 1))
-                log_w_block = np.asarray(_log_joint(new, mode), np.float64) + np.asarray(log_ratio) - log_old
-                found = _psis(log_w_block)
+                log_mode = np.asarray(_log_joint(new, mode), np.float64) - log_old
+                found = _psis(log_mode + np.asarray(log_ratio["laplace"]))
+                checked = _psis(log_mode + np.asarray(log_ratio["importance"]))
+                blocked = {k: np.asarray(v) for k, v in drawn.items()}
+                shift = _weighting_shift({**latents, **blocked}, found, checked)
                 laplace = (f"drawn from their conditional posterior at each draw ({newton['dimensions']} dimensions; "
                            f"Newton on the {tp_new.size} throughput and {pw_new.size} power rows that are new: "
-                           f"{newton['iterations']} iterations, {newton['unconverged']} draws unconverged; "
-                           f"{2 * BLOCK_PROPOSALS} block draws per draw, {newton['inner_k_over']:.0%} of draws with "
-                           "their ratios' Pareto k > 0.7)")
+                           f"{newton['iterations']} iterations, {newton['unconverged']} draws unconverged; then "
+                           f"{LAYER_MOVES} HMC moves, acceptance {newton['accept']:.2f}); each draw weighted by the new "
+                           f"rows' marginal likelihood there by Laplace's method, which importance sampling "
+                           f"({2 * BLOCK_PROPOSALS} block draws per draw; {newton['inner_k_over']:.0%} of draws with "
+                           f"their ratios' Pareto k > 0.7) moves no posterior mean by more than {shift:.3f} sd")
                 if found[2] <= pareto_k:
                     proposal = (f"{laplace}; from their prior, Pareto k {pareto_k:.2f} with {ess:.0f} effective "
                                 "draws")
                     finite, smoothed, pareto_k, ess = found
                     # the sampler, if it comes to that, starts from and is whitened by these draws
-                    latents.update({k: np.asarray(v) for k, v in drawn.items()})
-                    inner_ok = newton["inner_k_over"] <= BLOCK_INNER_K_SHARE
-                    reweight = pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess and inner_ok
-                    if not inner_ok:
-                        proposal += (f"; the block's own estimates are unreliable at more than "
-                                     f"{BLOCK_INNER_K_SHARE:.0%} of draws")
+                    latents.update(blocked)
+                    agree = shift <= BLOCK_WEIGHTING_SHIFT
+                    reweight = pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess and agree
+                    if not agree:
+                        proposal += (f"; the two estimates of the draws' weights disagree (more than "
+                                     f"{BLOCK_WEIGHTING_SHIFT} sd)")
                 else:
                     proposal += f" (from {laplace}: Pareto k {found[2]:.2f})"
         if reweight:

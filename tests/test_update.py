@@ -249,6 +249,54 @@ def test_a_reweighted_update_agrees_with_a_full_refit():
 
 
 @pytest.mark.slow
+def test_a_telemetry_update_agrees_with_a_full_refit(tmp_path):
+    """The first 100 intervals of the example telemetry, reweighted in (the operator's block drawn at each shipped
+    draw), against `fit` with them (4 x 1,000 draws): the operator's energy per token (per-draw means at its median
+    load, log scale) within 3 Monte Carlo standard errors with its 90% interval within 10% of the refit's width, and
+    the operator's own parameters and the shared operating point within 3 standard errors. Their intervals within
+    10% is the known shortfall (the setup level's: 0.85 of the refit's), reported as an expected failure."""
+    from arviz_stats.base import array_stats
+
+    from infergy.analysis.estimate import estimate
+    from infergy.inference.fit import fit
+    from infergy.inference.update import update
+
+    day = tmp_path / "day100.csv"
+    pd.read_csv(data_path("templates") / "telemetry_example_day.csv").head(100).to_csv(day, index=False)
+    upd = update([day])
+    assert upd.path == "reweight" and upd.review.ok, upd.reason
+    ref = fit(extra=[day], progress_bar=False)
+    a, b = upd.datatree["posterior"].to_dataset(), ref.datatree["posterior"].to_dataset()
+    chains = b.sizes["chain"]
+
+    def mc_se(x, y):  # of the difference of two posterior means: the update's effective draws, the refit's ESS
+        ess_y = array_stats.ess(y.reshape(chains, -1), chain_axis=0, draw_axis=1, method="mean")
+        return np.sqrt(x.var() / min(upd.ess, x.size) + y.var() / ess_y)
+
+    width = lambda v: float(np.diff(np.quantile(v, [0.05, 0.95])))
+    mine = load(extra=[day])
+    query = dict(model="Llama 3.1 70B", gpu="H100", n_gpus=8, input_tokens=1000, output_tokens=300,
+                 samples=400_000, seed=0, boundary="gpu", per="token", operator="Example Co (made up)", bundle=mine)
+    x = np.log(estimate(**query, posterior=upd.datatree).per_draw_mean)
+    y = np.log(estimate(**query, posterior=ref.datatree).per_draw_mean)
+    assert abs(x.mean() - y.mean()) <= 3 * mc_se(x, y), (x.mean(), y.mean(), mc_se(x, y))
+    assert abs(width(x) / width(y) - 1.0) <= 0.10, width(x) / width(y)
+    setup = [str(v) for v in a["tp_d_setup"]["setup"].values if "telemetry:" in str(v)]
+    ratios = {}
+    for site in ("tp_d_setup", "tp_sigma_telemetry", "pw_shift_idle_telemetry", "pw_shift_peak_telemetry",
+                 "pw_shift_batch50_telemetry", "pw_sigma_telemetry", "op_log_batch", "op_host_ratio", "tp_g0"):
+        sel = {"setup": setup} if "setup" in a[site].dims else {}
+        xs = np.asarray(a[site].sel(sel)).reshape(a.sizes["chain"] * a.sizes["draw"], -1)
+        ys = np.asarray(b[site].sel(sel)).reshape(b.sizes["chain"] * b.sizes["draw"], -1)
+        for j in range(xs.shape[1]):
+            assert abs(xs[:, j].mean() - ys[:, j].mean()) <= 3 * mc_se(xs[:, j], ys[:, j]), (site, j)
+            ratios[f"{site}[{j}]"] = width(xs[:, j]) / width(ys[:, j])
+    outside = {k: round(r, 3) for k, r in ratios.items() if abs(r - 1.0) > 0.10}
+    if outside:
+        pytest.xfail(f"90% intervals outside 10% of the refit's: {outside}")
+
+
+@pytest.mark.slow
 def test_one_operators_rows_move_neither_the_public_answer_nor_another_operators(tmp_path):
     """A PUE row of a new operator, reweighted in: the public answer and Google's own answer stay within Monte Carlo
     error of the shipped posterior's (3 standard errors of the per-draw mean, on the log scale); the new operator is
@@ -318,3 +366,73 @@ def test_an_operators_telemetry_moves_neither_the_public_answer_nor_another_oper
     # and its logs are inside its 90% interval: an interval's power is read over its own prefill and decode times
     # (read as the curve at its load, prefill counted twice: 1.43-1.64 J against 1.38 measured)
     assert own.value["p05"] <= measured_j <= own.value["p95"], (own.value, measured_j)
+
+
+def _block_chains(log_post, values: dict, n: int, laplace_sd: tuple[float, float]):
+    import jax
+    import jax.numpy as jnp
+
+    from infergy.inference.update import _hmc_layer
+
+    z = jnp.zeros((n, 2))
+    vec = jnp.broadcast_to(jnp.eye(2), (n, 2, 2))
+    sd = jnp.broadcast_to(jnp.asarray(laplace_sd), (n, 2))
+    u0 = jax.random.normal(jax.random.PRNGKey(0), (n, 2))
+    last, accept = _hmc_layer(log_post, u0, z, vec, sd, values, jax.random.PRNGKey(1))
+    assert 0.6 < float(accept) <= 1.0
+    return np.asarray(z + sd * last)
+
+
+def test_the_block_chains_end_in_the_conditional_posterior_the_laplace_misses():
+    """Each draw's HMC chain, started from and scaled by a Laplace that is off (its mean 0 and sds 1 and 0.1, the
+    posterior's mean (0.5, -0.3 b), sds 1 and 0.3, correlation 0.6), ends in the posterior: 2,000 independent chains
+    at two kinds of draw (b = 1 and -1), means within 4 Monte Carlo errors, sds within 8%."""
+    import jax.numpy as jnp
+
+    n, rho = 2000, 0.6
+    b = jnp.where(jnp.arange(n) % 2 == 0, 1.0, -1.0)
+
+    def log_post(z, values):
+        a, c = z[0] - 0.5, (z[1] + 0.3 * values["b"]) / 0.3
+        return -0.5 * (a ** 2 - 2 * rho * a * c + c ** 2) / (1 - rho ** 2)
+
+    x = _block_chains(log_post, {"b": b}, n, (1.0, 0.1))
+    for kind, sign in ((0, 1.0), (1, -1.0)):
+        draws = x[kind::2]
+        se = np.asarray([1.0, 0.3]) / np.sqrt(draws.shape[0])
+        assert np.all(np.abs(draws.mean(axis=0) - [0.5, -0.3 * sign]) < 4 * se), draws.mean(axis=0)
+        np.testing.assert_allclose(draws.std(axis=0), [1.0, 0.3], rtol=0.08)
+        assert np.corrcoef(draws.T)[0, 1] == pytest.approx(rho, abs=0.06)
+
+
+def test_the_block_chains_go_most_of_the_way_along_a_curved_ridge():
+    """A curved ridge, the shape the example telemetry's block has (z0 ~ N(0, 1), z1 | z0 ~ N(b z0^2, 0.1^2): z1's
+    mean b and sd sqrt(0.01 + 2 b^2), 3 times the Laplace's 0.1): the chains reach at least 70% of the mean and 80%
+    of the width along z1 and 85% of z0's spread (measured: 78%, 84%, 89-95%), where the Laplace has 0 and 43-58%. They do not reach all of it: the ridge steepens
+    toward z0's tails and a fixed metric's steps must shrink there (docs/validation.md, the setup level's interval)."""
+    import jax.numpy as jnp
+
+    n, s = 2000, 0.1
+    b = jnp.where(jnp.arange(n) % 2 == 0, 0.15, -0.1)
+
+    def log_post(z, values):
+        return -0.5 * z[0] ** 2 - 0.5 * ((z[1] - values["b"] * z[0] ** 2) / s) ** 2
+
+    x = _block_chains(log_post, {"b": b}, n, (1.0, s))
+    for kind, bend in ((0, 0.15), (1, -0.1)):
+        draws = x[kind::2]
+        assert draws[:, 0].std() >= 0.85
+        assert draws[:, 1].mean() / bend >= 0.7
+        assert draws[:, 1].std() / np.sqrt(s ** 2 + 2 * bend ** 2) >= 0.8
+
+
+def test_two_weightings_are_compared_by_the_largest_shift_of_a_posterior_mean():
+    from infergy.inference.update import _psis, _weighting_shift
+
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(size=(4000, 3)), "b": rng.normal(2.0, 0.5, size=4000)}
+    flat = (np.ones(4000, bool), np.full(4000, -np.log(4000.0)), 0.0, 4000.0)  # what _psis gives equal weights
+    assert _weighting_shift(x, flat, flat) == 0.0
+    # tilting toward large a[:, 1] by exp(t a) moves its mean by t sd (a normal's exponential tilt), the rest by ~0
+    tilted = _psis(0.2 * x["a"][:, 1])
+    assert _weighting_shift(x, flat, tilted) == pytest.approx(0.2, abs=0.03)
