@@ -344,8 +344,8 @@ def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: n
         side.append(jnp.stack(scales, axis=1))
     # importance sampling squared (Tran, Scharth, Pitt & Kohn 2014, arXiv:1309.3339): 2 x BLOCK_PROPOSALS draws of
     # the block per draw of the rest; their mean ratio estimates the new rows' marginal likelihood there (the check
-    # on Laplace's estimate of the draw's weight). The full model's log density differs from the rows-only one's by what does not depend on the block: it is
-    # evaluated once, at the mode.
+    # on Laplace's estimate of the draw's weight). The full model's log density differs from the rows-only one's by
+    # what does not depend on the block: it is evaluated once, at the mode.
     key_eps, key_pick = jax.random.split(key)
     c = 0.5 * d * np.log(2.0 * np.pi)
 
@@ -597,8 +597,8 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
                 laplace = (f"drawn from their conditional posterior at each draw ({newton['dimensions']} dimensions; "
                            f"Newton on the {tp_new.size} throughput and {pw_new.size} power rows that are new: "
                            f"{newton['iterations']} iterations, {newton['unconverged']} draws unconverged; then "
-                           f"{LAYER_MOVES} HMC moves, acceptance {newton['accept']:.2f}); each draw weighted by the new "
-                           f"rows' marginal likelihood there by Laplace's method, which importance sampling "
+                           f"{LAYER_MOVES} HMC moves, acceptance {newton['accept']:.2f}); each draw weighted by the "
+                           f"new rows' marginal likelihood there by Laplace's method, which importance sampling "
                            f"({2 * BLOCK_PROPOSALS} block draws per draw; {newton['inner_k_over']:.0%} of draws with "
                            f"their ratios' Pareto k > 0.7) moves no posterior mean by more than {shift:.3f} sd")
                 if found[2] <= pareto_k:

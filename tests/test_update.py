@@ -407,9 +407,10 @@ def test_the_block_chains_end_in_the_conditional_posterior_the_laplace_misses():
 
 def test_the_block_chains_go_most_of_the_way_along_a_curved_ridge():
     """A curved ridge, the shape the example telemetry's block has (z0 ~ N(0, 1), z1 | z0 ~ N(b z0^2, 0.1^2): z1's
-    mean b and sd sqrt(0.01 + 2 b^2), 3 times the Laplace's 0.1): the chains reach at least 70% of the mean and 80%
-    of the width along z1 and 85% of z0's spread (measured: 78%, 84%, 89-95%), where the Laplace has 0 and 43-58%. They do not reach all of it: the ridge steepens
-    toward z0's tails and a fixed metric's steps must shrink there (docs/validation.md, the setup level's interval)."""
+    mean b and sd sqrt(0.01 + 2 b^2), 1.7-2.3 times the Laplace's 0.1): the chains reach at least 70% of the mean
+    and 80% of the width along z1 and 85% of z0's spread (measured: 78%, 84%, 89-95%), where the Laplace has 0 and
+    43-58%. They do not reach all of it: the ridge steepens toward z0's tails and a fixed metric's steps must shrink
+    there (docs/validation.md, the setup level's interval)."""
     import jax.numpy as jnp
 
     n, s = 2000, 0.1
