@@ -277,7 +277,7 @@ def test_a_telemetry_update_agrees_with_a_full_refit(tmp_path):
         ess_y = array_stats.ess(y.reshape(chains, -1), chain_axis=0, draw_axis=1, method="mean")
         return np.sqrt(x.var() / min(upd.ess, x.size) + y.var() / ess_y)
 
-    width = lambda v: float(np.diff(np.quantile(v, [0.05, 0.95])))
+    width = lambda v: float(np.diff(np.quantile(v, [0.05, 0.95]))[0])
     mine = load(extra=[day])
     query = dict(model="Llama 3.1 70B", gpu="H100", n_gpus=8, input_tokens=1000, output_tokens=300,
                  samples=400_000, seed=0, boundary="gpu", per="token", operator="Example Co (made up)", bundle=mine)
