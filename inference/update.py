@@ -355,12 +355,11 @@ def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: n
 
     def evaluate(u):  # the rows-only log density at the mode + u, less the mode's: (n, K)
         z_u = z[:, None] + jnp.einsum("nij,nj,nkj->nki", vec, sd, u)
-        return jnp.stack([grad(z_u[:, k], values)[0] for k in range(u.shape[1])], axis=1) - v[:, None], z_u
+        return jnp.stack([grad(z_u[:, k], values)[0] for k in range(u.shape[1])], axis=1) - v[:, None]
 
     eps = jax.random.normal(key_eps, (n, 2 * BLOCK_PROPOSALS, d), dtype=z.dtype)
     u = eps * jnp.where(eps >= 0, side[0][:, None], side[1][:, None])
-    f, _ = evaluate(u)
-    log_r = f - split_q(u)
+    log_r = evaluate(u) - split_q(u)
     # each draw's ratios Pareto-smoothed (a rare block draw far out on a ridge does not make its mean; the share of
     # draws whose k > 0.7 is reported)
     raw = np.asarray(log_r, np.float64)
@@ -391,10 +390,6 @@ def _hmc_layer(log_post, u0: jax.Array, z: jax.Array, vec: jax.Array, sd: jax.Ar
     and the second half's mean acceptance rate. Each chain's step size adapts in the first half (a multiplicative
     step toward the target acceptance rate), then stays, so the second half leaves the conditional posterior
     invariant."""
-    return _hmc_scan(log_post)(u0, z, vec, sd, values, key)
-
-
-def _hmc_scan(log_post):
     def f_u(u, z, vec, sd, values):
         val, gz = jax.vmap(jax.value_and_grad(log_post))(z + jnp.einsum("nij,nj->ni", vec, sd * u), values)
         return val, sd * jnp.einsum("nij,ni->nj", vec, gz)
@@ -426,7 +421,7 @@ def _hmc_scan(log_post):
         (u, _, _, _, _), accept = jax.lax.scan(move, carry, jnp.arange(LAYER_MOVES))
         return u, jnp.mean(accept[LAYER_MOVES // 2:])
 
-    return run
+    return run(u0, z, vec, sd, values, key)
 
 
 def _weighting_shift(latents: dict, first: tuple, second: tuple) -> float:
