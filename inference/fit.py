@@ -298,16 +298,16 @@ def add_workload(dt, design: InfergyDesign, lengths, *, warmup: int, seed: int, 
 
 
 def review_joint(dt, design: InfergyDesign, *, seed: int, thresholds=None, left_out_sources=(),
-                 convergence: bool = True) -> FitReview:
+                 convergence: bool = True, draw_log_ratio=None) -> FitReview:
     """The review of a joint fit: convergence (unless ``convergence`` is False), then each observed site's
-    predictive checks; PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable, so those are
-    judged by exact refits."""
+    predictive checks (weighted by ``draw_log_ratio``: see :func:`~infergy.inference.review.review_fit`); PUE rows
+    that alone pin down an operator or a scale make PSIS-LOO unreliable, so those are judged by exact refits."""
     from .loso import SOURCE_SITES
 
     return review_fit(dt, {site: label for site, (_, label) in OBSERVED_SITES.items()}, thresholds,
                       exact_loo={"pue_obs": lambda rows: exact_loo_pue(design.pue, rows, seed=seed)},
                       left_out_sources=left_out_sources, source_sites=SOURCE_SITES if left_out_sources else (),
-                      convergence=convergence)
+                      convergence=convergence, draw_log_ratio=draw_log_ratio)
 
 
 def provenance(bundle: DataBundle, design: InfergyDesign) -> dict:

@@ -108,21 +108,25 @@ def load_posterior(path: str | Path | None = None):
 _FINGERPRINTS: dict[str, str] = {}  # data hash -> design fingerprint (a bundle's tables do not change)
 
 
-def design_fingerprint(bundle) -> str:
-    """The fingerprint of the joint model's design built from ``bundle`` (what a fit to it reads)."""
+def design_fingerprint(bundle, design=None) -> str:
+    """The fingerprint of the joint model's design built from ``bundle`` (what a fit to it reads); ``design``:
+    that design, where the caller has built it already."""
     if bundle.content_hash not in _FINGERPRINTS:
-        from ..model.joint import build_design
+        if design is None:
+            from ..model.joint import build_design
 
-        _FINGERPRINTS[bundle.content_hash] = build_design(bundle).fingerprint()
+            design = build_design(bundle)
+        _FINGERPRINTS[bundle.content_hash] = design.fingerprint()
     return _FINGERPRINTS[bundle.content_hash]
 
 
-def check_posterior(dt, bundle) -> None:
-    """Raise :class:`PosteriorMismatchError` unless ``dt`` was fitted to the design ``bundle`` gives (the same
-    rows, values and group labels), or, for a posterior without a design fingerprint, to exactly these tables."""
+def check_posterior(dt, bundle, design=None) -> None:
+    """Raise :class:`PosteriorMismatchError` unless ``dt`` was fitted to the design ``bundle`` gives (``design``,
+    where built already: the same rows, values and group labels), or, for a posterior without a design
+    fingerprint, to exactly these tables."""
     fitted = dt.attrs.get("design_hash")
     if fitted is not None:
-        if fitted == design_fingerprint(bundle):
+        if fitted == design_fingerprint(bundle, design):
             return
         what = f"a design {str(fitted)[:16]} the data no longer give (now {design_fingerprint(bundle)[:16]})"
     elif dt.attrs.get("data_hash") == bundle.content_hash:

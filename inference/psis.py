@@ -98,12 +98,23 @@ def relative_efficiency(posterior) -> float:
     return float(np.hstack([np.asarray(ess[v]).ravel() for v in ess.data_vars]).mean() / (n_chains * n_draws))
 
 
-def site_log_weights(log_likelihood: xr.DataArray, r_eff: float) -> tuple[xr.DataArray, xr.DataArray]:
-    """PSIS-LOO log weights (same dims as ``log_likelihood``: chain, draw, rows) and Pareto k (rows) of a site."""
+def site_log_weights(log_likelihood: xr.DataArray, r_eff: float,
+                     draw_log_ratio: np.ndarray | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+    """PSIS-LOO log weights (same dims as ``log_likelihood``: chain, draw, rows) and Pareto k (rows) of a site.
+
+    ``draw_log_ratio`` (chain x draw, flattened): where the draws are importance draws of the posterior (log
+    posterior minus log proposal density), each row's ratio is that minus its log likelihood, smoothed once (the
+    LOO of an approximate posterior: Magnusson et al. 2019, ICML, PMLR 97:4244-4253;
+    the R package loo's ``loo_approximate_posterior``)."""
     rows_dims = [d for d in log_likelihood.dims if d not in ("chain", "draw")]
     ll = log_likelihood.transpose(*rows_dims, "chain", "draw")
     flat = np.asarray(ll.values).reshape(-1, ll.sizes["chain"] * ll.sizes["draw"])
-    lw, k = psis_log_weights(-flat, r_eff)
+    ratios = -flat
+    if draw_log_ratio is not None:
+        draw_log_ratio = np.asarray(draw_log_ratio, np.float64).ravel()
+        # a draw the posterior gives no weight keeps none, whatever its likelihood
+        ratios = np.where(np.isfinite(draw_log_ratio)[None, :], draw_log_ratio[None, :] - flat, -np.inf)
+    lw, k = psis_log_weights(ratios, r_eff)
     weights = xr.DataArray(lw.reshape(ll.shape), dims=ll.dims, coords=ll.coords).transpose(*log_likelihood.dims)
     shape = [ll.sizes[d] for d in rows_dims]
     return weights, xr.DataArray(k.reshape(shape), dims=rows_dims, coords={d: ll.coords[d] for d in rows_dims

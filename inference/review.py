@@ -98,7 +98,7 @@ def _parameters(dt, exclude=PER_ROW_LATENTS) -> xr.Dataset:
 def review_fit(dt, observed_sites: dict[str, str], thresholds: ReviewThresholds | None = None,
                exact_loo: Mapping[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] | None = None,
                left_out_sources: Sequence | None = None, source_sites: Sequence[str] = (),
-               convergence: bool = True) -> FitReview:
+               convergence: bool = True, draw_log_ratio: np.ndarray | None = None) -> FitReview:
     """Review a fitted DataTree (posterior, sample_stats, log_likelihood, posterior_predictive, observed_data).
 
     ``exact_loo`` maps an observed site to a function that refits without each of the given rows and returns their
@@ -106,11 +106,13 @@ def review_fit(dt, observed_sites: dict[str, str], thresholds: ReviewThresholds 
     ``left_out_sources`` (:class:`~infergy.inference.loso.SourceRow` of refits without each production source):
     each source's rows must sit inside the 90% interval predicted without it; the small tables among
     ``source_sites`` are then judged by those instead of the in-sample interval (which only a gross misfit fails).
-    ``convergence=False``: the predictive checks only (draws that are not Markov chains: a reweighted posterior).
+    ``convergence=False``: the predictive checks only. ``draw_log_ratio`` (chain x draw): the draws are importance
+    draws of the posterior with these log ratios (posterior over proposal density): every predictive interval and
+    leave-one-out weight is weighted by them.
     """
     th = thresholds or ReviewThresholds()
     checks = convergence_checks(dt, th) if convergence else []
-    checks += predictive_checks(dt, observed_sites, th, exact_loo, left_out_sources, source_sites)
+    checks += predictive_checks(dt, observed_sites, th, exact_loo, left_out_sources, source_sites, draw_log_ratio)
     return FitReview(tuple(checks), th)
 
 
@@ -139,12 +141,24 @@ def convergence_checks(dt, th: ReviewThresholds) -> list[ReviewCheck]:
 
 
 def predictive_checks(dt, observed_sites: dict[str, str], th: ReviewThresholds, exact_loo=None,
-                      left_out_sources=None, source_sites: Sequence[str] = ()) -> list[ReviewCheck]:
+                      left_out_sources=None, source_sites: Sequence[str] = (),
+                      draw_log_ratio: np.ndarray | None = None) -> list[ReviewCheck]:
     """Per observed site: PSIS-LOO's Pareto k and the LOO-PIT coverage of the 50% and 90% intervals (small tables:
     every row inside the wide in-sample interval); per left-out production source, its rows inside the interval
-    predicted without it."""
+    predicted without it. ``draw_log_ratio``: as :func:`review_fit`'s."""
     checks: list[ReviewCheck] = []
     r_eff = None
+    weights = None
+    if draw_log_ratio is not None:
+        draw_log_ratio = np.asarray(draw_log_ratio, np.float64).ravel()
+        weights = np.exp(draw_log_ratio - np.max(draw_log_ratio))  # -inf (no weight) gives 0
+
+    def quantiles(rep, probs):
+        if weights is None:
+            return np.quantile(rep, probs, axis=0)
+        # the one method NumPy weights: the inverse of the weighted empirical CDF
+        return np.quantile(rep, probs, axis=0, method="inverted_cdf", weights=weights)
+
     for site, label in observed_sites.items():
         y = np.asarray(dt["observed_data"][site])
         rep = np.asarray(dt["posterior_predictive"][site]).reshape(-1, y.size)
@@ -153,7 +167,7 @@ def predictive_checks(dt, observed_sites: dict[str, str], th: ReviewThresholds, 
         if y.size < th.min_rows_for_coverage:
             # a handful of calibration rows cannot test coverage (nor LOO); in-sample, it flags a gross misfit only
             mass = th.small_table_interval
-            q_lo, q_hi = np.quantile(rep, [(1 - mass) / 2, (1 + mass) / 2], axis=0)
+            q_lo, q_hi = quantiles(rep, [(1 - mass) / 2, (1 + mass) / 2])
             inside = (y >= q_lo) & (y <= q_hi)
             checks.append(ReviewCheck(f"{label}: rows inside {mass:.0%} PPC (in-sample)", float(inside.mean()), "= 1",
                                       bool(inside.all()), f"{int(inside.sum())}/{y.size} rows"))
@@ -161,7 +175,7 @@ def predictive_checks(dt, observed_sites: dict[str, str], th: ReviewThresholds, 
         try:
             r_eff = relative_efficiency(dt["posterior"]) if r_eff is None else r_eff
             # ArviZ's Pareto smoothing, every row at once (inference.psis); ArviZ's loo and loo_pit on its weights
-            log_weights, pareto_k = site_log_weights(dt["log_likelihood"][site], r_eff)
+            log_weights, pareto_k = site_log_weights(dt["log_likelihood"][site], r_eff, draw_log_ratio)
             with warnings.catch_warnings():  # rows with k > 0.7 are counted (and refitted exactly) below
                 warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto", UserWarning)
                 loo = az.loo(dt, var_name=site, pointwise=True, reff=r_eff, log_weights=log_weights,
@@ -187,7 +201,7 @@ def predictive_checks(dt, observed_sites: dict[str, str], th: ReviewThresholds, 
             checks.append(ReviewCheck(f"{label}: share Pareto k > 0.7", share, f"<= {th.max_share_pareto_k_bad}",
                                       share <= th.max_share_pareto_k_bad, detail))
         for mass, (lo, hi) in ((0.5, th.coverage_50), (0.9, th.coverage_90)):
-            q_lo, q_hi = np.quantile(rep, [(1 - mass) / 2, (1 + mass) / 2], axis=0)
+            q_lo, q_hi = quantiles(rep, [(1 - mass) / 2, (1 + mass) / 2])
             in_sample = float(np.mean((y >= q_lo) & (y <= q_hi)))
             if pit is None:  # no leave-one-out predictive: fall back to the (optimistic) in-sample intervals
                 checks.append(ReviewCheck(f"{label}: {mass:.0%} PPC coverage (in-sample)", in_sample,

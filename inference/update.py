@@ -115,6 +115,18 @@ class UpdateResult:
 
 def _latent_sites(design: InfergyDesign) -> dict:
     """The joint model's latent sites: name -> (shape, dimension names)."""
+    key = design.fingerprint()
+    if key not in _LATENT_SITES:  # an update asks for each design's several times; tracing the model costs 0.6 s
+        if len(_LATENT_SITES) >= 4:
+            _LATENT_SITES.clear()
+        _LATENT_SITES[key] = _trace_latent_sites(design)
+    return _LATENT_SITES[key]
+
+
+_LATENT_SITES: dict = {}
+
+
+def _trace_latent_sites(design: InfergyDesign) -> dict:
     def latents():
         trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*design.inputs, **design.sizes,
                                                                           **design.observations)
@@ -303,7 +315,71 @@ def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: n
     n, d = next(iter(values.values())).shape[0], int(start.size)
     grad = jax.jit(jax.vmap(jax.value_and_grad(log_post)))
     hess = jax.jit(jax.vmap(jax.hessian(log_post)))
-    z = jnp.broadcast_to(start, (n, d))
+    value = jax.jit(jax.vmap(log_post))  # where no gradient is needed
+
+    z, v, g, iterations, done = _newton(grad, hess, jnp.broadcast_to(start, (n, d)), values)
+    w, vec = jnp.linalg.eigh(-hess(z, values))
+    sd = 1.0 / jnp.sqrt(jnp.maximum(w, 1e-2))  # a direction curving the wrong way keeps a finite spread
+    # split normal (Geweke 1989, Econometrica 57(6)): along each principal direction and side, the widest scale that
+    # the log density's fall at 1 and 2 of the Laplace's standard deviations implies (a wall or a long flank there
+    # is a narrower or wider side), so the proposal neither wastes draws past a wall nor misses a flank
+    side = []
+    for sign in (1.0, -1.0):
+        scales = []
+        for j in range(d):
+            probe = []
+            for delta in PROBE_SDS:
+                v_at = value(z + sign * delta * vec[:, :, j] * sd[:, j:j + 1], values)
+                fall = jnp.maximum(v - v_at, 1e-12)
+                probe.append(delta / jnp.sqrt(2.0 * fall))
+            scales.append(jnp.clip(jnp.max(jnp.stack(probe), axis=0), *SPLIT_SCALE_RANGE))
+        side.append(jnp.stack(scales, axis=1))
+    # importance sampling squared (Tran, Scharth, Pitt & Kohn 2014, arXiv:1309.3339): 2 x BLOCK_PROPOSALS draws of
+    # the block per draw of the rest; their mean ratio estimates the new rows' marginal likelihood there (the check
+    # on Laplace's estimate of the draw's weight). The full model's log density differs from the rows-only one's by
+    # what does not depend on the block: it is evaluated once, at the mode.
+    key_eps, key_pick = jax.random.split(key)
+    c = 0.5 * d * np.log(2.0 * np.pi)
+
+    def split_q(u):  # log density of the split normal, u: (n, K, d) in the Laplace's standard deviations
+        scale = jnp.where(u >= 0, side[0][:, None], side[1][:, None])
+        return jnp.sum(-0.5 * (u / scale) ** 2 - jnp.log(sd[:, None] * scale), axis=2) - c
+
+    def evaluate(u):  # the rows-only log density at the mode + u, less the mode's: (n, K)
+        z_u = z[:, None] + jnp.einsum("nij,nj,nkj->nki", vec, sd, u)
+        return jnp.stack([value(z_u[:, k], values) for k in range(u.shape[1])], axis=1) - v[:, None]
+
+    eps = jax.random.normal(key_eps, (n, 2 * BLOCK_PROPOSALS, d), dtype=z.dtype)
+    u = eps * jnp.where(eps >= 0, side[0][:, None], side[1][:, None])
+    log_r = evaluate(u) - split_q(u)
+    # each draw's ratios Pareto-smoothed (a rare block draw far out on a ridge does not make its mean; the share of
+    # draws whose k > 0.7 is reported)
+    raw = np.asarray(log_r, np.float64)
+    smoothed, inner_k = psis_log_weights(raw)
+    low = np.argmin(raw, axis=1)[:, None]  # smoothing leaves the smallest ratio as it is: the normaliser from it
+    log_mean = (np.take_along_axis(raw, low, 1) - np.take_along_axis(smoothed, low, 1))[:, 0] - np.log(raw.shape[1])
+    # each draw's block: a short HMC chain on its conditional posterior, in the Laplace's coordinates, from a draw of
+    # the split normal (the Laplace misses the curved ridge along which the new rows pin some directions fifteen
+    # times tighter than others: a draw from it, or picked from a few hundred proposals, is too narrow there)
+    eps0 = jax.random.normal(key_pick, (n, d), dtype=z.dtype)
+    last, accept = _hmc_layer(grad, eps0 * jnp.where(eps0 >= 0, side[0], side[1]), z, vec, sd, values,
+                              jax.random.fold_in(key_pick, 1))
+    placed, _ = jax.vmap(place)(values, z + jnp.einsum("nij,nj->ni", vec, sd * last))
+    mode, log_det_mode = jax.vmap(place)(values, z)
+    # each draw's marginal likelihood of the new rows, less the rows-only density at the mode: by Laplace's method
+    # (Tierney & Kadane 1986, JASA 81(393)) and by importance sampling; with the log Jacobian of the block's mode
+    # (the full model's density there is on its own scale)
+    log_ratio = {"laplace": jnp.sum(jnp.log(sd), axis=1) + c + log_det_mode,
+                 "importance": jnp.asarray(log_mean) + log_det_mode}
+    return placed, mode, log_ratio, {"iterations": iterations, "unconverged": int(np.sum(~done)), "dimensions": d,
+                                     "inner_k_over": float(np.mean(inner_k > 0.7)), "accept": float(accept)}
+
+
+def _newton(grad, hess, z: jax.Array, values: dict) -> tuple[jax.Array, jax.Array, jax.Array, int, np.ndarray]:
+    """Damped, saddle-free Newton from ``z`` (``(n, d)``) to each draw's mode of the log density whose value and
+    gradient ``grad`` and Hessian ``hess`` give (at ``values``): the modes, their log densities and gradients,
+    the iterations taken and which draws converged."""
+    n = z.shape[0]
     v, g = grad(z, values)
     iterations, done = 0, np.zeros(n, bool)
     for iterations in range(1, BLOCK_NEWTON_ITERATIONS + 1):
@@ -326,72 +402,19 @@ def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: n
             scale = jnp.where(ok[:, None], scale, 0.25 * scale)
         z = jnp.where(ok[:, None], z + scale * step, z)
         v, g = jnp.where(ok, v_try, v), jnp.where(ok[:, None], g_try, g)
-    w, vec = jnp.linalg.eigh(-hess(z, values))
-    sd = 1.0 / jnp.sqrt(jnp.maximum(w, 1e-2))  # a direction curving the wrong way keeps a finite spread
-    # split normal (Geweke 1989, Econometrica 57(6)): along each principal direction and side, the widest scale that
-    # the log density's fall at 1 and 2 of the Laplace's standard deviations implies (a wall or a long flank there
-    # is a narrower or wider side), so the proposal neither wastes draws past a wall nor misses a flank
-    side = []
-    for sign in (1.0, -1.0):
-        scales = []
-        for j in range(d):
-            probe = []
-            for delta in PROBE_SDS:
-                v_at, _ = grad(z + sign * delta * vec[:, :, j] * sd[:, j:j + 1], values)
-                fall = jnp.maximum(v - v_at, 1e-12)
-                probe.append(delta / jnp.sqrt(2.0 * fall))
-            scales.append(jnp.clip(jnp.max(jnp.stack(probe), axis=0), *SPLIT_SCALE_RANGE))
-        side.append(jnp.stack(scales, axis=1))
-    # importance sampling squared (Tran, Scharth, Pitt & Kohn 2014, arXiv:1309.3339): 2 x BLOCK_PROPOSALS draws of
-    # the block per draw of the rest; their mean ratio estimates the new rows' marginal likelihood there (the check
-    # on Laplace's estimate of the draw's weight). The full model's log density differs from the rows-only one's by
-    # what does not depend on the block: it is evaluated once, at the mode.
-    key_eps, key_pick = jax.random.split(key)
-    c = 0.5 * d * np.log(2.0 * np.pi)
-
-    def split_q(u):  # log density of the split normal, u: (n, K, d) in the Laplace's standard deviations
-        scale = jnp.where(u >= 0, side[0][:, None], side[1][:, None])
-        return jnp.sum(-0.5 * (u / scale) ** 2 - jnp.log(sd[:, None] * scale), axis=2) - c
-
-    def evaluate(u):  # the rows-only log density at the mode + u, less the mode's: (n, K)
-        z_u = z[:, None] + jnp.einsum("nij,nj,nkj->nki", vec, sd, u)
-        return jnp.stack([grad(z_u[:, k], values)[0] for k in range(u.shape[1])], axis=1) - v[:, None]
-
-    eps = jax.random.normal(key_eps, (n, 2 * BLOCK_PROPOSALS, d), dtype=z.dtype)
-    u = eps * jnp.where(eps >= 0, side[0][:, None], side[1][:, None])
-    log_r = evaluate(u) - split_q(u)
-    # each draw's ratios Pareto-smoothed (a rare block draw far out on a ridge does not make its mean; the share of
-    # draws whose k > 0.7 is reported)
-    raw = np.asarray(log_r, np.float64)
-    smoothed, inner_k = psis_log_weights(raw)
-    low = np.argmin(raw, axis=1)[:, None]  # smoothing leaves the smallest ratio as it is: the normaliser from it
-    log_mean = (np.take_along_axis(raw, low, 1) - np.take_along_axis(smoothed, low, 1))[:, 0] - np.log(raw.shape[1])
-    # each draw's block: a short HMC chain on its conditional posterior, in the Laplace's coordinates, from a draw of
-    # the split normal (the Laplace misses the curved ridge along which the new rows pin some directions fifteen
-    # times tighter than others: a draw from it, or picked from a few hundred proposals, is too narrow there)
-    eps0 = jax.random.normal(key_pick, (n, d), dtype=z.dtype)
-    last, accept = _hmc_layer(log_post, eps0 * jnp.where(eps0 >= 0, side[0], side[1]), z, vec, sd, values,
-                              jax.random.fold_in(key_pick, 1))
-    placed, _ = jax.vmap(place)(values, z + jnp.einsum("nij,nj->ni", vec, sd * last))
-    mode, log_det_mode = jax.vmap(place)(values, z)
-    # each draw's marginal likelihood of the new rows, less the rows-only density at the mode: by Laplace's method
-    # (Tierney & Kadane 1986, JASA 81(393)) and by importance sampling; with the log Jacobian of the block's mode
-    # (the full model's density there is on its own scale)
-    log_ratio = {"laplace": jnp.sum(jnp.log(sd), axis=1) + c + log_det_mode,
-                 "importance": jnp.asarray(log_mean) + log_det_mode}
-    return placed, mode, log_ratio, {"iterations": iterations, "unconverged": int(np.sum(~done)), "dimensions": d,
-                                     "inner_k_over": float(np.mean(inner_k > 0.7)), "accept": float(accept)}
+    return z, v, g, iterations, done
 
 
-def _hmc_layer(log_post, u0: jax.Array, z: jax.Array, vec: jax.Array, sd: jax.Array, values: dict,
+def _hmc_layer(grad, u0: jax.Array, z: jax.Array, vec: jax.Array, sd: jax.Array, values: dict,
                key: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """One HMC chain per draw on ``log_post`` (the block's conditional log density at each draw's ``values``) in the
-    Laplace's coordinates ``u`` (the block = ``z + vec @ (sd * u)``), started at ``u0``: its last state ``(n, d)``
-    and the second half's mean acceptance rate. Each chain's step size adapts in the first half (a multiplicative
-    step toward the target acceptance rate), then stays, so the second half leaves the conditional posterior
-    invariant."""
+    """One HMC chain per draw on the block's conditional log density, whose value and gradient at every draw
+    ``grad(z, values)`` gives (a jitted function: its program is traced once, here and wherever else it is used),
+    in the Laplace's coordinates ``u`` (the block = ``z + vec @ (sd * u)``), started at ``u0``: its last state
+    ``(n, d)`` and the second half's mean acceptance rate. Each chain's step size adapts in the first half (a
+    multiplicative step toward the target acceptance rate), then stays, so the second half leaves the conditional
+    posterior invariant."""
     def f_u(u, z, vec, sd, values):
-        val, gz = jax.vmap(jax.value_and_grad(log_post))(z + jnp.einsum("nij,nj->ni", vec, sd * u), values)
+        val, gz = grad(z + jnp.einsum("nij,nj->ni", vec, sd * u), values)
         return val, sd * jnp.einsum("nij,ni->nj", vec, gz)
 
     @jax.jit
@@ -403,12 +426,14 @@ def _hmc_layer(log_post, u0: jax.Array, z: jax.Array, vec: jax.Array, sd: jax.Ar
             key, k_p, k_a, k_j = jax.random.split(key, 4)
             h = step * jax.random.uniform(k_j, step.shape, minval=0.8, maxval=1.2)  # no periodic orbits
             p = jax.random.normal(k_p, u.shape, u.dtype)
-            q, fq, gq = u, f, g
-            r = p + 0.5 * h[:, None] * g
-            for i in range(LAYER_LEAPFROG):
+
+            def leapfrog(i, state):  # a loop, not unrolled: the model is traced once, not once per step
+                q, r, _, _ = state
                 q = q + h[:, None] * r
                 fq, gq = f_u(q, z, vec, sd, values)
-                r = r + (h if i < LAYER_LEAPFROG - 1 else 0.5 * h)[:, None] * gq
+                return q, r + jnp.where(i < LAYER_LEAPFROG - 1, h, 0.5 * h)[:, None] * gq, fq, gq
+
+            q, r, fq, gq = jax.lax.fori_loop(0, LAYER_LEAPFROG, leapfrog, (u, p + 0.5 * h[:, None] * g, f, g))
             log_a = (fq - 0.5 * jnp.sum(r ** 2, axis=1)) - (f - 0.5 * jnp.sum(p ** 2, axis=1))
             log_a = jnp.where(jnp.isfinite(log_a), jnp.minimum(log_a, 0.0), -jnp.inf)
             take = jnp.log(jax.random.uniform(k_a, f.shape, f.dtype)) < log_a
@@ -548,11 +573,12 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
     start = time.perf_counter()
     base = load_posterior(posterior)
     old_bundle = load(extra=base_extra)
-    check_posterior(base, old_bundle)
+    old = build_design(old_bundle)
+    check_posterior(base, old_bundle, old)
     new_bundle = load(extra=(*base_extra, *extra))
     if new_bundle.content_hash == old_bundle.content_hash:
         raise ValueError("the added files bring no rows the base posterior was not fitted to")
-    old, new = build_design(old_bundle), build_design(new_bundle)
+    new = build_design(new_bundle)
     old_names = list(_latent_sites(old))
     base_draws = _base_draws(base, old_names)
     n = next(iter(base_draws.values())).shape[0]
@@ -575,6 +601,7 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
             log_old = np.asarray(_log_joint(old, base_draws), np.float64)
             log_w = np.asarray(log_p[:n], np.float64) - log_old - np.asarray(log_q[:n], np.float64)
             finite, smoothed, pareto_k, ess = _psis(log_w)
+            raw = log_w
             reweight = pareto_k <= cfg.pareto_k_max and ess >= cfg.min_ess
             proposal = "the new parameters drawn from their prior given each draw"
             block = _block(new, known) if not reweight and cfg.path != "sampler" else []
@@ -600,6 +627,7 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
                     proposal = (f"{laplace}; from their prior, Pareto k {pareto_k:.2f} with {ess:.0f} effective "
                                 "draws")
                     finite, smoothed, pareto_k, ess = found
+                    raw = log_mode + np.asarray(log_ratio["laplace"])
                     # the sampler, if it comes to that, starts from and is whitened by these draws
                     latents.update(blocked)
                     agree = shift <= BLOCK_WEIGHTING_SHIFT
@@ -641,12 +669,11 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
     chains, kept = base["posterior"].sizes["chain"], base["posterior"].sizes["draw"]
     prior = ppc = None
     if path == "reweight":
-        idx = np.flatnonzero(finite)[_systematic(smoothed, n, np.random.default_rng(cfg.seed))]
-        resampled = {name: v[idx] for name, v in latents.items()}
+        # every site at every base draw: the review weighs these draws; the posterior kept is their resample
         if prior_latents is None:
-            sites = _all_sites(new, resampled)
+            sites = _all_sites(new, latents)
         else:  # one program: the deterministic sites and predictive draws of the posterior and the prior draws
-            sites, ppc, prior = _sites_and_predictive(new, resampled, prior_latents, key_ppc)
+            sites, ppc, prior = _sites_and_predictive(new, latents, prior_latents, key_ppc)
         by_chain = {name: v.reshape(chains, kept, *v.shape[1:]) for name, v in sites.items()}
         stats, library = {}, "infergy (PSIS reweighting of the base posterior)"
     else:
@@ -657,6 +684,11 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
     dt = posterior_datatree(new, by_chain, stats, key_prior=key_prior, key_ppc=key_ppc, prior_draws=cfg.prior_draws,
                             library=library.split(" ")[0], prior=prior, ppc=ppc)
     if path == "reweight":
+        raw = np.where(finite, raw, -np.inf)
+        review = _reweight_review(dt, new, base, pareto_k, ess, cfg, thresholds, raw)
+        idx = np.flatnonzero(finite)[_systematic(smoothed, n, np.random.default_rng(cfg.seed))]
+        for group in ("posterior", "log_likelihood", "posterior_predictive"):
+            dt[group] = xr.DataTree(_resampled(dt[group].to_dataset(), idx))
         dt.attrs["inference_method"] = library
     wl_names = [v for v in base["posterior"].data_vars if str(v).startswith("wl_")]
     same_lengths = old_bundle.tables["request_lengths"].equals(new_bundle.tables["request_lengths"])
@@ -669,7 +701,6 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
                  key_prior=key_prior, prior_draws=cfg.prior_draws, draws=wl, prior=wl_prior,
                  max_tree_depth=cfg.max_tree_depth)
     if path == "reweight":
-        review = _reweight_review(dt, new, base, pareto_k, ess, cfg, thresholds)
         # the draws are the base fit's, resampled: what shows how far to trust them is the weights, not chains
         placed = np.full(finite.shape, -np.inf)
         placed[finite] = np.asarray(smoothed)
@@ -685,10 +716,20 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
                         seconds=time.perf_counter() - start, config=cfg)
 
 
+def _resampled(ds: xr.Dataset, idx: np.ndarray) -> xr.Dataset:
+    """``ds``'s draws (chain, draw, ...) at the flat indices ``idx`` (as many as its draws), in its shape."""
+    def pick(v: xr.DataArray) -> xr.DataArray:
+        values = np.asarray(v)
+        return v.copy(data=values.reshape(-1, *values.shape[2:])[idx].reshape(values.shape))
+
+    return ds.map(pick, keep_attrs=True)
+
+
 def _reweight_review(dt, design: InfergyDesign, base, pareto_k: float, ess: float, cfg: UpdateConfig,
-                     thresholds: ReviewThresholds | None) -> FitReview:
+                     thresholds: ReviewThresholds | None, raw_log_w: np.ndarray) -> FitReview:
     """The weights' diagnostics, the base fit's convergence checks (its draws are the ones reweighted) and the
-    updated posterior's predictive checks."""
+    updated posterior's predictive checks on the base draws (``dt``) weighted by their log ratios ``raw_log_w``:
+    leave-one-out of resampled draws would smooth ties."""
     th = thresholds or ReviewThresholds()
     checks = [ReviewCheck("update: Pareto k of the weights", pareto_k, f"<= {cfg.pareto_k_max}",
                           pareto_k <= cfg.pareto_k_max, "PSIS of the base draws"),
@@ -697,5 +738,6 @@ def _reweight_review(dt, design: InfergyDesign, base, pareto_k: float, ess: floa
         if c["name"] in ("max R-hat", "min bulk ESS", "min tail ESS", "divergences", "min energy BFMI"):
             checks.append(ReviewCheck(f"base fit: {c['name']}", c["value"], c["threshold"], c["passed"],
                                       c.get("detail", "")))
-    checks += review_joint(dt, design, seed=cfg.seed, thresholds=th, convergence=False).checks
+    checks += review_joint(dt, design, seed=cfg.seed, thresholds=th, convergence=False,
+                           draw_log_ratio=raw_log_w).checks
     return FitReview(tuple(checks), th)

@@ -197,3 +197,43 @@ def test_every_row_smoothing_is_arviz_psis(tails):
         assert (np.asarray(k) > 0.7).any() and (np.asarray(k) < 0.5).any()
     else:
         assert (np.asarray(k) < 0.7).all()
+
+
+def test_leave_one_out_of_weighted_draws_is_the_exact_leave_one_out():
+    """Importance draws of a posterior with their log ratios give each row's exact LOO predictive density (normal
+    mean, known sd, flat prior: ``y_i | y_-i ~ Normal(mean of the others, sd sqrt(1 + 1/(n-1)))``); read as
+    plain posterior draws they do not."""
+    from scipy.stats import norm
+
+    from infergy.inference.psis import site_log_weights
+
+    rng = np.random.default_rng(3)
+    n = 10
+    y = rng.normal(0.0, 1.0, n)
+    chains, draws = 4, 2000
+    loc, scale = y.mean() + 0.3, 0.5  # the proposal: off-centre and wider than the posterior (sd 1/sqrt(n))
+    mu = rng.normal(loc, scale, (chains, draws))
+    log_ratio = norm.logpdf(mu, y.mean(), 1 / np.sqrt(n)) - norm.logpdf(mu, loc, scale)
+    log_lik = norm.logpdf(y, mu[..., None], 1.0)
+    dt = az.from_dict({"posterior": {"mu": mu}, "log_likelihood": {"obs": log_lik},
+                       "posterior_predictive": {"obs": rng.normal(mu[..., None], 1.0, (chains, draws, n))},
+                       "observed_data": {"obs": y}}, dims={"obs": ["row"]})
+    others = (y.sum() - y) / (n - 1)
+    exact = norm.logpdf(y, others, np.sqrt(1 + 1 / (n - 1)))
+
+    def elpd_i(ratio):
+        log_w, k = site_log_weights(dt["log_likelihood"]["obs"], 1.0, ratio)
+        loo = az.loo(dt, var_name="obs", pointwise=True, reff=1.0, log_weights=log_w, pareto_k=k)
+        return np.asarray(loo.elpd_i), np.asarray(k)
+
+    weighted, k = elpd_i(log_ratio.ravel())
+    np.testing.assert_allclose(weighted, exact, atol=0.02)
+    assert k.max() < 0.5
+    plain, _ = elpd_i(None)
+    assert np.abs(plain - exact).max() > 0.1
+    # the review reads the same weights
+    from infergy.inference.review import ReviewThresholds
+
+    review = review_fit(dt, {"obs": "y"}, ReviewThresholds(min_rows_for_coverage=n), convergence=False,
+                        draw_log_ratio=log_ratio)
+    assert f"elpd_loo {weighted.sum():.1f}" in " ".join(c.detail for c in review.checks)

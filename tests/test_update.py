@@ -254,8 +254,8 @@ def test_a_telemetry_update_agrees_with_a_full_refit(tmp_path):
     draw), against `fit` with them (4 x 1,000 draws): the operator's energy per token (per-draw means at its median
     load, log scale) within 3 Monte Carlo standard errors with its 90% interval within 10% of the refit's width, and
     the operator's own parameters and the shared operating point within 3 standard errors. Their intervals within
-    10% is a known shortfall (the setup level's: 0.85 of the refit's), and so is the update's LOO check of a small
-    table on resampled draws (one of the 20 API rows past Pareto k 0.7): both reported as an expected failure."""
+    10% is a known shortfall (the setup level's: 0.85 of the refit's), reported as an expected failure. The update's
+    review passes (its leave-one-out weighs the base draws, not their resample)."""
     from arviz_stats.base import array_stats
 
     from infergy.analysis.estimate import estimate
@@ -266,9 +266,7 @@ def test_a_telemetry_update_agrees_with_a_full_refit(tmp_path):
     pd.read_csv(data_path("templates") / "telemetry_example_day.csv").head(100).to_csv(day, index=False)
     upd = update([day])
     assert upd.path == "reweight", upd.reason
-    # PSIS-LOO on resampled draws (duplicates) can put one row of a small table past k 0.7: listed with the widths
-    loo_k = [c for c in upd.review.checks if not c.passed and "Pareto k > 0.7" in c.name]
-    assert all(c.passed for c in upd.review.checks if c not in loo_k), upd.review.to_text()
+    assert upd.review.ok, upd.review.to_text()
     ref = fit(extra=[day], progress_bar=False)
     a, b = upd.datatree["posterior"].to_dataset(), ref.datatree["posterior"].to_dataset()
     chains = b.sizes["chain"]
@@ -296,9 +294,8 @@ def test_a_telemetry_update_agrees_with_a_full_refit(tmp_path):
             assert abs(xs[:, j].mean() - ys[:, j].mean()) <= 3 * mc_se(xs[:, j], ys[:, j]), (site, j)
             ratios[f"{site}[{j}]"] = width(xs[:, j]) / width(ys[:, j])
     outside = {k: round(r, 3) for k, r in ratios.items() if abs(r - 1.0) > 0.10}
-    if outside or loo_k:
-        pytest.xfail(f"90% intervals outside 10% of the refit's: {outside}; the update's review fails "
-                     f"{[(c.name, c.value) for c in loo_k]}")
+    if outside:
+        pytest.xfail(f"90% intervals outside 10% of the refit's: {outside}")
 
 
 @pytest.mark.slow
@@ -383,7 +380,8 @@ def _block_chains(log_post, values: dict, n: int, laplace_sd: tuple[float, float
     vec = jnp.broadcast_to(jnp.eye(2), (n, 2, 2))
     sd = jnp.broadcast_to(jnp.asarray(laplace_sd), (n, 2))
     u0 = jax.random.normal(jax.random.PRNGKey(0), (n, 2))
-    last, accept = _hmc_layer(log_post, u0, z, vec, sd, values, jax.random.PRNGKey(1))
+    last, accept = _hmc_layer(jax.jit(jax.vmap(jax.value_and_grad(log_post))), u0, z, vec, sd, values,
+                              jax.random.PRNGKey(1))
     assert 0.6 < float(accept) <= 1.0
     return np.asarray(z + sd * last)
 
