@@ -190,15 +190,20 @@ def fit_workload(lengths, *, chains: int, warmup: int, draws: int, seed: int, ma
 
     x = workload_arrays(lengths)
     key_map, key_fit = jax.random.split(jax.random.PRNGKey(seed))
-    best = None
-    for key in jax.random.split(key_map, MAP_STARTS):  # a mixture's log density has local modes: keep the best
-        guide = AutoDelta(workload_model)
-        run = SVI(workload_model, guide, numpyro.optim.Adam(0.03), Trace_ELBO()).run(key, map_steps, x,
-                                                                                      progress_bar=False)
-        loss = float(np.mean(np.asarray(run.losses[-50:])))
-        if best is None or loss < best[0]:
-            best = (loss, guide.median(run.params))
-    mode = best[1]
+    guide = AutoDelta(workload_model)
+    svi = SVI(workload_model, guide, numpyro.optim.Adam(0.03), Trace_ELBO())
+
+    def search(key):
+        def step(state, _):
+            return svi.update(state, x)
+
+        state, losses = jax.lax.scan(step, svi.init(key, x), length=map_steps)
+        return svi.get_params(state), jnp.mean(losses[-50:])
+
+    # a mixture's log density has local modes: every start's search in one compiled program, the best kept
+    params, loss = jax.jit(jax.vmap(search))(jax.random.split(key_map, MAP_STARTS))
+    best = int(np.argmin(np.asarray(loss)))
+    mode = guide.median(jax.tree.map(lambda v: v[best], params))
     mcmc = MCMC(NUTS(workload_model, init_strategy=init_to_value(values=mode), dense_mass=True,
                      max_tree_depth=max_tree_depth), num_warmup=warmup,
                 num_samples=draws, num_chains=chains, chain_method="vectorized", progress_bar=False)

@@ -186,6 +186,26 @@ def test_systematic_resampling_draws_in_proportion_to_the_weights():
     assert np.array_equal(np.bincount(idx, minlength=4), (w * 800).astype(int))
 
 
+def test_a_resample_keeps_every_variable_its_shape_and_its_draws_together():
+    """The stored posterior of a reweighted update: each group's draws at the resampled base draws, the same base
+    draw for every variable (a draw's sites and its log likelihood stay together)."""
+    import xarray as xr
+
+    from infergy.inference.update import _resampled
+
+    rng = np.random.default_rng(0)
+    chains, draws = 2, 5
+    a = rng.normal(size=(chains, draws))
+    ds = xr.Dataset({"a": (("chain", "draw"), a), "b": (("chain", "draw", "row"), a[..., None] + np.arange(3))},
+                    coords={"chain": [0, 1], "draw": np.arange(draws), "row": ["x", "y", "z"]}, attrs={"note": "kept"})
+    idx = np.array([9, 9, 0, 3, 3, 3, 7, 1, 2, 2])
+    out = _resampled(ds, idx)
+    np.testing.assert_array_equal(np.asarray(out["a"]).ravel(), a.ravel()[idx])
+    np.testing.assert_array_equal(np.asarray(out["b"]).reshape(-1, 3), a.ravel()[idx][:, None] + np.arange(3))
+    assert out["b"].dims == ("chain", "draw", "row") and list(out["row"].values) == ["x", "y", "z"]
+    assert out.attrs == {"note": "kept"}
+
+
 def test_an_update_that_adds_nothing_is_refused():
     from infergy.inference.update import update
 

@@ -55,7 +55,7 @@ def test_the_mixture_is_recovered_from_simulated_traces():
              "sd_in": np.array([[0.8, 0.3, 0.25, 0.4], [0.9, 0.6, 0.4, 0.3]]),
              "mu_out": np.log([[80.0, 300.0, 150.0, 600.0], [8.0, 20.0, 12.0, 40.0]]),
              "sd_out": np.array([[0.7, 0.4, 0.5, 0.3], [0.5, 0.8, 0.6, 0.4]])}
-    s = fit_workload(_simulate(np.random.default_rng(0), truth, 6000), chains=2, warmup=300, draws=300, seed=1)
+    s = fit_workload(_simulate(np.random.default_rng(0), truth, 2000), chains=2, warmup=200, draws=200, seed=1)
     z, labels = [], []
     for name, value in truth.items():
         post = s[f"wl_{name}"].reshape(-1, 2, COMPONENTS)
