@@ -316,7 +316,6 @@ def _block_laplace(design: InfergyDesign, latents: dict, block: list, tp_rows: n
     grad = jax.jit(jax.vmap(jax.value_and_grad(log_post)))
     hess = jax.jit(jax.vmap(jax.hessian(log_post)))
     value = jax.jit(jax.vmap(log_post))  # where no gradient is needed
-
     z, v, g, iterations, done = _newton(grad, hess, jnp.broadcast_to(start, (n, d)), values)
     w, vec = jnp.linalg.eigh(-hess(z, values))
     sd = 1.0 / jnp.sqrt(jnp.maximum(w, 1e-2))  # a direction curving the wrong way keeps a finite spread
@@ -687,6 +686,7 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
         raw = np.where(finite, raw, -np.inf)
         review = _reweight_review(dt, new, base, pareto_k, ess, cfg, thresholds, raw)
         idx = np.flatnonzero(finite)[_systematic(smoothed, n, np.random.default_rng(cfg.seed))]
+        # a base draw resampled twice keeps its one predictive draw twice: the predictive of the weighted draws
         for group in ("posterior", "log_likelihood", "posterior_predictive"):
             dt[group] = xr.DataTree(_resampled(dt[group].to_dataset(), idx))
         dt.attrs["inference_method"] = library
