@@ -115,18 +115,6 @@ class UpdateResult:
 
 def _latent_sites(design: InfergyDesign) -> dict:
     """The joint model's latent sites: name -> (shape, dimension names)."""
-    key = design.fingerprint()
-    if key not in _LATENT_SITES:  # an update asks for each design's several times; tracing the model costs 0.6 s
-        if len(_LATENT_SITES) >= 4:
-            _LATENT_SITES.clear()
-        _LATENT_SITES[key] = _trace_latent_sites(design)
-    return _LATENT_SITES[key]
-
-
-_LATENT_SITES: dict = {}
-
-
-def _trace_latent_sites(design: InfergyDesign) -> dict:
     def latents():
         trace = handlers.trace(handlers.seed(infergy_model, 0)).get_trace(*design.inputs, **design.sizes,
                                                                           **design.observations)
