@@ -277,7 +277,7 @@ def posterior_datatree(design: InfergyDesign, by_chain: dict, stats: dict, *, ke
 
 def add_workload(dt, design: InfergyDesign, lengths, *, warmup: int, seed: int, key_prior: jax.Array,
                  prior_draws: int, draws: dict | None = None, prior: dict | None = None,
-                 max_tree_depth: int = 10) -> float:
+                 max_tree_depth: int = 10, chain_method: str = "auto") -> float:
     """Add the request-length model's posterior (``draws``, or its own run with the joint draws' chains and draws)
     and prior draws (``prior``, ``(draws, ...)`` per site, or ``prior_draws`` drawn here) to ``dt``; returns the
     seconds taken.
@@ -289,7 +289,7 @@ def add_workload(dt, design: InfergyDesign, lengths, *, warmup: int, seed: int, 
     if draws is None:
         post = dt["posterior"]
         draws = fit_workload(lengths, chains=post.sizes["chain"], warmup=warmup, draws=post.sizes["draw"],
-                             seed=seed, max_tree_depth=max_tree_depth)
+                             seed=seed, max_tree_depth=max_tree_depth, chain_method=chain_method)
     wl_prior = prior if prior is not None else predictive_draws(workload_model, key_prior, (), {},
                                                                  num_samples=prior_draws)
     _add_draws(dt, "posterior", draws, coords, dims)
@@ -376,7 +376,8 @@ def fit(data: DataBundle | None = None, *, config: FitConfig | None = None, extr
     # the workload lengths share no parameter with the joint model, so the joint posterior factorises: their own
     # run, with the joint run's chains and draws, stored beside its draws (the review checks them too)
     wl_seconds = add_workload(dt, design, bundle.tables["request_lengths"], warmup=cfg.warmup, seed=cfg.seed,
-                              key_prior=key_prior, prior_draws=cfg.prior_draws, max_tree_depth=cfg.max_tree_depth)
+                              key_prior=key_prior, prior_draws=cfg.prior_draws, max_tree_depth=cfg.max_tree_depth,
+                              chain_method=method)
     # PUE rows that alone pin down an operator or a scale make PSIS-LOO unreliable: judge those by exact refits
     sources = []
     if cfg.leave_source_out:
