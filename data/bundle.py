@@ -19,7 +19,7 @@ __all__ = ["DATA_VERSION", "DataBundle", "data_path", "file_sha256", "infer_tabl
            "validate_file"]
 
 #: Version of the shipped tables (bump when ``tools/build_data.py`` output changes).
-DATA_VERSION = "2026.12.02"
+DATA_VERSION = "2026.12.05"
 #: A GPU's measured average power may exceed its TDP by this factor at most (boost, measurement noise).
 POWER_OVER_TDP_MAX = 1.1
 #: A telemetry interval's mean power may reach its GPUs' TDP times this at most, by boundary: 1.5 at the GPUs;

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.joint import OBSERVATION_VIEWS, build_design, infergy_model
+from .fit import FitConfig
 from .precondition import WHITENED_SITE, precondition
 from .samplers import nuts
 
@@ -118,7 +119,8 @@ def leave_source_out(bundle=None, sources=None, *, chains: int = 2, warmup: int 
         kwargs = {**design.sizes, **design.observations, "keep": keep}
         key_init, key_fit, key_pred = jax.random.split(jax.random.PRNGKey(seed + i), 3)
         pre = precondition(infergy_model, design.inputs, kwargs, key_init, chains, init_steps)
-        mcmc = nuts(pre.model(infergy_model), warmup=warmup, draws=draws, chains=chains, target_accept=0.98)
+        mcmc = nuts(pre.model(infergy_model), warmup=warmup, draws=draws, chains=chains,
+                    target_accept=FitConfig.target_accept)
         mcmc.run(key_fit, *design.inputs, **kwargs, init_params=pre.init_params)
         samples = mcmc.get_samples()
         samples.pop(WHITENED_SITE, None)

@@ -41,7 +41,8 @@ from numpyro.primitives import Messenger
 
 from ..data import load
 from ..model.joint import OBSERVED_SITES, InfergyDesign, build_design, coords_dims, infergy_model
-from .fit import _nuts_stats, add_workload, posterior_datatree, predictive_draws, provenance, review_joint
+from .fit import (FitConfig, _nuts_stats, add_workload, posterior_datatree, predictive_draws, provenance,
+                  review_joint)
 from .posterior import check_posterior, load_posterior, review_of
 from .precondition import WHITENED_SITE, Preconditioner
 from .psis import psis_log_weights
@@ -72,7 +73,7 @@ class UpdateConfig:
     warmup: int = 200
     draws: int = 500
     seed: int = 0
-    target_accept: float = 0.98  # as the full fit's NUTS
+    target_accept: float = FitConfig.target_accept  # as the full fit's NUTS
     max_tree_depth: int = 10
     prior_draws: int = 200  # drawn afresh only where the base carries no prior draws to extend (reweighting does)
     progress_bar: bool = False
@@ -642,7 +643,7 @@ def update(extra, *, posterior=None, base_extra=(), config: UpdateConfig | None 
         if cfg.path == "reweight":
             raise ValueError(f"cannot reweight: {why}")
         # nothing of the base posterior carries over: a short fit from the variational start
-        from .fit import FitConfig, fit
+        from .fit import fit
 
         result = fit(new_bundle, config=FitConfig(chains=cfg.chains, warmup=cfg.warmup, draws=cfg.draws,
                                                   seed=cfg.seed, target_accept=cfg.target_accept,

@@ -14,8 +14,7 @@ from ..data.vocab import PRECISION_TABLE
 from .architecture import SizeLines, model_constants
 from .equations import KV_MEMORY_SHARE, TP_LINK_EXCHANGES, Physics
 
-__all__ = ["REF_BANDWIDTH_TB_S", "RUNTIME_MEMORY_SHARE", "KV_MEMORY_SHARE", "FAMILY_OF", "SISTER_BANDWIDTH_TB_S",
-           "GpuSpec", "gpu_spec",
+__all__ = ["REF_BANDWIDTH_TB_S", "RUNTIME_MEMORY_SHARE", "KV_MEMORY_SHARE", "FAMILY_OF", "GpuSpec", "gpu_spec",
            "physics", "replica_memory_b", "kv_budget_b", "REF_LINK_GB_S", "log_link_b_s"]
 
 REF_BANDWIDTH_TB_S = 3.35  # H100 SXM: the centre of the bandwidth scale
@@ -44,10 +43,6 @@ def kv_budget_b(memory_b, weight_b):
     return KV_MEMORY_SHARE * (memory_b - weight_b)
 #: A GPU the hardware table describes only in part takes the rest from its family's row.
 FAMILY_OF = {"GH200-120GB": "GH200-96GB", "RTX-PRO-6000-SE": "L40S", "A40": "L40S"}
-#: Where a GPU's bandwidth is unpublished but a sister part's is: the centre of the fit's prior for it (TB/s). The
-#: RTX PRO 6000 Server Edition carries the Workstation Edition's GB202 chip and 96 GB of 512-bit GDDR7 at 28 Gbps,
-#: whose datasheet gives 1,792 GB/s (data/hardware.csv notes); a server part may clock its memory lower.
-SISTER_BANDWIDTH_TB_S = {"RTX-PRO-6000-SE": 1.792}
 #: Dense tensor throughput doubles with each halving of the bits (FP4 = 2 x FP8 = 4 x BF16) where the GPU has them.
 _BITS_RATIO = {"fp4": 4.0, "fp8": 2.0, "bf16": 1.0, "fp16": 1.0}
 

@@ -53,7 +53,7 @@ import pandas as pd
 
 from ..data.vocab import PRECISION_TABLE
 from . import equations as eq
-from .physics import FAMILY_OF, REF_BANDWIDTH_TB_S, SISTER_BANDWIDTH_TB_S, gpu_spec, physics
+from .physics import FAMILY_OF, REF_BANDWIDTH_TB_S, gpu_spec, physics
 from .student_t import StudentT
 from .telemetry import engine_operator, noise_index, telemetry_operators
 
@@ -165,7 +165,7 @@ class ThroughputArrays(NamedTuple):
     model_moe: jnp.ndarray
     gpu_log_bw_c: jnp.ndarray  # log(bandwidth / 3.35 TB/s); 0 where unknown
     gpu_bw_known: jnp.ndarray  # bool
-    gpu_bw_prior_c: jnp.ndarray  # prior centre for unknown bandwidths (a sister part's, or the family's), log scale
+    gpu_bw_prior_c: jnp.ndarray  # prior centre for unknown bandwidths (the family's), log scale
     gpu_precision_idx: jnp.ndarray  # per row: index of its (GPU, precision) pair
     model_gpu_idx: jnp.ndarray  # per row: index of its (model, GPU) pair
     gpu_basis: jnp.ndarray  # (GPUs, free contrasts): zero on the reference GPU, orthogonal to log bandwidth
@@ -339,8 +339,8 @@ def build_throughput_design(rows: pd.DataFrame, hardware: pd.DataFrame, models: 
     bw = np.array([specs[g].bandwidth_tb_s for g in gpu_names])
     known = np.isfinite(bw)
     hw = hardware[hardware["kind"] == "gpu"].set_index("gpu")
-    family_bw = np.array([SISTER_BANDWIDTH_TB_S.get(g, float(hw["memory_bw_tb_s"].astype(float)
-                                                             .get(FAMILY_OF.get(g, g), np.nan))) for g in gpu_names])
+    family_bw = np.array([float(hw["memory_bw_tb_s"].astype(float).get(FAMILY_OF.get(g, g), np.nan))
+                          for g in gpu_names])
     prior_c = np.where(np.isfinite(family_bw), np.log(family_bw / REF_BANDWIDTH_TB_S), 0.0)
     m_idx = rows["model"].map({m: i for i, m in enumerate(model_names)}).to_numpy()
     g_idx = rows["gpu"].map({g: i for i, g in enumerate(gpu_names)}).to_numpy()

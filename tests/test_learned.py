@@ -52,11 +52,12 @@ def test_fixed_and_unread_elements_are_left_out(learned):
     design = build_design(d.load())
     # the reference precision's effect is 0 by construction
     assert groups["tp_c_precision"]["elements"] == len(design.throughput.precisions) - 1
-    # a GPU's latent bandwidth is read only where the hardware table has none
+    # a GPU's latent bandwidth is read only where the hardware table has none (every benchmarked GPU's is
+    # published since data 2026.12.05: then the site is not reported at all)
     latent = [g for g, known in zip(design.throughput.gpus, np.asarray(design.throughput.arrays.gpu_bw_known))
               if not known]
-    assert [e["label"] for e in groups["tp_log_bw_latent"]["by_element"]] == \
-        [f"tp_log_bw_latent[{g}]" for g in latent]
+    reported = [e["label"] for e in groups["tp_log_bw_latent"]["by_element"]] if "tp_log_bw_latent" in groups else []
+    assert reported == [f"tp_log_bw_latent[{g}]" for g in latent]
 
 
 def test_the_operating_point_says_what_would_decide_it(learned):

@@ -96,9 +96,15 @@ def test_throughput_design_physics(bundle):
     i = rows.index[rows["model"] == "DeepSeek-R1"][0]
     assert (float(ph.experts[i]), float(ph.top_k[i])) == (256.0, 8.0)
     assert float(ph.active_weight_b[i]) < float(ph.weight_b[i])
-    # unpublished bandwidth (RTX PRO 6000 Server Edition) is latent, centred on its Workstation Edition sister's
+    # the RTX PRO 6000 Server Edition's published bandwidth (1.597 TB/s); without it, the bandwidth is latent,
+    # centred on its family's (the L40S's 0.864 TB/s)
     g = des.gpus.index("RTX-PRO-6000-SE")
-    assert not bool(x.gpu_bw_known[g]) and float(x.gpu_bw_prior_c[g]) == pytest.approx(np.log(1.792 / 3.35))
+    assert bool(x.gpu_bw_known[g]) and float(x.gpu_log_bw_c[g]) == pytest.approx(np.log(1.597 / 3.35))
+    hardware = bundle.hardware.copy()
+    hardware.loc[hardware["gpu"].eq("RTX-PRO-6000-SE"), "memory_bw_tb_s"] = np.nan
+    blank = build_throughput_design(rows, hardware, bundle.models, bundle.tables["architectures"]).arrays
+    assert not bool(blank.gpu_bw_known[g]) and float(blank.gpu_bw_prior_c[g]) == pytest.approx(np.log(0.864 / 3.35))
+    assert np.array_equal(np.delete(np.asarray(blank.gpu_bw_known), g), np.delete(np.asarray(x.gpu_bw_known), g))
     # ML.ENERGY v3 tasks' prompts are not given: their input lengths are learned, one per task; v2's are stated from
     # its datasets (ShareGPT, HumanEval+)
     assert any("lm-arena-chat" in g for g in des.isl_groups)

@@ -549,8 +549,9 @@ DATASHEET_GPUS = [
                     "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
          notes="added by infergy: GPU of ML.ENERGY v2; 1,555 GB/s, 312 dense BF16 TFLOPS, 400 W TDP as printed"),
 ]
-#: Dense tensor throughput the reference rows leave empty, from a further source (each fill names it; a value in
-#: the reference is never overwritten). FP4 support is read from the fp4 column, so an FP4 GPU needs its figure.
+#: Dense tensor throughput and memory bandwidth the reference rows leave empty, from a further source (each fill
+#: names it; a value in the reference is never overwritten). FP4 support is read from the fp4 column, so an FP4
+#: GPU needs its figure.
 SPEC_FILLS = {
     "MI300X": dict(
         fp8_dense_tflops=2614.9,
@@ -571,13 +572,17 @@ SPEC_FILLS = {
              "figures (FP8 5 PFLOPS; FP4 at twice the FP8 rate); Tom's Hardware's unlabelled 20.1 PFLOPS FP4 is "
              "read as the figure with sparsity"),
     "RTX-PRO-6000-SE": dict(
-        fp4_dense_tflops=2000.0,
+        fp4_dense_tflops=2000.0, fp8_dense_tflops=1000.0, bf16_dense_tflops=500.0, memory_bw_tb_s=1.597,
         source="NVIDIA RTX PRO 6000 Blackwell announcement, GTC 2025 (reported by TopCPU: '4,000 TOPS' of AI "
-               "compute at FP4)",
+               "compute at FP4); NVIDIA RTX PRO 6000 Blackwell Server Edition product page (96 GB GDDR7, 1,597 GB/s; "
+               "FP4 4 PFLOPS, FP8 2 PFLOPS, FP16/BF16 1 PFLOP, with sparsity); AWS EC2 G7e instances page (each "
+               "G7e GPU, an RTX PRO 6000 Server Edition: 1,597 GB/s)",
         source_url="https://www.topcpu.net/es/news/nvidia-launches-96gb-rtx-5090-model-with-a-whopping-price-tag-"
-                   "of-10000",
-        note="fp4 2,000 dense TFLOPS filled by infergy: half of NVIDIA's 4,000 FP4 AI TOPS, which NVIDIA quotes "
-             "with 2:4 sparsity (as B200's 18 PFLOPS FP4 is 9 dense)"),
+                   "of-10000 ; https://www.nvidia.com/en-us/data-center/rtx-pro-6000-blackwell-server-edition/ ; "
+                   "https://aws.amazon.com/ec2/instance-types/g7e/",
+        note="fp4 2,000, fp8 1,000 and bf16 500 dense TFLOPS filled by infergy: half of NVIDIA's figures, which "
+             "NVIDIA quotes with 2:4 sparsity (as B200's 18 PFLOPS FP4 is 9 dense); memory bandwidth 1.597 TB/s "
+             "from the Server Edition's product page (the Workstation Edition's 1,792 GB/s is another SKU)"),
 }
 #: GPU-to-GPU link bandwidth inside a server, bidirectional per GPU as the vendors print it (NVLink, or PCIe where
 #: a card has no NVLink in the servers benchmarked), with its source. Tensor parallelism all-reduces over it.
@@ -772,7 +777,7 @@ def hardware(ref: Path) -> pd.DataFrame:
         i = out.index[out["id"] == gpu]
         assert len(i) == 1, gpu
         for column, value in fill.items():
-            if column.endswith("_tflops"):
+            if column.endswith(("_tflops", "_tb_s")):
                 assert pd.isna(out.loc[i[0], column]), (gpu, column)  # fill gaps only
                 out.loc[i[0], column] = value
         out.loc[i[0], "source"] = f"{out.loc[i[0], 'source']} ; {fill['source']}"

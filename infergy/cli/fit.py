@@ -37,7 +37,7 @@ def register_fit(sub) -> None:
     fp.add_argument("--thin", type=opt.positive_int, default=None,
                     help="keep every THIN-th draw (chees only; divergences and BFMI count every draw) [chees 40]")
     fp.add_argument("--target-accept", type=float, default=None, metavar="P",
-                    help="acceptance rate the step size is adapted to [nuts 0.98, chees 0.651]")
+                    help="acceptance rate the step size is adapted to [nuts 0.99, chees 0.651]")
     fp.add_argument("--step-scale", type=float, default=None, metavar="F",
                     help="chees only: after warm-up, the adapted step times F, with 1/F as many leapfrog steps "
                     "(the same trajectory length) [chees 0.5]")
@@ -88,8 +88,8 @@ def register_update(sub) -> None:
     up.add_argument("--chains", type=opt.positive_int, default=2, help="sampler path: Markov chains [2]")
     up.add_argument("--warmup", type=opt.positive_int, default=200, help="sampler path: warm-up per chain [200]")
     up.add_argument("--draws", type=opt.positive_int, default=500, help="sampler path: draws per chain [500]")
-    up.add_argument("--target-accept", type=float, default=0.98, metavar="P",
-                    help="sampler path: acceptance rate the step size is adapted to [0.98]")
+    up.add_argument("--target-accept", type=float, default=0.99, metavar="P",
+                    help="sampler path: acceptance rate the step size is adapted to [0.99]")
     up.add_argument("--max-tree-depth", type=opt.positive_int, default=10, metavar="D",
                     help="sampler path: NUTS tree depth limit [10]")
     up.add_argument("--seed", type=opt.seed, default=0, help="random seed [0]")
