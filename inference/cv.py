@@ -11,6 +11,12 @@ intervals are. Honest intervals cover close to nominal without being wide for no
 - ``shape``: every row with input or output of at least :data:`LONG_TOKENS` tokens (``long``): extrapolation in
   length, which the serving equations must carry;
 - ``generation``: every Blackwell row (``blackwell``), fitted on Hopper and older GPUs.
+
+A left-out group's rows share one draw of its unknown effects, so their errors share one bias: a fold's row
+coverage falls below nominal whenever that bias is large, even when the model's spread of groups is right. Each
+fold therefore also reports its group PIT: where the measured mean of the left-out rows falls among the
+predictive draws of that mean. Over many folds, calibrated group-level predictions give PITs spread evenly over
+(0, 1); PITs piled near 0 and 1 mean the groups' spread is too narrow, PITs near 0.5 that it is too wide.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from ..model.throughput import build_throughput_design, throughput_model, usable
 from .precondition import WHITENED_SITE, precondition
 from .samplers import nuts
 
-__all__ = ["CV_MODELS", "CV_GPUS", "CV_BY", "LONG_TOKENS", "BLACKWELL", "CvFold", "cross_validate", "fold_mask"]
+__all__ = ["CV_MODELS", "CV_GPUS", "CV_BY", "LONG_TOKENS", "BLACKWELL", "CvFold", "cross_validate", "fold_mask",
+           "group_pit"]
 
 #: Default folds: models of every class and size, GPUs of every generation.
 CV_MODELS = ("Llama 3.1 8B", "gemma-2-27b", "Llama 3.1 405B", "Mixtral 8x7B", "Qwen3-235B-A22B", "DeepSeek-R1")
@@ -60,7 +67,15 @@ class CvFold:
     coverage_90: float
     width_90: float  # median width of the 90% interval, as a factor (exp of the log width)
     median_abs_error: float  # median |log error| of the predictive median, as a factor
+    group_pit: float  # share of predictive draws whose mean over the left-out rows is below the measured mean
     seconds: float
+
+
+def group_pit(pred: np.ndarray, y: np.ndarray) -> float:
+    """Where the mean of measurements ``y`` (rows) falls among predictive draws ``pred`` (draws x rows) of that mean:
+    the share of draws whose mean over the rows is below it. The rows share each draw's group effects, so this is
+    one probability integral transform per left-out group."""
+    return float(np.mean(np.asarray(pred).mean(axis=1) < np.asarray(y).mean()))
 
 
 def _fold_design(bundle, design, test: np.ndarray):
@@ -122,13 +137,13 @@ def cross_validate(bundle=None, by: str = "model", groups=None, *, chains: int =
             coverage_50=float(np.mean((yt >= lo50) & (yt <= hi50))),
             coverage_90=float(np.mean((yt >= lo90) & (yt <= hi90))),
             width_90=float(np.exp(np.median(hi90 - lo90))),
-            median_abs_error=float(np.exp(np.median(np.abs(yt - med)))),
+            median_abs_error=float(np.exp(np.median(np.abs(yt - med)))), group_pit=group_pit(pred, yt),
             seconds=time.perf_counter() - start,
         ))
         f = folds[-1]
         if progress is not None:
             progress(f"cv fold {i + 1}/{len(groups)}: {by} {group}: {f.rows} rows, coverage {f.coverage_50:.2f} / "
-                     f"{f.coverage_90:.2f}, {f.seconds:.0f} s")
+                     f"{f.coverage_90:.2f}, group PIT {f.group_pit:.2f}, {f.seconds:.0f} s")
     return folds
 
 

@@ -248,15 +248,15 @@ def comparison_markdown(cmp: dict) -> str:
 def cv_markdown(folds: list) -> str:
     """The folds as a Markdown table, with the row-weighted and the fold-averaged coverage."""
     df = pd.DataFrame([f.__dict__ for f in folds])
-    lines = ["| left out | rows | 50% coverage | 90% coverage | 90% interval width (x) | median error (x) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| left out | rows | 50% coverage | 90% coverage | 90% interval width (x) | median error (x) | "
+             "group PIT |", "|---|---|---|---|---|---|---|"]
     for f in folds:
         lines.append(f"| {f.by} {f.left_out} | {f.rows} | {f.coverage_50:.2f} | {f.coverage_90:.2f} | "
-                     f"{f.width_90:.2f} | {f.median_abs_error:.2f} |")
+                     f"{f.width_90:.2f} | {f.median_abs_error:.2f} | {f.group_pit:.2f} |")
     w = df["rows"] / df["rows"].sum()
     lines.append(f"| **all rows** | {int(df['rows'].sum())} | {float((w * df['coverage_50']).sum()):.2f} | "
-                 f"{float((w * df['coverage_90']).sum()):.2f} | | |")
-    lines.append(f"| **mean of folds** | | {df['coverage_50'].mean():.2f} | {df['coverage_90'].mean():.2f} | | |")
+                 f"{float((w * df['coverage_90']).sum()):.2f} | | | |")
+    lines.append(f"| **mean of folds** | | {df['coverage_50'].mean():.2f} | {df['coverage_90'].mean():.2f} | | | |")
     return "\n".join(lines) + "\n"
 
 
