@@ -290,7 +290,8 @@ def add_workload(dt, design: InfergyDesign, lengths, *, warmup: int, seed: int, 
     if draws is None:
         post = dt["posterior"]
         draws = fit_workload(lengths, chains=post.sizes["chain"], warmup=warmup, draws=post.sizes["draw"],
-                             seed=seed, max_tree_depth=max_tree_depth, chain_method=chain_method)
+                             seed=seed, max_tree_depth=max_tree_depth,
+                             chain_method=resolve_chain_method(chain_method, post.sizes["chain"]))
     wl_prior = prior if prior is not None else predictive_draws(workload_model, key_prior, (), {},
                                                                  num_samples=prior_draws)
     _add_draws(dt, "posterior", draws, coords, dims)

@@ -177,13 +177,13 @@ def workload_model(x: WorkloadArrays | None = None):
 
 
 def fit_workload(lengths, *, chains: int, warmup: int, draws: int, seed: int, map_steps: int = 2000,
-                 max_tree_depth: int = 10, chain_method: str = "auto") -> dict[str, np.ndarray]:
+                 max_tree_depth: int = 10, chain_method: str = "sequential") -> dict[str, np.ndarray]:
     """NUTS draws of the workload model, by chain (chains x draws x ...), the joint fit's shape. The chains start
     at the posterior mode (Adam on the log density from :data:`MAP_STARTS` prior draws, the best kept: a mixture
     started from its prior wanders for long, and a single search can end in a local mode) and adapt a
-    dense metric: the tight components' parameters are known to 0.1%, the rest to a few percent. ``chain_method``
-    as the joint fit's (``auto``: a CPU device per chain where there are enough, as ``infergy fit`` provides, else
-    one after another; vectorised on a GPU). Vectorised chains on a CPU wait in lock step for the longest
+    dense metric: the tight components' parameters are known to 0.1%, the rest to a few percent. ``chain_method``:
+    NumPyro's (``parallel``, ``sequential``, ``vectorized``); ``infergy fit`` passes its joint fit's (a CPU device
+    per chain where there are enough, as it provides; vectorised on a GPU). Vectorised chains on a CPU wait in lock step for the longest
     trajectory among them (about 100 leapfrog steps a draw here) and pay every chain's gradient at each step:
     4 x 1,300 took 341 s on 2 cores, against 124 s in parallel. As the joint fit's, the draws are the same run to
     run for a seed, platform and chain method, and differ in their last bits (then in their values, as chains
@@ -192,8 +192,6 @@ def fit_workload(lengths, *, chains: int, warmup: int, draws: int, seed: int, ma
     default)."""
     from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_value
     from numpyro.infer.autoguide import AutoDelta
-
-    from ..inference.samplers import resolve_chain_method
 
     x = workload_arrays(lengths)
     key_map, key_fit = jax.random.split(jax.random.PRNGKey(seed))
@@ -213,7 +211,7 @@ def fit_workload(lengths, *, chains: int, warmup: int, draws: int, seed: int, ma
     mode = guide.median(jax.tree.map(lambda v: v[best], params))
     mcmc = MCMC(NUTS(workload_model, init_strategy=init_to_value(values=mode), dense_mass=True,
                      max_tree_depth=max_tree_depth), num_warmup=warmup,
-                num_samples=draws, num_chains=chains, chain_method=resolve_chain_method(chain_method, chains),
+                num_samples=draws, num_chains=chains, chain_method=chain_method,
                 progress_bar=False)
     mcmc.run(key_fit, x)
     return {k: np.asarray(v) for k, v in jax.device_get(mcmc.get_samples(group_by_chain=True)).items()}
