@@ -183,12 +183,11 @@ def fit_workload(lengths, *, chains: int, warmup: int, draws: int, seed: int, ma
     started from its prior wanders for long, and a single search can end in a local mode) and adapt a
     dense metric: the tight components' parameters are known to 0.1%, the rest to a few percent. ``chain_method``:
     NumPyro's (``parallel``, ``sequential``, ``vectorized``); ``infergy fit`` passes its joint fit's (a CPU device
-    per chain where there are enough, as it provides; vectorised on a GPU). Vectorised chains on a CPU wait in lock step for the longest
-    trajectory among them (about 100 leapfrog steps a draw here) and pay every chain's gradient at each step:
-    4 x 1,300 took 341 s on 2 cores, against 124 s in parallel. As the joint fit's, the draws are the same run to
-    run for a seed, platform and chain method, and differ in their last bits (then in their values, as chains
-    amplify rounding) between chain methods.
-    ``max_tree_depth`` caps each draw's leapfrog steps at ``2^depth - 1`` as the joint fit's does (10: NumPyro's
+    per chain where there are enough, as it provides; vectorised on a GPU). Vectorised chains on a CPU wait in lock
+    step for the longest trajectory among them (about 100 leapfrog steps a draw here) and pay every chain's
+    gradient at each step: 4 x 1,300 took 341 s on 2 cores, against 124 s in parallel. As the joint fit's, the
+    draws are the same run to run for a seed, platform and chain method, and differ in their last bits (then in
+    their values, as chains amplify rounding) between chain methods. ``max_tree_depth`` caps each draw's leapfrog steps at ``2^depth - 1`` as the joint fit's does (10: NumPyro's
     default)."""
     from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_value
     from numpyro.infer.autoguide import AutoDelta
